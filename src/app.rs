@@ -1,0 +1,114 @@
+//! Application state and router assembly: every area contributes its
+//! `routes()`, mounted under the issuer's path, with the shared HTTP layers.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::crypto::keys::KeyRing;
+use crate::domain::Clock;
+use crate::issuer::Issuer;
+use crate::storage::Db;
+use crate::{health, http, oidc, startup};
+
+/// Shared by every handler. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub issuer: Arc<Issuer>,
+    pub db: Db,
+    pub keys: KeyRing,
+    pub clock: Clock,
+}
+
+impl AppState {
+    /// Opens the database and keys as `sesame serve` does.
+    pub async fn init(config: Config, clock: Clock) -> anyhow::Result<AppState> {
+        let issuer = Issuer::new(&config.issuer)?;
+        let db = startup::open_db(&config).await?;
+        let master = startup::master_key(&config)?;
+        startup::ensure_keys(&db, &master, &clock).await?;
+        startup::sync_static_clients(&db, &config, &clock).await?;
+        let keys = KeyRing::load(
+            db.clone(),
+            master,
+            config.tokens.max_signed_ttl_secs() as i64,
+            clock.now(),
+        )
+        .await?;
+        Ok(AppState {
+            config: Arc::new(config),
+            issuer: Arc::new(issuer),
+            db,
+            keys,
+            clock,
+        })
+    }
+}
+
+/// The whole HTTP surface.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new().merge(oidc::routes());
+    let prefix = state.issuer.path_prefix().to_string();
+    let mounted = if prefix.is_empty() {
+        api
+    } else {
+        Router::new().nest(&prefix, api)
+    };
+    let app = Router::new()
+        .merge(health::routes())
+        .merge(mounted)
+        .fallback(http::not_found)
+        .with_state(state);
+    http::layers(app)
+}
+
+/// Serves until `shutdown` resolves, then lets in-flight requests finish.
+pub async fn serve(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let reloader = state.keys.spawn_reloader(
+        Duration::from_secs(state.config.keys.reload_interval_secs),
+        state.clock.clone(),
+    );
+    let db = state.db.clone();
+    let app = router(state);
+    let result = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
+    reloader.abort();
+    db.close().await;
+    result.map_err(Into::into)
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}

@@ -1,0 +1,289 @@
+//! `sesame client`: register and manage applications.
+
+use anyhow::{anyhow, bail};
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use super::{Out, not_found};
+use crate::clients::{self, ClientSpec};
+use crate::config::{Config, SigningAlg};
+use crate::crypto::random::sha256_hex;
+use crate::domain::{Client, Clock};
+use crate::storage::{StorageError, clients as store};
+
+#[derive(Subcommand, Debug)]
+pub enum ClientCmd {
+    /// Register an application. Confidential clients get a secret, shown once.
+    Add(AddArgs),
+    /// List applications.
+    List,
+    /// Show one application.
+    Show { client_id: String },
+    /// Change an application; list flags replace the whole list.
+    Update(UpdateArgs),
+    /// Delete an application.
+    Remove { client_id: String },
+}
+
+#[derive(Args, Debug)]
+pub struct AddArgs {
+    #[arg(long)]
+    name: String,
+    /// Client id; default: a random one.
+    #[arg(long)]
+    id: Option<String>,
+    /// A public client (SPA, mobile app): no secret, PKCE required.
+    #[arg(long)]
+    public: bool,
+    /// Skip the consent page for this client.
+    #[arg(long)]
+    first_party: bool,
+    #[command(flatten)]
+    lists: ListArgs,
+    #[arg(long, value_name = "ALG")]
+    id_token_alg: Option<SigningAlg>,
+    /// client_secret_basic (default for confidential clients), client_secret_post, or none (public).
+    #[arg(long, value_name = "METHOD")]
+    token_endpoint_auth_method: Option<String>,
+    /// Keep an existing secret (read from stdin) instead of generating one.
+    #[arg(long)]
+    secret_stdin: bool,
+}
+
+#[derive(Args, Debug, Default)]
+pub struct ListArgs {
+    #[arg(long = "redirect-uri", value_name = "URI", num_args = 1..)]
+    redirect_uris: Vec<String>,
+    #[arg(long = "post-logout-redirect-uri", value_name = "URI", num_args = 1..)]
+    post_logout_redirect_uris: Vec<String>,
+    #[arg(long = "web-origin", value_name = "ORIGIN", num_args = 1..)]
+    web_origins: Vec<String>,
+    #[arg(long = "grant-type", value_name = "TYPE", num_args = 1..)]
+    grant_types: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct UpdateArgs {
+    client_id: String,
+    #[arg(long)]
+    name: Option<String>,
+    #[arg(long, overrides_with = "no_first_party")]
+    first_party: bool,
+    #[arg(long)]
+    no_first_party: bool,
+    #[command(flatten)]
+    lists: ListArgs,
+    #[arg(long, value_name = "ALG")]
+    id_token_alg: Option<SigningAlg>,
+    #[arg(long, value_name = "METHOD")]
+    token_endpoint_auth_method: Option<String>,
+    /// Replace the secret with a new generated one (shown once).
+    #[arg(long)]
+    rotate_secret: bool,
+    /// Replace the secret with one read from stdin.
+    #[arg(long, conflicts_with = "rotate_secret")]
+    secret_stdin: bool,
+}
+
+pub async fn run(cmd: ClientCmd, cfg: &Config, out: &Out) -> anyhow::Result<()> {
+    let db = super::open(cfg).await?;
+    let https = cfg.issuer_url()?.scheme() == "https";
+    let now = Clock::system().now();
+    match cmd {
+        ClientCmd::Add(a) => {
+            let spec = ClientSpec {
+                client_id: a.id,
+                name: a.name,
+                public: a.public,
+                first_party: a.first_party,
+                redirect_uris: a.lists.redirect_uris,
+                post_logout_redirect_uris: a.lists.post_logout_redirect_uris,
+                web_origins: a.lists.web_origins,
+                grant_types: a.lists.grant_types,
+                id_token_alg: a.id_token_alg,
+                token_endpoint_auth_method: a.token_endpoint_auth_method,
+            };
+            let v = clients::validate(spec, https, now).map_err(|e| anyhow!(e))?;
+            warn_all(&v.warnings);
+            let mut client = v.client;
+            let secret = match (client.public, a.secret_stdin) {
+                (true, true) => bail!("a public client has no secret"),
+                (true, false) => None,
+                (false, true) => Some(read_secret()?),
+                (false, false) => Some(clients::new_secret()),
+            };
+            client.secret_hash = secret.as_deref().map(sha256_hex);
+            store::insert(&db, &client).await.map_err(|e| match e {
+                StorageError::Conflict(_) => {
+                    anyhow!("client `{}` already exists", client.client_id)
+                }
+                e => e.into(),
+            })?;
+            print_created(out, &client, secret.as_deref())
+        }
+        ClientCmd::List => {
+            let list = store::list(&db).await?;
+            if out.json {
+                return out.print_json(&list);
+            }
+            println!("{:<24} {:<12} {:<7} NAME", "CLIENT_ID", "TYPE", "SOURCE");
+            for c in list {
+                let kind = if c.public { "public" } else { "confidential" };
+                println!(
+                    "{:<24} {:<12} {:<7} {}",
+                    c.client_id, kind, c.source, c.name
+                );
+            }
+            Ok(())
+        }
+        ClientCmd::Show { client_id } => {
+            let c = find(&db, &client_id).await?;
+            if out.json {
+                out.print_json(&c)
+            } else {
+                print_client(&c)
+            }
+        }
+        ClientCmd::Update(u) => update(&db, u, https, now, out).await,
+        ClientCmd::Remove { client_id } => {
+            let c = find(&db, &client_id).await?;
+            refuse_static(&c)?;
+            store::delete(&db, &client_id).await?;
+            out.done(
+                &format!("removed {client_id}"),
+                &json!({ "removed": client_id }),
+            )
+        }
+    }
+}
+
+async fn update(
+    db: &crate::storage::Db,
+    u: UpdateArgs,
+    https: bool,
+    now: i64,
+    out: &Out,
+) -> anyhow::Result<()> {
+    let old = find(db, &u.client_id).await?;
+    refuse_static(&old)?;
+    let pick = |new: Vec<String>, old: &Vec<String>| if new.is_empty() { old.clone() } else { new };
+    let spec = ClientSpec {
+        client_id: Some(old.client_id.clone()),
+        name: u.name.unwrap_or_else(|| old.name.clone()),
+        public: old.public,
+        first_party: if u.first_party {
+            true
+        } else if u.no_first_party {
+            false
+        } else {
+            old.first_party
+        },
+        redirect_uris: pick(u.lists.redirect_uris, &old.redirect_uris),
+        post_logout_redirect_uris: pick(
+            u.lists.post_logout_redirect_uris,
+            &old.post_logout_redirect_uris,
+        ),
+        web_origins: pick(u.lists.web_origins, &old.web_origins),
+        grant_types: pick(u.lists.grant_types, &old.grant_types),
+        id_token_alg: u.id_token_alg.or(old.id_token_alg),
+        token_endpoint_auth_method: Some(
+            u.token_endpoint_auth_method
+                .unwrap_or_else(|| old.token_endpoint_auth_method.clone()),
+        ),
+    };
+    let v = clients::validate(spec, https, now).map_err(|e| anyhow!(e))?;
+    warn_all(&v.warnings);
+    let mut client = Client {
+        secret_hash: old.secret_hash.clone(),
+        backchannel_logout_uri: old.backchannel_logout_uri.clone(),
+        frontchannel_logout_uri: old.frontchannel_logout_uri.clone(),
+        created_at: old.created_at,
+        ..v.client
+    };
+    let new_secret = if old.public && (u.rotate_secret || u.secret_stdin) {
+        bail!("a public client has no secret");
+    } else if u.rotate_secret {
+        Some(clients::new_secret())
+    } else if u.secret_stdin {
+        Some(read_secret()?)
+    } else {
+        None
+    };
+    if let Some(s) = &new_secret {
+        client.secret_hash = Some(sha256_hex(s));
+    }
+    store::update(db, &client).await?;
+    match new_secret {
+        Some(s) => print_created(out, &client, Some(&s)),
+        None if out.json => out.print_json(&client),
+        None => print_client(&client),
+    }
+}
+
+async fn find(db: &crate::storage::Db, id: &str) -> anyhow::Result<Client> {
+    store::find(db, id)
+        .await?
+        .ok_or_else(|| not_found(format!("no client `{id}`")))
+}
+
+fn refuse_static(c: &Client) -> anyhow::Result<()> {
+    if c.source == "config" {
+        bail!(
+            "client `{}` is declared in the config file; change it there",
+            c.client_id
+        );
+    }
+    Ok(())
+}
+
+fn read_secret() -> anyhow::Result<String> {
+    let s = super::read_stdin_line("client secret")?;
+    if s.len() < 16 {
+        bail!("a client secret must be at least 16 characters");
+    }
+    Ok(s)
+}
+
+fn warn_all(warnings: &[String]) {
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
+}
+
+fn print_created(out: &Out, c: &Client, secret: Option<&str>) -> anyhow::Result<()> {
+    if out.json {
+        let mut v = serde_json::to_value(c)?;
+        if let (Some(s), Some(obj)) = (secret, v.as_object_mut()) {
+            obj.insert("client_secret".into(), json!(s));
+        }
+        return out.print_json(&v);
+    }
+    print_client(c)?;
+    if let Some(s) = secret {
+        println!("client_secret: {s}\n(shown once; Sesame stores only its hash)");
+    }
+    Ok(())
+}
+
+fn print_client(c: &Client) -> anyhow::Result<()> {
+    println!("client_id: {}", c.client_id);
+    println!("name: {}", c.name);
+    println!("type: {}", if c.public { "public" } else { "confidential" });
+    println!("first_party: {}", c.first_party);
+    println!(
+        "token_endpoint_auth_method: {}",
+        c.token_endpoint_auth_method
+    );
+    println!("grant_types: {}", c.grant_types.join(" "));
+    println!("redirect_uris: {}", c.redirect_uris.join(" "));
+    println!(
+        "post_logout_redirect_uris: {}",
+        c.post_logout_redirect_uris.join(" ")
+    );
+    println!("web_origins: {}", c.web_origins.join(" "));
+    if let Some(a) = c.id_token_alg {
+        println!("id_token_alg: {a}");
+    }
+    println!("source: {}", c.source);
+    Ok(())
+}

@@ -1,0 +1,267 @@
+//! The `sesame` command line. Subcommand names and flags are a public contract:
+//! operators' scripts depend on them, so add freely and never rename.
+
+mod client;
+mod keys;
+mod user;
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use serde::Serialize;
+
+use crate::app::{self, AppState};
+use crate::config::{Config, LogFormat};
+use crate::domain::Clock;
+use crate::logging::{self, Sink};
+use crate::storage::Db;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "sesame",
+    version,
+    about = "Sesame, a self-hosted OpenID Connect identity provider"
+)]
+pub struct Cli {
+    /// TOML config file (keys documented in config/sesame.example.toml).
+    #[arg(long, global = true, env = "SESAME_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Log format; overrides `log_format` from the config.
+    #[arg(long, global = true, value_enum, value_name = "FORMAT")]
+    pub log_format: Option<CliLogFormat>,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum CliLogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the HTTP server (migrates the database first).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Validate the configuration and print it with secrets masked.
+    CheckConfig,
+    /// Exit 0 when the server's /healthz answers 200 (for container HEALTHCHECK).
+    Healthcheck {
+        /// URL to probe; default: http://<listen address>/healthz.
+        #[arg(long)]
+        url: Option<String>,
+    },
+    /// Signing keys.
+    #[command(subcommand)]
+    Keys(keys::KeysCmd),
+    /// Registered applications.
+    #[command(subcommand)]
+    Client(client::ClientCmd),
+    /// User accounts.
+    #[command(subcommand)]
+    User(user::UserCmd),
+}
+
+/// An error with a chosen exit code; every other error exits 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Exit {
+    pub code: u8,
+    pub message: String,
+}
+
+pub fn exit_code(e: &anyhow::Error) -> u8 {
+    e.downcast_ref::<Exit>().map(|x| x.code).unwrap_or(2)
+}
+
+pub fn not_found(what: impl Into<String>) -> anyhow::Error {
+    Exit {
+        code: 1,
+        message: what.into(),
+    }
+    .into()
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut cfg = Config::load(cli.config.as_deref())?;
+    if let Some(f) = cli.log_format {
+        cfg.log_format = match f {
+            CliLogFormat::Text => LogFormat::Text,
+            CliLogFormat::Json => LogFormat::Json,
+        };
+    }
+    let out = Out { json: cli.json };
+    match cli.command {
+        Command::Serve => {
+            logging::init(cfg.log_format, &cfg.log_level, Sink::Stdout);
+            serve(cfg).await
+        }
+        Command::Healthcheck { url } => healthcheck(&cfg, url).await,
+        command => {
+            let level = if cfg.log_level == "info" {
+                "warn"
+            } else {
+                cfg.log_level.as_str()
+            };
+            logging::init(cfg.log_format, level, Sink::Stderr);
+            match command {
+                Command::Migrate => {
+                    crate::startup::open_db(&cfg).await?;
+                    out.done("migrations applied", &serde_json::json!({"migrated": true}))
+                }
+                Command::CheckConfig => check_config(&cfg, &out),
+                Command::Keys(k) => keys::run(k, &cfg, &out).await,
+                Command::Client(c) => client::run(c, &cfg, &out).await,
+                Command::User(u) => user::run(u, &cfg, &out).await,
+                Command::Serve | Command::Healthcheck { .. } => Ok(()),
+            }
+        }
+    }
+}
+
+async fn serve(cfg: Config) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let addr = cfg.listen_addr()?;
+    let state = AppState::init(cfg, Clock::system()).await?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let bound = listener.local_addr()?;
+    tracing::info!(
+        addr = %bound,
+        issuer = %state.issuer.as_str(),
+        startup_ms = started.elapsed().as_millis() as u64,
+        "listening"
+    );
+    app::serve(state, listener, app::shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn check_config(cfg: &Config, out: &Out) -> anyhow::Result<()> {
+    let mut cfg = cfg.clone();
+    cfg.database_url = crate::config::redact_url(&cfg.database_url());
+    let cfg = &cfg;
+    if out.json {
+        out.print_json(cfg)
+    } else {
+        // `Secret` serialises masked, so this never prints a secret.
+        print!("{}", render_toml_like(&serde_json::to_value(cfg)?, ""));
+        Ok(())
+    }
+}
+
+/// Renders a JSON object as TOML-ish `key = value` lines, tables last.
+fn render_toml_like(v: &serde_json::Value, prefix: &str) -> String {
+    let mut scalars = String::new();
+    let mut tables = String::new();
+    if let serde_json::Value::Object(map) = v {
+        for (k, val) in map {
+            match val {
+                serde_json::Value::Object(_) => {
+                    let name = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    tables.push_str(&format!("\n[{name}]\n{}", render_toml_like(val, &name)));
+                }
+                _ => scalars.push_str(&format!("{k} = {val}\n")),
+            }
+        }
+    }
+    scalars + &tables
+}
+
+/// `sesame healthcheck`: a minimal HTTP/1.1 GET, so the container image needs no curl.
+async fn healthcheck(cfg: &Config, url: Option<String>) -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let url = match url {
+        Some(u) => u,
+        None => {
+            let mut addr = cfg.listen_addr()?;
+            if addr.ip().is_unspecified() {
+                addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+            }
+            format!("http://{addr}{}", crate::health::HEALTHZ)
+        }
+    };
+    let parsed = url::Url::parse(&url).with_context(|| format!("bad --url {url}"))?;
+    let host = parsed.host_str().context("--url needs a host")?;
+    let port = parsed.port_or_known_default().unwrap_or(80);
+    let fail = |m: String| -> anyhow::Error {
+        Exit {
+            code: 1,
+            message: m,
+        }
+        .into()
+    };
+    let io = async {
+        let mut s = tokio::net::TcpStream::connect((host, port)).await?;
+        let req = format!(
+            "GET {} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n",
+            parsed.path()
+        );
+        s.write_all(req.as_bytes()).await?;
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).await?;
+        Ok::<_, std::io::Error>(buf)
+    };
+    let buf = tokio::time::timeout(std::time::Duration::from_secs(5), io)
+        .await
+        .map_err(|_| fail(format!("{url}: timed out")))?
+        .map_err(|e| fail(format!("{url}: {e}")))?;
+    let head = String::from_utf8_lossy(&buf);
+    let status = head.split_whitespace().nth(1).unwrap_or("");
+    if status == "200" {
+        Ok(())
+    } else {
+        Err(fail(format!("{url}: status {status}")))
+    }
+}
+
+/// Output helpers: one place decides between text and JSON.
+pub(crate) struct Out {
+    pub json: bool,
+}
+
+impl Out {
+    pub fn print_json<T: Serialize + ?Sized>(&self, v: &T) -> anyhow::Result<()> {
+        println!("{}", serde_json::to_string_pretty(v)?);
+        Ok(())
+    }
+
+    /// Prints `text` for people or `value` as JSON.
+    pub fn done<T: Serialize + ?Sized>(&self, text: &str, value: &T) -> anyhow::Result<()> {
+        if self.json {
+            self.print_json(value)
+        } else {
+            println!("{text}");
+            Ok(())
+        }
+    }
+}
+
+/// Every data command opens (and migrates) the same database the server uses.
+pub(crate) async fn open(cfg: &Config) -> anyhow::Result<Db> {
+    crate::startup::open_db(cfg).await
+}
+
+/// Reads one secret line from stdin, without the trailing newline.
+pub(crate) fn read_stdin_line(what: &str) -> anyhow::Result<String> {
+    let mut s = String::new();
+    std::io::stdin()
+        .read_line(&mut s)
+        .with_context(|| format!("cannot read {what} from stdin"))?;
+    let s = s.trim_end_matches(['\n', '\r']).to_string();
+    if s.is_empty() {
+        anyhow::bail!("no {what} on stdin");
+    }
+    Ok(s)
+}

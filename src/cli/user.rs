@@ -1,0 +1,195 @@
+//! `sesame user`: manage accounts. A user is named by id or by email.
+
+use anyhow::{anyhow, bail};
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use super::{Out, not_found};
+use crate::config::Config;
+use crate::crypto::password;
+use crate::domain::{Clock, User, validate_email};
+use crate::storage::{Db, StorageError, users as store};
+
+#[derive(Subcommand, Debug)]
+pub enum UserCmd {
+    /// Create a user.
+    Add {
+        #[arg(long)]
+        email: String,
+        #[command(flatten)]
+        password: PasswordArgs,
+        #[arg(long)]
+        name: Option<String>,
+        /// Mark the email as verified.
+        #[arg(long)]
+        email_verified: bool,
+    },
+    /// List users, ordered by email.
+    List {
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        #[arg(long, default_value_t = 0)]
+        offset: i64,
+    },
+    /// Show one user (by id or email).
+    Show { user: String },
+    /// Replace a user's password.
+    SetPassword {
+        user: String,
+        #[command(flatten)]
+        password: PasswordArgs,
+    },
+    /// Stop a user from signing in.
+    Disable { user: String },
+    /// Let a disabled user sign in again.
+    Enable { user: String },
+    /// Delete a user.
+    Remove { user: String },
+}
+
+#[derive(Args, Debug)]
+pub struct PasswordArgs {
+    /// Read the password from stdin (preferred: it stays out of shell history).
+    #[arg(long, conflicts_with = "password")]
+    password_stdin: bool,
+    /// The password on the command line.
+    #[arg(long)]
+    password: Option<String>,
+}
+
+impl PasswordArgs {
+    fn read(self) -> anyhow::Result<Option<String>> {
+        match (self.password_stdin, self.password) {
+            (true, _) => Ok(Some(super::read_stdin_line("password")?)),
+            (false, p) => Ok(p),
+        }
+    }
+}
+
+pub async fn run(cmd: UserCmd, cfg: &Config, out: &Out) -> anyhow::Result<()> {
+    let db = super::open(cfg).await?;
+    let now = Clock::system().now();
+    match cmd {
+        UserCmd::Add {
+            email,
+            password,
+            name,
+            email_verified,
+        } => {
+            validate_email(&email).map_err(|e| anyhow!(e))?;
+            let password_hash = match password.read()? {
+                Some(p) => Some(password::hash(p).await?),
+                None => None,
+            };
+            let user = User {
+                user_id: uuid::Uuid::new_v4().to_string(),
+                email: email.trim().to_string(),
+                email_verified,
+                name: name.filter(|n| !n.trim().is_empty()),
+                password_hash,
+                disabled: false,
+                created_at: now,
+                updated_at: now,
+            };
+            store::insert(&db, &user).await.map_err(|e| match e {
+                StorageError::Conflict(_) => {
+                    anyhow!("a user with email {} already exists", user.email)
+                }
+                e => e.into(),
+            })?;
+            show(out, &user)
+        }
+        UserCmd::List { limit, offset } => {
+            let list = store::list(&db, limit.clamp(1, 10_000), offset.max(0)).await?;
+            if out.json {
+                return out.print_json(&list);
+            }
+            println!("{:<36} {:<8} EMAIL", "USER_ID", "STATUS");
+            for u in list {
+                println!(
+                    "{:<36} {:<8} {}",
+                    u.user_id,
+                    if u.disabled { "disabled" } else { "active" },
+                    u.email
+                );
+            }
+            Ok(())
+        }
+        UserCmd::Show { user } => show(out, &find(&db, &user).await?),
+        UserCmd::SetPassword { user, password } => {
+            let mut u = find(&db, &user).await?;
+            let Some(p) = password.read()? else {
+                bail!("give --password-stdin or --password")
+            };
+            u.password_hash = Some(password::hash(p).await?);
+            u.updated_at = now;
+            store::update(&db, &u).await?;
+            out.done(
+                &format!("password set for {}", u.email),
+                &json!({ "user_id": u.user_id, "password_set": true }),
+            )
+        }
+        UserCmd::Disable { user } => set_disabled(&db, out, &user, true, now).await,
+        UserCmd::Enable { user } => set_disabled(&db, out, &user, false, now).await,
+        UserCmd::Remove { user } => {
+            let u = find(&db, &user).await?;
+            store::delete(&db, &u.user_id).await?;
+            out.done(
+                &format!("removed {}", u.email),
+                &json!({ "removed": u.user_id }),
+            )
+        }
+    }
+}
+
+async fn set_disabled(
+    db: &Db,
+    out: &Out,
+    user: &str,
+    disabled: bool,
+    now: i64,
+) -> anyhow::Result<()> {
+    let mut u = find(db, user).await?;
+    u.disabled = disabled;
+    u.updated_at = now;
+    store::update(db, &u).await?;
+    show(out, &u)
+}
+
+async fn find(db: &Db, key: &str) -> anyhow::Result<User> {
+    let found = if key.contains('@') {
+        store::find_by_email(db, key).await?
+    } else {
+        store::find_by_id(db, key).await?
+    };
+    found.ok_or_else(|| not_found(format!("no user `{key}`")))
+}
+
+fn show(out: &Out, u: &User) -> anyhow::Result<()> {
+    if out.json {
+        let mut v = serde_json::to_value(u)?;
+        if let Some(o) = v.as_object_mut() {
+            o.insert("has_password".into(), json!(u.password_hash.is_some()));
+        }
+        return out.print_json(&v);
+    }
+    println!("user_id: {}", u.user_id);
+    println!(
+        "email: {}{}",
+        u.email,
+        if u.email_verified { " (verified)" } else { "" }
+    );
+    if let Some(n) = &u.name {
+        println!("name: {n}");
+    }
+    println!(
+        "password: {}",
+        if u.password_hash.is_some() {
+            "set"
+        } else {
+            "none"
+        }
+    );
+    println!("status: {}", if u.disabled { "disabled" } else { "active" });
+    Ok(())
+}

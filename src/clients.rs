@@ -1,0 +1,298 @@
+//! Client registration rules, shared by `sesame client` and static clients in
+//! the config file, so both paths accept and refuse exactly the same things.
+
+use crate::config::{SigningAlg, StaticClient};
+use crate::crypto::random;
+use crate::domain::{self, AUTH_METHODS, Client, GRANT_TYPES, UriVerdict};
+
+/// What an operator asks for; everything optional has a sensible default.
+#[derive(Debug, Clone, Default)]
+pub struct ClientSpec {
+    pub client_id: Option<String>,
+    pub name: String,
+    pub public: bool,
+    pub first_party: bool,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub web_origins: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub id_token_alg: Option<SigningAlg>,
+    pub token_endpoint_auth_method: Option<String>,
+}
+
+/// A validated client plus anything the operator should be warned about.
+pub struct Validated {
+    pub client: Client,
+    pub warnings: Vec<String>,
+}
+
+pub fn valid_client_id(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'))
+}
+
+/// Checks `spec` and builds the client record (without a secret).
+pub fn validate(spec: ClientSpec, issuer_is_https: bool, now: i64) -> Result<Validated, String> {
+    let mut warnings = Vec::new();
+    let name = spec.name.trim().to_string();
+    if name.is_empty() {
+        return Err("a client needs a name".into());
+    }
+    let client_id = match spec.client_id {
+        Some(id) if valid_client_id(&id) => id,
+        Some(id) => {
+            return Err(format!(
+                "client id `{id}` must be 1-128 characters of A-Z a-z 0-9 - _ . ~"
+            ));
+        }
+        None => random::token(16),
+    };
+    let grant_types = if spec.grant_types.is_empty() {
+        vec![
+            "authorization_code".to_string(),
+            "refresh_token".to_string(),
+        ]
+    } else {
+        dedup(spec.grant_types)
+    };
+    if let Some(g) = grant_types
+        .iter()
+        .find(|g| !GRANT_TYPES.contains(&g.as_str()))
+    {
+        return Err(format!(
+            "unknown grant type `{g}` (expected one of {})",
+            GRANT_TYPES.join(", ")
+        ));
+    }
+    if spec.public && grant_types.iter().any(|g| g == "client_credentials") {
+        return Err(
+            "client_credentials needs a confidential client (it has no user to act for)".into(),
+        );
+    }
+    let method = match (spec.token_endpoint_auth_method, spec.public) {
+        (None, true) => "none".to_string(),
+        (None, false) => "client_secret_basic".to_string(),
+        (Some(m), _) if !AUTH_METHODS.contains(&m.as_str()) => {
+            return Err(format!(
+                "unknown token endpoint auth method `{m}` (expected one of {})",
+                AUTH_METHODS.join(", ")
+            ));
+        }
+        (Some(m), true) if m != "none" => {
+            return Err("a public client has no secret: its auth method is `none`".into());
+        }
+        (Some(m), false) if m == "none" => {
+            return Err(
+                "a confidential client authenticates with its secret; use --public for `none`"
+                    .into(),
+            );
+        }
+        (Some(m), _) => m,
+    };
+    let needs_redirect = grant_types
+        .iter()
+        .any(|g| g == "authorization_code" || g == "implicit");
+    if needs_redirect && spec.redirect_uris.is_empty() {
+        return Err(
+            "at least one --redirect-uri is needed for the authorization_code and implicit grants"
+                .into(),
+        );
+    }
+    let redirect_uris = dedup(spec.redirect_uris);
+    let post_logout_redirect_uris = dedup(spec.post_logout_redirect_uris);
+    for uri in redirect_uris.iter().chain(&post_logout_redirect_uris) {
+        if domain::check_redirect_uri(uri, issuer_is_https)? == UriVerdict::InsecureDev {
+            warnings.push(format!(
+                "{uri} uses plain http; accepted only because the issuer is plain http"
+            ));
+        }
+    }
+    let web_origins = dedup(spec.web_origins);
+    for o in &web_origins {
+        domain::check_web_origin(o)?;
+    }
+    Ok(Validated {
+        client: Client {
+            client_id,
+            name,
+            secret_hash: None,
+            public: spec.public,
+            first_party: spec.first_party,
+            redirect_uris,
+            post_logout_redirect_uris,
+            web_origins,
+            grant_types,
+            id_token_alg: spec.id_token_alg,
+            token_endpoint_auth_method: method,
+            backchannel_logout_uri: None,
+            frontchannel_logout_uri: None,
+            source: "cli".into(),
+            created_at: now,
+            updated_at: now,
+        },
+        warnings,
+    })
+}
+
+/// A new high-entropy client secret (256 bits).
+pub fn new_secret() -> String {
+    random::token(32)
+}
+
+/// Builds the database form of a client declared in the config file.
+pub fn from_static(s: &StaticClient, issuer_is_https: bool, now: i64) -> Result<Validated, String> {
+    let spec = ClientSpec {
+        client_id: Some(s.client_id.clone()),
+        name: if s.name.is_empty() {
+            s.client_id.clone()
+        } else {
+            s.name.clone()
+        },
+        public: s.public,
+        first_party: s.first_party,
+        redirect_uris: s.redirect_uris.clone(),
+        post_logout_redirect_uris: s.post_logout_redirect_uris.clone(),
+        web_origins: s.web_origins.clone(),
+        grant_types: s.grant_types.clone(),
+        id_token_alg: s.id_token_alg,
+        token_endpoint_auth_method: s.token_endpoint_auth_method.clone(),
+    };
+    let mut v = validate(spec, issuer_is_https, now)
+        .map_err(|e| format!("clients `{}`: {e}", s.client_id))?;
+    v.client.source = "config".into();
+    let hash = match (s.secret.is_empty(), s.secret_sha256.is_empty()) {
+        (false, true) => Some(random::sha256_hex(s.secret.expose())),
+        (true, false) if is_sha256_hex(&s.secret_sha256) => {
+            Some(s.secret_sha256.to_ascii_lowercase())
+        }
+        (true, false) => {
+            return Err(format!(
+                "clients `{}`: secret_sha256 must be 64 hex digits",
+                s.client_id
+            ));
+        }
+        (false, false) => {
+            return Err(format!(
+                "clients `{}`: set secret or secret_sha256, not both",
+                s.client_id
+            ));
+        }
+        (true, true) => None,
+    };
+    match (s.public, hash) {
+        (true, Some(_)) => Err(format!(
+            "clients `{}`: a public client has no secret",
+            s.client_id
+        )),
+        (false, None) => Err(format!(
+            "clients `{}`: a confidential client needs secret or secret_sha256",
+            s.client_id
+        )),
+        (_, hash) => {
+            v.client.secret_hash = hash;
+            Ok(v)
+        }
+    }
+}
+
+fn is_sha256_hex(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn dedup(v: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(v.len());
+    for s in v {
+        if !out.contains(&s) {
+            out.push(s);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> ClientSpec {
+        ClientSpec {
+            name: "App".into(),
+            redirect_uris: vec!["https://app.example.com/cb".into()],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let v = validate(spec(), true, 0).map(|v| v.client);
+        let c = v.as_ref().ok();
+        assert_eq!(
+            c.map(|c| c.token_endpoint_auth_method.as_str()),
+            Some("client_secret_basic")
+        );
+        assert_eq!(c.map(|c| c.grant_types.len()), Some(2));
+        let p = validate(
+            ClientSpec {
+                public: true,
+                ..spec()
+            },
+            true,
+            0,
+        )
+        .map(|v| v.client.token_endpoint_auth_method);
+        assert_eq!(p.ok().as_deref(), Some("none"));
+    }
+
+    #[test]
+    fn refusals() {
+        assert!(
+            validate(
+                ClientSpec {
+                    redirect_uris: vec![],
+                    ..spec()
+                },
+                true,
+                0
+            )
+            .is_err()
+        );
+        assert!(
+            validate(
+                ClientSpec {
+                    grant_types: vec!["password".into()],
+                    ..spec()
+                },
+                true,
+                0
+            )
+            .is_err()
+        );
+        let cc = ClientSpec {
+            public: true,
+            grant_types: vec!["client_credentials".into()],
+            ..spec()
+        };
+        assert!(validate(cc, true, 0).is_err());
+        assert!(
+            validate(
+                ClientSpec {
+                    client_id: Some("a b".into()),
+                    ..spec()
+                },
+                true,
+                0
+            )
+            .is_err()
+        );
+        let http = ClientSpec {
+            redirect_uris: vec!["http://app.example.com/cb".into()],
+            ..spec()
+        };
+        assert!(validate(http.clone(), true, 0).is_err());
+        assert_eq!(
+            validate(http, false, 0).map(|v| v.warnings.len()).ok(),
+            Some(1)
+        );
+    }
+}

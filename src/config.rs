@@ -1,0 +1,454 @@
+//! Configuration: code defaults, then a TOML file, then `SESAME_*` environment
+//! variables (`__` separates nested keys). Everything is validated once, up front,
+//! so a bad value stops the process with one line that names the key.
+//! This module imports nothing else from the crate.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+/// The fully loaded, validated configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Public issuer URL, used exactly as written (a trailing slash is kept in `iss`).
+    pub issuer: String,
+    /// Address the HTTP server binds.
+    pub listen: String,
+    /// `sqlite://…` or `postgres://…`; empty means `sqlite://./data/sesame.db`.
+    pub database_url: String,
+    /// Base64 32-byte key that seals private signing keys at rest.
+    pub master_key: Secret,
+    /// A file holding the master key (for container secrets); used when `master_key` is empty.
+    pub master_key_file: String,
+    /// `text` or `json`.
+    pub log_format: LogFormat,
+    /// A tracing env-filter directive, e.g. `info` or `sesame=debug,sqlx=warn`.
+    pub log_level: String,
+    pub database: DatabaseConfig,
+    pub keys: KeysConfig,
+    pub tokens: TokensConfig,
+    /// Clients declared here are kept in the database and cannot be edited from the CLI.
+    pub clients: Vec<StaticClient>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            issuer: "http://localhost:8080".into(),
+            listen: "127.0.0.1:8080".into(),
+            database_url: String::new(),
+            master_key: Secret::default(),
+            master_key_file: String::new(),
+            log_format: LogFormat::Text,
+            log_level: "info".into(),
+            database: DatabaseConfig::default(),
+            keys: KeysConfig::default(),
+            tokens: TokensConfig::default(),
+            clients: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    pub max_connections: u32,
+    /// Seconds to wait for a connection from the pool before failing a request.
+    pub acquire_timeout_secs: u64,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            max_connections: 16,
+            acquire_timeout_secs: 5,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeysConfig {
+    /// `Cache-Control: max-age` of the JWKS. A rotated key is published at least this
+    /// long (plus the reload interval) before it signs anything.
+    pub jwks_cache_secs: u64,
+    /// How often each replica re-reads the signing keys from the database.
+    pub reload_interval_secs: u64,
+    /// Algorithm for ID tokens of clients that do not choose one.
+    pub default_id_token_alg: SigningAlg,
+}
+
+impl Default for KeysConfig {
+    fn default() -> Self {
+        KeysConfig {
+            jwks_cache_secs: 300,
+            reload_interval_secs: 30,
+            default_id_token_alg: SigningAlg::RS256,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokensConfig {
+    pub access_token_ttl_secs: u64,
+    pub id_token_ttl_secs: u64,
+}
+
+impl Default for TokensConfig {
+    fn default() -> Self {
+        TokensConfig {
+            access_token_ttl_secs: 3600,
+            id_token_ttl_secs: 3600,
+        }
+    }
+}
+
+impl TokensConfig {
+    /// The longest any signed token can stay valid: a retired key stays published this long.
+    pub fn max_signed_ttl_secs(&self) -> u64 {
+        self.access_token_ttl_secs.max(self.id_token_ttl_secs)
+    }
+}
+
+/// A client declared in the config file.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct StaticClient {
+    pub client_id: String,
+    pub name: String,
+    /// Plain secret for confidential clients; prefer `secret_sha256` in files kept in Git.
+    pub secret: Secret,
+    /// Hex SHA-256 of the secret, for configs that must not hold the secret itself.
+    pub secret_sha256: String,
+    pub public: bool,
+    pub first_party: bool,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub web_origins: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub id_token_alg: Option<SigningAlg>,
+    pub token_endpoint_auth_method: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// JWS algorithms Sesame signs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum SigningAlg {
+    RS256,
+    ES256,
+    EdDSA,
+}
+
+impl SigningAlg {
+    pub const ALL: [SigningAlg; 3] = [SigningAlg::RS256, SigningAlg::ES256, SigningAlg::EdDSA];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SigningAlg::RS256 => "RS256",
+            SigningAlg::ES256 => "ES256",
+            SigningAlg::EdDSA => "EdDSA",
+        }
+    }
+}
+
+impl fmt::Display for SigningAlg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for SigningAlg {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        SigningAlg::ALL
+            .into_iter()
+            .find(|a| a.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| format!("unknown algorithm `{s}` (expected RS256, ES256 or EdDSA)"))
+    }
+}
+
+/// A string that never shows up in `Debug` output or logs.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            f.write_str("\"\"")
+        } else {
+            f.write_str("\"***\"")
+        }
+    }
+}
+
+impl Serialize for Secret {
+    // Serialising exists for `check-config`, which must never print a secret.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(if self.0.is_empty() { "" } else { "***" })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+fn err(msg: impl Into<String>) -> ConfigError {
+    ConfigError(msg.into())
+}
+
+impl Config {
+    /// Loads defaults, then `path` (if any), then the process environment.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        // Defaults are not serialised through figment: `Secret` serialises masked.
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(p) = path {
+            if !p.exists() {
+                return Err(err(format!("config file {} does not exist", p.display())));
+            }
+            fig = fig.merge(Toml::file_exact(p));
+        }
+        // SESAME_CONFIG names the file itself and is not a key.
+        fig = fig.merge(Env::prefixed("SESAME_").split("__").ignore(&["config"]));
+        let cfg: Config = fig.extract().map_err(describe_figment_error)?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks every value that could make the server misbehave later.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.issuer_url()?;
+        self.listen_addr()?;
+        let db = self.database_url();
+        if !(db.starts_with("sqlite:")
+            || db.starts_with("postgres://")
+            || db.starts_with("postgresql://"))
+        {
+            return Err(err(format!(
+                "database_url (SESAME_DATABASE_URL): `{}` is neither sqlite:… nor postgres://…",
+                redact_url(&db)
+            )));
+        }
+        if !self.master_key.is_empty() {
+            decode_master_key(self.master_key.expose())
+                .map_err(|e| err(format!("master_key (SESAME_MASTER_KEY): {e}")))?;
+        }
+        if self.database.max_connections == 0 {
+            return Err(err(
+                "database.max_connections (SESAME_DATABASE__MAX_CONNECTIONS) must be at least 1",
+            ));
+        }
+        if self.tokens.access_token_ttl_secs == 0 || self.tokens.id_token_ttl_secs == 0 {
+            return Err(err("tokens.*_ttl_secs must be positive"));
+        }
+        if self.keys.reload_interval_secs == 0 {
+            return Err(err(
+                "keys.reload_interval_secs (SESAME_KEYS__RELOAD_INTERVAL_SECS) must be positive",
+            ));
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log_level)
+            .map_err(|e| err(format!("log_level (SESAME_LOG_LEVEL): {e}")))?;
+        for (i, c) in self.clients.iter().enumerate() {
+            if c.client_id.is_empty() {
+                return Err(err(format!("clients[{i}].client_id is required")));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn issuer_url(&self) -> Result<Url, ConfigError> {
+        let url = Url::parse(&self.issuer).map_err(|e| {
+            err(format!(
+                "issuer (SESAME_ISSUER): `{}` is not a URL: {e}",
+                self.issuer
+            ))
+        })?;
+        if url.scheme() != "https" && url.scheme() != "http" {
+            return Err(err("issuer (SESAME_ISSUER) must be an http or https URL"));
+        }
+        if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+            return Err(err(
+                "issuer (SESAME_ISSUER) must not have a query, fragment or user info",
+            ));
+        }
+        Ok(url)
+    }
+
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.listen.parse().map_err(|_| {
+            err(format!(
+                "listen (SESAME_LISTEN): `{}` is not an address like 127.0.0.1:8080",
+                self.listen
+            ))
+        })
+    }
+
+    /// The configured database URL, or the embedded SQLite default.
+    pub fn database_url(&self) -> String {
+        if self.database_url.is_empty() {
+            "sqlite://./data/sesame.db".into()
+        } else {
+            self.database_url.clone()
+        }
+    }
+
+    /// True when the issuer is a plain-http or loopback development setup.
+    pub fn issuer_is_loopback(&self) -> bool {
+        self.issuer_url()
+            .map(|u| is_loopback_host(&u))
+            .unwrap_or(false)
+    }
+
+    /// Where the development master key lives when none is configured: beside the
+    /// SQLite file, or in `./data` for Postgres.
+    pub fn dev_master_key_path(&self) -> PathBuf {
+        let dir = sqlite_path(&self.database_url())
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or_else(|| PathBuf::from("./data"));
+        dir.join("master.key")
+    }
+}
+
+/// The file path of an `sqlite:` URL, if it names a file.
+pub fn sqlite_path(url: &str) -> Option<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        return None;
+    }
+    Some(PathBuf::from(path))
+}
+
+pub fn is_loopback_host(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// Decodes a base64 (standard or URL-safe, padding optional) 32-byte key.
+pub fn decode_master_key(s: &str) -> Result<[u8; 32], String> {
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+    let trimmed = s.trim().trim_end_matches('=');
+    let bytes = STANDARD_NO_PAD
+        .decode(trimmed)
+        .or_else(|_| URL_SAFE_NO_PAD.decode(trimmed))
+        .map_err(|_| "not valid base64".to_string())?;
+    <[u8; 32]>::try_from(bytes.as_slice())
+        .map_err(|_| format!("must decode to 32 bytes, got {}", bytes.len()))
+}
+
+/// Hides the password in a database URL before it goes into a message.
+pub fn redact_url(s: &str) -> String {
+    match Url::parse(s) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => s.to_string(),
+    }
+}
+
+fn describe_figment_error(e: figment::Error) -> ConfigError {
+    // figment reports the key path and its source (file or env var); keep the first
+    // error only so the message stays one line.
+    let first = e.into_iter().next();
+    match first {
+        Some(e) => {
+            let key = e.path.join(".");
+            let mut msg = match &e.kind {
+                figment::error::Kind::UnknownField(..) => format!("unknown key `{key}`"),
+                kind if key.is_empty() => kind.to_string(),
+                kind => format!("{key}: {kind}"),
+            };
+            if let Some(md) = &e.metadata {
+                let src = match &md.source {
+                    Some(figment::Source::File(p)) => format!(" (in {})", p.display()),
+                    _ if md.name.contains("environment") => {
+                        let var = e
+                            .path
+                            .iter()
+                            .map(|p| p.to_uppercase())
+                            .collect::<Vec<_>>()
+                            .join("__");
+                        if var.is_empty() {
+                            " (in the environment)".to_string()
+                        } else {
+                            format!(" (from SESAME_{var})")
+                        }
+                    }
+                    _ => String::new(),
+                };
+                msg.push_str(&src);
+            }
+            err(format!("invalid configuration: {msg}"))
+        }
+        None => err("invalid configuration"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn master_key_decoding() {
+        let k = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+        assert_eq!(decode_master_key(k).map(|b| b[31]), Ok(31));
+        assert!(decode_master_key("c2hvcnQ=").is_err());
+        assert!(decode_master_key("!!!").is_err());
+    }
+
+    #[test]
+    fn sqlite_paths() {
+        assert_eq!(
+            sqlite_path("sqlite://./data/x.db?mode=rwc"),
+            Some(PathBuf::from("./data/x.db"))
+        );
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
+        assert_eq!(sqlite_path("postgres://h/db"), None);
+    }
+
+    #[test]
+    fn dev_key_beside_sqlite_file() {
+        let cfg = Config {
+            database_url: "sqlite:///tmp/s/db.sqlite".into(),
+            ..Config::default()
+        };
+        assert_eq!(
+            cfg.dev_master_key_path(),
+            PathBuf::from("/tmp/s/master.key")
+        );
+    }
+}

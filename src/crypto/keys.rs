@@ -1,0 +1,517 @@
+//! Signing keys: generation, sealing, the in-memory key ring each replica
+//! signs with, and the publication schedule.
+//!
+//! Every key row carries `activates_at`. A key signs from then until a newer key
+//! of its algorithm activates; it is published in the JWKS from the moment it is
+//! written (so caches learn it before it signs) until the longest-lived token it
+//! could have signed has expired. The schedule is derived from the rows and the
+//! clock alone, so every replica reaches the same answer without coordination.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse, ThumbprintHash};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde::Serialize;
+
+use super::seal::{MasterKey, SealError};
+use crate::config::SigningAlg;
+use crate::storage::keys::{self as store, KeyRow};
+use crate::storage::{Db, StorageError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("signing key {kid}: {source}")]
+    Seal { kid: String, source: SealError },
+    #[error("key material: {0}")]
+    Crypto(String),
+    #[error("no active {0} signing key")]
+    NoActiveKey(SigningAlg),
+}
+
+fn crypto_err(e: impl std::fmt::Display) -> KeyError {
+    KeyError::Crypto(e.to_string())
+}
+
+pub fn jwt_alg(alg: SigningAlg) -> Algorithm {
+    match alg {
+        SigningAlg::RS256 => Algorithm::RS256,
+        SigningAlg::ES256 => Algorithm::ES256,
+        SigningAlg::EdDSA => Algorithm::EdDSA,
+    }
+}
+
+/// A decrypted key, ready to sign.
+pub struct LoadedKey {
+    pub kid: String,
+    pub alg: SigningAlg,
+    pub generation: i64,
+    pub created_at: i64,
+    pub activates_at: i64,
+    pub jwk: Jwk,
+    encoding: Option<EncodingKey>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyStatus {
+    /// Published, not signing yet.
+    Pending,
+    /// Signing new tokens.
+    Active,
+    /// No longer signing, still published for tokens it signed.
+    Retired,
+    /// Dropped from the JWKS.
+    Expired,
+}
+
+/// A snapshot of all keys; cheap to share between requests.
+#[derive(Default)]
+pub struct KeySet {
+    keys: Vec<Arc<LoadedKey>>,
+}
+
+impl KeySet {
+    /// The key that signs `alg` tokens at `now`: the newest one already activated.
+    pub fn signing_key(&self, alg: SigningAlg, now: i64) -> Option<&Arc<LoadedKey>> {
+        self.keys
+            .iter()
+            .filter(|k| k.alg == alg && k.activates_at <= now && k.encoding.is_some())
+            .max_by_key(|k| k.generation)
+    }
+
+    pub fn status(&self, key: &LoadedKey, now: i64, max_token_ttl: i64) -> KeyStatus {
+        status_of(
+            &self.keys,
+            key.alg,
+            key.generation,
+            key.activates_at,
+            now,
+            max_token_ttl,
+        )
+    }
+
+    /// The JWKS at `now`: pending, active and retired keys.
+    pub fn jwks(&self, now: i64, max_token_ttl: i64) -> JwkSet {
+        let keys = self
+            .keys
+            .iter()
+            .filter(|k| self.status(k, now, max_token_ttl) != KeyStatus::Expired)
+            .map(|k| k.jwk.clone())
+            .collect();
+        JwkSet { keys }
+    }
+
+    pub fn keys(&self) -> &[Arc<LoadedKey>] {
+        &self.keys
+    }
+
+    /// Signs `claims` as a compact JWS with the active key for `alg`.
+    pub fn sign<T: Serialize>(
+        &self,
+        alg: SigningAlg,
+        typ: &str,
+        claims: &T,
+        now: i64,
+    ) -> Result<String, KeyError> {
+        let key = self
+            .signing_key(alg, now)
+            .ok_or(KeyError::NoActiveKey(alg))?;
+        let enc = key.encoding.as_ref().ok_or(KeyError::NoActiveKey(alg))?;
+        let mut header = Header::new(jwt_alg(alg));
+        header.kid = Some(key.kid.clone());
+        header.typ = Some(typ.to_string());
+        jsonwebtoken::encode(&header, claims, enc).map_err(crypto_err)
+    }
+}
+
+/// The one schedule rule, shared by the server and `sesame keys list`.
+trait Scheduled {
+    fn alg(&self) -> SigningAlg;
+    fn generation(&self) -> i64;
+    fn activates_at(&self) -> i64;
+}
+
+impl Scheduled for Arc<LoadedKey> {
+    fn alg(&self) -> SigningAlg {
+        self.alg
+    }
+    fn generation(&self) -> i64 {
+        self.generation
+    }
+    fn activates_at(&self) -> i64 {
+        self.activates_at
+    }
+}
+
+impl Scheduled for (SigningAlg, KeyRow) {
+    fn alg(&self) -> SigningAlg {
+        self.0
+    }
+    fn generation(&self) -> i64 {
+        self.1.generation
+    }
+    fn activates_at(&self) -> i64 {
+        self.1.activates_at
+    }
+}
+
+fn status_of<K: Scheduled>(
+    all: &[K],
+    alg: SigningAlg,
+    generation: i64,
+    activates_at: i64,
+    now: i64,
+    ttl: i64,
+) -> KeyStatus {
+    if activates_at > now {
+        return KeyStatus::Pending;
+    }
+    // This key stopped signing when the first newer key of its algorithm activated.
+    let superseded_at = all
+        .iter()
+        .filter(|k| k.alg() == alg && k.generation() > generation && k.activates_at() <= now)
+        .map(Scheduled::activates_at)
+        .min();
+    match superseded_at {
+        None => KeyStatus::Active,
+        // A minute of leeway for verifiers whose clocks run behind.
+        Some(t) if now < t + ttl + 60 => KeyStatus::Retired,
+        Some(_) => KeyStatus::Expired,
+    }
+}
+
+/// What `sesame keys list` shows; needs no master key.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyInfo {
+    pub kid: String,
+    pub alg: SigningAlg,
+    pub generation: i64,
+    pub status: KeyStatus,
+    pub created_at: i64,
+    pub activates_at: i64,
+}
+
+pub async fn list_info(db: &Db, now: i64, max_token_ttl: i64) -> Result<Vec<KeyInfo>, KeyError> {
+    let rows = typed_rows(store::list(db).await?)?;
+    Ok(rows
+        .iter()
+        .map(|(alg, r)| KeyInfo {
+            kid: r.kid.clone(),
+            alg: *alg,
+            generation: r.generation,
+            status: status_of(
+                &rows,
+                *alg,
+                r.generation,
+                r.activates_at,
+                now,
+                max_token_ttl,
+            ),
+            created_at: r.created_at,
+            activates_at: r.activates_at,
+        })
+        .collect())
+}
+
+fn typed_rows(rows: Vec<KeyRow>) -> Result<Vec<(SigningAlg, KeyRow)>, KeyError> {
+    rows.into_iter()
+        .map(|r| Ok((r.alg.parse::<SigningAlg>().map_err(KeyError::Crypto)?, r)))
+        .collect()
+}
+
+/// Shared handle to the current key set; every replica keeps one and reloads it.
+#[derive(Clone)]
+pub struct KeyRing {
+    current: Arc<RwLock<Arc<KeySet>>>,
+    master: MasterKey,
+    db: Db,
+    max_token_ttl: i64,
+}
+
+impl KeyRing {
+    /// Loads (and decrypts) every key that can still sign or be published.
+    pub async fn load(
+        db: Db,
+        master: MasterKey,
+        max_token_ttl: i64,
+        now: i64,
+    ) -> Result<KeyRing, KeyError> {
+        let ring = KeyRing {
+            current: Arc::default(),
+            master,
+            db,
+            max_token_ttl,
+        };
+        ring.reload(now).await?;
+        Ok(ring)
+    }
+
+    pub fn snapshot(&self) -> Arc<KeySet> {
+        match self.current.read() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    pub fn max_token_ttl(&self) -> i64 {
+        self.max_token_ttl
+    }
+
+    /// Re-reads the rows, decrypting only keys this replica has not seen yet.
+    pub async fn reload(&self, now: i64) -> Result<(), KeyError> {
+        let rows = typed_rows(store::list(&self.db).await?)?;
+        let old = self.snapshot();
+        let mut keys = Vec::with_capacity(rows.len());
+        for (alg, row) in &rows {
+            if let Some(k) = old.keys.iter().find(|k| k.kid == row.kid) {
+                keys.push(k.clone());
+                continue;
+            }
+            let expired = status_of(
+                &rows,
+                *alg,
+                row.generation,
+                row.activates_at,
+                now,
+                self.max_token_ttl,
+            ) == KeyStatus::Expired;
+            keys.push(Arc::new(self.open(*alg, row, expired)?));
+        }
+        let set = Arc::new(KeySet { keys });
+        match self.current.write() {
+            Ok(mut g) => *g = set,
+            Err(poisoned) => *poisoned.into_inner() = set,
+        }
+        Ok(())
+    }
+
+    fn open(&self, alg: SigningAlg, row: &KeyRow, expired: bool) -> Result<LoadedKey, KeyError> {
+        let jwk: Jwk = serde_json::from_str(&row.public_jwk).map_err(crypto_err)?;
+        // Expired keys never sign again; leave their private half sealed.
+        let encoding = if expired {
+            None
+        } else {
+            let der = self
+                .master
+                .open(&row.private_key_sealed, row.kid.as_bytes())
+                .map_err(|source| KeyError::Seal {
+                    kid: row.kid.clone(),
+                    source,
+                })?;
+            Some(encoding_key(alg, &der))
+        };
+        Ok(LoadedKey {
+            kid: row.kid.clone(),
+            alg,
+            generation: row.generation,
+            created_at: row.created_at,
+            activates_at: row.activates_at,
+            jwk,
+            encoding,
+        })
+    }
+
+    /// Reloads on an interval until the process ends; errors are logged and retried.
+    pub fn spawn_reloader(
+        &self,
+        every: Duration,
+        clock: crate::domain::Clock,
+    ) -> tokio::task::JoinHandle<()> {
+        let ring = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                if let Err(e) = ring.reload(clock.now()).await {
+                    tracing::warn!(error = %e, "reloading signing keys failed; keeping the current set");
+                }
+            }
+        })
+    }
+}
+
+fn encoding_key(alg: SigningAlg, der: &[u8]) -> EncodingKey {
+    match alg {
+        SigningAlg::RS256 => EncodingKey::from_rsa_der(der),
+        SigningAlg::ES256 => EncodingKey::from_ec_der(der),
+        SigningAlg::EdDSA => EncodingKey::from_ed_der(der),
+    }
+}
+
+/// PKCS#8 v1 header for a bare Ed25519 seed; jsonwebtoken's JWK export rejects v2.
+const ED25519_PKCS8_V1_PREFIX: [u8; 16] = [
+    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+];
+
+/// Generates private key DER in the form `encoding_key` expects. RSA takes
+/// a noticeable fraction of a second, so this runs on the blocking pool.
+async fn generate_der(alg: SigningAlg) -> Result<Vec<u8>, KeyError> {
+    tokio::task::spawn_blocking(move || -> Result<Vec<u8>, KeyError> {
+        let mut rng = rand::rngs::OsRng;
+        match alg {
+            SigningAlg::EdDSA => {
+                let sk = ed25519_dalek::SigningKey::generate(&mut rng);
+                let mut der = ED25519_PKCS8_V1_PREFIX.to_vec();
+                der.extend_from_slice(&sk.to_bytes());
+                Ok(der)
+            }
+            SigningAlg::ES256 => {
+                use p256::pkcs8::EncodePrivateKey;
+                let sk = p256::ecdsa::SigningKey::random(&mut rng);
+                Ok(sk.to_pkcs8_der().map_err(crypto_err)?.as_bytes().to_vec())
+            }
+            SigningAlg::RS256 => {
+                use rsa::pkcs1::EncodeRsaPrivateKey;
+                let sk = rsa::RsaPrivateKey::new(&mut rng, 2048).map_err(crypto_err)?;
+                Ok(sk.to_pkcs1_der().map_err(crypto_err)?.as_bytes().to_vec())
+            }
+        }
+    })
+    .await
+    .map_err(crypto_err)?
+}
+
+/// Creates a key for `alg` in slot `generation`. Returns `None` when another
+/// process filled that slot first.
+async fn create(
+    db: &Db,
+    master: &MasterKey,
+    alg: SigningAlg,
+    generation: i64,
+    now: i64,
+    activates_at: i64,
+) -> Result<Option<KeyInfo>, KeyError> {
+    let der = generate_der(alg).await?;
+    let enc = encoding_key(alg, &der);
+    let mut jwk = Jwk::from_encoding_key(&enc, jwt_alg(alg)).map_err(crypto_err)?;
+    let kid = jwk.thumbprint(ThumbprintHash::SHA256).map_err(crypto_err)?;
+    jwk.common.key_id = Some(kid.clone());
+    jwk.common.public_key_use = Some(PublicKeyUse::Signature);
+    let sealed = master
+        .seal(&der, kid.as_bytes())
+        .map_err(|source| KeyError::Seal {
+            kid: kid.clone(),
+            source,
+        })?;
+    let row = KeyRow {
+        kid: kid.clone(),
+        alg: alg.as_str().to_string(),
+        generation,
+        public_jwk: serde_json::to_string(&jwk).map_err(crypto_err)?,
+        private_key_sealed: sealed,
+        created_at: now,
+        activates_at,
+    };
+    let inserted = store::insert(db, &row).await?;
+    Ok(inserted.then_some(KeyInfo {
+        kid,
+        alg,
+        generation,
+        status: if activates_at > now {
+            KeyStatus::Pending
+        } else {
+            KeyStatus::Active
+        },
+        created_at: now,
+        activates_at,
+    }))
+}
+
+/// First start: one key per algorithm, active at once (nothing can have cached
+/// an older JWKS). A no-op when keys exist; safe when replicas race.
+pub async fn ensure_initial(
+    db: &Db,
+    master: &MasterKey,
+    now: i64,
+) -> Result<Vec<KeyInfo>, KeyError> {
+    let mut made = Vec::new();
+    for alg in SigningAlg::ALL {
+        if store::max_generation(db, alg.as_str()).await? == 0
+            && let Some(k) = create(db, master, alg, 1, now, now).await?
+        {
+            made.push(k);
+        }
+    }
+    Ok(made)
+}
+
+/// Adds the next key for each of `algs`, signing from `activates_at`.
+pub async fn rotate(
+    db: &Db,
+    master: &MasterKey,
+    algs: &[SigningAlg],
+    now: i64,
+    activates_at: i64,
+) -> Result<Vec<KeyInfo>, KeyError> {
+    let mut made = Vec::new();
+    for &alg in algs {
+        let next = store::max_generation(db, alg.as_str()).await? + 1;
+        match create(db, master, alg, next, now, activates_at).await? {
+            Some(k) => made.push(k),
+            None => {
+                return Err(KeyError::Crypto(format!(
+                    "a concurrent rotation of {alg} won; run again"
+                )));
+            }
+        }
+    }
+    Ok(made)
+}
+
+/// Checks that `master` opens the stored keys, so a wrong master key is caught
+/// at start with a clear message rather than at the first signature.
+pub async fn check_master_key(db: &Db, master: &MasterKey) -> Result<(), KeyError> {
+    if let Some(row) = store::list(db).await?.first() {
+        master
+            .open(&row.private_key_sealed, row.kid.as_bytes())
+            .map_err(|source| KeyError::Seal {
+                kid: row.kid.clone(),
+                source,
+            })?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct K(SigningAlg, i64, i64);
+    impl Scheduled for K {
+        fn alg(&self) -> SigningAlg {
+            self.0
+        }
+        fn generation(&self) -> i64 {
+            self.1
+        }
+        fn activates_at(&self) -> i64 {
+            self.2
+        }
+    }
+
+    #[test]
+    fn schedule() {
+        let ttl = 3600;
+        let keys = [
+            K(SigningAlg::EdDSA, 1, 0),
+            K(SigningAlg::EdDSA, 2, 1000),
+            K(SigningAlg::RS256, 1, 0),
+        ];
+        let st = |g: i64, act: i64, now: i64| status_of(&keys, SigningAlg::EdDSA, g, act, now, ttl);
+        assert_eq!(st(1, 0, 500), KeyStatus::Active);
+        assert_eq!(st(2, 1000, 500), KeyStatus::Pending);
+        assert_eq!(st(1, 0, 1000), KeyStatus::Retired);
+        assert_eq!(st(2, 1000, 1000), KeyStatus::Active);
+        assert_eq!(st(1, 0, 1000 + ttl + 59), KeyStatus::Retired);
+        assert_eq!(st(1, 0, 1000 + ttl + 60), KeyStatus::Expired);
+        assert_eq!(
+            status_of(&keys, SigningAlg::RS256, 1, 0, 99_999, ttl),
+            KeyStatus::Active
+        );
+    }
+}

@@ -1,0 +1,212 @@
+//! Plain records and rules shared by every layer: clients, users, redirect-URI
+//! rules, and the clock. No I/O here.
+
+use serde::Serialize;
+use url::Url;
+
+use crate::config::{SigningAlg, is_loopback_host};
+
+/// A registered application.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Client {
+    pub client_id: String,
+    pub name: String,
+    #[serde(skip)]
+    pub secret_hash: Option<String>,
+    pub public: bool,
+    pub first_party: bool,
+    /// Compared byte for byte, never normalised.
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub web_origins: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub id_token_alg: Option<SigningAlg>,
+    pub token_endpoint_auth_method: String,
+    pub backchannel_logout_uri: Option<String>,
+    pub frontchannel_logout_uri: Option<String>,
+    /// `cli` or `config` (static clients cannot be edited from the CLI).
+    pub source: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+pub const GRANT_TYPES: [&str; 4] = [
+    "authorization_code",
+    "refresh_token",
+    "client_credentials",
+    "implicit",
+];
+pub const AUTH_METHODS: [&str; 3] = ["client_secret_basic", "client_secret_post", "none"];
+
+/// A person who can sign in. `user_id` is the stable `sub`.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct User {
+    pub user_id: String,
+    pub email: String,
+    pub email_verified: bool,
+    pub name: Option<String>,
+    #[serde(skip)]
+    pub password_hash: Option<String>,
+    pub disabled: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// Lower-cases an email for uniqueness and lookup.
+pub fn normalize_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+/// A deliberately small sanity check: one `@`, something on both sides, no spaces.
+pub fn validate_email(email: &str) -> Result<(), String> {
+    let e = email.trim();
+    let ok = match e.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && !domain.is_empty()
+                && !domain.contains('@')
+                && !e.chars().any(char::is_whitespace)
+        }
+        None => false,
+    };
+    if ok && e.len() <= 254 {
+        Ok(())
+    } else {
+        Err(format!("`{email}` is not an email address"))
+    }
+}
+
+/// What a redirect URI check says beyond accept/refuse.
+#[derive(Debug, PartialEq, Eq)]
+pub enum UriVerdict {
+    Ok,
+    /// Accepted only because the issuer itself is plain-http development.
+    InsecureDev,
+}
+
+/// Rules for a registered redirect (or post-logout redirect) URI: absolute, no
+/// fragment, https — or http on a loopback host, or on any host when the issuer
+/// itself is plain http (development) — or a private-use scheme for native apps.
+pub fn check_redirect_uri(uri: &str, issuer_is_https: bool) -> Result<UriVerdict, String> {
+    let url = Url::parse(uri).map_err(|e| format!("`{uri}` is not an absolute URI: {e}"))?;
+    if url.fragment().is_some() {
+        return Err(format!("`{uri}` must not contain a fragment"));
+    }
+    match url.scheme() {
+        "https" => Ok(UriVerdict::Ok),
+        "http" if is_loopback_host(&url) => Ok(UriVerdict::Ok),
+        "http" if !issuer_is_https => Ok(UriVerdict::InsecureDev),
+        "http" => Err(format!(
+            "`{uri}`: plain http is only allowed for loopback hosts with an https issuer"
+        )),
+        "javascript" | "data" | "file" | "vbscript" | "blob" | "about" => {
+            Err(format!("`{uri}`: scheme `{}` is not allowed", url.scheme()))
+        }
+        // RFC 8252 §7.1: native apps use reverse-domain private-use schemes.
+        s if s.contains('.') => Ok(UriVerdict::Ok),
+        s => Err(format!(
+            "`{uri}`: scheme `{s}` is not allowed (use https, or a reverse-domain scheme for native apps)"
+        )),
+    }
+}
+
+/// A web origin is `scheme://host[:port]` with nothing after it.
+pub fn check_web_origin(origin: &str) -> Result<(), String> {
+    let url = Url::parse(origin).map_err(|e| format!("`{origin}` is not an origin: {e}"))?;
+    let serialized = url.origin().ascii_serialization();
+    if (url.scheme() == "https" || url.scheme() == "http") && serialized == origin {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{origin}` is not an origin like https://app.example.com (no path, no trailing slash)"
+        ))
+    }
+}
+
+/// Time source. Production uses the system clock; tests move it forward.
+#[derive(Clone, Debug, Default)]
+pub struct Clock {
+    offset: std::sync::Arc<std::sync::atomic::AtomicI64>,
+}
+
+impl Clock {
+    pub fn system() -> Clock {
+        Clock::default()
+    }
+
+    /// Unix seconds.
+    pub fn now(&self) -> i64 {
+        time::OffsetDateTime::now_utc().unix_timestamp()
+            + self.offset.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Moves this clock (and every clone of it) forward.
+    pub fn advance(&self, secs: i64) {
+        self.offset
+            .fetch_add(secs, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Formats unix seconds as RFC 3339 for people.
+pub fn rfc3339(ts: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(ts)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| ts.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_uri_rules() {
+        assert_eq!(
+            check_redirect_uri("https://app.example.com/cb", true),
+            Ok(UriVerdict::Ok)
+        );
+        assert_eq!(
+            check_redirect_uri("http://127.0.0.1:3000/cb", true),
+            Ok(UriVerdict::Ok)
+        );
+        assert_eq!(
+            check_redirect_uri("http://localhost/cb", true),
+            Ok(UriVerdict::Ok)
+        );
+        assert_eq!(
+            check_redirect_uri("http://[::1]/cb", true),
+            Ok(UriVerdict::Ok)
+        );
+        assert!(check_redirect_uri("http://app.example.com/cb", true).is_err());
+        assert_eq!(
+            check_redirect_uri("http://app.example.com/cb", false),
+            Ok(UriVerdict::InsecureDev)
+        );
+        assert!(check_redirect_uri("https://app.example.com/cb#x", true).is_err());
+        assert!(check_redirect_uri("/relative", true).is_err());
+        assert!(check_redirect_uri("javascript:alert(1)", true).is_err());
+        assert_eq!(
+            check_redirect_uri("com.example.app:/cb", true),
+            Ok(UriVerdict::Ok)
+        );
+    }
+
+    #[test]
+    fn web_origin_rules() {
+        assert!(check_web_origin("https://app.example.com").is_ok());
+        assert!(check_web_origin("http://localhost:3000").is_ok());
+        assert!(check_web_origin("https://app.example.com/").is_err());
+        assert!(check_web_origin("https://app.example.com/path").is_err());
+    }
+
+    #[test]
+    fn emails() {
+        assert!(validate_email("a@b.c").is_ok());
+        assert!(validate_email("ab.c").is_err());
+        assert!(validate_email("a b@c").is_err());
+        assert_eq!(normalize_email(" Alice@Example.COM "), "alice@example.com");
+    }
+}

@@ -1,0 +1,21 @@
+//! Sesame: a self-hosted OpenID Connect identity provider.
+//!
+//! Layering, top to bottom: `cli` → `app` → protocol areas (`oidc`, `health`) →
+//! `http`, `crypto`, `clients` → `storage` → `domain`. `config` is read by all
+//! and imports none of them.
+
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod app;
+pub mod cli;
+pub mod clients;
+pub mod config;
+pub mod crypto;
+pub mod domain;
+pub mod health;
+pub mod http;
+pub mod issuer;
+pub mod logging;
+pub mod oidc;
+pub mod startup;
+pub mod storage;

@@ -1,0 +1,167 @@
+//! Storage: one connection pool over SQLite or Postgres through sqlx's Any driver,
+//! the embedded migrations, and one repository module per aggregate.
+//! SQL text is shared by both backends (`$N` placeholders, integer timestamps);
+//! the few places that differ are decided here, not in callers.
+//! Must not import axum, askama or jsonwebtoken.
+
+pub mod clients;
+pub mod keys;
+pub mod users;
+
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor, Row};
+
+static MIGRATOR_SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static MIGRATOR_POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The database handle every layer above receives. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Db {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("not found")]
+    NotFound,
+    #[error("{0} already exists")]
+    Conflict(&'static str),
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Sqlx(#[from] sqlx::Error),
+}
+
+impl StorageError {
+    /// Maps a unique-constraint violation to `Conflict(what)`.
+    pub fn on_unique(e: sqlx::Error, what: &'static str) -> StorageError {
+        match &e {
+            sqlx::Error::Database(d) if d.is_unique_violation() => StorageError::Conflict(what),
+            _ => StorageError::Sqlx(e),
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, StorageError>;
+
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            max_connections: 8,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl Db {
+    /// Connects to `url`, creating the SQLite file (and its folder) when missing.
+    pub async fn connect(url: &str, opts: &ConnectOptions) -> Result<Db> {
+        sqlx::any::install_default_drivers();
+        let (backend, url) = if url.starts_with("sqlite:") {
+            (Backend::Sqlite, sqlite_url_with_create(url)?)
+        } else {
+            (Backend::Postgres, url.to_string())
+        };
+        let mut pool = AnyPoolOptions::new()
+            .max_connections(opts.max_connections)
+            .acquire_timeout(opts.acquire_timeout);
+        if backend == Backend::Sqlite {
+            // Per-connection settings: wait for writers instead of failing with SQLITE_BUSY,
+            // enforce foreign keys, and use WAL so readers never block the writer.
+            pool = pool.after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    conn.execute("PRAGMA busy_timeout = 5000").await?;
+                    conn.execute("PRAGMA foreign_keys = ON").await?;
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                    conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = pool.connect(&url).await?;
+        Ok(Db { pool, backend })
+    }
+
+    /// Applies pending migrations. Safe to run from several replicas at once:
+    /// Postgres serialises them with an advisory lock, SQLite with its write lock.
+    pub async fn migrate(&self) -> Result<()> {
+        let m = match self.backend {
+            Backend::Sqlite => &MIGRATOR_SQLITE,
+            Backend::Postgres => &MIGRATOR_POSTGRES,
+        };
+        m.run(&self.pool)
+            .await
+            .map_err(|e| StorageError::Sqlx(e.into()))
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// One cheap round trip, for readiness checks.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn sqlite_url_with_create(url: &str) -> Result<String> {
+    if let Some(path) = crate::config::sqlite_path(url)
+        && let Some(dir) = path.parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StorageError::Sqlx(sqlx::Error::Configuration(
+                format!("cannot create database folder {}: {e}", dir.display()).into(),
+            ))
+        })?;
+    }
+    if url.contains("mode=") {
+        Ok(url.to_string())
+    } else if url.contains('?') {
+        Ok(format!("{url}&mode=rwc"))
+    } else {
+        Ok(format!("{url}?mode=rwc"))
+    }
+}
+
+/// Reads a flag column: BOOLEAN on Postgres, INTEGER on SQLite.
+pub(crate) fn get_bool(row: &AnyRow, col: &str) -> Result<bool> {
+    match row.try_get::<bool, _>(col) {
+        Ok(b) => Ok(b),
+        Err(_) => Ok(row.try_get::<i64, _>(col)? != 0),
+    }
+}
+
+/// Reads a JSON-encoded list of strings.
+pub(crate) fn get_list(row: &AnyRow, col: &str) -> Result<Vec<String>> {
+    let s: String = row.try_get(col)?;
+    serde_json::from_str(&s).map_err(|e| StorageError::Corrupt(format!("{col}: {e}")))
+}
+
+pub(crate) fn to_json_list(v: &[String]) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
+}

@@ -1,0 +1,114 @@
+//! User rows. Emails are unique case-insensitively through `email_normalized`.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Db, Result, StorageError, get_bool};
+use crate::domain::{User, normalize_email};
+
+const COLUMNS: &str =
+    "user_id, email, email_verified, name, password_hash, disabled, created_at, updated_at";
+
+fn from_row(r: &AnyRow) -> Result<User> {
+    Ok(User {
+        user_id: r.try_get("user_id")?,
+        email: r.try_get("email")?,
+        email_verified: get_bool(r, "email_verified")?,
+        name: r.try_get("name")?,
+        password_hash: r.try_get("password_hash")?,
+        disabled: get_bool(r, "disabled")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+pub async fn insert(db: &Db, u: &User) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO users (user_id, email, email_normalized, email_verified, name, password_hash, disabled,
+            created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&u.user_id)
+    .bind(&u.email)
+    .bind(normalize_email(&u.email))
+    .bind(u.email_verified)
+    .bind(&u.name)
+    .bind(&u.password_hash)
+    .bind(u.disabled)
+    .bind(u.created_at)
+    .bind(u.updated_at)
+    .execute(db.pool())
+    .await
+    .map_err(|e| StorageError::on_unique(e, "a user with this email"))?;
+    Ok(())
+}
+
+/// Replaces every mutable field of an existing user.
+pub async fn update(db: &Db, u: &User) -> Result<()> {
+    let res = sqlx::query(
+        "UPDATE users SET email = $2, email_normalized = $3, email_verified = $4, name = $5,
+            password_hash = $6, disabled = $7, updated_at = $8
+         WHERE user_id = $1",
+    )
+    .bind(&u.user_id)
+    .bind(&u.email)
+    .bind(normalize_email(&u.email))
+    .bind(u.email_verified)
+    .bind(&u.name)
+    .bind(&u.password_hash)
+    .bind(u.disabled)
+    .bind(u.updated_at)
+    .execute(db.pool())
+    .await
+    .map_err(|e| StorageError::on_unique(e, "a user with this email"))?;
+    if res.rows_affected() == 0 {
+        Err(StorageError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
+pub async fn find_by_id(db: &Db, user_id: &str) -> Result<Option<User>> {
+    let sql = sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM users WHERE user_id = $1"));
+    let row = sqlx::query(sql)
+        .bind(user_id)
+        .fetch_optional(db.pool())
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<User>> {
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM users WHERE email_normalized = $1"
+    ));
+    let row = sqlx::query(sql)
+        .bind(normalize_email(email))
+        .fetch_optional(db.pool())
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// Users ordered by email, at most `limit` after `offset`.
+pub async fn list(db: &Db, limit: i64, offset: i64) -> Result<Vec<User>> {
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM users ORDER BY email_normalized LIMIT $1 OFFSET $2"
+    ));
+    let rows = sqlx::query(sql)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter().map(from_row).collect()
+}
+
+pub async fn delete(db: &Db, user_id: &str) -> Result<()> {
+    let res = sqlx::query("DELETE FROM users WHERE user_id = $1")
+        .bind(user_id)
+        .execute(db.pool())
+        .await?;
+    if res.rows_affected() == 0 {
+        Err(StorageError::NotFound)
+    } else {
+        Ok(())
+    }
+}
