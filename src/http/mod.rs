@@ -8,7 +8,7 @@ use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use serde_json::{Value, json};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -24,7 +24,11 @@ pub fn layers(app: Router) -> Router {
         HeaderValue::from_static("no-referrer"),
     ))
     .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-    .layer(TraceLayer::new_for_http().make_span_with(make_span))
+    .layer(
+        TraceLayer::new_for_http()
+            .make_span_with(make_span)
+            .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+    )
     .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
 }
 

@@ -1,0 +1,12 @@
+//! One integration-test binary (each file under tests/ would link separately).
+//! Every backend-dependent test runs on SQLite and on Postgres.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+mod cli;
+mod config;
+mod discovery;
+mod keys;
+mod server;
