@@ -10,10 +10,11 @@ use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::crypto::keys::KeyRing;
+use crate::crypto::seal::MasterKey;
 use crate::domain::Clock;
 use crate::issuer::Issuer;
 use crate::storage::Db;
-use crate::{health, http, oidc, startup};
+use crate::{health, http, login, oidc, startup};
 
 /// Shared by every handler. Cheap to clone.
 #[derive(Clone)]
@@ -22,6 +23,8 @@ pub struct AppState {
     pub issuer: Arc<Issuer>,
     pub db: Db,
     pub keys: KeyRing,
+    /// Seals refresh-token successors kept for the reuse grace window.
+    pub master: MasterKey,
     pub clock: Clock,
 }
 
@@ -33,18 +36,14 @@ impl AppState {
         let master = startup::master_key(&config)?;
         startup::ensure_keys(&db, &master, &clock).await?;
         startup::sync_static_clients(&db, &config, &clock).await?;
-        let keys = KeyRing::load(
-            db.clone(),
-            master,
-            config.tokens.max_signed_ttl_secs() as i64,
-            clock.now(),
-        )
-        .await?;
+        let ttl = config.tokens.max_signed_ttl_secs() as i64;
+        let keys = KeyRing::load(db.clone(), master.clone(), ttl, clock.now()).await?;
         Ok(AppState {
             config: Arc::new(config),
             issuer: Arc::new(issuer),
             db,
             keys,
+            master,
             clock,
         })
     }
@@ -52,7 +51,7 @@ impl AppState {
 
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
-    let api = Router::new().merge(oidc::routes());
+    let api = Router::new().merge(oidc::routes()).merge(login::routes());
     let prefix = state.issuer.path_prefix().to_string();
     let mounted = if prefix.is_empty() {
         api

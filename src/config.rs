@@ -33,6 +33,8 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub keys: KeysConfig,
     pub tokens: TokensConfig,
+    pub session: SessionConfig,
+    pub login: LoginConfig,
     /// Clients declared here are kept in the database and cannot be edited from the CLI.
     pub clients: Vec<StaticClient>,
 }
@@ -50,6 +52,8 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             keys: KeysConfig::default(),
             tokens: TokensConfig::default(),
+            session: SessionConfig::default(),
+            login: LoginConfig::default(),
             clients: Vec::new(),
         }
     }
@@ -99,6 +103,17 @@ impl Default for KeysConfig {
 pub struct TokensConfig {
     pub access_token_ttl_secs: u64,
     pub id_token_ttl_secs: u64,
+    /// Authorization codes live at most this long (capped at 60 s).
+    pub code_ttl_secs: u64,
+    /// A refresh token unused this long expires.
+    pub refresh_token_idle_ttl_secs: u64,
+    /// A refresh-token family ends this long after the login, however often it rotates.
+    pub refresh_token_absolute_ttl_secs: u64,
+    /// Absolute lifetime for public clients (SPAs), usually shorter.
+    pub public_refresh_token_absolute_ttl_secs: u64,
+    /// A used refresh token presented again within this many seconds gets the same
+    /// successor (tabs refreshing at once) instead of revoking the family.
+    pub refresh_reuse_grace_secs: u64,
 }
 
 impl Default for TokensConfig {
@@ -106,6 +121,71 @@ impl Default for TokensConfig {
         TokensConfig {
             access_token_ttl_secs: 3600,
             id_token_ttl_secs: 3600,
+            code_ttl_secs: 60,
+            refresh_token_idle_ttl_secs: 30 * 86_400,
+            refresh_token_absolute_ttl_secs: 90 * 86_400,
+            public_refresh_token_absolute_ttl_secs: 7 * 86_400,
+            refresh_reuse_grace_secs: 5,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionConfig {
+    pub cookie_name: String,
+    /// Empty: a host-only cookie for the issuer's host.
+    pub cookie_domain: String,
+    pub cookie_same_site: SameSite,
+    /// Default: on for https issuers, off for plain-http development issuers.
+    pub cookie_secure: Option<bool>,
+    /// A session unused this long ends.
+    pub idle_timeout_secs: u64,
+    /// A session ends this long after login, however active.
+    pub absolute_timeout_secs: u64,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            cookie_name: "sesame_session".into(),
+            cookie_domain: String::new(),
+            cookie_same_site: SameSite::Lax,
+            cookie_secure: None,
+            idle_timeout_secs: 3 * 86_400,
+            absolute_timeout_secs: 30 * 86_400,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SameSite {
+    Lax,
+    Strict,
+    None,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoginConfig {
+    /// Show the sign-up page (signing up is just the first login).
+    pub signup_enabled: bool,
+    pub product_name: String,
+    pub logo_url: String,
+    /// CSS colour of buttons and links, `#rgb` or `#rrggbb`.
+    pub primary_color: String,
+    /// How long a user may take on the login box before the request expires.
+    pub request_ttl_secs: u64,
+}
+
+impl Default for LoginConfig {
+    fn default() -> Self {
+        LoginConfig {
+            signup_enabled: true,
+            product_name: "Sesame".into(),
+            logo_url: String::new(),
+            primary_color: "#4f46e5".into(),
+            request_ttl_secs: 1800,
         }
     }
 }
@@ -266,6 +346,38 @@ impl Config {
         if self.tokens.access_token_ttl_secs == 0 || self.tokens.id_token_ttl_secs == 0 {
             return Err(err("tokens.*_ttl_secs must be positive"));
         }
+        if self.tokens.code_ttl_secs == 0 || self.tokens.code_ttl_secs > 60 {
+            return Err(err(
+                "tokens.code_ttl_secs (SESAME_TOKENS__CODE_TTL_SECS) must be between 1 and 60",
+            ));
+        }
+        let c = &self.login.primary_color;
+        let hex = c.strip_prefix('#').unwrap_or("");
+        if !((hex.len() == 3 || hex.len() == 6) && hex.bytes().all(|b| b.is_ascii_hexdigit())) {
+            return Err(err(format!(
+                "login.primary_color (SESAME_LOGIN__PRIMARY_COLOR): `{c}` is not #rgb or #rrggbb"
+            )));
+        }
+        if !self.login.logo_url.is_empty() && Url::parse(&self.login.logo_url).is_err() {
+            return Err(err(
+                "login.logo_url (SESAME_LOGIN__LOGO_URL) must be an absolute URL",
+            ));
+        }
+        let name = &self.session.cookie_name;
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return Err(err(
+                "session.cookie_name (SESAME_SESSION__COOKIE_NAME) must be letters, digits, - or _",
+            ));
+        }
+        if self.session.cookie_same_site == SameSite::None && !self.cookie_secure() {
+            return Err(err(
+                "session.cookie_same_site = \"None\" needs a Secure cookie (an https issuer)",
+            ));
+        }
         if self.keys.reload_interval_secs == 0 {
             return Err(err(
                 "keys.reload_interval_secs (SESAME_KEYS__RELOAD_INTERVAL_SECS) must be positive",
@@ -315,6 +427,15 @@ impl Config {
         } else {
             self.database_url.clone()
         }
+    }
+
+    /// Whether cookies get `Secure`: on for https issuers unless configured off.
+    pub fn cookie_secure(&self) -> bool {
+        self.session.cookie_secure.unwrap_or_else(|| {
+            self.issuer_url()
+                .map(|u| u.scheme() == "https")
+                .unwrap_or(true)
+        })
     }
 
     /// True when the issuer is a plain-http or loopback development setup.

@@ -11,7 +11,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse, ThumbprintHash};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::Serialize;
 
 use super::seal::{MasterKey, SealError};
@@ -52,6 +52,7 @@ pub struct LoadedKey {
     pub activates_at: i64,
     pub jwk: Jwk,
     encoding: Option<EncodingKey>,
+    decoding: Option<DecodingKey>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -124,6 +125,52 @@ impl KeySet {
         header.kid = Some(key.kid.clone());
         header.typ = Some(typ.to_string());
         jsonwebtoken::encode(&header, claims, enc).map_err(crypto_err)
+    }
+}
+
+/// Why a token was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("malformed token")]
+    Malformed,
+    #[error("unknown or expired signing key")]
+    UnknownKey,
+    #[error("invalid token: {0}")]
+    Invalid(String),
+}
+
+impl KeySet {
+    /// Verifies a token signed by one of our published keys. The algorithm is
+    /// pinned to the key's own (never taken from the header alone), `iss` must be
+    /// `issuer`, and `aud` must contain `audience` when given. `exp` is left to
+    /// the caller, who holds the clock.
+    pub fn verify<T: serde::de::DeserializeOwned>(
+        &self,
+        token: &str,
+        issuer: &str,
+        audience: Option<&str>,
+        now: i64,
+        max_token_ttl: i64,
+    ) -> Result<(T, Option<String>), VerifyError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Malformed)?;
+        let kid = header.kid.as_deref().ok_or(VerifyError::Malformed)?;
+        let key = self
+            .keys
+            .iter()
+            .find(|k| k.kid == kid && self.status(k, now, max_token_ttl) != KeyStatus::Expired)
+            .ok_or(VerifyError::UnknownKey)?;
+        let dec = key.decoding.as_ref().ok_or(VerifyError::UnknownKey)?;
+        let mut v = Validation::new(jwt_alg(key.alg));
+        v.validate_exp = false;
+        v.required_spec_claims.clear();
+        v.set_issuer(&[issuer]);
+        match audience {
+            Some(a) => v.set_audience(&[a]),
+            None => v.validate_aud = false,
+        }
+        let data = jsonwebtoken::decode::<T>(token, dec, &v)
+            .map_err(|e| VerifyError::Invalid(e.to_string()))?;
+        Ok((data.claims, header.typ))
     }
 }
 
@@ -309,6 +356,7 @@ impl KeyRing {
             generation: row.generation,
             created_at: row.created_at,
             activates_at: row.activates_at,
+            decoding: DecodingKey::from_jwk(&jwk).ok(),
             jwk,
             encoding,
         })

@@ -1,6 +1,8 @@
 //! Shared web plumbing, no endpoints: the layers every response passes through
 //! and the JSON fallback.
 
+pub mod page;
+
 use axum::Json;
 use axum::Router;
 use axum::extract::{MatchedPath, Request};
@@ -50,4 +52,14 @@ fn make_span(req: &Request) -> tracing::Span {
 
 pub async fn not_found() -> (StatusCode, Json<Value>) {
     (StatusCode::NOT_FOUND, Json(json!({"error": "not_found"})))
+}
+
+/// The CSP source for an inline script: `sha256-<base64 of its SHA-256>`.
+pub fn csp_hash(script: &str) -> String {
+    use base64::Engine;
+    use sha2::{Digest, Sha256};
+    format!(
+        "sha256-{}",
+        base64::engine::general_purpose::STANDARD.encode(Sha256::digest(script.as_bytes()))
+    )
 }

@@ -5,7 +5,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use serde_json::{Value, json};
 
-use super::JWKS;
+use super::request::{PROMPTS, SUPPORTED_SCOPES};
+use super::{AUTHORIZE, INTROSPECT, JWKS, REVOKE, TOKEN, USERINFO};
 use crate::app::AppState;
 use crate::config::SigningAlg;
 
@@ -21,10 +22,34 @@ pub async fn get(State(state): State<AppState>) -> (HeaderMap, Json<Value>) {
 pub fn document(state: &AppState) -> Value {
     let iss = &state.issuer;
     let algs: Vec<&str> = SigningAlg::ALL.iter().map(|a| a.as_str()).collect();
+    let auth_methods = ["client_secret_basic", "client_secret_post", "none"];
     json!({
         "issuer": iss.as_str(),
+        "authorization_endpoint": iss.endpoint(AUTHORIZE),
+        "token_endpoint": iss.endpoint(TOKEN),
+        "userinfo_endpoint": iss.endpoint(USERINFO),
         "jwks_uri": iss.endpoint(JWKS),
+        "revocation_endpoint": iss.endpoint(REVOKE),
+        "introspection_endpoint": iss.endpoint(INTROSPECT),
+        "scopes_supported": SUPPORTED_SCOPES,
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query", "fragment", "form_post"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": algs,
+        "userinfo_signing_alg_values_supported": ["none"],
+        "token_endpoint_auth_methods_supported": auth_methods,
+        "revocation_endpoint_auth_methods_supported": auth_methods,
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "code_challenge_methods_supported": ["S256"],
+        "prompt_values_supported": PROMPTS,
+        "claims_supported": [
+            "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "azp", "at_hash", "sid", "amr",
+            "name", "updated_at", "email", "email_verified"
+        ],
+        "claims_parameter_supported": false,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        "authorization_response_iss_parameter_supported": true,
     })
 }

@@ -1,11 +1,22 @@
 //! The OpenID Connect protocol endpoints. Handlers stay thin; paths are
 //! constants so discovery and the router cannot disagree.
 
+pub mod authorize;
 pub mod discovery;
+pub mod error;
+pub mod grants;
+pub mod introspect;
 pub mod jwks;
+pub mod params;
+pub mod request;
+pub mod response;
+pub mod revoke;
+pub mod token;
+pub mod tokens;
+pub mod userinfo;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 use tower_http::cors::{Any, CorsLayer};
 
 use crate::app::AppState;
@@ -14,15 +25,28 @@ pub const DISCOVERY: &str = "/.well-known/openid-configuration";
 pub const JWKS: &str = "/jwks";
 /// Auth0's location for the same document; Auth0 SDKs look here.
 pub const JWKS_WELL_KNOWN: &str = "/.well-known/jwks.json";
+pub const AUTHORIZE: &str = "/authorize";
+pub const TOKEN: &str = "/token";
+pub const USERINFO: &str = "/userinfo";
+pub const REVOKE: &str = "/revoke";
+pub const INTROSPECT: &str = "/introspect";
 
 pub fn routes() -> Router<AppState> {
     // Public metadata: any origin may read it.
     let public = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([axum::http::Method::GET]);
-    Router::new()
+    let metadata = Router::new()
         .route(DISCOVERY, get(discovery::get))
         .route(JWKS, get(jwks::get))
         .route(JWKS_WELL_KNOWN, get(jwks::get))
-        .layer(public)
+        .layer(public);
+    Router::new()
+        .merge(metadata)
+        .route(AUTHORIZE, get(authorize::handle).post(authorize::handle))
+        .route(authorize::RESUME, get(authorize::resume))
+        .route(TOKEN, post(token::post))
+        .route(USERINFO, get(userinfo::handle).post(userinfo::handle))
+        .route(REVOKE, post(revoke::post))
+        .route(INTROSPECT, post(introspect::post))
 }

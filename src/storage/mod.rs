@@ -4,8 +4,14 @@
 //! the few places that differ are decided here, not in callers.
 //! Must not import axum, askama or jsonwebtoken.
 
+pub mod auth_codes;
+pub mod auth_requests;
 pub mod clients;
+pub mod consents;
+pub mod grants;
 pub mod keys;
+pub mod refresh_tokens;
+pub mod sessions;
 pub mod users;
 
 use std::time::Duration;

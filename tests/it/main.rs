@@ -8,5 +8,6 @@ mod support;
 mod cli;
 mod config;
 mod discovery;
+mod flow;
 mod keys;
 mod server;

@@ -262,3 +262,59 @@ impl Drop for TestApp {
         }
     }
 }
+
+pub mod browser;
+
+/// Registers a client directly in storage; returns its secret for confidential ones.
+pub async fn add_client(
+    app: &TestApp,
+    id: &str,
+    public: bool,
+    first_party: bool,
+    redirect: &str,
+    alg: Option<sesame::config::SigningAlg>,
+    grants: &[&str],
+) -> Option<String> {
+    let spec = sesame::clients::ClientSpec {
+        client_id: Some(id.into()),
+        name: format!("App {id}"),
+        public,
+        first_party,
+        redirect_uris: vec![redirect.into()],
+        grant_types: grants.iter().map(|s| s.to_string()).collect(),
+        id_token_alg: alg,
+        ..Default::default()
+    };
+    let mut c = sesame::clients::validate(spec, false, app.state.clock.now())
+        .unwrap()
+        .client;
+    let secret = (!public).then(sesame::clients::new_secret);
+    c.secret_hash = secret.as_deref().map(sesame::crypto::random::sha256_hex);
+    sesame::storage::clients::insert(&app.state.db, &c)
+        .await
+        .unwrap();
+    secret
+}
+
+/// Creates a user with a password; returns the user id.
+pub async fn add_user(app: &TestApp, email: &str, password: &str) -> String {
+    let now = app.state.clock.now();
+    let u = sesame::domain::User {
+        user_id: uuid::Uuid::new_v4().to_string(),
+        email: email.into(),
+        email_verified: true,
+        name: Some("Alice Example".into()),
+        password_hash: Some(
+            sesame::crypto::password::hash(password.into())
+                .await
+                .unwrap(),
+        ),
+        disabled: false,
+        created_at: now,
+        updated_at: now,
+    };
+    sesame::storage::users::insert(&app.state.db, &u)
+        .await
+        .unwrap();
+    u.user_id
+}

@@ -1,0 +1,76 @@
+//! HTML pages: the branding every page shows, the headers every page carries,
+//! and the error page (used wherever a request cannot be sent back to a client).
+
+use askama::Template;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+
+use crate::app::AppState;
+
+/// Versioned so static files can be cached forever.
+pub const STATIC_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[derive(Clone)]
+pub struct Brand {
+    pub product_name: String,
+    pub logo_url: String,
+    pub static_base: String,
+    pub lang: String,
+}
+
+impl Brand {
+    pub fn new(state: &AppState) -> Brand {
+        Brand {
+            product_name: state.config.login.product_name.clone(),
+            logo_url: state.config.login.logo_url.clone(),
+            static_base: format!("{}/static/{STATIC_VERSION}", state.issuer.path_prefix()),
+            lang: "en".into(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    pub brand: Brand,
+    pub message: String,
+    pub request_id: String,
+}
+
+/// Renders `t` with the login box's headers: a strict CSP (no script at all),
+/// no framing, no caching.
+pub fn render<T: Template>(status: StatusCode, t: &T) -> Response {
+    match t.render() {
+        Ok(body) => {
+            let mut resp = (status, Html(body)).into_response();
+            let h = resp.headers_mut();
+            h.insert(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(
+                    "default-src 'none'; style-src 'self'; img-src 'self' https: data:; frame-ancestors 'none'; base-uri 'none'",
+                ),
+            );
+            h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            resp
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "template rendering failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+    }
+}
+
+/// The error page, for requests that must not (or cannot) go back to a client.
+pub fn error(state: &AppState, status: StatusCode, message: impl Into<String>) -> Response {
+    let message = message.into();
+    tracing::info!(%status, %message, "error page");
+    render(
+        status,
+        &ErrorPage {
+            brand: Brand::new(state),
+            message,
+            request_id: String::new(),
+        },
+    )
+}

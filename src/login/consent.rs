@@ -1,0 +1,120 @@
+//! The consent page for clients that are not first-party. A grant is
+//! remembered per user and client; `prompt=consent` asks again.
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::CookieJar;
+
+use super::CONSENT;
+use super::handlers::ReqQuery;
+use super::pages::{ConsentPage, describe_scope};
+use crate::app::AppState;
+use crate::crypto::random;
+use crate::http::page::{self, Brand};
+use crate::oidc::authorize::{self, RESUME};
+use crate::oidc::error::OAuthError;
+use crate::oidc::params::Params;
+use crate::session;
+use crate::storage::{consents, users};
+
+pub async fn get(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Query(q): Query<ReqQuery>,
+) -> Response {
+    let run = async {
+        let l = authorize::load_pending(&state, &jar, q.req()).await?;
+        let s = session::current(&state, &jar)
+            .await
+            .map_err(|e| authorize::internal(&state, e))?;
+        let Some(s) = s else {
+            return Ok(Redirect::to(&format!(
+                "{}{}?req={}",
+                state.issuer.path_prefix(),
+                super::LOGIN,
+                l.row.id
+            ))
+            .into_response());
+        };
+        let email = users::find_by_id(&state.db, &s.user_id)
+            .await
+            .ok()
+            .flatten()
+            .map(|u| u.email)
+            .unwrap_or_default();
+        let (jar, csrf) = session::ensure_csrf(&state, jar);
+        let page = ConsentPage {
+            brand: Brand::new(&state),
+            client_name: l.client.name.clone(),
+            action: format!("{}{CONSENT}", state.issuer.path_prefix()),
+            csrf,
+            req: l.row.id.clone(),
+            email,
+            scopes: l
+                .req
+                .scopes
+                .iter()
+                .filter_map(|s| describe_scope(s))
+                .collect(),
+        };
+        Ok((jar, page::render(StatusCode::OK, &page)).into_response())
+    };
+    match run.await {
+        Ok(r) | Err(r) => r,
+    }
+}
+
+pub async fn post(State(state): State<AppState>, jar: CookieJar, p: Params) -> Response {
+    let run = async {
+        let cookie = session::csrf_value(&state, &jar);
+        if !matches!((cookie, p.first("csrf")), (Some(c), Some(f)) if random::ct_eq(&c, f)) {
+            return Err(page::error(
+                &state,
+                StatusCode::FORBIDDEN,
+                "This form has expired. Go back to the application and try again.",
+            ));
+        }
+        let l = authorize::load_pending(&state, &jar, p.first("req").unwrap_or("")).await?;
+        let s = session::current(&state, &jar)
+            .await
+            .map_err(|e| authorize::internal(&state, e))?
+            .ok_or_else(|| {
+                page::error(
+                    &state,
+                    StatusCode::FORBIDDEN,
+                    "You are no longer signed in.",
+                )
+            })?;
+        if p.first("decision") != Some("allow") {
+            tracing::info!(target: "audit", client_id = %l.client.client_id, user_id = %s.user_id, "consent denied");
+            return Ok(authorize::fail_pending(
+                &state,
+                &l,
+                OAuthError::new("access_denied", "the user denied access"),
+            ));
+        }
+        let now = state.clock.now();
+        let (mut granted, _) = consents::find(&state.db, &s.user_id, &l.client.client_id)
+            .await
+            .map_err(|e| authorize::internal(&state, e))?;
+        for sc in &l.req.scopes {
+            if !granted.contains(sc) {
+                granted.push(sc.clone());
+            }
+        }
+        consents::upsert(&state.db, &s.user_id, &l.client.client_id, &granted, now)
+            .await
+            .map_err(|e| authorize::internal(&state, e))?;
+        tracing::info!(target: "audit", client_id = %l.client.client_id, user_id = %s.user_id, "consent granted");
+        Ok(Redirect::to(&format!(
+            "{}{RESUME}?req={}",
+            state.issuer.path_prefix(),
+            l.row.id
+        ))
+        .into_response())
+    };
+    match run.await {
+        Ok(r) | Err(r) => r,
+    }
+}

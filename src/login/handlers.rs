@@ -1,0 +1,277 @@
+//! Sign-in and sign-up forms. Wrong email and wrong password get the same
+//! message and take the same time (an unknown email still runs argon2).
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::CookieJar;
+use serde::Deserialize;
+use tokio::sync::OnceCell;
+
+use super::pages::{LoginPage, SignupPage};
+use super::{LOGIN, SIGNUP};
+use crate::app::AppState;
+use crate::crypto::{password, random};
+use crate::domain::{User, validate_email};
+use crate::http::page::{self, Brand};
+use crate::oidc::authorize::{self, Loaded, RESUME};
+use crate::oidc::params::Params;
+use crate::session;
+use crate::storage::{StorageError, users};
+
+const WRONG: &str = "Wrong email or password.";
+
+#[derive(Deserialize)]
+pub struct ReqQuery {
+    req: String,
+}
+
+impl ReqQuery {
+    pub fn req(&self) -> &str {
+        &self.req
+    }
+}
+
+fn url(state: &AppState, path: &str, req: &str) -> String {
+    format!("{}{path}?req={req}", state.issuer.path_prefix())
+}
+
+fn login_page(
+    state: &AppState,
+    l: &Loaded,
+    csrf: String,
+    email: String,
+    error: Option<String>,
+    current: Option<String>,
+) -> LoginPage {
+    LoginPage {
+        brand: Brand::new(state),
+        client_name: l.client.name.clone(),
+        action: format!("{}{LOGIN}", state.issuer.path_prefix()),
+        csrf,
+        req: l.row.id.clone(),
+        email,
+        error,
+        signup_url: state
+            .config
+            .login
+            .signup_enabled
+            .then(|| url(state, SIGNUP, &l.row.id)),
+        continue_url: format!("{}&account=current", url(state, RESUME, &l.row.id)),
+        current_account: current,
+    }
+}
+
+pub async fn login_get(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Query(q): Query<ReqQuery>,
+) -> Response {
+    let l = match authorize::load_pending(&state, &jar, &q.req).await {
+        Ok(l) => l,
+        Err(r) => return r,
+    };
+    let (jar, csrf) = session::ensure_csrf(&state, jar);
+    // The account chooser shows who is signed in (prompt=select_account).
+    let current = if l.req.prompt("select_account") {
+        match session::current(&state, &jar).await {
+            Ok(Some(s)) => users::find_by_id(&state.db, &s.user_id)
+                .await
+                .ok()
+                .flatten()
+                .map(|u| u.email),
+            _ => None,
+        }
+    } else {
+        None
+    };
+    let email = l.req.login_hint.clone().unwrap_or_default();
+    (
+        jar,
+        page::render(
+            StatusCode::OK,
+            &login_page(&state, &l, csrf, email, None, current),
+        ),
+    )
+        .into_response()
+}
+
+/// Checks the form's CSRF token against the browser's cookie.
+fn check_csrf(state: &AppState, jar: &CookieJar, p: &Params) -> Result<String, Response> {
+    let cookie = session::csrf_value(state, jar);
+    match (cookie, p.first("csrf")) {
+        (Some(c), Some(f)) if random::ct_eq(&c, f) => Ok(c),
+        _ => Err(page::error(
+            state,
+            StatusCode::FORBIDDEN,
+            "This form has expired. Go back to the application and sign in again.",
+        )),
+    }
+}
+
+pub async fn login_post(State(state): State<AppState>, jar: CookieJar, p: Params) -> Response {
+    let run = async {
+        let csrf = check_csrf(&state, &jar, &p)?;
+        let l = authorize::load_pending(&state, &jar, p.first("req").unwrap_or("")).await?;
+        let email = p.first("email").unwrap_or("").trim().to_string();
+        let pw = p.first("password").unwrap_or("").to_string();
+        let user = users::find_by_email(&state.db, &email)
+            .await
+            .map_err(|e| authorize::internal(&state, e))?;
+        let ok = match &user {
+            Some(u) if !u.disabled => match &u.password_hash {
+                Some(h) => password::verify(pw, h.clone()).await,
+                None => dummy_verify(pw).await,
+            },
+            _ => dummy_verify(pw).await,
+        };
+        let user = match user {
+            Some(u) if ok && !u.disabled => u,
+            _ => {
+                tracing::info!(target: "audit", client_id = %l.client.client_id, "login failed");
+                let page = login_page(&state, &l, csrf, email, Some(WRONG.into()), None);
+                return Ok(page::render(StatusCode::UNAUTHORIZED, &page));
+            }
+        };
+        signed_in(&state, jar, &user, &l).await
+    };
+    match run.await {
+        Ok(r) | Err(r) => r,
+    }
+}
+
+/// Starts the session and continues the authorization request.
+async fn signed_in(
+    state: &AppState,
+    jar: CookieJar,
+    user: &User,
+    l: &Loaded,
+) -> Result<Response, Response> {
+    let (jar, s) = session::create(state, jar, &user.user_id, vec!["pwd".into()])
+        .await
+        .map_err(|e| authorize::internal(state, e))?;
+    tracing::info!(target: "audit", client_id = %l.client.client_id, user_id = %user.user_id, sid = %s.sid, "login succeeded");
+    Ok((jar, Redirect::to(&url(state, RESUME, &l.row.id))).into_response())
+}
+
+/// Spends the same argon2 time for an unknown user as for a known one.
+async fn dummy_verify(pw: String) -> bool {
+    static DUMMY: OnceCell<String> = OnceCell::const_new();
+    let hash = DUMMY
+        .get_or_init(|| async { password::hash(random::token(16)).await.unwrap_or_default() })
+        .await;
+    let _ = password::verify(pw, hash.clone()).await;
+    false
+}
+
+fn signup_page(
+    state: &AppState,
+    l: &Loaded,
+    csrf: String,
+    email: String,
+    name: String,
+    error: Option<String>,
+) -> SignupPage {
+    SignupPage {
+        brand: Brand::new(state),
+        client_name: l.client.name.clone(),
+        action: format!("{}{SIGNUP}", state.issuer.path_prefix()),
+        login_url: url(state, LOGIN, &l.row.id),
+        csrf,
+        req: l.row.id.clone(),
+        email,
+        name,
+        error,
+    }
+}
+
+pub async fn signup_get(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Query(q): Query<ReqQuery>,
+) -> Response {
+    if !state.config.login.signup_enabled {
+        return page::error(
+            &state,
+            StatusCode::NOT_FOUND,
+            "Sign-up is not available here.",
+        );
+    }
+    let l = match authorize::load_pending(&state, &jar, &q.req).await {
+        Ok(l) => l,
+        Err(r) => return r,
+    };
+    let (jar, csrf) = session::ensure_csrf(&state, jar);
+    let email = l.req.login_hint.clone().unwrap_or_default();
+    (
+        jar,
+        page::render(
+            StatusCode::OK,
+            &signup_page(&state, &l, csrf, email, String::new(), None),
+        ),
+    )
+        .into_response()
+}
+
+pub async fn signup_post(State(state): State<AppState>, jar: CookieJar, p: Params) -> Response {
+    if !state.config.login.signup_enabled {
+        return page::error(
+            &state,
+            StatusCode::NOT_FOUND,
+            "Sign-up is not available here.",
+        );
+    }
+    let run = async {
+        let csrf = check_csrf(&state, &jar, &p)?;
+        let l = authorize::load_pending(&state, &jar, p.first("req").unwrap_or("")).await?;
+        let email = p.first("email").unwrap_or("").trim().to_string();
+        let name = p.first("name").unwrap_or("").trim().to_string();
+        let pw = p.first("password").unwrap_or("").to_string();
+        let again = |msg: String| {
+            let page = signup_page(
+                &state,
+                &l,
+                csrf.clone(),
+                email.clone(),
+                name.clone(),
+                Some(msg),
+            );
+            page::render(StatusCode::BAD_REQUEST, &page)
+        };
+        if let Err(e) = validate_email(&email) {
+            return Ok(again(e));
+        }
+        let hash = match password::hash(pw).await {
+            Ok(h) => h,
+            Err(e @ (password::PasswordError::TooShort | password::PasswordError::TooLong)) => {
+                return Ok(again(format!("The {e}.")));
+            }
+            Err(e) => return Err(authorize::internal(&state, e)),
+        };
+        let now = state.clock.now();
+        let user = User {
+            user_id: uuid::Uuid::new_v4().to_string(),
+            email: email.clone(),
+            email_verified: false,
+            name: (!name.is_empty()).then(|| name.clone()),
+            password_hash: Some(hash),
+            disabled: false,
+            created_at: now,
+            updated_at: now,
+        };
+        match users::insert(&state.db, &user).await {
+            Ok(()) => {}
+            Err(StorageError::Conflict(_)) => {
+                return Ok(again(
+                    "This email already has an account. Sign in instead.".into(),
+                ));
+            }
+            Err(e) => return Err(authorize::internal(&state, e)),
+        }
+        tracing::info!(target: "audit", user_id = %user.user_id, "user signed up");
+        signed_in(&state, jar, &user, &l).await
+    };
+    match run.await {
+        Ok(r) | Err(r) => r,
+    }
+}

@@ -1,0 +1,64 @@
+//! The hosted login box: sign in, sign up, consent, and its static assets.
+//! Server-rendered, no JavaScript needed; every form carries a CSRF token and
+//! names its pending request by id, whose parameters stay server-side.
+
+mod consent;
+mod handlers;
+mod pages;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use crate::app::AppState;
+
+pub const LOGIN: &str = "/login";
+pub const SIGNUP: &str = "/signup";
+pub const CONSENT: &str = "/consent";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(LOGIN, get(handlers::login_get).post(handlers::login_post))
+        .route(
+            SIGNUP,
+            get(handlers::signup_get).post(handlers::signup_post),
+        )
+        .route(CONSENT, get(consent::get).post(consent::post))
+        .route("/static/{version}/app.css", get(app_css))
+        .route("/static/{version}/theme.css", get(theme_css))
+}
+
+const APP_CSS: &str = include_str!("../../static/app.css");
+
+fn css(body: String) -> Response {
+    let mut r = body.into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/css; charset=utf-8"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=31536000, immutable"),
+    );
+    r
+}
+
+async fn app_css() -> Response {
+    css(APP_CSS.to_string())
+}
+
+/// Branding colour from config (validated as a hex colour at start).
+async fn theme_css(State(state): State<AppState>) -> Response {
+    let mut r = css(format!(
+        ":root {{ --primary: {}; }}\n",
+        state.config.login.primary_color
+    ));
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    r
+}

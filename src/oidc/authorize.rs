@@ -1,0 +1,544 @@
+//! `/authorize` (GET and POST) and `/authorize/resume`: validate, then decide
+//! between issuing a code, showing the login box or consent, or an error.
+//! `decide` is a pure function of the request, the session and the clock.
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::CookieJar;
+use serde::Deserialize;
+
+use super::error::OAuthError;
+use super::params::Params;
+use super::request::{self, AuthRequest, Invalid};
+use super::response;
+use crate::app::AppState;
+use crate::crypto::random;
+use crate::domain::Client;
+use crate::http::page;
+use crate::storage::auth_codes::{self, CodeRow};
+use crate::storage::auth_requests::{self, AuthRequestRow};
+use crate::storage::sessions::SessionRow;
+use crate::storage::{clients, consents};
+use crate::{login, session};
+
+pub const RESUME: &str = "/authorize/resume";
+
+/// What to do with a valid request.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Issue,
+    Login,
+    Consent,
+    Fail(OAuthError),
+}
+
+/// Facts about the browser and user that the decision needs.
+pub struct Context<'a> {
+    pub session: Option<&'a SessionRow>,
+    /// Scopes the user already granted this client, and when.
+    pub consent: (&'a [String], i64),
+    /// For a resumed request: when it started. A login or consent given after
+    /// this moment satisfies `prompt=login` / `prompt=consent`.
+    pub started_at: Option<i64>,
+    /// The user chose "continue as" on the account chooser.
+    pub account_chosen: bool,
+    /// `sub` of a verified id_token_hint.
+    pub hint_sub: Option<&'a str>,
+    pub now: i64,
+}
+
+pub fn decide(req: &AuthRequest, client: &Client, cx: &Context) -> Outcome {
+    let none = req.prompt("none");
+    let Some(s) = cx.session else {
+        return if none {
+            Outcome::Fail(login_required("no active session"))
+        } else {
+            Outcome::Login
+        };
+    };
+    let fresh = cx.started_at.is_some_and(|t| s.auth_time >= t);
+    let too_old = req.max_age.is_some_and(|m| cx.now - s.auth_time > m);
+    let other_user = cx.hint_sub.is_some_and(|sub| sub != s.user_id);
+    if none {
+        if too_old {
+            return Outcome::Fail(login_required("the session is older than max_age"));
+        }
+        if other_user {
+            return Outcome::Fail(login_required(
+                "the session belongs to another user than id_token_hint",
+            ));
+        }
+    } else if !fresh
+        && (too_old
+            || other_user
+            || req.prompt("login")
+            || (req.prompt("select_account") && !cx.account_chosen))
+    {
+        return Outcome::Login;
+    }
+    if !client.first_party {
+        let (granted, granted_at) = cx.consent;
+        let covered = req.scopes.iter().all(|s| granted.contains(s));
+        let fresh_consent = cx.started_at.is_some_and(|t| granted_at >= t);
+        let needs = !covered || (req.prompt("consent") && !fresh_consent);
+        if needs {
+            return if none {
+                Outcome::Fail(OAuthError::new(
+                    "consent_required",
+                    "the user has not granted these scopes",
+                ))
+            } else {
+                Outcome::Consent
+            };
+        }
+    }
+    Outcome::Issue
+}
+
+fn login_required(why: &str) -> OAuthError {
+    OAuthError::new("login_required", why)
+}
+
+/// GET or POST /authorize.
+pub async fn handle(State(state): State<AppState>, jar: CookieJar, params: Params) -> Response {
+    match start(&state, jar, &params).await {
+        Ok(r) => r,
+        Err(r) => r,
+    }
+}
+
+async fn start(state: &AppState, jar: CookieJar, params: &Params) -> Result<Response, Response> {
+    let client_id = request::client_id(params).map_err(|i| invalid(state, i))?;
+    let client = clients::find(&state.db, client_id)
+        .await
+        .map_err(|e| internal(state, e))?
+        .ok_or_else(|| {
+            page::error(
+                state,
+                StatusCode::BAD_REQUEST,
+                "The application is not registered here.",
+            )
+        })?;
+    let req = request::validate(params, &client).map_err(|i| invalid(state, i))?;
+    let hint_sub = match &req.id_token_hint {
+        Some(h) => match super::tokens::id_token_hint_subject(state, h, &client.client_id) {
+            Some(sub) => Some(sub),
+            None => {
+                return Err(response::error(
+                    &state.issuer,
+                    &req.target,
+                    &OAuthError::invalid_request(
+                        "id_token_hint is not a valid ID token from this issuer",
+                    ),
+                ));
+            }
+        },
+        None => None,
+    };
+    let current = session::current(state, &jar)
+        .await
+        .map_err(|e| internal(state, e))?;
+    let outcome = decide_with_consent(
+        state,
+        &req,
+        &client,
+        current.as_ref(),
+        None,
+        false,
+        hint_sub.as_deref(),
+    )
+    .await?;
+    match outcome {
+        Outcome::Issue => match &current {
+            Some(s) => issue(state, &req, s).await,
+            None => Err(internal(state, "issue without session")),
+        },
+        Outcome::Fail(e) => Ok(response::error(&state.issuer, &req.target, &e)),
+        Outcome::Login | Outcome::Consent => {
+            let (jar, csrf) = session::ensure_csrf(state, jar);
+            let id = pend(state, &req, &csrf, hint_sub).await?;
+            let next = if outcome == Outcome::Login {
+                login::LOGIN
+            } else {
+                login::CONSENT
+            };
+            Ok((
+                jar,
+                Redirect::to(&format!("{}{}?req={id}", state.issuer.path_prefix(), next)),
+            )
+                .into_response())
+        }
+    }
+}
+
+async fn decide_with_consent(
+    state: &AppState,
+    req: &AuthRequest,
+    client: &Client,
+    current: Option<&SessionRow>,
+    started_at: Option<i64>,
+    account_chosen: bool,
+    hint_sub: Option<&str>,
+) -> Result<Outcome, Response> {
+    let consent = match (client.first_party, current) {
+        (false, Some(s)) => consents::find(&state.db, &s.user_id, &client.client_id)
+            .await
+            .map_err(|e| internal(state, e))?,
+        _ => (Vec::new(), 0),
+    };
+    let cx = Context {
+        session: current,
+        consent: (&consent.0, consent.1),
+        started_at,
+        account_chosen,
+        hint_sub,
+        now: state.clock.now(),
+    };
+    Ok(decide(req, client, &cx))
+}
+
+/// Keeps the request server-side, bound to this browser's CSRF cookie.
+async fn pend(
+    state: &AppState,
+    req: &AuthRequest,
+    csrf: &str,
+    hint_sub: Option<String>,
+) -> Result<String, Response> {
+    let now = state.clock.now();
+    let id = random::token(24);
+    let stored = Pending {
+        req: req.clone(),
+        hint_sub,
+    };
+    let row = AuthRequestRow {
+        id: id.clone(),
+        browser_hash: random::sha256_hex(csrf),
+        client_id: req.client_id.clone(),
+        params: serde_json::to_string(&stored).map_err(|e| internal(state, e))?,
+        created_at: now,
+        expires_at: now + state.config.login.request_ttl_secs as i64,
+    };
+    auth_requests::insert(&state.db, &row)
+        .await
+        .map_err(|e| internal(state, e))?;
+    Ok(id)
+}
+
+#[derive(serde::Serialize, Deserialize)]
+struct Pending {
+    req: AuthRequest,
+    hint_sub: Option<String>,
+}
+
+/// A pending request loaded for this browser.
+pub struct Loaded {
+    pub row: AuthRequestRow,
+    pub req: AuthRequest,
+    pub hint_sub: Option<String>,
+    pub client: Client,
+}
+
+/// Loads pending request `id`, refusing it unless this browser started it.
+pub async fn load_pending(state: &AppState, jar: &CookieJar, id: &str) -> Result<Loaded, Response> {
+    let expired = || {
+        page::error(
+            state,
+            StatusCode::BAD_REQUEST,
+            "This sign-in request has expired or was started in another browser. Go back to the application and try again.",
+        )
+    };
+    let csrf = session::csrf_value(state, jar).ok_or_else(expired)?;
+    let row = auth_requests::find_live(&state.db, id, state.clock.now())
+        .await
+        .map_err(|e| internal(state, e))?
+        .ok_or_else(expired)?;
+    if !random::ct_eq(&row.browser_hash, &random::sha256_hex(&csrf)) {
+        return Err(expired());
+    }
+    let p: Pending = serde_json::from_str(&row.params).map_err(|e| internal(state, e))?;
+    let client = clients::find(&state.db, &row.client_id)
+        .await
+        .map_err(|e| internal(state, e))?
+        .ok_or_else(|| {
+            page::error(
+                state,
+                StatusCode::BAD_REQUEST,
+                "The application is no longer registered.",
+            )
+        })?;
+    Ok(Loaded {
+        row,
+        req: p.req,
+        hint_sub: p.hint_sub,
+        client,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct ResumeQuery {
+    req: String,
+    #[serde(default)]
+    account: Option<String>,
+}
+
+/// GET /authorize/resume: after login or consent, decide again.
+pub async fn resume(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Query(q): Query<ResumeQuery>,
+) -> Response {
+    let run = async {
+        let l = load_pending(&state, &jar, &q.req).await?;
+        let current = session::current(&state, &jar)
+            .await
+            .map_err(|e| internal(&state, e))?;
+        let chosen = q.account.as_deref() == Some("current");
+        let outcome = decide_with_consent(
+            &state,
+            &l.req,
+            &l.client,
+            current.as_ref(),
+            Some(l.row.created_at),
+            chosen,
+            l.hint_sub.as_deref(),
+        )
+        .await?;
+        let prefix = state.issuer.path_prefix();
+        match outcome {
+            Outcome::Issue => {
+                let s = current.ok_or_else(|| internal(&state, "issue without session"))?;
+                let resp = issue(&state, &l.req, &s).await?;
+                let _ = auth_requests::delete(&state.db, &l.row.id).await;
+                Ok(resp)
+            }
+            Outcome::Fail(e) => Ok(response::error(&state.issuer, &l.req.target, &e)),
+            Outcome::Login => {
+                Ok(
+                    Redirect::to(&format!("{prefix}{}?req={}", login::LOGIN, l.row.id))
+                        .into_response(),
+                )
+            }
+            Outcome::Consent => {
+                Ok(
+                    Redirect::to(&format!("{prefix}{}?req={}", login::CONSENT, l.row.id))
+                        .into_response(),
+                )
+            }
+        }
+    };
+    match run.await {
+        Ok(r) | Err(r) => r,
+    }
+}
+
+/// Sends an error for a pending request back to its client (consent denied).
+pub fn fail_pending(state: &AppState, l: &Loaded, err: OAuthError) -> Response {
+    response::error(&state.issuer, &l.req.target, &err)
+}
+
+/// Mints a code for the session's user and sends it to the client.
+async fn issue(state: &AppState, req: &AuthRequest, s: &SessionRow) -> Result<Response, Response> {
+    let now = state.clock.now();
+    let code = random::token(32);
+    let row = CodeRow {
+        code_hash: random::sha256_hex(&code),
+        grant_id: random::token(16),
+        client_id: req.client_id.clone(),
+        user_id: s.user_id.clone(),
+        sid: s.sid.clone(),
+        redirect_uri: req.target.redirect_uri.clone(),
+        scope: req.scope_string(),
+        nonce: req.nonce.clone(),
+        code_challenge: req.code_challenge.clone(),
+        auth_time: s.auth_time,
+        amr: s.amr.clone(),
+        acr: s.acr.clone(),
+        created_at: now,
+        expires_at: now + state.config.tokens.code_ttl_secs as i64,
+    };
+    auth_codes::insert_with_grant(&state.db, &row)
+        .await
+        .map_err(|e| internal(state, e))?;
+    tracing::info!(target: "audit", client_id = %req.client_id, user_id = %s.user_id, "code issued");
+    Ok(response::deliver(
+        &state.issuer,
+        &req.target,
+        vec![("code", code)],
+    ))
+}
+
+fn invalid(state: &AppState, i: Invalid) -> Response {
+    match i {
+        Invalid::Page(msg) => page::error(state, StatusCode::BAD_REQUEST, msg),
+        Invalid::Redirect(err, target) => response::error(&state.issuer, &target, &err),
+    }
+}
+
+pub fn internal(state: &AppState, e: impl std::fmt::Display) -> Response {
+    tracing::error!(error = %e, "authorization failed");
+    page::error(
+        state,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Sesame could not complete the request. Please try again.",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oidc::request::{ResponseMode, Target};
+
+    fn req(prompt: &[&str], max_age: Option<i64>) -> AuthRequest {
+        AuthRequest {
+            client_id: "c".into(),
+            target: Target {
+                redirect_uri: "https://a/cb".into(),
+                mode: ResponseMode::Query,
+                state: None,
+            },
+            scopes: vec!["openid".into(), "email".into()],
+            nonce: None,
+            code_challenge: None,
+            prompt: prompt.iter().map(|s| s.to_string()).collect(),
+            max_age,
+            login_hint: None,
+            id_token_hint: None,
+            ui_locales: None,
+            acr_values: None,
+        }
+    }
+
+    fn client(first_party: bool) -> Client {
+        Client {
+            client_id: "c".into(),
+            name: "C".into(),
+            secret_hash: None,
+            public: true,
+            first_party,
+            redirect_uris: vec![],
+            post_logout_redirect_uris: vec![],
+            web_origins: vec![],
+            grant_types: vec![],
+            id_token_alg: None,
+            token_endpoint_auth_method: "none".into(),
+            backchannel_logout_uri: None,
+            frontchannel_logout_uri: None,
+            source: "cli".into(),
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    fn sess(auth_time: i64) -> SessionRow {
+        SessionRow {
+            id_hash: "h".into(),
+            sid: "s".into(),
+            user_id: "u".into(),
+            auth_time,
+            amr: vec!["pwd".into()],
+            acr: None,
+            created_at: auth_time,
+            last_seen_at: auth_time,
+            idle_expires_at: i64::MAX,
+            expires_at: i64::MAX,
+        }
+    }
+
+    fn cx<'a>(
+        s: Option<&'a SessionRow>,
+        consent: &'a [String],
+        started_at: Option<i64>,
+    ) -> Context<'a> {
+        Context {
+            session: s,
+            consent: (consent, 50),
+            started_at,
+            account_chosen: false,
+            hint_sub: None,
+            now: 1000,
+        }
+    }
+
+    #[test]
+    fn decisions() {
+        let s = sess(900);
+        let none: Vec<String> = vec![];
+        let all: Vec<String> = vec!["openid".into(), "email".into()];
+        assert_eq!(
+            decide(&req(&[], None), &client(true), &cx(None, &none, None)),
+            Outcome::Login
+        );
+        assert_eq!(
+            decide(&req(&[], None), &client(true), &cx(Some(&s), &none, None)),
+            Outcome::Issue
+        );
+        assert!(
+            matches!(decide(&req(&["none"], None), &client(true), &cx(None, &none, None)), Outcome::Fail(e) if e.error == "login_required")
+        );
+        assert_eq!(
+            decide(
+                &req(&["login"], None),
+                &client(true),
+                &cx(Some(&s), &none, None)
+            ),
+            Outcome::Login
+        );
+        // A login after the request started satisfies prompt=login.
+        assert_eq!(
+            decide(
+                &req(&["login"], None),
+                &client(true),
+                &cx(Some(&s), &none, Some(800))
+            ),
+            Outcome::Issue
+        );
+        assert_eq!(
+            decide(
+                &req(&[], Some(50)),
+                &client(true),
+                &cx(Some(&s), &none, None)
+            ),
+            Outcome::Login
+        );
+        assert_eq!(
+            decide(
+                &req(&[], Some(100)),
+                &client(true),
+                &cx(Some(&s), &none, None)
+            ),
+            Outcome::Issue
+        );
+        assert!(
+            matches!(decide(&req(&["none"], Some(50)), &client(true), &cx(Some(&s), &none, None)), Outcome::Fail(e) if e.error == "login_required")
+        );
+        // Third-party clients need consent, remembered afterwards.
+        assert_eq!(
+            decide(&req(&[], None), &client(false), &cx(Some(&s), &none, None)),
+            Outcome::Consent
+        );
+        assert!(
+            matches!(decide(&req(&["none"], None), &client(false), &cx(Some(&s), &none, None)), Outcome::Fail(e) if e.error == "consent_required")
+        );
+        assert_eq!(
+            decide(&req(&[], None), &client(false), &cx(Some(&s), &all, None)),
+            Outcome::Issue
+        );
+        assert_eq!(
+            decide(
+                &req(&["consent"], None),
+                &client(false),
+                &cx(Some(&s), &all, None)
+            ),
+            Outcome::Consent
+        );
+        assert_eq!(
+            decide(
+                &req(&["consent"], None),
+                &client(false),
+                &cx(Some(&s), &all, Some(40))
+            ),
+            Outcome::Issue
+        );
+    }
+}

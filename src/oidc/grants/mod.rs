@@ -1,0 +1,122 @@
+//! One module per grant type; each returns a token response or an RFC 6749 error.
+
+pub mod authorization_code;
+pub mod client_credentials;
+pub mod refresh_token;
+
+use super::error::{Internal, OAuthError, TokenError};
+use super::token::TokenResponse;
+use super::tokens::{self, AccessInput, IdInput};
+use crate::app::AppState;
+use crate::crypto::random;
+use crate::domain::{Client, User};
+use crate::storage::refresh_tokens::RefreshRow;
+use crate::storage::users;
+
+/// What a user grant needs to mint its tokens.
+pub struct UserGrant<'a> {
+    pub user: &'a User,
+    pub scopes: Vec<String>,
+    pub grant_id: &'a str,
+    pub sid: Option<&'a str>,
+    pub auth_time: i64,
+    pub amr: &'a [String],
+    pub acr: Option<&'a str>,
+    pub nonce: Option<&'a str>,
+}
+
+/// Access token, plus an ID token when `openid` was granted.
+pub fn mint(
+    state: &AppState,
+    client: &Client,
+    g: &UserGrant,
+    now: i64,
+) -> Result<TokenResponse, TokenError> {
+    let scope = g.scopes.join(" ");
+    let access = tokens::access_token(
+        state,
+        client,
+        AccessInput {
+            sub: &g.user.user_id,
+            scope: &scope,
+            auth_time: Some(g.auth_time),
+            sid: g.sid,
+            gid: Some(g.grant_id),
+        },
+        now,
+    )
+    .map_err(Internal)?;
+    let id_token = if g.scopes.iter().any(|s| s == "openid") {
+        let input = IdInput {
+            user: g.user,
+            scopes: &g.scopes,
+            nonce: g.nonce,
+            auth_time: g.auth_time,
+            sid: g.sid,
+            amr: g.amr,
+            acr: g.acr,
+            access_token: Some(&access),
+        };
+        Some(tokens::id_token(state, client, input, now).map_err(Internal)?)
+    } else {
+        None
+    };
+    Ok(TokenResponse {
+        access_token: access,
+        token_type: "Bearer",
+        expires_in: state.config.tokens.access_token_ttl_secs,
+        scope,
+        id_token,
+        refresh_token: None,
+    })
+}
+
+/// A new refresh token row for this grant; returns the raw token too.
+pub fn new_refresh(
+    state: &AppState,
+    client: &Client,
+    g: &UserGrant,
+    grant_expires_at: Option<i64>,
+    now: i64,
+) -> (String, RefreshRow) {
+    let value = random::token(32);
+    let t = &state.config.tokens;
+    let absolute = if client.public {
+        t.public_refresh_token_absolute_ttl_secs
+    } else {
+        t.refresh_token_absolute_ttl_secs
+    };
+    let row = RefreshRow {
+        token_hash: random::sha256_hex(&value),
+        grant_id: g.grant_id.to_string(),
+        client_id: client.client_id.clone(),
+        user_id: g.user.user_id.clone(),
+        sid: g.sid.map(str::to_string),
+        scope: g.scopes.join(" "),
+        auth_time: g.auth_time,
+        amr: g.amr.to_vec(),
+        offline: g.scopes.iter().any(|s| s == "offline_access"),
+        created_at: now,
+        expires_at: now + t.refresh_token_idle_ttl_secs as i64,
+        grant_expires_at: grant_expires_at.unwrap_or(now + absolute as i64),
+    };
+    (value, row)
+}
+
+/// The user behind a grant, if they may still get tokens.
+pub async fn active_user(state: &AppState, user_id: &str) -> Result<User, TokenError> {
+    match users::find_by_id(&state.db, user_id)
+        .await
+        .map_err(Internal)?
+    {
+        Some(u) if !u.disabled => Ok(u),
+        _ => Err(OAuthError::invalid_grant("the user no longer exists or is disabled").into()),
+    }
+}
+
+pub fn split_scope(s: &str) -> Vec<String> {
+    s.split(' ')
+        .filter(|x| !x.is_empty())
+        .map(str::to_string)
+        .collect()
+}

@@ -1,0 +1,64 @@
+//! `POST /introspect` (RFC 7662), for confidential clients: is this token
+//! active, and what does it carry.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::error::{Internal, OAuthError, TokenError, no_store};
+use super::params::Params;
+use super::token::{authenticate, dup};
+use super::tokens;
+use crate::app::AppState;
+use crate::crypto::random;
+use crate::storage::{grants, refresh_tokens};
+
+pub async fn post(State(state): State<AppState>, headers: HeaderMap, params: Params) -> Response {
+    match run(&state, &headers, &params).await {
+        Ok(v) => (no_store(), Json(v)).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn run(state: &AppState, headers: &HeaderMap, p: &Params) -> Result<Value, TokenError> {
+    let client = authenticate(state, headers, p).await?;
+    if client.public {
+        return Err(
+            OAuthError::unauthorized_client("introspection is for confidential clients").into(),
+        );
+    }
+    let token = p
+        .get("token")
+        .map_err(dup)?
+        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    let now = state.clock.now();
+    let inactive = json!({"active": false});
+    if let Some(at) = tokens::verify_access_token(state, token) {
+        if let Some(gid) = &at.gid
+            && !grants::is_active(&state.db, gid).await.map_err(Internal)?
+        {
+            return Ok(inactive);
+        }
+        let mut v = json!({
+            "active": true, "token_type": "access_token", "iss": at.iss, "sub": at.sub, "aud": at.aud,
+            "exp": at.exp, "iat": at.iat, "jti": at.jti, "client_id": at.client_id,
+        });
+        if !at.scope.is_empty() {
+            v["scope"] = at.scope.into();
+        }
+        return Ok(v);
+    }
+    if let Some(rt) = refresh_tokens::find_active(&state.db, &random::sha256_hex(token), now)
+        .await
+        .map_err(Internal)?
+    {
+        return Ok(json!({
+            "active": true, "token_type": "refresh_token", "iss": state.issuer.as_str(), "sub": rt.user_id,
+            "client_id": rt.client_id, "scope": rt.scope, "iat": rt.created_at,
+            "exp": rt.expires_at.min(rt.grant_expires_at),
+        }));
+    }
+    Ok(inactive)
+}

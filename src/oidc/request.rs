@@ -1,0 +1,284 @@
+//! Validation of an /authorize request, as an ordered list of small checks.
+//! Until the client and its redirect_uri are verified, errors are shown as a
+//! page and never redirected (an open redirector otherwise); after that they go
+//! back to the client with `error`, `error_description`, `state` and `iss`.
+
+use serde::{Deserialize, Serialize};
+
+use super::error::OAuthError;
+use super::params::Params;
+use crate::domain::Client;
+
+pub const SUPPORTED_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
+pub const PROMPTS: [&str; 4] = ["none", "login", "consent", "select_account"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponseMode {
+    Query,
+    Fragment,
+    FormPost,
+}
+
+/// Where (and how) an authorization response or error goes once the client and
+/// redirect_uri are verified.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Target {
+    pub redirect_uri: String,
+    pub mode: ResponseMode,
+    pub state: Option<String>,
+}
+
+/// A validated request, stored server-side while the user is on the login box.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuthRequest {
+    pub client_id: String,
+    pub target: Target,
+    pub scopes: Vec<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub prompt: Vec<String>,
+    pub max_age: Option<i64>,
+    pub login_hint: Option<String>,
+    pub id_token_hint: Option<String>,
+    pub ui_locales: Option<String>,
+    pub acr_values: Option<String>,
+}
+
+impl AuthRequest {
+    pub fn prompt(&self, p: &str) -> bool {
+        self.prompt.iter().any(|x| x == p)
+    }
+    pub fn scope_string(&self) -> String {
+        self.scopes.join(" ")
+    }
+}
+
+pub enum Invalid {
+    /// Unknown client or unverified redirect: render, never redirect.
+    Page(String),
+    /// Send the error to the verified redirect_uri.
+    Redirect(OAuthError, Target),
+}
+
+/// Every parameter this endpoint reads; each may appear at most once.
+const NAMES: [&str; 17] = [
+    "client_id",
+    "redirect_uri",
+    "response_type",
+    "response_mode",
+    "scope",
+    "state",
+    "nonce",
+    "code_challenge",
+    "code_challenge_method",
+    "prompt",
+    "max_age",
+    "login_hint",
+    "id_token_hint",
+    "ui_locales",
+    "acr_values",
+    "request",
+    "request_uri",
+];
+
+/// Step 1: which client, and whether it exists (looked up by the caller).
+pub fn client_id(p: &Params) -> Result<&str, Invalid> {
+    match p.get("client_id") {
+        Ok(Some(id)) => Ok(id),
+        Ok(None) => Err(Invalid::Page("The request has no client_id.".into())),
+        Err(_) => Err(Invalid::Page("The request repeats client_id.".into())),
+    }
+}
+
+/// Steps 2 onwards, for a known client.
+pub fn validate(p: &Params, client: &Client) -> Result<AuthRequest, Invalid> {
+    let redirect_uri = check_redirect_uri(p, client)?;
+    // From here on the redirect_uri is trusted; errors go back to it.
+    let state = p.first("state").map(str::to_string);
+    let mode = match p.get("response_mode") {
+        Ok(None) => ResponseMode::Query,
+        Ok(Some("query")) => ResponseMode::Query,
+        Ok(Some("fragment")) => ResponseMode::Fragment,
+        Ok(Some("form_post")) => ResponseMode::FormPost,
+        _ => ResponseMode::Query,
+    };
+    let target = Target {
+        redirect_uri,
+        mode,
+        state,
+    };
+    let fail = |e: OAuthError| Invalid::Redirect(e, target.clone());
+    if let Some(d) = p.first_duplicate(&NAMES) {
+        return Err(fail(OAuthError::invalid_request(format!(
+            "parameter `{}` is repeated",
+            d.0
+        ))));
+    }
+    check_response_mode(p).map_err(fail)?;
+    if p.first("request").is_some() {
+        return Err(fail(OAuthError::new(
+            "request_not_supported",
+            "request objects are not supported",
+        )));
+    }
+    if p.first("request_uri").is_some() {
+        return Err(fail(OAuthError::new(
+            "request_uri_not_supported",
+            "request_uri is not supported",
+        )));
+    }
+    check_response_type(p, client).map_err(fail)?;
+    let scopes = check_scope(p).map_err(fail)?;
+    let code_challenge = check_pkce(p, client).map_err(fail)?;
+    let prompt = check_prompt(p).map_err(fail)?;
+    let max_age = check_max_age(p).map_err(fail)?;
+    Ok(AuthRequest {
+        client_id: client.client_id.clone(),
+        target: target.clone(),
+        scopes,
+        nonce: p.first("nonce").map(str::to_string),
+        code_challenge,
+        prompt,
+        max_age,
+        login_hint: p.first("login_hint").map(str::to_string),
+        id_token_hint: p.first("id_token_hint").map(str::to_string),
+        ui_locales: p.first("ui_locales").map(str::to_string),
+        acr_values: p.first("acr_values").map(str::to_string),
+    })
+}
+
+/// Exact, byte-for-byte match against the registered list; may be omitted only
+/// when exactly one is registered.
+fn check_redirect_uri(p: &Params, client: &Client) -> Result<String, Invalid> {
+    match p.get("redirect_uri") {
+        Err(_) => Err(Invalid::Page("The request repeats redirect_uri.".into())),
+        Ok(Some(uri)) if client.redirect_uris.iter().any(|r| r == uri) => Ok(uri.to_string()),
+        Ok(Some(_)) => Err(Invalid::Page(format!(
+            "The redirect_uri is not registered for the application \u{201c}{}\u{201d}.",
+            client.name
+        ))),
+        Ok(None) => match client.redirect_uris.as_slice() {
+            [only] => Ok(only.clone()),
+            [] => Err(Invalid::Page(
+                "This application has no redirect URI registered.".into(),
+            )),
+            _ => Err(Invalid::Page(
+                "The request has no redirect_uri, and the application registered several.".into(),
+            )),
+        },
+    }
+}
+
+fn check_response_mode(p: &Params) -> Result<(), OAuthError> {
+    match p.first("response_mode") {
+        None | Some("query" | "fragment" | "form_post") => Ok(()),
+        Some(m) => Err(OAuthError::invalid_request(format!(
+            "unsupported response_mode `{m}`"
+        ))),
+    }
+}
+
+fn check_response_type(p: &Params, client: &Client) -> Result<(), OAuthError> {
+    match p.first("response_type") {
+        None => Err(OAuthError::invalid_request("response_type is required")),
+        Some("code") if client.grant_types.iter().any(|g| g == "authorization_code") => Ok(()),
+        Some("code") => Err(OAuthError::unauthorized_client(
+            "this client may not use the authorization code flow",
+        )),
+        Some(t) => Err(OAuthError::new(
+            "unsupported_response_type",
+            format!("response_type `{t}` is not supported"),
+        )),
+    }
+}
+
+/// Known scopes are kept in a stable order; unknown ones are dropped (RFC 6749
+/// §3.3 lets the server grant less than asked); the token response says what was granted.
+fn check_scope(p: &Params) -> Result<Vec<String>, OAuthError> {
+    let asked: Vec<&str> = p
+        .first("scope")
+        .unwrap_or("")
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .collect();
+    if asked
+        .iter()
+        .any(|s| s.chars().any(|c| c.is_control() || c == '"' || c == '\\'))
+    {
+        return Err(OAuthError::invalid_scope(
+            "scope contains characters RFC 6749 does not allow",
+        ));
+    }
+    Ok(SUPPORTED_SCOPES
+        .iter()
+        .filter(|s| asked.contains(s))
+        .map(|s| s.to_string())
+        .collect())
+}
+
+/// S256 only; required for public clients (RFC 9700 §2.1.1).
+fn check_pkce(p: &Params, client: &Client) -> Result<Option<String>, OAuthError> {
+    let challenge = p.first("code_challenge");
+    let method = p.first("code_challenge_method");
+    match (challenge, method) {
+        (None, None) if client.public => Err(OAuthError::invalid_request(
+            "public clients must use PKCE (code_challenge with S256)",
+        )),
+        (None, None) => Ok(None),
+        (None, Some(_)) => Err(OAuthError::invalid_request(
+            "code_challenge_method without code_challenge",
+        )),
+        (Some(_), None | Some("plain")) => Err(OAuthError::invalid_request(
+            "code_challenge_method must be S256 (plain is not allowed)",
+        )),
+        (Some(c), Some("S256")) => {
+            let ok = c.len() == 43
+                && c.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if ok {
+                Ok(Some(c.to_string()))
+            } else {
+                Err(OAuthError::invalid_request(
+                    "code_challenge must be a base64url SHA-256 (43 characters)",
+                ))
+            }
+        }
+        (Some(_), Some(m)) => Err(OAuthError::invalid_request(format!(
+            "unsupported code_challenge_method `{m}`"
+        ))),
+    }
+}
+
+fn check_prompt(p: &Params) -> Result<Vec<String>, OAuthError> {
+    let values: Vec<String> = p
+        .first("prompt")
+        .unwrap_or("")
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    if let Some(v) = values.iter().find(|v| !PROMPTS.contains(&v.as_str())) {
+        return Err(OAuthError::invalid_request(format!(
+            "unsupported prompt value `{v}`"
+        )));
+    }
+    if values.iter().any(|v| v == "none") && values.len() > 1 {
+        return Err(OAuthError::invalid_request(
+            "prompt=none cannot be combined with other values",
+        ));
+    }
+    Ok(values)
+}
+
+fn check_max_age(p: &Params) -> Result<Option<i64>, OAuthError> {
+    match p.first("max_age") {
+        None => Ok(None),
+        Some(s) => s
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .map(Some)
+            .ok_or_else(|| OAuthError::invalid_request("max_age must be a non-negative integer")),
+    }
+}

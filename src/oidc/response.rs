@@ -1,0 +1,98 @@
+//! Authorization responses and errors, delivered per response_mode. `iss` is
+//! always included (RFC 9207) so clients can tell identity providers apart.
+
+use askama::Template;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+
+use super::error::OAuthError;
+use super::request::{ResponseMode, Target};
+use crate::issuer::Issuer;
+
+/// Sends `params` (plus `state` and `iss`) to the client.
+pub fn deliver(
+    issuer: &Issuer,
+    target: &Target,
+    mut params: Vec<(&'static str, String)>,
+) -> Response {
+    if let Some(s) = &target.state {
+        params.push(("state", s.clone()));
+    }
+    params.push(("iss", issuer.as_str().to_string()));
+    match target.mode {
+        ResponseMode::Query => redirect(with_query(&target.redirect_uri, &params)),
+        ResponseMode::Fragment => redirect(with_fragment(&target.redirect_uri, &params)),
+        ResponseMode::FormPost => form_post(&target.redirect_uri, params),
+    }
+}
+
+pub fn error(issuer: &Issuer, target: &Target, err: &OAuthError) -> Response {
+    tracing::info!(error = err.error, description = %err.description, "authorization error sent to client");
+    deliver(
+        issuer,
+        target,
+        vec![
+            ("error", err.error.to_string()),
+            ("error_description", err.description.clone()),
+        ],
+    )
+}
+
+fn redirect(location: String) -> Response {
+    let mut resp = StatusCode::FOUND.into_response();
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// Appends to any query the registered URI already has.
+fn with_query(uri: &str, params: &[(&str, String)]) -> String {
+    match url::Url::parse(uri) {
+        Ok(mut u) => {
+            u.query_pairs_mut()
+                .extend_pairs(params.iter().map(|(k, v)| (*k, v.as_str())));
+            u.to_string()
+        }
+        Err(_) => uri.to_string(),
+    }
+}
+
+fn with_fragment(uri: &str, params: &[(&str, String)]) -> String {
+    let encoded: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params.iter().map(|(k, v)| (*k, v.as_str())))
+        .finish();
+    format!("{uri}#{encoded}")
+}
+
+#[derive(Template)]
+#[template(path = "form_post.html")]
+struct FormPost {
+    action: String,
+    fields: Vec<(&'static str, String)>,
+}
+
+/// The submitting script, allowed by its CSP hash rather than 'unsafe-inline'.
+pub const FORM_POST_SCRIPT: &str = "document.forms[0].submit();";
+
+fn form_post(action: &str, fields: Vec<(&'static str, String)>) -> Response {
+    let page = FormPost {
+        action: action.to_string(),
+        fields,
+    };
+    let body = page.render().unwrap_or_default();
+    let mut resp = Html(body).into_response();
+    let csp = format!(
+        "default-src 'none'; script-src '{}'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'",
+        crate::http::csp_hash(FORM_POST_SCRIPT)
+    );
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        resp.headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}

@@ -1,0 +1,54 @@
+//! `POST /revoke` (RFC 7009). Revoking a refresh token or an access token
+//! revokes its whole grant. The answer is 200 whether or not the token was
+//! known, so it reveals nothing.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use super::error::{Internal, OAuthError, TokenError, no_store};
+use super::params::Params;
+use super::token::{authenticate, dup};
+use super::tokens;
+use crate::app::AppState;
+use crate::crypto::random;
+use crate::storage::{grants, refresh_tokens};
+
+pub async fn post(State(state): State<AppState>, headers: HeaderMap, params: Params) -> Response {
+    match run(&state, &headers, &params).await {
+        Ok(()) => (StatusCode::OK, no_store()).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn run(state: &AppState, headers: &HeaderMap, p: &Params) -> Result<(), TokenError> {
+    let client = authenticate(state, headers, p).await?;
+    let token = p
+        .get("token")
+        .map_err(dup)?
+        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    let now = state.clock.now();
+    if let Some(rt) = refresh_tokens::find_any(&state.db, &random::sha256_hex(token))
+        .await
+        .map_err(Internal)?
+    {
+        // Another client's token is left alone (RFC 7009 §2.1), without saying so.
+        if rt.client_id == client.client_id {
+            grants::revoke(&state.db, &rt.grant_id, now)
+                .await
+                .map_err(Internal)?;
+            tracing::info!(target: "audit", client_id = %client.client_id, "refresh token revoked");
+        }
+        return Ok(());
+    }
+    if let Some(at) = tokens::verify_access_token(state, token)
+        && at.client_id == client.client_id
+        && let Some(gid) = at.gid
+    {
+        grants::revoke(&state.db, &gid, now)
+            .await
+            .map_err(Internal)?;
+        tracing::info!(target: "audit", client_id = %client.client_id, "access token revoked");
+    }
+    Ok(())
+}

@@ -1,0 +1,172 @@
+//! `POST /token`: client authentication, then one module per grant.
+//! Every answer is JSON with `Cache-Control: no-store`; errors follow RFC 6749 §5.2.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use serde::Serialize;
+
+use super::error::{Internal, OAuthError, TokenError, no_store};
+use super::grants;
+use super::params::Params;
+use crate::app::AppState;
+use crate::crypto::random;
+use crate::domain::Client;
+use crate::storage::clients;
+
+#[derive(Debug, Serialize, Default)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: u64,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+}
+
+pub async fn post(State(state): State<AppState>, headers: HeaderMap, params: Params) -> Response {
+    match run(&state, &headers, &params).await {
+        Ok(t) => (no_store(), Json(t)).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn run(
+    state: &AppState,
+    headers: &HeaderMap,
+    p: &Params,
+) -> Result<TokenResponse, TokenError> {
+    let client = authenticate(state, headers, p).await?;
+    let grant_type = p
+        .get("grant_type")
+        .map_err(dup)?
+        .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
+    let allowed = |g: &str| client.grant_types.iter().any(|x| x == g);
+    match grant_type {
+        "authorization_code" | "refresh_token" | "client_credentials" if !allowed(grant_type) => {
+            Err(OAuthError::unauthorized_client(format!(
+                "this client may not use the {grant_type} grant"
+            ))
+            .into())
+        }
+        "authorization_code" => grants::authorization_code::exchange(state, &client, p).await,
+        "refresh_token" => grants::refresh_token::exchange(state, &client, p).await,
+        "client_credentials" => grants::client_credentials::exchange(state, &client, p).await,
+        other => Err(OAuthError::new(
+            "unsupported_grant_type",
+            format!("grant_type `{other}` is not supported"),
+        )
+        .into()),
+    }
+}
+
+pub fn dup(d: super::params::Duplicate) -> TokenError {
+    OAuthError::invalid_request(format!("parameter `{}` is repeated", d.0)).into()
+}
+
+/// How the client presented itself.
+enum Presented {
+    Basic { id: String, secret: String },
+    Post { id: String, secret: String },
+    None { id: String },
+}
+
+/// Authenticates the client by its registered method (RFC 6749 §2.3), comparing
+/// the SHA-256 of the presented secret in constant time.
+pub async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    p: &Params,
+) -> Result<Client, TokenError> {
+    let presented = presented(headers, p)?;
+    let basic = matches!(presented, Presented::Basic { .. });
+    let fail = |msg: &str| TokenError {
+        err: OAuthError::invalid_client(msg),
+        basic_challenge: basic,
+    };
+    let (id, secret, method) = match &presented {
+        Presented::Basic { id, secret } => (id, Some(secret), "client_secret_basic"),
+        Presented::Post { id, secret } => (id, Some(secret), "client_secret_post"),
+        Presented::None { id } => (id, None, "none"),
+    };
+    let client = clients::find(&state.db, id)
+        .await
+        .map_err(Internal)?
+        .ok_or_else(|| fail("client authentication failed"))?;
+    if client.token_endpoint_auth_method != method {
+        return Err(fail(&format!(
+            "this client authenticates with {}",
+            client.token_endpoint_auth_method
+        )));
+    }
+    if let Some(secret) = secret {
+        let ok = client
+            .secret_hash
+            .as_deref()
+            .is_some_and(|h| random::ct_eq(h, &random::sha256_hex(secret)));
+        if !ok {
+            tracing::info!(target: "audit", client_id = %client.client_id, "client authentication failed");
+            return Err(fail("client authentication failed"));
+        }
+    }
+    Ok(client)
+}
+
+fn presented(headers: &HeaderMap, p: &Params) -> Result<Presented, TokenError> {
+    let form_id = p.get("client_id").map_err(dup)?;
+    let form_secret = p.get("client_secret").map_err(dup)?;
+    let basic = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Basic ")
+                .or_else(|| v.strip_prefix("basic "))
+        });
+    if let Some(b64) = basic {
+        let bad = || TokenError {
+            err: OAuthError::invalid_client("malformed Basic credentials"),
+            basic_challenge: true,
+        };
+        if form_secret.is_some() {
+            return Err(OAuthError::invalid_request(
+                "use one client authentication method, not two",
+            )
+            .into());
+        }
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(b64.trim())
+            .map_err(|_| bad())?;
+        let raw = String::from_utf8(raw).map_err(|_| bad())?;
+        let (id, secret) = raw.split_once(':').ok_or_else(bad)?;
+        // RFC 6749 §2.3.1: both halves are form-urlencoded.
+        let decode = |s: &str| {
+            url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+        };
+        let (id, secret) = (decode(id).ok_or_else(bad)?, decode(secret).ok_or_else(bad)?);
+        if form_id.is_some_and(|f| f != id) {
+            return Err(OAuthError::invalid_request(
+                "client_id differs from the Basic credentials",
+            )
+            .into());
+        }
+        return Ok(Presented::Basic { id, secret });
+    }
+    match (form_id, form_secret) {
+        (Some(id), Some(secret)) => Ok(Presented::Post {
+            id: id.into(),
+            secret: secret.into(),
+        }),
+        (Some(id), None) => Ok(Presented::None { id: id.into() }),
+        _ => Err(TokenError {
+            err: OAuthError::invalid_client("client authentication is required"),
+            basic_challenge: false,
+        }),
+    }
+}

@@ -1,0 +1,130 @@
+//! The browser side of login sessions: the session cookie (an opaque random id
+//! whose SHA-256 is the database key), the per-browser CSRF cookie, and
+//! creating, finding and ending sessions.
+
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite as CookieSameSite};
+
+use crate::app::AppState;
+use crate::config::SameSite;
+use crate::crypto::random;
+use crate::storage::sessions::{self, SessionRow};
+
+/// Sliding the idle expiry costs a write; do it at most once a minute per session.
+const TOUCH_EVERY_SECS: i64 = 60;
+
+pub fn csrf_cookie_name(state: &AppState) -> String {
+    format!("{}_csrf", state.config.session.cookie_name)
+}
+
+fn base_cookie(state: &AppState, name: String, value: String) -> Cookie<'static> {
+    let path = match state.issuer.path_prefix() {
+        "" => "/".to_string(),
+        p => p.to_string(),
+    };
+    let mut c = Cookie::build((name, value))
+        .path(path)
+        .http_only(true)
+        .secure(state.config.cookie_secure())
+        .build();
+    if !state.config.session.cookie_domain.is_empty() {
+        c.set_domain(state.config.session.cookie_domain.clone());
+    }
+    c
+}
+
+pub fn session_cookie(state: &AppState, value: String) -> Cookie<'static> {
+    let mut c = base_cookie(state, state.config.session.cookie_name.clone(), value);
+    c.set_same_site(match state.config.session.cookie_same_site {
+        SameSite::Lax => CookieSameSite::Lax,
+        SameSite::Strict => CookieSameSite::Strict,
+        SameSite::None => CookieSameSite::None,
+    });
+    c.set_max_age(time::Duration::seconds(
+        state.config.session.absolute_timeout_secs as i64,
+    ));
+    c
+}
+
+pub fn removal_cookie(state: &AppState) -> Cookie<'static> {
+    let mut c = session_cookie(state, String::new());
+    c.make_removal();
+    c
+}
+
+/// The CSRF cookie value, creating one if the browser has none.
+pub fn ensure_csrf(state: &AppState, jar: CookieJar) -> (CookieJar, String) {
+    let name = csrf_cookie_name(state);
+    if let Some(v) = jar
+        .get(&name)
+        .map(|c| c.value().to_string())
+        .filter(|v| v.len() >= 32)
+    {
+        return (jar, v);
+    }
+    let v = random::token(32);
+    let mut c = base_cookie(state, name, v.clone());
+    c.set_same_site(CookieSameSite::Lax);
+    (jar.add(c), v)
+}
+
+pub fn csrf_value(state: &AppState, jar: &CookieJar) -> Option<String> {
+    jar.get(&csrf_cookie_name(state))
+        .map(|c| c.value().to_string())
+}
+
+/// The live session this browser presents, if any.
+pub async fn current(
+    state: &AppState,
+    jar: &CookieJar,
+) -> Result<Option<SessionRow>, crate::storage::StorageError> {
+    let Some(value) = jar
+        .get(&state.config.session.cookie_name)
+        .map(|c| c.value().to_string())
+    else {
+        return Ok(None);
+    };
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let now = state.clock.now();
+    let hash = random::sha256_hex(&value);
+    let Some(s) = sessions::find_live(&state.db, &hash, now).await? else {
+        return Ok(None);
+    };
+    if now - s.last_seen_at >= TOUCH_EVERY_SECS {
+        let idle = now + state.config.session.idle_timeout_secs as i64;
+        sessions::touch(&state.db, &hash, now, idle).await?;
+    }
+    Ok(Some(s))
+}
+
+/// Starts a session for `user_id` with a new random id (so a fixed or stolen
+/// pre-login id is useless), ending the one the browser had.
+pub async fn create(
+    state: &AppState,
+    jar: CookieJar,
+    user_id: &str,
+    amr: Vec<String>,
+) -> Result<(CookieJar, SessionRow), crate::storage::StorageError> {
+    if let Some(old) = jar.get(&state.config.session.cookie_name) {
+        sessions::delete(&state.db, &random::sha256_hex(old.value())).await?;
+    }
+    let now = state.clock.now();
+    let value = random::token(32);
+    let cfg = &state.config.session;
+    let expires_at = now + cfg.absolute_timeout_secs as i64;
+    let row = SessionRow {
+        id_hash: random::sha256_hex(&value),
+        sid: random::token(16),
+        user_id: user_id.to_string(),
+        auth_time: now,
+        amr,
+        acr: None,
+        created_at: now,
+        last_seen_at: now,
+        idle_expires_at: (now + cfg.idle_timeout_secs as i64).min(expires_at),
+        expires_at,
+    };
+    sessions::insert(&state.db, &row).await?;
+    Ok((jar.add(session_cookie(state, value)), row))
+}

@@ -1,0 +1,81 @@
+//! Pending authorization requests: the validated parameters, kept server-side
+//! while the user is on the login box, so nothing is trusted from hidden fields.
+
+use sqlx::Row;
+
+use super::{Db, Result};
+
+#[derive(Debug, Clone)]
+pub struct AuthRequestRow {
+    pub id: String,
+    pub browser_hash: String,
+    pub client_id: String,
+    /// JSON of the validated request.
+    pub params: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+pub async fn insert(db: &Db, r: &AuthRequestRow) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO auth_requests (id, browser_hash, client_id, params, created_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&r.id)
+    .bind(&r.browser_hash)
+    .bind(&r.client_id)
+    .bind(&r.params)
+    .bind(r.created_at)
+    .bind(r.expires_at)
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+pub async fn find_live(db: &Db, id: &str, now: i64) -> Result<Option<AuthRequestRow>> {
+    let row = sqlx::query(
+        "SELECT id, browser_hash, client_id, params, created_at, expires_at
+         FROM auth_requests WHERE id = $1 AND expires_at > $2",
+    )
+    .bind(id)
+    .bind(now)
+    .fetch_optional(db.pool())
+    .await?;
+    row.map(|r| {
+        Ok(AuthRequestRow {
+            id: r.try_get("id")?,
+            browser_hash: r.try_get("browser_hash")?,
+            client_id: r.try_get("client_id")?,
+            params: r.try_get("params")?,
+            created_at: r.try_get("created_at")?,
+            expires_at: r.try_get("expires_at")?,
+        })
+    })
+    .transpose()
+}
+
+pub async fn delete(db: &Db, id: &str) -> Result<()> {
+    sqlx::query("DELETE FROM auth_requests WHERE id = $1")
+        .bind(id)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// Removes expired rows of the short-lived tables.
+pub async fn purge_expired(db: &Db, now: i64) -> Result<u64> {
+    let mut n = 0;
+    for sql in [
+        "DELETE FROM auth_requests WHERE expires_at <= $1",
+        "DELETE FROM auth_codes WHERE expires_at <= $1 - 3600",
+        "DELETE FROM sessions WHERE expires_at <= $1 OR idle_expires_at <= $1",
+        "DELETE FROM refresh_tokens WHERE grant_expires_at <= $1",
+    ] {
+        n += sqlx::query(sql)
+            .bind(now)
+            .execute(db.pool())
+            .await?
+            .rows_affected();
+    }
+    Ok(n)
+}

@@ -1,0 +1,162 @@
+//! Rotating refresh tokens with reuse detection. `rotate` is one conditional
+//! UPDATE, so concurrent presentations of one token are decided by the
+//! database, never by a race between replicas.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Db, Result, get_bool, get_list, to_json_list};
+
+#[derive(Debug, Clone)]
+pub struct RefreshRow {
+    pub token_hash: String,
+    pub grant_id: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub sid: Option<String>,
+    pub scope: String,
+    pub auth_time: i64,
+    pub amr: Vec<String>,
+    pub offline: bool,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub grant_expires_at: i64,
+}
+
+const COLUMNS: &str = "token_hash, grant_id, client_id, user_id, sid, scope, auth_time, amr, offline, created_at, \
+    expires_at, grant_expires_at";
+
+fn from_row(r: &AnyRow) -> Result<RefreshRow> {
+    Ok(RefreshRow {
+        token_hash: r.try_get("token_hash")?,
+        grant_id: r.try_get("grant_id")?,
+        client_id: r.try_get("client_id")?,
+        user_id: r.try_get("user_id")?,
+        sid: r.try_get("sid")?,
+        scope: r.try_get("scope")?,
+        auth_time: r.try_get("auth_time")?,
+        amr: get_list(r, "amr")?,
+        offline: get_bool(r, "offline")?,
+        created_at: r.try_get("created_at")?,
+        expires_at: r.try_get("expires_at")?,
+        grant_expires_at: r.try_get("grant_expires_at")?,
+    })
+}
+
+async fn insert_in<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    ex: E,
+    t: &RefreshRow,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO refresh_tokens (token_hash, grant_id, client_id, user_id, sid, scope, auth_time, amr, offline,
+            created_at, expires_at, grant_expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(&t.token_hash)
+    .bind(&t.grant_id)
+    .bind(&t.client_id)
+    .bind(&t.user_id)
+    .bind(&t.sid)
+    .bind(&t.scope)
+    .bind(t.auth_time)
+    .bind(to_json_list(&t.amr))
+    .bind(t.offline)
+    .bind(t.created_at)
+    .bind(t.expires_at)
+    .bind(t.grant_expires_at)
+    .execute(ex)
+    .await?;
+    Ok(())
+}
+
+pub async fn insert(db: &Db, t: &RefreshRow) -> Result<()> {
+    insert_in(db.pool(), t).await
+}
+
+pub enum Rotation {
+    /// This call spent the token; `successor` is now stored.
+    Rotated(RefreshRow),
+    /// Spent before; here is when, and the sealed successor it got.
+    AlreadyUsed {
+        row: RefreshRow,
+        used_at: i64,
+        successor_sealed: Option<Vec<u8>>,
+    },
+    /// Unknown, expired or revoked.
+    Invalid,
+}
+
+/// Spends `token_hash` and stores `successor` (whose raw value is sealed into
+/// the old row for the grace window), atomically.
+pub async fn rotate(
+    db: &Db,
+    token_hash: &str,
+    now: i64,
+    successor: &RefreshRow,
+    successor_sealed: &[u8],
+) -> Result<Rotation> {
+    let mut tx = db.pool().begin().await?;
+    let sql = sqlx::AssertSqlSafe(format!(
+        "UPDATE refresh_tokens SET used_at = $2, successor_sealed = $3
+         WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 AND grant_expires_at > $2
+         RETURNING {COLUMNS}"
+    ));
+    let won = sqlx::query(sql)
+        .bind(token_hash)
+        .bind(now)
+        .bind(successor_sealed)
+        .fetch_optional(&mut *tx)
+        .await?;
+    if let Some(row) = won {
+        let old = from_row(&row)?;
+        insert_in(&mut *tx, successor).await?;
+        tx.commit().await?;
+        return Ok(Rotation::Rotated(old));
+    }
+    tx.rollback().await?;
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS}, used_at, successor_sealed FROM refresh_tokens WHERE token_hash = $1"
+    ));
+    let Some(row) = sqlx::query(sql)
+        .bind(token_hash)
+        .fetch_optional(db.pool())
+        .await?
+    else {
+        return Ok(Rotation::Invalid);
+    };
+    let used_at: Option<i64> = row.try_get("used_at")?;
+    match used_at {
+        Some(used_at) => Ok(Rotation::AlreadyUsed {
+            row: from_row(&row)?,
+            used_at,
+            successor_sealed: row.try_get("successor_sealed")?,
+        }),
+        None => Ok(Rotation::Invalid),
+    }
+}
+
+/// A token that is neither spent nor expired (for introspection).
+pub async fn find_active(db: &Db, token_hash: &str, now: i64) -> Result<Option<RefreshRow>> {
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM refresh_tokens
+         WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 AND grant_expires_at > $2"
+    ));
+    let row = sqlx::query(sql)
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(db.pool())
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// Any token row, spent or not (revocation accepts spent tokens too).
+pub async fn find_any(db: &Db, token_hash: &str) -> Result<Option<RefreshRow>> {
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM refresh_tokens WHERE token_hash = $1"
+    ));
+    let row = sqlx::query(sql)
+        .bind(token_hash)
+        .fetch_optional(db.pool())
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}

@@ -1,0 +1,119 @@
+//! Login sessions. The cookie value is never stored, only its SHA-256.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Db, Result, get_list, to_json_list};
+
+#[derive(Debug, Clone)]
+pub struct SessionRow {
+    pub id_hash: String,
+    pub sid: String,
+    pub user_id: String,
+    pub auth_time: i64,
+    pub amr: Vec<String>,
+    pub acr: Option<String>,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub idle_expires_at: i64,
+    pub expires_at: i64,
+}
+
+fn from_row(r: &AnyRow) -> Result<SessionRow> {
+    Ok(SessionRow {
+        id_hash: r.try_get("id_hash")?,
+        sid: r.try_get("sid")?,
+        user_id: r.try_get("user_id")?,
+        auth_time: r.try_get("auth_time")?,
+        amr: get_list(r, "amr")?,
+        acr: r.try_get("acr")?,
+        created_at: r.try_get("created_at")?,
+        last_seen_at: r.try_get("last_seen_at")?,
+        idle_expires_at: r.try_get("idle_expires_at")?,
+        expires_at: r.try_get("expires_at")?,
+    })
+}
+
+pub async fn insert(db: &Db, s: &SessionRow) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO sessions (id_hash, sid, user_id, auth_time, amr, acr, created_at, last_seen_at,
+            idle_expires_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(&s.id_hash)
+    .bind(&s.sid)
+    .bind(&s.user_id)
+    .bind(s.auth_time)
+    .bind(to_json_list(&s.amr))
+    .bind(&s.acr)
+    .bind(s.created_at)
+    .bind(s.last_seen_at)
+    .bind(s.idle_expires_at)
+    .bind(s.expires_at)
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+/// A live session by cookie hash (expired sessions and disabled users are not returned).
+pub async fn find_live(db: &Db, id_hash: &str, now: i64) -> Result<Option<SessionRow>> {
+    // Joined with users so a disabled or deleted user has no session, in one round trip.
+    let row = sqlx::query(
+        "SELECT s.id_hash, s.sid, s.user_id, s.auth_time, s.amr, s.acr, s.created_at, s.last_seen_at,
+            s.idle_expires_at, s.expires_at
+         FROM sessions s JOIN users u ON u.user_id = s.user_id
+         WHERE s.id_hash = $1 AND s.expires_at > $2 AND s.idle_expires_at > $2 AND u.disabled = $3",
+    )
+    .bind(id_hash)
+    .bind(now)
+    .bind(false)
+    .fetch_optional(db.pool())
+    .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// Slides the idle expiry forward (never past the absolute expiry).
+pub async fn touch(db: &Db, id_hash: &str, now: i64, idle_expires_at: i64) -> Result<()> {
+    sqlx::query(
+        "UPDATE sessions SET last_seen_at = $2,
+            idle_expires_at = CASE WHEN $3 < expires_at THEN $3 ELSE expires_at END
+         WHERE id_hash = $1",
+    )
+    .bind(id_hash)
+    .bind(now)
+    .bind(idle_expires_at)
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+pub async fn delete(db: &Db, id_hash: &str) -> Result<()> {
+    sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+        .bind(id_hash)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// Records that `client_id` used the session (idempotent).
+pub async fn add_client(db: &Db, sid: &str, client_id: &str, now: i64) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO session_clients (sid, client_id, created_at) VALUES ($1, $2, $3)
+         ON CONFLICT (sid, client_id) DO NOTHING",
+    )
+    .bind(sid)
+    .bind(client_id)
+    .bind(now)
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+pub async fn clients(db: &Db, sid: &str) -> Result<Vec<String>> {
+    let rows =
+        sqlx::query("SELECT client_id FROM session_clients WHERE sid = $1 ORDER BY client_id")
+            .bind(sid)
+            .fetch_all(db.pool())
+            .await?;
+    rows.iter().map(|r| Ok(r.try_get("client_id")?)).collect()
+}
