@@ -5,9 +5,11 @@
 
 mod support;
 
+mod authorize;
 mod cli;
 mod config;
 mod discovery;
 mod flow;
 mod keys;
 mod server;
+mod token;
