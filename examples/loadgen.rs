@@ -22,11 +22,7 @@ fn env(k: &str) -> String {
 }
 
 fn arg(args: &[String], name: &str, default: &str) -> String {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .cloned()
-        .unwrap_or_else(|| default.to_string())
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned().unwrap_or_else(|| default.to_string())
 }
 
 fn client(cookies: bool) -> reqwest::Client {
@@ -39,10 +35,7 @@ fn client(cookies: bool) -> reqwest::Client {
 }
 
 fn location(r: &reqwest::Response) -> String {
-    r.headers()
-        .get("location")
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default()
+    r.headers().get("location").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default()
 }
 
 fn hidden(html: &str, name: &str) -> String {
@@ -53,8 +46,7 @@ fn hidden(html: &str, name: &str) -> String {
 }
 
 fn authorize_url(base: &str, extra: &str) -> String {
-    let redirect: String =
-        url::form_urlencoded::byte_serialize(env("BENCH_REDIRECT").as_bytes()).collect();
+    let redirect: String = url::form_urlencoded::byte_serialize(env("BENCH_REDIRECT").as_bytes()).collect();
     format!(
         "{base}/authorize?client_id={}&redirect_uri={redirect}&response_type=code&scope=openid%20email&state=s&code_challenge={CHALLENGE}&code_challenge_method=S256{extra}",
         env("BENCH_SPA_ID")
@@ -63,9 +55,7 @@ fn authorize_url(base: &str, extra: &str) -> String {
 
 fn code_of(loc: &str) -> Option<String> {
     let u = url::Url::parse(loc).ok()?;
-    u.query_pairs()
-        .find(|(k, _)| k == "code")
-        .map(|(_, v)| v.into_owned())
+    u.query_pairs().find(|(k, _)| k == "code").map(|(_, v)| v.into_owned())
 }
 
 /// Resolves a Location header against the server's URL.
@@ -76,26 +66,14 @@ fn abs(base: &str, loc: &str) -> Option<String> {
 /// Signs in through the login box with `http` (which keeps the cookie) and returns a code.
 async fn login(http: &reqwest::Client, base: &str) -> Option<String> {
     let r = http.get(authorize_url(base, "")).send().await.ok()?;
-    let page = http
-        .get(abs(base, &location(&r))?)
-        .send()
-        .await
-        .ok()?
-        .text()
-        .await
-        .ok()?;
+    let page = http.get(abs(base, &location(&r))?).send().await.ok()?.text().await.ok()?;
     let form = [
         ("csrf", hidden(&page, "csrf")),
         ("req", hidden(&page, "req")),
         ("email", env("BENCH_EMAIL")),
         ("password", env("BENCH_PASSWORD")),
     ];
-    let r = http
-        .post(format!("{base}/login"))
-        .form(&form)
-        .send()
-        .await
-        .ok()?;
+    let r = http.post(format!("{base}/login")).form(&form).send().await.ok()?;
     if r.status() != 303 {
         return None;
     }
@@ -111,12 +89,7 @@ async fn exchange(http: &reqwest::Client, base: &str, code: &str) -> Option<Valu
         ("redirect_uri", &env("BENCH_REDIRECT")),
         ("code_verifier", VERIFIER),
     ];
-    let r = http
-        .post(format!("{base}/token"))
-        .form(&form)
-        .send()
-        .await
-        .ok()?;
+    let r = http.post(format!("{base}/token")).form(&form).send().await.ok()?;
     if r.status() != 200 {
         return None;
     }
@@ -139,19 +112,11 @@ impl Worker {
                 let http = client(true);
                 let code = login(&http, base).await.expect("login for refresh setup");
                 let tok = exchange(&http, base, &code).await.expect("exchange");
-                Worker::Refresh(
-                    client(false),
-                    tok["refresh_token"]
-                        .as_str()
-                        .expect("refresh token")
-                        .to_string(),
-                )
+                Worker::Refresh(client(false), tok["refresh_token"].as_str().expect("refresh token").to_string())
             }
             "prompt-none" => {
                 let http = client(true);
-                login(&http, base)
-                    .await
-                    .expect("login for prompt=none setup");
+                login(&http, base).await.expect("login for prompt=none setup");
                 Worker::PromptNone(http)
             }
             "login" => Worker::Login,
@@ -250,11 +215,8 @@ async fn main() {
     }
     let elapsed = started.elapsed().as_secs_f64();
     all.sort_by(|a, b| a.total_cmp(b));
-    let pct = |p: f64| {
-        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or(0.0)
-    };
+    let pct =
+        |p: f64| all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or(0.0);
     let out = serde_json::json!({
         "scenario": scenario,
         "concurrency": concurrency,

@@ -8,6 +8,7 @@ use std::time::Duration;
 use axum::Router;
 use tokio::net::TcpListener;
 
+use crate::cache::ClientCache;
 use crate::config::Config;
 use crate::crypto::keys::KeyRing;
 use crate::crypto::seal::MasterKey;
@@ -26,9 +27,18 @@ pub struct AppState {
     /// Seals refresh-token successors kept for the reuse grace window.
     pub master: MasterKey,
     pub clock: Clock,
+    pub clients: Arc<ClientCache>,
 }
 
 impl AppState {
+    /// A client by id, through the per-replica cache.
+    pub async fn client(
+        &self,
+        client_id: &str,
+    ) -> Result<Option<Arc<crate::domain::Client>>, crate::storage::StorageError> {
+        self.clients.get(&self.db, client_id, self.clock.now()).await
+    }
+
     /// Opens the database and keys as `sesame serve` does.
     pub async fn init(config: Config, clock: Clock) -> anyhow::Result<AppState> {
         let issuer = Issuer::new(&config.issuer)?;
@@ -38,14 +48,8 @@ impl AppState {
         startup::sync_static_clients(&db, &config, &clock).await?;
         let ttl = config.tokens.max_signed_ttl_secs() as i64;
         let keys = KeyRing::load(db.clone(), master.clone(), ttl, clock.now()).await?;
-        Ok(AppState {
-            config: Arc::new(config),
-            issuer: Arc::new(issuer),
-            db,
-            keys,
-            master,
-            clock,
-        })
+        let clients = Arc::new(ClientCache::new(config.database.client_cache_secs));
+        Ok(AppState { config: Arc::new(config), issuer: Arc::new(issuer), db, keys, master, clock, clients })
     }
 }
 
@@ -53,16 +57,8 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     let api = Router::new().merge(oidc::routes()).merge(login::routes());
     let prefix = state.issuer.path_prefix().to_string();
-    let mounted = if prefix.is_empty() {
-        api
-    } else {
-        Router::new().nest(&prefix, api)
-    };
-    let app = Router::new()
-        .merge(health::routes())
-        .merge(mounted)
-        .fallback(http::not_found)
-        .with_state(state);
+    let mounted = if prefix.is_empty() { api } else { Router::new().nest(&prefix, api) };
+    let app = Router::new().merge(health::routes()).merge(mounted).fallback(http::not_found).with_state(state);
     http::layers(app)
 }
 
@@ -72,18 +68,13 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let reloader = state.keys.spawn_reloader(
-        Duration::from_secs(state.config.keys.reload_interval_secs),
-        state.clock.clone(),
-    );
+    let reloader =
+        state.keys.spawn_reloader(Duration::from_secs(state.config.keys.reload_interval_secs), state.clock.clone());
     let db = state.db.clone();
     let app = router(state);
-    let result = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await;
+    let result = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await;
     reloader.abort();
     db.close().await;
     result.map_err(Into::into)

@@ -28,9 +28,7 @@ pub struct Validated {
 
 pub fn valid_client_id(id: &str) -> bool {
     (1..=128).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'))
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'))
 }
 
 /// Checks `spec` and builds the client record (without a secret).
@@ -43,33 +41,20 @@ pub fn validate(spec: ClientSpec, issuer_is_https: bool, now: i64) -> Result<Val
     let client_id = match spec.client_id {
         Some(id) if valid_client_id(&id) => id,
         Some(id) => {
-            return Err(format!(
-                "client id `{id}` must be 1-128 characters of A-Z a-z 0-9 - _ . ~"
-            ));
+            return Err(format!("client id `{id}` must be 1-128 characters of A-Z a-z 0-9 - _ . ~"));
         }
         None => random::token(16),
     };
     let grant_types = if spec.grant_types.is_empty() {
-        vec![
-            "authorization_code".to_string(),
-            "refresh_token".to_string(),
-        ]
+        vec!["authorization_code".to_string(), "refresh_token".to_string()]
     } else {
         dedup(spec.grant_types)
     };
-    if let Some(g) = grant_types
-        .iter()
-        .find(|g| !GRANT_TYPES.contains(&g.as_str()))
-    {
-        return Err(format!(
-            "unknown grant type `{g}` (expected one of {})",
-            GRANT_TYPES.join(", ")
-        ));
+    if let Some(g) = grant_types.iter().find(|g| !GRANT_TYPES.contains(&g.as_str())) {
+        return Err(format!("unknown grant type `{g}` (expected one of {})", GRANT_TYPES.join(", ")));
     }
     if spec.public && grant_types.iter().any(|g| g == "client_credentials") {
-        return Err(
-            "client_credentials needs a confidential client (it has no user to act for)".into(),
-        );
+        return Err("client_credentials needs a confidential client (it has no user to act for)".into());
     }
     let method = match (spec.token_endpoint_auth_method, spec.public) {
         (None, true) => "none".to_string(),
@@ -84,29 +69,19 @@ pub fn validate(spec: ClientSpec, issuer_is_https: bool, now: i64) -> Result<Val
             return Err("a public client has no secret: its auth method is `none`".into());
         }
         (Some(m), false) if m == "none" => {
-            return Err(
-                "a confidential client authenticates with its secret; use --public for `none`"
-                    .into(),
-            );
+            return Err("a confidential client authenticates with its secret; use --public for `none`".into());
         }
         (Some(m), _) => m,
     };
-    let needs_redirect = grant_types
-        .iter()
-        .any(|g| g == "authorization_code" || g == "implicit");
+    let needs_redirect = grant_types.iter().any(|g| g == "authorization_code" || g == "implicit");
     if needs_redirect && spec.redirect_uris.is_empty() {
-        return Err(
-            "at least one --redirect-uri is needed for the authorization_code and implicit grants"
-                .into(),
-        );
+        return Err("at least one --redirect-uri is needed for the authorization_code and implicit grants".into());
     }
     let redirect_uris = dedup(spec.redirect_uris);
     let post_logout_redirect_uris = dedup(spec.post_logout_redirect_uris);
     for uri in redirect_uris.iter().chain(&post_logout_redirect_uris) {
         if domain::check_redirect_uri(uri, issuer_is_https)? == UriVerdict::InsecureDev {
-            warnings.push(format!(
-                "{uri} uses plain http; accepted only because the issuer is plain http"
-            ));
+            warnings.push(format!("{uri} uses plain http; accepted only because the issuer is plain http"));
         }
     }
     let web_origins = dedup(spec.web_origins);
@@ -145,11 +120,7 @@ pub fn new_secret() -> String {
 pub fn from_static(s: &StaticClient, issuer_is_https: bool, now: i64) -> Result<Validated, String> {
     let spec = ClientSpec {
         client_id: Some(s.client_id.clone()),
-        name: if s.name.is_empty() {
-            s.client_id.clone()
-        } else {
-            s.name.clone()
-        },
+        name: if s.name.is_empty() { s.client_id.clone() } else { s.name.clone() },
         public: s.public,
         first_party: s.first_party,
         redirect_uris: s.redirect_uris.clone(),
@@ -159,37 +130,22 @@ pub fn from_static(s: &StaticClient, issuer_is_https: bool, now: i64) -> Result<
         id_token_alg: s.id_token_alg,
         token_endpoint_auth_method: s.token_endpoint_auth_method.clone(),
     };
-    let mut v = validate(spec, issuer_is_https, now)
-        .map_err(|e| format!("clients `{}`: {e}", s.client_id))?;
+    let mut v = validate(spec, issuer_is_https, now).map_err(|e| format!("clients `{}`: {e}", s.client_id))?;
     v.client.source = "config".into();
     let hash = match (s.secret.is_empty(), s.secret_sha256.is_empty()) {
         (false, true) => Some(random::sha256_hex(s.secret.expose())),
-        (true, false) if is_sha256_hex(&s.secret_sha256) => {
-            Some(s.secret_sha256.to_ascii_lowercase())
-        }
+        (true, false) if is_sha256_hex(&s.secret_sha256) => Some(s.secret_sha256.to_ascii_lowercase()),
         (true, false) => {
-            return Err(format!(
-                "clients `{}`: secret_sha256 must be 64 hex digits",
-                s.client_id
-            ));
+            return Err(format!("clients `{}`: secret_sha256 must be 64 hex digits", s.client_id));
         }
         (false, false) => {
-            return Err(format!(
-                "clients `{}`: set secret or secret_sha256, not both",
-                s.client_id
-            ));
+            return Err(format!("clients `{}`: set secret or secret_sha256, not both", s.client_id));
         }
         (true, true) => None,
     };
     match (s.public, hash) {
-        (true, Some(_)) => Err(format!(
-            "clients `{}`: a public client has no secret",
-            s.client_id
-        )),
-        (false, None) => Err(format!(
-            "clients `{}`: a confidential client needs secret or secret_sha256",
-            s.client_id
-        )),
+        (true, Some(_)) => Err(format!("clients `{}`: a public client has no secret", s.client_id)),
+        (false, None) => Err(format!("clients `{}`: a confidential client needs secret or secret_sha256", s.client_id)),
         (_, hash) => {
             v.client.secret_hash = hash;
             Ok(v)
@@ -227,72 +183,21 @@ mod tests {
     fn defaults() {
         let v = validate(spec(), true, 0).map(|v| v.client);
         let c = v.as_ref().ok();
-        assert_eq!(
-            c.map(|c| c.token_endpoint_auth_method.as_str()),
-            Some("client_secret_basic")
-        );
+        assert_eq!(c.map(|c| c.token_endpoint_auth_method.as_str()), Some("client_secret_basic"));
         assert_eq!(c.map(|c| c.grant_types.len()), Some(2));
-        let p = validate(
-            ClientSpec {
-                public: true,
-                ..spec()
-            },
-            true,
-            0,
-        )
-        .map(|v| v.client.token_endpoint_auth_method);
+        let p = validate(ClientSpec { public: true, ..spec() }, true, 0).map(|v| v.client.token_endpoint_auth_method);
         assert_eq!(p.ok().as_deref(), Some("none"));
     }
 
     #[test]
     fn refusals() {
-        assert!(
-            validate(
-                ClientSpec {
-                    redirect_uris: vec![],
-                    ..spec()
-                },
-                true,
-                0
-            )
-            .is_err()
-        );
-        assert!(
-            validate(
-                ClientSpec {
-                    grant_types: vec!["password".into()],
-                    ..spec()
-                },
-                true,
-                0
-            )
-            .is_err()
-        );
-        let cc = ClientSpec {
-            public: true,
-            grant_types: vec!["client_credentials".into()],
-            ..spec()
-        };
+        assert!(validate(ClientSpec { redirect_uris: vec![], ..spec() }, true, 0).is_err());
+        assert!(validate(ClientSpec { grant_types: vec!["password".into()], ..spec() }, true, 0).is_err());
+        let cc = ClientSpec { public: true, grant_types: vec!["client_credentials".into()], ..spec() };
         assert!(validate(cc, true, 0).is_err());
-        assert!(
-            validate(
-                ClientSpec {
-                    client_id: Some("a b".into()),
-                    ..spec()
-                },
-                true,
-                0
-            )
-            .is_err()
-        );
-        let http = ClientSpec {
-            redirect_uris: vec!["http://app.example.com/cb".into()],
-            ..spec()
-        };
+        assert!(validate(ClientSpec { client_id: Some("a b".into()), ..spec() }, true, 0).is_err());
+        let http = ClientSpec { redirect_uris: vec!["http://app.example.com/cb".into()], ..spec() };
         assert!(validate(http.clone(), true, 0).is_err());
-        assert_eq!(
-            validate(http, false, 0).map(|v| v.warnings.len()).ok(),
-            Some(1)
-        );
+        assert_eq!(validate(http, false, 0).map(|v| v.warnings.len()).ok(), Some(1));
     }
 }

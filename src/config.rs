@@ -65,14 +65,13 @@ pub struct DatabaseConfig {
     pub max_connections: u32,
     /// Seconds to wait for a connection from the pool before failing a request.
     pub acquire_timeout_secs: u64,
+    /// Seconds each replica may serve a client record from memory (0: always read).
+    pub client_cache_secs: u64,
 }
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        DatabaseConfig {
-            max_connections: 16,
-            acquire_timeout_secs: 5,
-        }
+        DatabaseConfig { max_connections: 16, acquire_timeout_secs: 5, client_cache_secs: 5 }
     }
 }
 
@@ -90,11 +89,7 @@ pub struct KeysConfig {
 
 impl Default for KeysConfig {
     fn default() -> Self {
-        KeysConfig {
-            jwks_cache_secs: 300,
-            reload_interval_secs: 30,
-            default_id_token_alg: SigningAlg::RS256,
-        }
+        KeysConfig { jwks_cache_secs: 300, reload_interval_secs: 30, default_id_token_alg: SigningAlg::RS256 }
     }
 }
 
@@ -279,11 +274,7 @@ impl Secret {
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0.is_empty() {
-            f.write_str("\"\"")
-        } else {
-            f.write_str("\"***\"")
-        }
+        if self.0.is_empty() { f.write_str("\"\"") } else { f.write_str("\"***\"") }
     }
 }
 
@@ -325,10 +316,7 @@ impl Config {
         self.issuer_url()?;
         self.listen_addr()?;
         let db = self.database_url();
-        if !(db.starts_with("sqlite:")
-            || db.starts_with("postgres://")
-            || db.starts_with("postgresql://"))
-        {
+        if !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://")) {
             return Err(err(format!(
                 "database_url (SESAME_DATABASE_URL): `{}` is neither sqlite:… nor postgres://…",
                 redact_url(&db)
@@ -339,17 +327,13 @@ impl Config {
                 .map_err(|e| err(format!("master_key (SESAME_MASTER_KEY): {e}")))?;
         }
         if self.database.max_connections == 0 {
-            return Err(err(
-                "database.max_connections (SESAME_DATABASE__MAX_CONNECTIONS) must be at least 1",
-            ));
+            return Err(err("database.max_connections (SESAME_DATABASE__MAX_CONNECTIONS) must be at least 1"));
         }
         if self.tokens.access_token_ttl_secs == 0 || self.tokens.id_token_ttl_secs == 0 {
             return Err(err("tokens.*_ttl_secs must be positive"));
         }
         if self.tokens.code_ttl_secs == 0 || self.tokens.code_ttl_secs > 60 {
-            return Err(err(
-                "tokens.code_ttl_secs (SESAME_TOKENS__CODE_TTL_SECS) must be between 1 and 60",
-            ));
+            return Err(err("tokens.code_ttl_secs (SESAME_TOKENS__CODE_TTL_SECS) must be between 1 and 60"));
         }
         let c = &self.login.primary_color;
         let hex = c.strip_prefix('#').unwrap_or("");
@@ -359,29 +343,17 @@ impl Config {
             )));
         }
         if !self.login.logo_url.is_empty() && Url::parse(&self.login.logo_url).is_err() {
-            return Err(err(
-                "login.logo_url (SESAME_LOGIN__LOGO_URL) must be an absolute URL",
-            ));
+            return Err(err("login.logo_url (SESAME_LOGIN__LOGO_URL) must be an absolute URL"));
         }
         let name = &self.session.cookie_name;
-        if name.is_empty()
-            || !name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        {
-            return Err(err(
-                "session.cookie_name (SESAME_SESSION__COOKIE_NAME) must be letters, digits, - or _",
-            ));
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+            return Err(err("session.cookie_name (SESAME_SESSION__COOKIE_NAME) must be letters, digits, - or _"));
         }
         if self.session.cookie_same_site == SameSite::None && !self.cookie_secure() {
-            return Err(err(
-                "session.cookie_same_site = \"None\" needs a Secure cookie (an https issuer)",
-            ));
+            return Err(err("session.cookie_same_site = \"None\" needs a Secure cookie (an https issuer)"));
         }
         if self.keys.reload_interval_secs == 0 {
-            return Err(err(
-                "keys.reload_interval_secs (SESAME_KEYS__RELOAD_INTERVAL_SECS) must be positive",
-            ));
+            return Err(err("keys.reload_interval_secs (SESAME_KEYS__RELOAD_INTERVAL_SECS) must be positive"));
         }
         tracing_subscriber::EnvFilter::try_new(&self.log_level)
             .map_err(|e| err(format!("log_level (SESAME_LOG_LEVEL): {e}")))?;
@@ -394,55 +366,36 @@ impl Config {
     }
 
     pub fn issuer_url(&self) -> Result<Url, ConfigError> {
-        let url = Url::parse(&self.issuer).map_err(|e| {
-            err(format!(
-                "issuer (SESAME_ISSUER): `{}` is not a URL: {e}",
-                self.issuer
-            ))
-        })?;
+        let url = Url::parse(&self.issuer)
+            .map_err(|e| err(format!("issuer (SESAME_ISSUER): `{}` is not a URL: {e}", self.issuer)))?;
         if url.scheme() != "https" && url.scheme() != "http" {
             return Err(err("issuer (SESAME_ISSUER) must be an http or https URL"));
         }
         if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
-            return Err(err(
-                "issuer (SESAME_ISSUER) must not have a query, fragment or user info",
-            ));
+            return Err(err("issuer (SESAME_ISSUER) must not have a query, fragment or user info"));
         }
         Ok(url)
     }
 
     pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
         self.listen.parse().map_err(|_| {
-            err(format!(
-                "listen (SESAME_LISTEN): `{}` is not an address like 127.0.0.1:8080",
-                self.listen
-            ))
+            err(format!("listen (SESAME_LISTEN): `{}` is not an address like 127.0.0.1:8080", self.listen))
         })
     }
 
     /// The configured database URL, or the embedded SQLite default.
     pub fn database_url(&self) -> String {
-        if self.database_url.is_empty() {
-            "sqlite://./data/sesame.db".into()
-        } else {
-            self.database_url.clone()
-        }
+        if self.database_url.is_empty() { "sqlite://./data/sesame.db".into() } else { self.database_url.clone() }
     }
 
     /// Whether cookies get `Secure`: on for https issuers unless configured off.
     pub fn cookie_secure(&self) -> bool {
-        self.session.cookie_secure.unwrap_or_else(|| {
-            self.issuer_url()
-                .map(|u| u.scheme() == "https")
-                .unwrap_or(true)
-        })
+        self.session.cookie_secure.unwrap_or_else(|| self.issuer_url().map(|u| u.scheme() == "https").unwrap_or(true))
     }
 
     /// True when the issuer is a plain-http or loopback development setup.
     pub fn issuer_is_loopback(&self) -> bool {
-        self.issuer_url()
-            .map(|u| is_loopback_host(&u))
-            .unwrap_or(false)
+        self.issuer_url().map(|u| is_loopback_host(&u)).unwrap_or(false)
     }
 
     /// Where the development master key lives when none is configured: beside the
@@ -458,9 +411,7 @@ impl Config {
 
 /// The file path of an `sqlite:` URL, if it names a file.
 pub fn sqlite_path(url: &str) -> Option<PathBuf> {
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or_default();
     if path.is_empty() || path == ":memory:" {
         return None;
@@ -486,8 +437,7 @@ pub fn decode_master_key(s: &str) -> Result<[u8; 32], String> {
         .decode(trimmed)
         .or_else(|_| URL_SAFE_NO_PAD.decode(trimmed))
         .map_err(|_| "not valid base64".to_string())?;
-    <[u8; 32]>::try_from(bytes.as_slice())
-        .map_err(|_| format!("must decode to 32 bytes, got {}", bytes.len()))
+    <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| format!("must decode to 32 bytes, got {}", bytes.len()))
 }
 
 /// Hides the password in a database URL before it goes into a message.
@@ -517,12 +467,7 @@ fn describe_figment_error(e: figment::Error) -> ConfigError {
                 let src = match &md.source {
                     Some(figment::Source::File(p)) => format!(" (in {})", p.display()),
                     _ if md.name.contains("environment") => {
-                        let var = e
-                            .path
-                            .iter()
-                            .map(|p| p.to_uppercase())
-                            .collect::<Vec<_>>()
-                            .join("__");
+                        let var = e.path.iter().map(|p| p.to_uppercase()).collect::<Vec<_>>().join("__");
                         if var.is_empty() {
                             " (in the environment)".to_string()
                         } else {
@@ -553,23 +498,14 @@ mod tests {
 
     #[test]
     fn sqlite_paths() {
-        assert_eq!(
-            sqlite_path("sqlite://./data/x.db?mode=rwc"),
-            Some(PathBuf::from("./data/x.db"))
-        );
+        assert_eq!(sqlite_path("sqlite://./data/x.db?mode=rwc"), Some(PathBuf::from("./data/x.db")));
         assert_eq!(sqlite_path("sqlite::memory:"), None);
         assert_eq!(sqlite_path("postgres://h/db"), None);
     }
 
     #[test]
     fn dev_key_beside_sqlite_file() {
-        let cfg = Config {
-            database_url: "sqlite:///tmp/s/db.sqlite".into(),
-            ..Config::default()
-        };
-        assert_eq!(
-            cfg.dev_master_key_path(),
-            PathBuf::from("/tmp/s/master.key")
-        );
+        let cfg = Config { database_url: "sqlite:///tmp/s/db.sqlite".into(), ..Config::default() };
+        assert_eq!(cfg.dev_master_key_path(), PathBuf::from("/tmp/s/master.key"));
     }
 }

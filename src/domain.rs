@@ -30,12 +30,7 @@ pub struct Client {
     pub updated_at: i64,
 }
 
-pub const GRANT_TYPES: [&str; 4] = [
-    "authorization_code",
-    "refresh_token",
-    "client_credentials",
-    "implicit",
-];
+pub const GRANT_TYPES: [&str; 4] = ["authorization_code", "refresh_token", "client_credentials", "implicit"];
 pub const AUTH_METHODS: [&str; 3] = ["client_secret_basic", "client_secret_post", "none"];
 
 /// A person who can sign in. `user_id` is the stable `sub`.
@@ -62,18 +57,11 @@ pub fn validate_email(email: &str) -> Result<(), String> {
     let e = email.trim();
     let ok = match e.split_once('@') {
         Some((local, domain)) => {
-            !local.is_empty()
-                && !domain.is_empty()
-                && !domain.contains('@')
-                && !e.chars().any(char::is_whitespace)
+            !local.is_empty() && !domain.is_empty() && !domain.contains('@') && !e.chars().any(char::is_whitespace)
         }
         None => false,
     };
-    if ok && e.len() <= 254 {
-        Ok(())
-    } else {
-        Err(format!("`{email}` is not an email address"))
-    }
+    if ok && e.len() <= 254 { Ok(()) } else { Err(format!("`{email}` is not an email address")) }
 }
 
 /// What a redirect URI check says beyond accept/refuse.
@@ -96,17 +84,15 @@ pub fn check_redirect_uri(uri: &str, issuer_is_https: bool) -> Result<UriVerdict
         "https" => Ok(UriVerdict::Ok),
         "http" if is_loopback_host(&url) => Ok(UriVerdict::Ok),
         "http" if !issuer_is_https => Ok(UriVerdict::InsecureDev),
-        "http" => Err(format!(
-            "`{uri}`: plain http is only allowed for loopback hosts with an https issuer"
-        )),
+        "http" => Err(format!("`{uri}`: plain http is only allowed for loopback hosts with an https issuer")),
         "javascript" | "data" | "file" | "vbscript" | "blob" | "about" => {
             Err(format!("`{uri}`: scheme `{}` is not allowed", url.scheme()))
         }
         // RFC 8252 §7.1: native apps use reverse-domain private-use schemes.
         s if s.contains('.') => Ok(UriVerdict::Ok),
-        s => Err(format!(
-            "`{uri}`: scheme `{s}` is not allowed (use https, or a reverse-domain scheme for native apps)"
-        )),
+        s => {
+            Err(format!("`{uri}`: scheme `{s}` is not allowed (use https, or a reverse-domain scheme for native apps)"))
+        }
     }
 }
 
@@ -117,9 +103,7 @@ pub fn check_web_origin(origin: &str) -> Result<(), String> {
     if (url.scheme() == "https" || url.scheme() == "http") && serialized == origin {
         Ok(())
     } else {
-        Err(format!(
-            "`{origin}` is not an origin like https://app.example.com (no path, no trailing slash)"
-        ))
+        Err(format!("`{origin}` is not an origin like https://app.example.com (no path, no trailing slash)"))
     }
 }
 
@@ -136,14 +120,12 @@ impl Clock {
 
     /// Unix seconds.
     pub fn now(&self) -> i64 {
-        time::OffsetDateTime::now_utc().unix_timestamp()
-            + self.offset.load(std::sync::atomic::Ordering::Relaxed)
+        time::OffsetDateTime::now_utc().unix_timestamp() + self.offset.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Moves this clock (and every clone of it) forward.
     pub fn advance(&self, secs: i64) {
-        self.offset
-            .fetch_add(secs, std::sync::atomic::Ordering::Relaxed);
+        self.offset.fetch_add(secs, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -151,10 +133,7 @@ impl Clock {
 pub fn rfc3339(ts: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(ts)
         .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
         .unwrap_or_else(|| ts.to_string())
 }
 
@@ -164,34 +143,16 @@ mod tests {
 
     #[test]
     fn redirect_uri_rules() {
-        assert_eq!(
-            check_redirect_uri("https://app.example.com/cb", true),
-            Ok(UriVerdict::Ok)
-        );
-        assert_eq!(
-            check_redirect_uri("http://127.0.0.1:3000/cb", true),
-            Ok(UriVerdict::Ok)
-        );
-        assert_eq!(
-            check_redirect_uri("http://localhost/cb", true),
-            Ok(UriVerdict::Ok)
-        );
-        assert_eq!(
-            check_redirect_uri("http://[::1]/cb", true),
-            Ok(UriVerdict::Ok)
-        );
+        assert_eq!(check_redirect_uri("https://app.example.com/cb", true), Ok(UriVerdict::Ok));
+        assert_eq!(check_redirect_uri("http://127.0.0.1:3000/cb", true), Ok(UriVerdict::Ok));
+        assert_eq!(check_redirect_uri("http://localhost/cb", true), Ok(UriVerdict::Ok));
+        assert_eq!(check_redirect_uri("http://[::1]/cb", true), Ok(UriVerdict::Ok));
         assert!(check_redirect_uri("http://app.example.com/cb", true).is_err());
-        assert_eq!(
-            check_redirect_uri("http://app.example.com/cb", false),
-            Ok(UriVerdict::InsecureDev)
-        );
+        assert_eq!(check_redirect_uri("http://app.example.com/cb", false), Ok(UriVerdict::InsecureDev));
         assert!(check_redirect_uri("https://app.example.com/cb#x", true).is_err());
         assert!(check_redirect_uri("/relative", true).is_err());
         assert!(check_redirect_uri("javascript:alert(1)", true).is_err());
-        assert_eq!(
-            check_redirect_uri("com.example.app:/cb", true),
-            Ok(UriVerdict::Ok)
-        );
+        assert_eq!(check_redirect_uri("com.example.app:/cb", true), Ok(UriVerdict::Ok));
     }
 
     #[test]

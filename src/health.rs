@@ -14,9 +14,7 @@ pub const HEALTHZ: &str = "/healthz";
 pub const READYZ: &str = "/readyz";
 
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route(HEALTHZ, get(healthz))
-        .route(READYZ, get(readyz))
+    Router::new().route(HEALTHZ, get(healthz)).route(READYZ, get(readyz))
 }
 
 /// The process is up and serving.
@@ -30,10 +28,7 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
         Ok(()) => (StatusCode::OK, Json(json!({"status": "ready"}))),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"status": "unavailable", "reason": "database unreachable"})),
-            )
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "unavailable", "reason": "database unreachable"})))
         }
     }
 }

@@ -18,11 +18,7 @@ impl Issuer {
         let url = url::Url::parse(raw).map_err(|e| anyhow!("issuer `{raw}`: {e}"))?;
         let base = raw.trim_end_matches('/').to_string();
         let path_prefix = url.path().trim_end_matches('/').to_string();
-        Ok(Issuer {
-            raw: raw.to_string(),
-            base,
-            path_prefix,
-        })
+        Ok(Issuer { raw: raw.to_string(), base, path_prefix })
     }
 
     pub fn as_str(&self) -> &str {

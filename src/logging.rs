@@ -24,22 +24,14 @@ pub fn init(format: LogFormat, level: &str, sink: Sink) {
         Sink::Stdout => std::io::stdout().is_terminal(),
         Sink::Stderr => std::io::stderr().is_terminal(),
     };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi);
     let res = match (format, sink) {
-        (LogFormat::Json, Sink::Stdout) => builder
-            .json()
-            .with_current_span(true)
-            .with_span_list(false)
-            .with_writer(std::io::stdout)
-            .try_init(),
-        (LogFormat::Json, Sink::Stderr) => builder
-            .json()
-            .with_current_span(true)
-            .with_span_list(false)
-            .with_writer(std::io::stderr)
-            .try_init(),
+        (LogFormat::Json, Sink::Stdout) => {
+            builder.json().with_current_span(true).with_span_list(false).with_writer(std::io::stdout).try_init()
+        }
+        (LogFormat::Json, Sink::Stderr) => {
+            builder.json().with_current_span(true).with_span_list(false).with_writer(std::io::stderr).try_init()
+        }
         (LogFormat::Text, Sink::Stdout) => builder.with_writer(std::io::stdout).try_init(),
         (LogFormat::Text, Sink::Stderr) => builder.with_writer(std::io::stderr).try_init(),
     };

@@ -21,11 +21,7 @@ fn base_cookie(state: &AppState, name: String, value: String) -> Cookie<'static>
         "" => "/".to_string(),
         p => p.to_string(),
     };
-    let mut c = Cookie::build((name, value))
-        .path(path)
-        .http_only(true)
-        .secure(state.config.cookie_secure())
-        .build();
+    let mut c = Cookie::build((name, value)).path(path).http_only(true).secure(state.config.cookie_secure()).build();
     if !state.config.session.cookie_domain.is_empty() {
         c.set_domain(state.config.session.cookie_domain.clone());
     }
@@ -39,9 +35,7 @@ pub fn session_cookie(state: &AppState, value: String) -> Cookie<'static> {
         SameSite::Strict => CookieSameSite::Strict,
         SameSite::None => CookieSameSite::None,
     });
-    c.set_max_age(time::Duration::seconds(
-        state.config.session.absolute_timeout_secs as i64,
-    ));
+    c.set_max_age(time::Duration::seconds(state.config.session.absolute_timeout_secs as i64));
     c
 }
 
@@ -54,11 +48,7 @@ pub fn removal_cookie(state: &AppState) -> Cookie<'static> {
 /// The CSRF cookie value, creating one if the browser has none.
 pub fn ensure_csrf(state: &AppState, jar: CookieJar) -> (CookieJar, String) {
     let name = csrf_cookie_name(state);
-    if let Some(v) = jar
-        .get(&name)
-        .map(|c| c.value().to_string())
-        .filter(|v| v.len() >= 32)
-    {
+    if let Some(v) = jar.get(&name).map(|c| c.value().to_string()).filter(|v| v.len() >= 32) {
         return (jar, v);
     }
     let v = random::token(32);
@@ -68,19 +58,12 @@ pub fn ensure_csrf(state: &AppState, jar: CookieJar) -> (CookieJar, String) {
 }
 
 pub fn csrf_value(state: &AppState, jar: &CookieJar) -> Option<String> {
-    jar.get(&csrf_cookie_name(state))
-        .map(|c| c.value().to_string())
+    jar.get(&csrf_cookie_name(state)).map(|c| c.value().to_string())
 }
 
 /// The live session this browser presents, if any.
-pub async fn current(
-    state: &AppState,
-    jar: &CookieJar,
-) -> Result<Option<SessionRow>, crate::storage::StorageError> {
-    let Some(value) = jar
-        .get(&state.config.session.cookie_name)
-        .map(|c| c.value().to_string())
-    else {
+pub async fn current(state: &AppState, jar: &CookieJar) -> Result<Option<SessionRow>, crate::storage::StorageError> {
+    let Some(value) = jar.get(&state.config.session.cookie_name).map(|c| c.value().to_string()) else {
         return Ok(None);
     };
     if value.is_empty() {

@@ -19,9 +19,7 @@ pub async fn open_db(cfg: &Config) -> anyhow::Result<Db> {
         max_connections: cfg.database.max_connections,
         acquire_timeout: std::time::Duration::from_secs(cfg.database.acquire_timeout_secs),
     };
-    let db = Db::connect(&url, &opts)
-        .await
-        .with_context(|| format!("cannot open database {}", redact_url(&url)))?;
+    let db = Db::connect(&url, &opts).await.with_context(|| format!("cannot open database {}", redact_url(&url)))?;
     db.migrate().await.context("database migration failed")?;
     Ok(db)
 }
@@ -30,19 +28,15 @@ pub async fn open_db(cfg: &Config) -> anyhow::Result<Db> {
 /// issuer only — a development key file created beside the SQLite database.
 pub fn master_key(cfg: &Config) -> anyhow::Result<MasterKey> {
     if !cfg.master_key.is_empty() {
-        let k = decode_master_key(cfg.master_key.expose())
-            .map_err(|e| anyhow!("master_key (SESAME_MASTER_KEY): {e}"))?;
+        let k =
+            decode_master_key(cfg.master_key.expose()).map_err(|e| anyhow!("master_key (SESAME_MASTER_KEY): {e}"))?;
         return Ok(MasterKey::new(&k));
     }
     if !cfg.master_key_file.is_empty() {
         let text = std::fs::read_to_string(&cfg.master_key_file).with_context(|| {
-            format!(
-                "master_key_file (SESAME_MASTER_KEY_FILE): cannot read {}",
-                cfg.master_key_file
-            )
+            format!("master_key_file (SESAME_MASTER_KEY_FILE): cannot read {}", cfg.master_key_file)
         })?;
-        let k = decode_master_key(&text)
-            .map_err(|e| anyhow!("master_key_file {}: {e}", cfg.master_key_file))?;
+        let k = decode_master_key(&text).map_err(|e| anyhow!("master_key_file {}: {e}", cfg.master_key_file))?;
         return Ok(MasterKey::new(&k));
     }
     if !cfg.issuer_is_loopback() {
@@ -57,8 +51,7 @@ pub fn master_key(cfg: &Config) -> anyhow::Result<MasterKey> {
 
 fn dev_master_key(path: &Path) -> anyhow::Result<MasterKey> {
     if path.exists() {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
         let k = decode_master_key(&text).map_err(|e| anyhow!("{}: {e}", path.display()))?;
         return Ok(MasterKey::new(&k));
     }
@@ -79,11 +72,7 @@ fn dev_master_key(path: &Path) -> anyhow::Result<MasterKey> {
 fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
     f.write_all(contents.as_bytes())?;
     f.write_all(b"\n")
 }
@@ -95,12 +84,10 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
 
 /// Makes sure one signing key per algorithm exists and the master key opens them.
 pub async fn ensure_keys(db: &Db, master: &MasterKey, clock: &Clock) -> anyhow::Result<()> {
-    keys::check_master_key(db, master).await.map_err(|e| {
-        anyhow!("{e} (the master key differs from the one the signing keys were sealed with)")
-    })?;
-    let made = keys::ensure_initial(db, master, clock.now())
+    keys::check_master_key(db, master)
         .await
-        .context("generating signing keys")?;
+        .map_err(|e| anyhow!("{e} (the master key differs from the one the signing keys were sealed with)"))?;
+    let made = keys::ensure_initial(db, master, clock.now()).await.context("generating signing keys")?;
     for k in made {
         tracing::info!(kid = %k.kid, alg = %k.alg, "generated signing key");
     }
@@ -118,8 +105,6 @@ pub async fn sync_static_clients(db: &Db, cfg: &Config, clock: &Clock) -> anyhow
         }
         wanted.push(v.client);
     }
-    client_store::sync_static(db, &wanted)
-        .await
-        .context("syncing static clients")?;
+    client_store::sync_static(db, &wanted).await.context("syncing static clients")?;
     Ok(())
 }

@@ -129,41 +129,25 @@ pub async fn run(cmd: ClientCmd, cfg: &Config, out: &Out) -> anyhow::Result<()> 
             println!("{:<24} {:<12} {:<7} NAME", "CLIENT_ID", "TYPE", "SOURCE");
             for c in list {
                 let kind = if c.public { "public" } else { "confidential" };
-                println!(
-                    "{:<24} {:<12} {:<7} {}",
-                    c.client_id, kind, c.source, c.name
-                );
+                println!("{:<24} {:<12} {:<7} {}", c.client_id, kind, c.source, c.name);
             }
             Ok(())
         }
         ClientCmd::Show { client_id } => {
             let c = find(&db, &client_id).await?;
-            if out.json {
-                out.print_json(&c)
-            } else {
-                print_client(&c)
-            }
+            if out.json { out.print_json(&c) } else { print_client(&c) }
         }
         ClientCmd::Update(u) => update(&db, u, https, now, out).await,
         ClientCmd::Remove { client_id } => {
             let c = find(&db, &client_id).await?;
             refuse_static(&c)?;
             store::delete(&db, &client_id).await?;
-            out.done(
-                &format!("removed {client_id}"),
-                &json!({ "removed": client_id }),
-            )
+            out.done(&format!("removed {client_id}"), &json!({ "removed": client_id }))
         }
     }
 }
 
-async fn update(
-    db: &crate::storage::Db,
-    u: UpdateArgs,
-    https: bool,
-    now: i64,
-    out: &Out,
-) -> anyhow::Result<()> {
+async fn update(db: &crate::storage::Db, u: UpdateArgs, https: bool, now: i64, out: &Out) -> anyhow::Result<()> {
     let old = find(db, &u.client_id).await?;
     refuse_static(&old)?;
     let pick = |new: Vec<String>, old: &Vec<String>| if new.is_empty() { old.clone() } else { new };
@@ -179,16 +163,12 @@ async fn update(
             old.first_party
         },
         redirect_uris: pick(u.lists.redirect_uris, &old.redirect_uris),
-        post_logout_redirect_uris: pick(
-            u.lists.post_logout_redirect_uris,
-            &old.post_logout_redirect_uris,
-        ),
+        post_logout_redirect_uris: pick(u.lists.post_logout_redirect_uris, &old.post_logout_redirect_uris),
         web_origins: pick(u.lists.web_origins, &old.web_origins),
         grant_types: pick(u.lists.grant_types, &old.grant_types),
         id_token_alg: u.id_token_alg.or(old.id_token_alg),
         token_endpoint_auth_method: Some(
-            u.token_endpoint_auth_method
-                .unwrap_or_else(|| old.token_endpoint_auth_method.clone()),
+            u.token_endpoint_auth_method.unwrap_or_else(|| old.token_endpoint_auth_method.clone()),
         ),
     };
     let v = clients::validate(spec, https, now).map_err(|e| anyhow!(e))?;
@@ -221,17 +201,12 @@ async fn update(
 }
 
 async fn find(db: &crate::storage::Db, id: &str) -> anyhow::Result<Client> {
-    store::find(db, id)
-        .await?
-        .ok_or_else(|| not_found(format!("no client `{id}`")))
+    store::find(db, id).await?.ok_or_else(|| not_found(format!("no client `{id}`")))
 }
 
 fn refuse_static(c: &Client) -> anyhow::Result<()> {
     if c.source == "config" {
-        bail!(
-            "client `{}` is declared in the config file; change it there",
-            c.client_id
-        );
+        bail!("client `{}` is declared in the config file; change it there", c.client_id);
     }
     Ok(())
 }
@@ -270,16 +245,10 @@ fn print_client(c: &Client) -> anyhow::Result<()> {
     println!("name: {}", c.name);
     println!("type: {}", if c.public { "public" } else { "confidential" });
     println!("first_party: {}", c.first_party);
-    println!(
-        "token_endpoint_auth_method: {}",
-        c.token_endpoint_auth_method
-    );
+    println!("token_endpoint_auth_method: {}", c.token_endpoint_auth_method);
     println!("grant_types: {}", c.grant_types.join(" "));
     println!("redirect_uris: {}", c.redirect_uris.join(" "));
-    println!(
-        "post_logout_redirect_uris: {}",
-        c.post_logout_redirect_uris.join(" ")
-    );
+    println!("post_logout_redirect_uris: {}", c.post_logout_redirect_uris.join(" "));
     println!("web_origins: {}", c.web_origins.join(" "));
     if let Some(a) = c.id_token_alg {
         println!("id_token_alg: {a}");

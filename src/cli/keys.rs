@@ -40,23 +40,10 @@ pub async fn run(cmd: KeysCmd, cfg: &Config, out: &Out) -> anyhow::Result<()> {
             if out.json {
                 return out.print_json(&list);
             }
-            println!(
-                "{:<44} {:<6} {:>3} {:<8} ACTIVATES",
-                "KID", "ALG", "GEN", "STATUS"
-            );
+            println!("{:<44} {:<6} {:>3} {:<8} ACTIVATES", "KID", "ALG", "GEN", "STATUS");
             for k in list {
-                let status = serde_json::to_value(k.status)?
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string();
-                println!(
-                    "{:<44} {:<6} {:>3} {:<8} {}",
-                    k.kid,
-                    k.alg,
-                    k.generation,
-                    status,
-                    rfc3339(k.activates_at)
-                );
+                let status = serde_json::to_value(k.status)?.as_str().unwrap_or_default().to_string();
+                println!("{:<44} {:<6} {:>3} {:<8} {}", k.kid, k.alg, k.generation, status, rfc3339(k.activates_at));
             }
             Ok(())
         }
@@ -64,13 +51,8 @@ pub async fn run(cmd: KeysCmd, cfg: &Config, out: &Out) -> anyhow::Result<()> {
             let db = super::open(cfg).await?;
             let master = crate::startup::master_key(cfg)?;
             crate::startup::ensure_keys(&db, &master, &clock).await?;
-            let algs = if algs.is_empty() {
-                SigningAlg::ALL.to_vec()
-            } else {
-                algs
-            };
-            let lead =
-                activate_in.unwrap_or(cfg.keys.jwks_cache_secs + cfg.keys.reload_interval_secs);
+            let algs = if algs.is_empty() { SigningAlg::ALL.to_vec() } else { algs };
+            let lead = activate_in.unwrap_or(cfg.keys.jwks_cache_secs + cfg.keys.reload_interval_secs);
             if lead < cfg.keys.jwks_cache_secs {
                 tracing::warn!("the new key signs before every JWKS cache can have seen it");
             }

@@ -18,11 +18,7 @@ use crate::logging::{self, Sink};
 use crate::storage::Db;
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "sesame",
-    version,
-    about = "Sesame, a self-hosted OpenID Connect identity provider"
-)]
+#[command(name = "sesame", version, about = "Sesame, a self-hosted OpenID Connect identity provider")]
 pub struct Cli {
     /// TOML config file (keys documented in config/sesame.example.toml).
     #[arg(long, global = true, env = "SESAME_CONFIG", value_name = "PATH")]
@@ -81,11 +77,7 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
 }
 
 pub fn not_found(what: impl Into<String>) -> anyhow::Error {
-    Exit {
-        code: 1,
-        message: what.into(),
-    }
-    .into()
+    Exit { code: 1, message: what.into() }.into()
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -104,11 +96,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Healthcheck { url } => healthcheck(&cfg, url).await,
         command => {
-            let level = if cfg.log_level == "info" {
-                "warn"
-            } else {
-                cfg.log_level.as_str()
-            };
+            let level = if cfg.log_level == "info" { "warn" } else { cfg.log_level.as_str() };
             logging::init(cfg.log_format, level, Sink::Stderr);
             match command {
                 Command::Migrate => {
@@ -129,9 +117,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let addr = cfg.listen_addr()?;
     let state = AppState::init(cfg, Clock::system()).await?;
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}"))?;
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     let bound = listener.local_addr()?;
     tracing::info!(
         addr = %bound,
@@ -165,11 +151,7 @@ fn render_toml_like(v: &serde_json::Value, prefix: &str) -> String {
         for (k, val) in map {
             match val {
                 serde_json::Value::Object(_) => {
-                    let name = if prefix.is_empty() {
-                        k.clone()
-                    } else {
-                        format!("{prefix}.{k}")
-                    };
+                    let name = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
                     tables.push_str(&format!("\n[{name}]\n{}", render_toml_like(val, &name)));
                 }
                 _ => scalars.push_str(&format!("{k} = {val}\n")),
@@ -195,19 +177,10 @@ async fn healthcheck(cfg: &Config, url: Option<String>) -> anyhow::Result<()> {
     let parsed = url::Url::parse(&url).with_context(|| format!("bad --url {url}"))?;
     let host = parsed.host_str().context("--url needs a host")?;
     let port = parsed.port_or_known_default().unwrap_or(80);
-    let fail = |m: String| -> anyhow::Error {
-        Exit {
-            code: 1,
-            message: m,
-        }
-        .into()
-    };
+    let fail = |m: String| -> anyhow::Error { Exit { code: 1, message: m }.into() };
     let io = async {
         let mut s = tokio::net::TcpStream::connect((host, port)).await?;
-        let req = format!(
-            "GET {} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n",
-            parsed.path()
-        );
+        let req = format!("GET {} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n", parsed.path());
         s.write_all(req.as_bytes()).await?;
         let mut buf = Vec::new();
         s.read_to_end(&mut buf).await?;
@@ -219,11 +192,7 @@ async fn healthcheck(cfg: &Config, url: Option<String>) -> anyhow::Result<()> {
         .map_err(|e| fail(format!("{url}: {e}")))?;
     let head = String::from_utf8_lossy(&buf);
     let status = head.split_whitespace().nth(1).unwrap_or("");
-    if status == "200" {
-        Ok(())
-    } else {
-        Err(fail(format!("{url}: status {status}")))
-    }
+    if status == "200" { Ok(()) } else { Err(fail(format!("{url}: status {status}"))) }
 }
 
 /// Output helpers: one place decides between text and JSON.
@@ -256,9 +225,7 @@ pub(crate) async fn open(cfg: &Config) -> anyhow::Result<Db> {
 /// Reads one secret line from stdin, without the trailing newline.
 pub(crate) fn read_stdin_line(what: &str) -> anyhow::Result<String> {
     let mut s = String::new();
-    std::io::stdin()
-        .read_line(&mut s)
-        .with_context(|| format!("cannot read {what} from stdin"))?;
+    std::io::stdin().read_line(&mut s).with_context(|| format!("cannot read {what} from stdin"))?;
     let s = s.trim_end_matches(['\n', '\r']).to_string();
     if s.is_empty() {
         anyhow::bail!("no {what} on stdin");

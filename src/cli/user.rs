@@ -70,12 +70,7 @@ pub async fn run(cmd: UserCmd, cfg: &Config, out: &Out) -> anyhow::Result<()> {
     let db = super::open(cfg).await?;
     let now = Clock::system().now();
     match cmd {
-        UserCmd::Add {
-            email,
-            password,
-            name,
-            email_verified,
-        } => {
+        UserCmd::Add { email, password, name, email_verified } => {
             validate_email(&email).map_err(|e| anyhow!(e))?;
             let password_hash = match password.read()? {
                 Some(p) => Some(password::hash(p).await?),
@@ -106,49 +101,30 @@ pub async fn run(cmd: UserCmd, cfg: &Config, out: &Out) -> anyhow::Result<()> {
             }
             println!("{:<36} {:<8} EMAIL", "USER_ID", "STATUS");
             for u in list {
-                println!(
-                    "{:<36} {:<8} {}",
-                    u.user_id,
-                    if u.disabled { "disabled" } else { "active" },
-                    u.email
-                );
+                println!("{:<36} {:<8} {}", u.user_id, if u.disabled { "disabled" } else { "active" }, u.email);
             }
             Ok(())
         }
         UserCmd::Show { user } => show(out, &find(&db, &user).await?),
         UserCmd::SetPassword { user, password } => {
             let mut u = find(&db, &user).await?;
-            let Some(p) = password.read()? else {
-                bail!("give --password-stdin or --password")
-            };
+            let Some(p) = password.read()? else { bail!("give --password-stdin or --password") };
             u.password_hash = Some(password::hash(p).await?);
             u.updated_at = now;
             store::update(&db, &u).await?;
-            out.done(
-                &format!("password set for {}", u.email),
-                &json!({ "user_id": u.user_id, "password_set": true }),
-            )
+            out.done(&format!("password set for {}", u.email), &json!({ "user_id": u.user_id, "password_set": true }))
         }
         UserCmd::Disable { user } => set_disabled(&db, out, &user, true, now).await,
         UserCmd::Enable { user } => set_disabled(&db, out, &user, false, now).await,
         UserCmd::Remove { user } => {
             let u = find(&db, &user).await?;
             store::delete(&db, &u.user_id).await?;
-            out.done(
-                &format!("removed {}", u.email),
-                &json!({ "removed": u.user_id }),
-            )
+            out.done(&format!("removed {}", u.email), &json!({ "removed": u.user_id }))
         }
     }
 }
 
-async fn set_disabled(
-    db: &Db,
-    out: &Out,
-    user: &str,
-    disabled: bool,
-    now: i64,
-) -> anyhow::Result<()> {
+async fn set_disabled(db: &Db, out: &Out, user: &str, disabled: bool, now: i64) -> anyhow::Result<()> {
     let mut u = find(db, user).await?;
     u.disabled = disabled;
     u.updated_at = now;
@@ -157,11 +133,8 @@ async fn set_disabled(
 }
 
 async fn find(db: &Db, key: &str) -> anyhow::Result<User> {
-    let found = if key.contains('@') {
-        store::find_by_email(db, key).await?
-    } else {
-        store::find_by_id(db, key).await?
-    };
+    let found =
+        if key.contains('@') { store::find_by_email(db, key).await? } else { store::find_by_id(db, key).await? };
     found.ok_or_else(|| not_found(format!("no user `{key}`")))
 }
 
@@ -174,22 +147,11 @@ fn show(out: &Out, u: &User) -> anyhow::Result<()> {
         return out.print_json(&v);
     }
     println!("user_id: {}", u.user_id);
-    println!(
-        "email: {}{}",
-        u.email,
-        if u.email_verified { " (verified)" } else { "" }
-    );
+    println!("email: {}{}", u.email, if u.email_verified { " (verified)" } else { "" });
     if let Some(n) = &u.name {
         println!("name: {n}");
     }
-    println!(
-        "password: {}",
-        if u.password_hash.is_some() {
-            "set"
-        } else {
-            "none"
-        }
-    );
+    println!("password: {}", if u.password_hash.is_some() { "set" } else { "none" });
     println!("status: {}", if u.disabled { "disabled" } else { "active" });
     Ok(())
 }

@@ -11,7 +11,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse, ThumbprintHash};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Validation};
 use serde::Serialize;
 
 use super::seal::{MasterKey, SealError};
@@ -51,7 +51,7 @@ pub struct LoadedKey {
     pub created_at: i64,
     pub activates_at: i64,
     pub jwk: Jwk,
-    encoding: Option<EncodingKey>,
+    signer: Option<super::jws::Signer>,
     decoding: Option<DecodingKey>,
 }
 
@@ -79,19 +79,12 @@ impl KeySet {
     pub fn signing_key(&self, alg: SigningAlg, now: i64) -> Option<&Arc<LoadedKey>> {
         self.keys
             .iter()
-            .filter(|k| k.alg == alg && k.activates_at <= now && k.encoding.is_some())
+            .filter(|k| k.alg == alg && k.activates_at <= now && k.signer.is_some())
             .max_by_key(|k| k.generation)
     }
 
     pub fn status(&self, key: &LoadedKey, now: i64, max_token_ttl: i64) -> KeyStatus {
-        status_of(
-            &self.keys,
-            key.alg,
-            key.generation,
-            key.activates_at,
-            now,
-            max_token_ttl,
-        )
+        status_of(&self.keys, key.alg, key.generation, key.activates_at, now, max_token_ttl)
     }
 
     /// The JWKS at `now`: pending, active and retired keys.
@@ -110,21 +103,10 @@ impl KeySet {
     }
 
     /// Signs `claims` as a compact JWS with the active key for `alg`.
-    pub fn sign<T: Serialize>(
-        &self,
-        alg: SigningAlg,
-        typ: &str,
-        claims: &T,
-        now: i64,
-    ) -> Result<String, KeyError> {
-        let key = self
-            .signing_key(alg, now)
-            .ok_or(KeyError::NoActiveKey(alg))?;
-        let enc = key.encoding.as_ref().ok_or(KeyError::NoActiveKey(alg))?;
-        let mut header = Header::new(jwt_alg(alg));
-        header.kid = Some(key.kid.clone());
-        header.typ = Some(typ.to_string());
-        jsonwebtoken::encode(&header, claims, enc).map_err(crypto_err)
+    pub fn sign<T: Serialize>(&self, alg: SigningAlg, typ: &str, claims: &T, now: i64) -> Result<String, KeyError> {
+        let key = self.signing_key(alg, now).ok_or(KeyError::NoActiveKey(alg))?;
+        let signer = key.signer.as_ref().ok_or(KeyError::NoActiveKey(alg))?;
+        super::jws::sign(signer, alg, &key.kid, typ, claims).map_err(crypto_err)
     }
 }
 
@@ -168,8 +150,7 @@ impl KeySet {
             Some(a) => v.set_audience(&[a]),
             None => v.validate_aud = false,
         }
-        let data = jsonwebtoken::decode::<T>(token, dec, &v)
-            .map_err(|e| VerifyError::Invalid(e.to_string()))?;
+        let data = jsonwebtoken::decode::<T>(token, dec, &v).map_err(|e| VerifyError::Invalid(e.to_string()))?;
         Ok((data.claims, header.typ))
     }
 }
@@ -249,14 +230,7 @@ pub async fn list_info(db: &Db, now: i64, max_token_ttl: i64) -> Result<Vec<KeyI
             kid: r.kid.clone(),
             alg: *alg,
             generation: r.generation,
-            status: status_of(
-                &rows,
-                *alg,
-                r.generation,
-                r.activates_at,
-                now,
-                max_token_ttl,
-            ),
+            status: status_of(&rows, *alg, r.generation, r.activates_at, now, max_token_ttl),
             created_at: r.created_at,
             activates_at: r.activates_at,
         })
@@ -264,9 +238,7 @@ pub async fn list_info(db: &Db, now: i64, max_token_ttl: i64) -> Result<Vec<KeyI
 }
 
 fn typed_rows(rows: Vec<KeyRow>) -> Result<Vec<(SigningAlg, KeyRow)>, KeyError> {
-    rows.into_iter()
-        .map(|r| Ok((r.alg.parse::<SigningAlg>().map_err(KeyError::Crypto)?, r)))
-        .collect()
+    rows.into_iter().map(|r| Ok((r.alg.parse::<SigningAlg>().map_err(KeyError::Crypto)?, r))).collect()
 }
 
 /// Shared handle to the current key set; every replica keeps one and reloads it.
@@ -280,18 +252,8 @@ pub struct KeyRing {
 
 impl KeyRing {
     /// Loads (and decrypts) every key that can still sign or be published.
-    pub async fn load(
-        db: Db,
-        master: MasterKey,
-        max_token_ttl: i64,
-        now: i64,
-    ) -> Result<KeyRing, KeyError> {
-        let ring = KeyRing {
-            current: Arc::default(),
-            master,
-            db,
-            max_token_ttl,
-        };
+    pub async fn load(db: Db, master: MasterKey, max_token_ttl: i64, now: i64) -> Result<KeyRing, KeyError> {
+        let ring = KeyRing { current: Arc::default(), master, db, max_token_ttl };
         ring.reload(now).await?;
         Ok(ring)
     }
@@ -317,14 +279,8 @@ impl KeyRing {
                 keys.push(k.clone());
                 continue;
             }
-            let expired = status_of(
-                &rows,
-                *alg,
-                row.generation,
-                row.activates_at,
-                now,
-                self.max_token_ttl,
-            ) == KeyStatus::Expired;
+            let expired =
+                status_of(&rows, *alg, row.generation, row.activates_at, now, self.max_token_ttl) == KeyStatus::Expired;
             keys.push(Arc::new(self.open(*alg, row, expired)?));
         }
         let set = Arc::new(KeySet { keys });
@@ -338,17 +294,14 @@ impl KeyRing {
     fn open(&self, alg: SigningAlg, row: &KeyRow, expired: bool) -> Result<LoadedKey, KeyError> {
         let jwk: Jwk = serde_json::from_str(&row.public_jwk).map_err(crypto_err)?;
         // Expired keys never sign again; leave their private half sealed.
-        let encoding = if expired {
+        let signer = if expired {
             None
         } else {
             let der = self
                 .master
                 .open(&row.private_key_sealed, row.kid.as_bytes())
-                .map_err(|source| KeyError::Seal {
-                    kid: row.kid.clone(),
-                    source,
-                })?;
-            Some(encoding_key(alg, &der))
+                .map_err(|source| KeyError::Seal { kid: row.kid.clone(), source })?;
+            Some(super::jws::Signer::from_der(alg, &der).map_err(crypto_err)?)
         };
         Ok(LoadedKey {
             kid: row.kid.clone(),
@@ -358,16 +311,12 @@ impl KeyRing {
             activates_at: row.activates_at,
             decoding: DecodingKey::from_jwk(&jwk).ok(),
             jwk,
-            encoding,
+            signer,
         })
     }
 
     /// Reloads on an interval until the process ends; errors are logged and retried.
-    pub fn spawn_reloader(
-        &self,
-        every: Duration,
-        clock: crate::domain::Clock,
-    ) -> tokio::task::JoinHandle<()> {
+    pub fn spawn_reloader(&self, every: Duration, clock: crate::domain::Clock) -> tokio::task::JoinHandle<()> {
         let ring = self.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
@@ -392,9 +341,8 @@ fn encoding_key(alg: SigningAlg, der: &[u8]) -> EncodingKey {
 }
 
 /// PKCS#8 v1 header for a bare Ed25519 seed; jsonwebtoken's JWK export rejects v2.
-const ED25519_PKCS8_V1_PREFIX: [u8; 16] = [
-    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
-];
+const ED25519_PKCS8_V1_PREFIX: [u8; 16] =
+    [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
 
 /// Generates private key DER in the form `encoding_key` expects. RSA takes
 /// a noticeable fraction of a second, so this runs on the blocking pool.
@@ -440,12 +388,7 @@ async fn create(
     let kid = jwk.thumbprint(ThumbprintHash::SHA256).map_err(crypto_err)?;
     jwk.common.key_id = Some(kid.clone());
     jwk.common.public_key_use = Some(PublicKeyUse::Signature);
-    let sealed = master
-        .seal(&der, kid.as_bytes())
-        .map_err(|source| KeyError::Seal {
-            kid: kid.clone(),
-            source,
-        })?;
+    let sealed = master.seal(&der, kid.as_bytes()).map_err(|source| KeyError::Seal { kid: kid.clone(), source })?;
     let row = KeyRow {
         kid: kid.clone(),
         alg: alg.as_str().to_string(),
@@ -460,11 +403,7 @@ async fn create(
         kid,
         alg,
         generation,
-        status: if activates_at > now {
-            KeyStatus::Pending
-        } else {
-            KeyStatus::Active
-        },
+        status: if activates_at > now { KeyStatus::Pending } else { KeyStatus::Active },
         created_at: now,
         activates_at,
     }))
@@ -472,11 +411,7 @@ async fn create(
 
 /// First start: one key per algorithm, active at once (nothing can have cached
 /// an older JWKS). A no-op when keys exist; safe when replicas race.
-pub async fn ensure_initial(
-    db: &Db,
-    master: &MasterKey,
-    now: i64,
-) -> Result<Vec<KeyInfo>, KeyError> {
+pub async fn ensure_initial(db: &Db, master: &MasterKey, now: i64) -> Result<Vec<KeyInfo>, KeyError> {
     let mut made = Vec::new();
     for alg in SigningAlg::ALL {
         if store::max_generation(db, alg.as_str()).await? == 0
@@ -502,9 +437,7 @@ pub async fn rotate(
         match create(db, master, alg, next, now, activates_at).await? {
             Some(k) => made.push(k),
             None => {
-                return Err(KeyError::Crypto(format!(
-                    "a concurrent rotation of {alg} won; run again"
-                )));
+                return Err(KeyError::Crypto(format!("a concurrent rotation of {alg} won; run again")));
             }
         }
     }
@@ -517,10 +450,7 @@ pub async fn check_master_key(db: &Db, master: &MasterKey) -> Result<(), KeyErro
     if let Some(row) = store::list(db).await?.first() {
         master
             .open(&row.private_key_sealed, row.kid.as_bytes())
-            .map_err(|source| KeyError::Seal {
-                kid: row.kid.clone(),
-                source,
-            })?;
+            .map_err(|source| KeyError::Seal { kid: row.kid.clone(), source })?;
     }
     Ok(())
 }
@@ -545,11 +475,7 @@ mod tests {
     #[test]
     fn schedule() {
         let ttl = 3600;
-        let keys = [
-            K(SigningAlg::EdDSA, 1, 0),
-            K(SigningAlg::EdDSA, 2, 1000),
-            K(SigningAlg::RS256, 1, 0),
-        ];
+        let keys = [K(SigningAlg::EdDSA, 1, 0), K(SigningAlg::EdDSA, 2, 1000), K(SigningAlg::RS256, 1, 0)];
         let st = |g: i64, act: i64, now: i64| status_of(&keys, SigningAlg::EdDSA, g, act, now, ttl);
         assert_eq!(st(1, 0, 500), KeyStatus::Active);
         assert_eq!(st(2, 1000, 500), KeyStatus::Pending);
@@ -557,9 +483,6 @@ mod tests {
         assert_eq!(st(2, 1000, 1000), KeyStatus::Active);
         assert_eq!(st(1, 0, 1000 + ttl + 59), KeyStatus::Retired);
         assert_eq!(st(1, 0, 1000 + ttl + 60), KeyStatus::Expired);
-        assert_eq!(
-            status_of(&keys, SigningAlg::RS256, 1, 0, 99_999, ttl),
-            KeyStatus::Active
-        );
+        assert_eq!(status_of(&keys, SigningAlg::RS256, 1, 0, 99_999, ttl), KeyStatus::Active);
     }
 }

@@ -2,6 +2,7 @@
 //! keys and JWTs, password hashing. The only place that touches jsonwebtoken,
 //! argon2 or the key crates.
 
+pub mod jws;
 pub mod keys;
 pub mod password;
 pub mod random;

@@ -35,13 +35,7 @@ impl MasterKey {
         let nonce_bytes = super::random::bytes::<NONCE_LEN>();
         let ct = self
             .0
-            .encrypt(
-                XNonce::from_slice(&nonce_bytes),
-                Payload {
-                    msg: plaintext,
-                    aad,
-                },
-            )
+            .encrypt(XNonce::from_slice(&nonce_bytes), Payload { msg: plaintext, aad })
             .map_err(|_| SealError::Seal)?;
         let mut out = Vec::with_capacity(1 + NONCE_LEN + ct.len());
         out.push(VERSION);
@@ -56,9 +50,7 @@ impl MasterKey {
             return Err(SealError::Open);
         }
         let (nonce, ct) = rest.split_at(NONCE_LEN);
-        self.0
-            .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad })
-            .map_err(|_| SealError::Open)
+        self.0.decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad }).map_err(|_| SealError::Open)
     }
 }
 

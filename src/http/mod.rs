@@ -21,10 +21,7 @@ pub fn layers(app: Router) -> Router {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     ))
-    .layer(SetResponseHeaderLayer::if_not_present(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    ))
+    .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
     .layer(PropagateRequestIdLayer::new(REQUEST_ID))
     .layer(
         TraceLayer::new_for_http()
@@ -37,16 +34,8 @@ pub fn layers(app: Router) -> Router {
 /// The span records the matched route, never the raw URI: query strings carry
 /// codes, state and tokens.
 fn make_span(req: &Request) -> tracing::Span {
-    let path = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(MatchedPath::as_str)
-        .unwrap_or("unmatched");
-    let id = req
-        .headers()
-        .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-");
+    let path = req.extensions().get::<MatchedPath>().map(MatchedPath::as_str).unwrap_or("unmatched");
+    let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
     tracing::info_span!("request", method = %req.method(), route = path, request_id = id)
 }
 
@@ -58,8 +47,5 @@ pub async fn not_found() -> (StatusCode, Json<Value>) {
 pub fn csp_hash(script: &str) -> String {
     use base64::Engine;
     use sha2::{Digest, Sha256};
-    format!(
-        "sha256-{}",
-        base64::engine::general_purpose::STANDARD.encode(Sha256::digest(script.as_bytes()))
-    )
+    format!("sha256-{}", base64::engine::general_purpose::STANDARD.encode(Sha256::digest(script.as_bytes())))
 }

@@ -65,12 +65,5 @@ pub fn render<T: Template>(status: StatusCode, t: &T) -> Response {
 pub fn error(state: &AppState, status: StatusCode, message: impl Into<String>) -> Response {
     let message = message.into();
     tracing::info!(%status, %message, "error page");
-    render(
-        status,
-        &ErrorPage {
-            brand: Brand::new(state),
-            message,
-            request_id: String::new(),
-        },
-    )
+    render(status, &ErrorPage { brand: Brand::new(state), message, request_id: String::new() })
 }

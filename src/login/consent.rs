@@ -18,31 +18,15 @@ use crate::oidc::params::Params;
 use crate::session;
 use crate::storage::{consents, users};
 
-pub async fn get(
-    State(state): State<AppState>,
-    jar: CookieJar,
-    Query(q): Query<ReqQuery>,
-) -> Response {
+pub async fn get(State(state): State<AppState>, jar: CookieJar, Query(q): Query<ReqQuery>) -> Response {
     let run = async {
         let l = authorize::load_pending(&state, &jar, q.req()).await?;
-        let s = session::current(&state, &jar)
-            .await
-            .map_err(|e| authorize::internal(&state, e))?;
+        let s = session::current(&state, &jar).await.map_err(|e| authorize::internal(&state, e))?;
         let Some(s) = s else {
-            return Ok(Redirect::to(&format!(
-                "{}{}?req={}",
-                state.issuer.path_prefix(),
-                super::LOGIN,
-                l.row.id
-            ))
-            .into_response());
+            return Ok(Redirect::to(&format!("{}{}?req={}", state.issuer.path_prefix(), super::LOGIN, l.row.id))
+                .into_response());
         };
-        let email = users::find_by_id(&state.db, &s.user_id)
-            .await
-            .ok()
-            .flatten()
-            .map(|u| u.email)
-            .unwrap_or_default();
+        let email = users::find_by_id(&state.db, &s.user_id).await.ok().flatten().map(|u| u.email).unwrap_or_default();
         let (jar, csrf) = session::ensure_csrf(&state, jar);
         let page = ConsentPage {
             brand: Brand::new(&state),
@@ -51,12 +35,7 @@ pub async fn get(
             csrf,
             req: l.row.id.clone(),
             email,
-            scopes: l
-                .req
-                .scopes
-                .iter()
-                .filter_map(|s| describe_scope(s))
-                .collect(),
+            scopes: l.req.scopes.iter().filter_map(|s| describe_scope(s)).collect(),
         };
         Ok((jar, page::render(StatusCode::OK, &page)).into_response())
     };
@@ -79,20 +58,10 @@ pub async fn post(State(state): State<AppState>, jar: CookieJar, p: Params) -> R
         let s = session::current(&state, &jar)
             .await
             .map_err(|e| authorize::internal(&state, e))?
-            .ok_or_else(|| {
-                page::error(
-                    &state,
-                    StatusCode::FORBIDDEN,
-                    "You are no longer signed in.",
-                )
-            })?;
+            .ok_or_else(|| page::error(&state, StatusCode::FORBIDDEN, "You are no longer signed in."))?;
         if p.first("decision") != Some("allow") {
             tracing::info!(target: "audit", client_id = %l.client.client_id, user_id = %s.user_id, "consent denied");
-            return Ok(authorize::fail_pending(
-                &state,
-                &l,
-                OAuthError::new("access_denied", "the user denied access"),
-            ));
+            return Ok(authorize::fail_pending(&state, &l, OAuthError::new("access_denied", "the user denied access")));
         }
         let now = state.clock.now();
         let (mut granted, _) = consents::find(&state.db, &s.user_id, &l.client.client_id)
@@ -107,12 +76,7 @@ pub async fn post(State(state): State<AppState>, jar: CookieJar, p: Params) -> R
             .await
             .map_err(|e| authorize::internal(&state, e))?;
         tracing::info!(target: "audit", client_id = %l.client.client_id, user_id = %s.user_id, "consent granted");
-        Ok(Redirect::to(&format!(
-            "{}{RESUME}?req={}",
-            state.issuer.path_prefix(),
-            l.row.id
-        ))
-        .into_response())
+        Ok(Redirect::to(&format!("{}{RESUME}?req={}", state.issuer.path_prefix(), l.row.id)).into_response())
     };
     match run.await {
         Ok(r) | Err(r) => r,

@@ -52,21 +52,13 @@ fn login_page(
         req: l.row.id.clone(),
         email,
         error,
-        signup_url: state
-            .config
-            .login
-            .signup_enabled
-            .then(|| url(state, SIGNUP, &l.row.id)),
+        signup_url: state.config.login.signup_enabled.then(|| url(state, SIGNUP, &l.row.id)),
         continue_url: format!("{}&account=current", url(state, RESUME, &l.row.id)),
         current_account: current,
     }
 }
 
-pub async fn login_get(
-    State(state): State<AppState>,
-    jar: CookieJar,
-    Query(q): Query<ReqQuery>,
-) -> Response {
+pub async fn login_get(State(state): State<AppState>, jar: CookieJar, Query(q): Query<ReqQuery>) -> Response {
     let l = match authorize::load_pending(&state, &jar, &q.req).await {
         Ok(l) => l,
         Err(r) => return r,
@@ -75,25 +67,14 @@ pub async fn login_get(
     // The account chooser shows who is signed in (prompt=select_account).
     let current = if l.req.prompt("select_account") {
         match session::current(&state, &jar).await {
-            Ok(Some(s)) => users::find_by_id(&state.db, &s.user_id)
-                .await
-                .ok()
-                .flatten()
-                .map(|u| u.email),
+            Ok(Some(s)) => users::find_by_id(&state.db, &s.user_id).await.ok().flatten().map(|u| u.email),
             _ => None,
         }
     } else {
         None
     };
     let email = l.req.login_hint.clone().unwrap_or_default();
-    (
-        jar,
-        page::render(
-            StatusCode::OK,
-            &login_page(&state, &l, csrf, email, None, current),
-        ),
-    )
-        .into_response()
+    (jar, page::render(StatusCode::OK, &login_page(&state, &l, csrf, email, None, current))).into_response()
 }
 
 /// Checks the form's CSRF token against the browser's cookie.
@@ -115,9 +96,7 @@ pub async fn login_post(State(state): State<AppState>, jar: CookieJar, p: Params
         let l = authorize::load_pending(&state, &jar, p.first("req").unwrap_or("")).await?;
         let email = p.first("email").unwrap_or("").trim().to_string();
         let pw = p.first("password").unwrap_or("").to_string();
-        let user = users::find_by_email(&state.db, &email)
-            .await
-            .map_err(|e| authorize::internal(&state, e))?;
+        let user = users::find_by_email(&state.db, &email).await.map_err(|e| authorize::internal(&state, e))?;
         let ok = match &user {
             Some(u) if !u.disabled => match &u.password_hash {
                 Some(h) => password::verify(pw, h.clone()).await,
@@ -141,12 +120,7 @@ pub async fn login_post(State(state): State<AppState>, jar: CookieJar, p: Params
 }
 
 /// Starts the session and continues the authorization request.
-async fn signed_in(
-    state: &AppState,
-    jar: CookieJar,
-    user: &User,
-    l: &Loaded,
-) -> Result<Response, Response> {
+async fn signed_in(state: &AppState, jar: CookieJar, user: &User, l: &Loaded) -> Result<Response, Response> {
     let (jar, s) = session::create(state, jar, &user.user_id, vec!["pwd".into()])
         .await
         .map_err(|e| authorize::internal(state, e))?;
@@ -157,9 +131,7 @@ async fn signed_in(
 /// Spends the same argon2 time for an unknown user as for a known one.
 async fn dummy_verify(pw: String) -> bool {
     static DUMMY: OnceCell<String> = OnceCell::const_new();
-    let hash = DUMMY
-        .get_or_init(|| async { password::hash(random::token(16)).await.unwrap_or_default() })
-        .await;
+    let hash = DUMMY.get_or_init(|| async { password::hash(random::token(16)).await.unwrap_or_default() }).await;
     let _ = password::verify(pw, hash.clone()).await;
     false
 }
@@ -185,17 +157,9 @@ fn signup_page(
     }
 }
 
-pub async fn signup_get(
-    State(state): State<AppState>,
-    jar: CookieJar,
-    Query(q): Query<ReqQuery>,
-) -> Response {
+pub async fn signup_get(State(state): State<AppState>, jar: CookieJar, Query(q): Query<ReqQuery>) -> Response {
     if !state.config.login.signup_enabled {
-        return page::error(
-            &state,
-            StatusCode::NOT_FOUND,
-            "Sign-up is not available here.",
-        );
+        return page::error(&state, StatusCode::NOT_FOUND, "Sign-up is not available here.");
     }
     let l = match authorize::load_pending(&state, &jar, &q.req).await {
         Ok(l) => l,
@@ -203,23 +167,12 @@ pub async fn signup_get(
     };
     let (jar, csrf) = session::ensure_csrf(&state, jar);
     let email = l.req.login_hint.clone().unwrap_or_default();
-    (
-        jar,
-        page::render(
-            StatusCode::OK,
-            &signup_page(&state, &l, csrf, email, String::new(), None),
-        ),
-    )
-        .into_response()
+    (jar, page::render(StatusCode::OK, &signup_page(&state, &l, csrf, email, String::new(), None))).into_response()
 }
 
 pub async fn signup_post(State(state): State<AppState>, jar: CookieJar, p: Params) -> Response {
     if !state.config.login.signup_enabled {
-        return page::error(
-            &state,
-            StatusCode::NOT_FOUND,
-            "Sign-up is not available here.",
-        );
+        return page::error(&state, StatusCode::NOT_FOUND, "Sign-up is not available here.");
     }
     let run = async {
         let csrf = check_csrf(&state, &jar, &p)?;
@@ -228,14 +181,7 @@ pub async fn signup_post(State(state): State<AppState>, jar: CookieJar, p: Param
         let name = p.first("name").unwrap_or("").trim().to_string();
         let pw = p.first("password").unwrap_or("").to_string();
         let again = |msg: String| {
-            let page = signup_page(
-                &state,
-                &l,
-                csrf.clone(),
-                email.clone(),
-                name.clone(),
-                Some(msg),
-            );
+            let page = signup_page(&state, &l, csrf.clone(), email.clone(), name.clone(), Some(msg));
             page::render(StatusCode::BAD_REQUEST, &page)
         };
         if let Err(e) = validate_email(&email) {
@@ -262,9 +208,7 @@ pub async fn signup_post(State(state): State<AppState>, jar: CookieJar, p: Param
         match users::insert(&state.db, &user).await {
             Ok(()) => {}
             Err(StorageError::Conflict(_)) => {
-                return Ok(again(
-                    "This email already has an account. Sign in instead.".into(),
-                ));
+                return Ok(again("This email already has an account. Sign in instead.".into()));
             }
             Err(e) => return Err(authorize::internal(&state, e)),
         }

@@ -21,10 +21,7 @@ pub const CONSENT: &str = "/consent";
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route(LOGIN, get(handlers::login_get).post(handlers::login_post))
-        .route(
-            SIGNUP,
-            get(handlers::signup_get).post(handlers::signup_post),
-        )
+        .route(SIGNUP, get(handlers::signup_get).post(handlers::signup_post))
         .route(CONSENT, get(consent::get).post(consent::post))
         .route("/static/{version}/app.css", get(app_css))
         .route("/static/{version}/theme.css", get(theme_css))
@@ -35,14 +32,8 @@ const APP_CSS: &str = include_str!("../../static/app.css");
 fn css(body: String) -> Response {
     let mut r = body.into_response();
     let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/css; charset=utf-8"),
-    );
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=31536000, immutable"),
-    );
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable"));
     r
 }
 
@@ -52,13 +43,7 @@ async fn app_css() -> Response {
 
 /// Branding colour from config (validated as a hex colour at start).
 async fn theme_css(State(state): State<AppState>) -> Response {
-    let mut r = css(format!(
-        ":root {{ --primary: {}; }}\n",
-        state.config.login.primary_color
-    ));
-    r.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=300"),
-    );
+    let mut r = css(format!(":root {{ --primary: {}; }}\n", state.config.login.primary_color));
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
     r
 }

@@ -18,8 +18,8 @@ use crate::domain::Client;
 use crate::http::page;
 use crate::storage::auth_codes::{self, CodeRow};
 use crate::storage::auth_requests::{self, AuthRequestRow};
+use crate::storage::consents;
 use crate::storage::sessions::SessionRow;
-use crate::storage::{clients, consents};
 use crate::{login, session};
 
 pub const RESUME: &str = "/authorize/resume";
@@ -51,11 +51,7 @@ pub struct Context<'a> {
 pub fn decide(req: &AuthRequest, client: &Client, cx: &Context) -> Outcome {
     let none = req.prompt("none");
     let Some(s) = cx.session else {
-        return if none {
-            Outcome::Fail(login_required("no active session"))
-        } else {
-            Outcome::Login
-        };
+        return if none { Outcome::Fail(login_required("no active session")) } else { Outcome::Login };
     };
     let fresh = cx.started_at.is_some_and(|t| s.auth_time >= t);
     let too_old = req.max_age.is_some_and(|m| cx.now - s.auth_time > m);
@@ -65,15 +61,10 @@ pub fn decide(req: &AuthRequest, client: &Client, cx: &Context) -> Outcome {
             return Outcome::Fail(login_required("the session is older than max_age"));
         }
         if other_user {
-            return Outcome::Fail(login_required(
-                "the session belongs to another user than id_token_hint",
-            ));
+            return Outcome::Fail(login_required("the session belongs to another user than id_token_hint"));
         }
     } else if !fresh
-        && (too_old
-            || other_user
-            || req.prompt("login")
-            || (req.prompt("select_account") && !cx.account_chosen))
+        && (too_old || other_user || req.prompt("login") || (req.prompt("select_account") && !cx.account_chosen))
     {
         return Outcome::Login;
     }
@@ -84,10 +75,7 @@ pub fn decide(req: &AuthRequest, client: &Client, cx: &Context) -> Outcome {
         let needs = !covered || (req.prompt("consent") && !fresh_consent);
         if needs {
             return if none {
-                Outcome::Fail(OAuthError::new(
-                    "consent_required",
-                    "the user has not granted these scopes",
-                ))
+                Outcome::Fail(OAuthError::new("consent_required", "the user has not granted these scopes"))
             } else {
                 Outcome::Consent
             };
@@ -110,16 +98,11 @@ pub async fn handle(State(state): State<AppState>, jar: CookieJar, params: Param
 
 async fn start(state: &AppState, jar: CookieJar, params: &Params) -> Result<Response, Response> {
     let client_id = request::client_id(params).map_err(|i| invalid(state, i))?;
-    let client = clients::find(&state.db, client_id)
+    let client = state
+        .client(client_id)
         .await
         .map_err(|e| internal(state, e))?
-        .ok_or_else(|| {
-            page::error(
-                state,
-                StatusCode::BAD_REQUEST,
-                "The application is not registered here.",
-            )
-        })?;
+        .ok_or_else(|| page::error(state, StatusCode::BAD_REQUEST, "The application is not registered here."))?;
     let req = request::validate(params, &client).map_err(|i| invalid(state, i))?;
     let hint_sub = match &req.id_token_hint {
         Some(h) => match super::tokens::id_token_hint_subject(state, h, &client.client_id) {
@@ -128,27 +111,14 @@ async fn start(state: &AppState, jar: CookieJar, params: &Params) -> Result<Resp
                 return Err(response::error(
                     &state.issuer,
                     &req.target,
-                    &OAuthError::invalid_request(
-                        "id_token_hint is not a valid ID token from this issuer",
-                    ),
+                    &OAuthError::invalid_request("id_token_hint is not a valid ID token from this issuer"),
                 ));
             }
         },
         None => None,
     };
-    let current = session::current(state, &jar)
-        .await
-        .map_err(|e| internal(state, e))?;
-    let outcome = decide_with_consent(
-        state,
-        &req,
-        &client,
-        current.as_ref(),
-        None,
-        false,
-        hint_sub.as_deref(),
-    )
-    .await?;
+    let current = session::current(state, &jar).await.map_err(|e| internal(state, e))?;
+    let outcome = decide_with_consent(state, &req, &client, current.as_ref(), None, false, hint_sub.as_deref()).await?;
     match outcome {
         Outcome::Issue => match &current {
             Some(s) => issue(state, &req, s).await,
@@ -158,16 +128,8 @@ async fn start(state: &AppState, jar: CookieJar, params: &Params) -> Result<Resp
         Outcome::Login | Outcome::Consent => {
             let (jar, csrf) = session::ensure_csrf(state, jar);
             let id = pend(state, &req, &csrf, hint_sub).await?;
-            let next = if outcome == Outcome::Login {
-                login::LOGIN
-            } else {
-                login::CONSENT
-            };
-            Ok((
-                jar,
-                Redirect::to(&format!("{}{}?req={id}", state.issuer.path_prefix(), next)),
-            )
-                .into_response())
+            let next = if outcome == Outcome::Login { login::LOGIN } else { login::CONSENT };
+            Ok((jar, Redirect::to(&format!("{}{}?req={id}", state.issuer.path_prefix(), next))).into_response())
         }
     }
 }
@@ -182,9 +144,9 @@ async fn decide_with_consent(
     hint_sub: Option<&str>,
 ) -> Result<Outcome, Response> {
     let consent = match (client.first_party, current) {
-        (false, Some(s)) => consents::find(&state.db, &s.user_id, &client.client_id)
-            .await
-            .map_err(|e| internal(state, e))?,
+        (false, Some(s)) => {
+            consents::find(&state.db, &s.user_id, &client.client_id).await.map_err(|e| internal(state, e))?
+        }
         _ => (Vec::new(), 0),
     };
     let cx = Context {
@@ -199,18 +161,10 @@ async fn decide_with_consent(
 }
 
 /// Keeps the request server-side, bound to this browser's CSRF cookie.
-async fn pend(
-    state: &AppState,
-    req: &AuthRequest,
-    csrf: &str,
-    hint_sub: Option<String>,
-) -> Result<String, Response> {
+async fn pend(state: &AppState, req: &AuthRequest, csrf: &str, hint_sub: Option<String>) -> Result<String, Response> {
     let now = state.clock.now();
     let id = random::token(24);
-    let stored = Pending {
-        req: req.clone(),
-        hint_sub,
-    };
+    let stored = Pending { req: req.clone(), hint_sub };
     let row = AuthRequestRow {
         id: id.clone(),
         browser_hash: random::sha256_hex(csrf),
@@ -219,9 +173,7 @@ async fn pend(
         created_at: now,
         expires_at: now + state.config.login.request_ttl_secs as i64,
     };
-    auth_requests::insert(&state.db, &row)
-        .await
-        .map_err(|e| internal(state, e))?;
+    auth_requests::insert(&state.db, &row).await.map_err(|e| internal(state, e))?;
     Ok(id)
 }
 
@@ -236,7 +188,7 @@ pub struct Loaded {
     pub row: AuthRequestRow,
     pub req: AuthRequest,
     pub hint_sub: Option<String>,
-    pub client: Client,
+    pub client: std::sync::Arc<Client>,
 }
 
 /// Loads pending request `id`, refusing it unless this browser started it.
@@ -257,22 +209,12 @@ pub async fn load_pending(state: &AppState, jar: &CookieJar, id: &str) -> Result
         return Err(expired());
     }
     let p: Pending = serde_json::from_str(&row.params).map_err(|e| internal(state, e))?;
-    let client = clients::find(&state.db, &row.client_id)
+    let client = state
+        .client(&row.client_id)
         .await
         .map_err(|e| internal(state, e))?
-        .ok_or_else(|| {
-            page::error(
-                state,
-                StatusCode::BAD_REQUEST,
-                "The application is no longer registered.",
-            )
-        })?;
-    Ok(Loaded {
-        row,
-        req: p.req,
-        hint_sub: p.hint_sub,
-        client,
-    })
+        .ok_or_else(|| page::error(state, StatusCode::BAD_REQUEST, "The application is no longer registered."))?;
+    Ok(Loaded { row, req: p.req, hint_sub: p.hint_sub, client })
 }
 
 #[derive(Deserialize)]
@@ -283,16 +225,10 @@ pub struct ResumeQuery {
 }
 
 /// GET /authorize/resume: after login or consent, decide again.
-pub async fn resume(
-    State(state): State<AppState>,
-    jar: CookieJar,
-    Query(q): Query<ResumeQuery>,
-) -> Response {
+pub async fn resume(State(state): State<AppState>, jar: CookieJar, Query(q): Query<ResumeQuery>) -> Response {
     let run = async {
         let l = load_pending(&state, &jar, &q.req).await?;
-        let current = session::current(&state, &jar)
-            .await
-            .map_err(|e| internal(&state, e))?;
+        let current = session::current(&state, &jar).await.map_err(|e| internal(&state, e))?;
         let chosen = q.account.as_deref() == Some("current");
         let outcome = decide_with_consent(
             &state,
@@ -313,17 +249,9 @@ pub async fn resume(
                 Ok(resp)
             }
             Outcome::Fail(e) => Ok(response::error(&state.issuer, &l.req.target, &e)),
-            Outcome::Login => {
-                Ok(
-                    Redirect::to(&format!("{prefix}{}?req={}", login::LOGIN, l.row.id))
-                        .into_response(),
-                )
-            }
+            Outcome::Login => Ok(Redirect::to(&format!("{prefix}{}?req={}", login::LOGIN, l.row.id)).into_response()),
             Outcome::Consent => {
-                Ok(
-                    Redirect::to(&format!("{prefix}{}?req={}", login::CONSENT, l.row.id))
-                        .into_response(),
-                )
+                Ok(Redirect::to(&format!("{prefix}{}?req={}", login::CONSENT, l.row.id)).into_response())
             }
         }
     };
@@ -357,15 +285,9 @@ async fn issue(state: &AppState, req: &AuthRequest, s: &SessionRow) -> Result<Re
         created_at: now,
         expires_at: now + state.config.tokens.code_ttl_secs as i64,
     };
-    auth_codes::insert_with_grant(&state.db, &row)
-        .await
-        .map_err(|e| internal(state, e))?;
+    auth_codes::insert_with_grant(&state.db, &row).await.map_err(|e| internal(state, e))?;
     tracing::info!(target: "audit", client_id = %req.client_id, user_id = %s.user_id, "code issued");
-    Ok(response::deliver(
-        &state.issuer,
-        &req.target,
-        vec![("code", code)],
-    ))
+    Ok(response::deliver(&state.issuer, &req.target, vec![("code", code)]))
 }
 
 fn invalid(state: &AppState, i: Invalid) -> Response {
@@ -377,11 +299,7 @@ fn invalid(state: &AppState, i: Invalid) -> Response {
 
 pub fn internal(state: &AppState, e: impl std::fmt::Display) -> Response {
     tracing::error!(error = %e, "authorization failed");
-    page::error(
-        state,
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Sesame could not complete the request. Please try again.",
-    )
+    page::error(state, StatusCode::INTERNAL_SERVER_ERROR, "Sesame could not complete the request. Please try again.")
 }
 
 #[cfg(test)]
@@ -392,11 +310,7 @@ mod tests {
     fn req(prompt: &[&str], max_age: Option<i64>) -> AuthRequest {
         AuthRequest {
             client_id: "c".into(),
-            target: Target {
-                redirect_uri: "https://a/cb".into(),
-                mode: ResponseMode::Query,
-                state: None,
-            },
+            target: Target { redirect_uri: "https://a/cb".into(), mode: ResponseMode::Query, state: None },
             scopes: vec!["openid".into(), "email".into()],
             nonce: None,
             code_challenge: None,
@@ -445,19 +359,8 @@ mod tests {
         }
     }
 
-    fn cx<'a>(
-        s: Option<&'a SessionRow>,
-        consent: &'a [String],
-        started_at: Option<i64>,
-    ) -> Context<'a> {
-        Context {
-            session: s,
-            consent: (consent, 50),
-            started_at,
-            account_chosen: false,
-            hint_sub: None,
-            now: 1000,
-        }
+    fn cx<'a>(s: Option<&'a SessionRow>, consent: &'a [String], started_at: Option<i64>) -> Context<'a> {
+        Context { session: s, consent: (consent, 50), started_at, account_chosen: false, hint_sub: None, now: 1000 }
     }
 
     #[test]
@@ -465,80 +368,26 @@ mod tests {
         let s = sess(900);
         let none: Vec<String> = vec![];
         let all: Vec<String> = vec!["openid".into(), "email".into()];
-        assert_eq!(
-            decide(&req(&[], None), &client(true), &cx(None, &none, None)),
-            Outcome::Login
-        );
-        assert_eq!(
-            decide(&req(&[], None), &client(true), &cx(Some(&s), &none, None)),
-            Outcome::Issue
-        );
+        assert_eq!(decide(&req(&[], None), &client(true), &cx(None, &none, None)), Outcome::Login);
+        assert_eq!(decide(&req(&[], None), &client(true), &cx(Some(&s), &none, None)), Outcome::Issue);
         assert!(
             matches!(decide(&req(&["none"], None), &client(true), &cx(None, &none, None)), Outcome::Fail(e) if e.error == "login_required")
         );
-        assert_eq!(
-            decide(
-                &req(&["login"], None),
-                &client(true),
-                &cx(Some(&s), &none, None)
-            ),
-            Outcome::Login
-        );
+        assert_eq!(decide(&req(&["login"], None), &client(true), &cx(Some(&s), &none, None)), Outcome::Login);
         // A login after the request started satisfies prompt=login.
-        assert_eq!(
-            decide(
-                &req(&["login"], None),
-                &client(true),
-                &cx(Some(&s), &none, Some(800))
-            ),
-            Outcome::Issue
-        );
-        assert_eq!(
-            decide(
-                &req(&[], Some(50)),
-                &client(true),
-                &cx(Some(&s), &none, None)
-            ),
-            Outcome::Login
-        );
-        assert_eq!(
-            decide(
-                &req(&[], Some(100)),
-                &client(true),
-                &cx(Some(&s), &none, None)
-            ),
-            Outcome::Issue
-        );
+        assert_eq!(decide(&req(&["login"], None), &client(true), &cx(Some(&s), &none, Some(800))), Outcome::Issue);
+        assert_eq!(decide(&req(&[], Some(50)), &client(true), &cx(Some(&s), &none, None)), Outcome::Login);
+        assert_eq!(decide(&req(&[], Some(100)), &client(true), &cx(Some(&s), &none, None)), Outcome::Issue);
         assert!(
             matches!(decide(&req(&["none"], Some(50)), &client(true), &cx(Some(&s), &none, None)), Outcome::Fail(e) if e.error == "login_required")
         );
         // Third-party clients need consent, remembered afterwards.
-        assert_eq!(
-            decide(&req(&[], None), &client(false), &cx(Some(&s), &none, None)),
-            Outcome::Consent
-        );
+        assert_eq!(decide(&req(&[], None), &client(false), &cx(Some(&s), &none, None)), Outcome::Consent);
         assert!(
             matches!(decide(&req(&["none"], None), &client(false), &cx(Some(&s), &none, None)), Outcome::Fail(e) if e.error == "consent_required")
         );
-        assert_eq!(
-            decide(&req(&[], None), &client(false), &cx(Some(&s), &all, None)),
-            Outcome::Issue
-        );
-        assert_eq!(
-            decide(
-                &req(&["consent"], None),
-                &client(false),
-                &cx(Some(&s), &all, None)
-            ),
-            Outcome::Consent
-        );
-        assert_eq!(
-            decide(
-                &req(&["consent"], None),
-                &client(false),
-                &cx(Some(&s), &all, Some(40))
-            ),
-            Outcome::Issue
-        );
+        assert_eq!(decide(&req(&[], None), &client(false), &cx(Some(&s), &all, None)), Outcome::Issue);
+        assert_eq!(decide(&req(&["consent"], None), &client(false), &cx(Some(&s), &all, None)), Outcome::Consent);
+        assert_eq!(decide(&req(&["consent"], None), &client(false), &cx(Some(&s), &all, Some(40))), Outcome::Issue);
     }
 }

@@ -12,10 +12,7 @@ use crate::config::SigningAlg;
 
 pub async fn get(State(state): State<AppState>) -> (HeaderMap, Json<Value>) {
     let mut headers = HeaderMap::new();
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=300"),
-    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
     (headers, Json(document(&state)))
 }
 

@@ -15,10 +15,7 @@ pub struct OAuthError {
 
 impl OAuthError {
     pub fn new(error: &'static str, description: impl Into<String>) -> OAuthError {
-        OAuthError {
-            error,
-            description: description.into(),
-        }
+        OAuthError { error, description: description.into() }
     }
     pub fn invalid_request(d: impl Into<String>) -> OAuthError {
         Self::new("invalid_request", d)
@@ -49,10 +46,7 @@ pub struct TokenError {
 
 impl From<OAuthError> for TokenError {
     fn from(err: OAuthError) -> Self {
-        TokenError {
-            err,
-            basic_challenge: false,
-        }
+        TokenError { err, basic_challenge: false }
     }
 }
 
@@ -76,10 +70,7 @@ impl IntoResponse for TokenError {
         };
         let mut headers = no_store();
         if status == StatusCode::UNAUTHORIZED && self.basic_challenge {
-            headers.insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"sesame\""),
-            );
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"sesame\""));
         }
         let body = json!({"error": self.err.error, "error_description": self.err.description});
         (status, headers, Json(body)).into_response()

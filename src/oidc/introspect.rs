@@ -25,14 +25,9 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, params: Par
 async fn run(state: &AppState, headers: &HeaderMap, p: &Params) -> Result<Value, TokenError> {
     let client = authenticate(state, headers, p).await?;
     if client.public {
-        return Err(
-            OAuthError::unauthorized_client("introspection is for confidential clients").into(),
-        );
+        return Err(OAuthError::unauthorized_client("introspection is for confidential clients").into());
     }
-    let token = p
-        .get("token")
-        .map_err(dup)?
-        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    let token = p.get("token").map_err(dup)?.ok_or_else(|| OAuthError::invalid_request("token is required"))?;
     let now = state.clock.now();
     let inactive = json!({"active": false});
     if let Some(at) = tokens::verify_access_token(state, token) {
@@ -50,10 +45,7 @@ async fn run(state: &AppState, headers: &HeaderMap, p: &Params) -> Result<Value,
         }
         return Ok(v);
     }
-    if let Some(rt) = refresh_tokens::find_active(&state.db, &random::sha256_hex(token), now)
-        .await
-        .map_err(Internal)?
-    {
+    if let Some(rt) = refresh_tokens::find_active(&state.db, &random::sha256_hex(token), now).await.map_err(Internal)? {
         return Ok(json!({
             "active": true, "token_type": "refresh_token", "iss": state.issuer.as_str(), "sub": rt.user_id,
             "client_id": rt.client_id, "scope": rt.scope, "iat": rt.created_at,

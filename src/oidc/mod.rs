@@ -33,9 +33,7 @@ pub const INTROSPECT: &str = "/introspect";
 
 pub fn routes() -> Router<AppState> {
     // Public metadata: any origin may read it.
-    let public = CorsLayer::new()
-        .allow_origin(Any)
-        .allow_methods([axum::http::Method::GET]);
+    let public = CorsLayer::new().allow_origin(Any).allow_methods([axum::http::Method::GET]);
     let metadata = Router::new()
         .route(DISCOVERY, get(discovery::get))
         .route(JWKS, get(jwks::get))

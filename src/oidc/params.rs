@@ -16,9 +16,7 @@ pub struct Duplicate(pub String);
 
 impl Params {
     pub fn parse(input: &[u8]) -> Params {
-        Params {
-            pairs: url::form_urlencoded::parse(input).into_owned().collect(),
-        }
+        Params { pairs: url::form_urlencoded::parse(input).into_owned().collect() }
     }
 
     /// The value of `name`; `Err` when it appears more than once.
@@ -42,11 +40,7 @@ impl Params {
 
     /// Lenient read for fields whose duplication is harmless to diagnose (error paths).
     pub fn first(&self, name: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .filter(|v| !v.is_empty())
+        self.pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
     }
 }
 
@@ -56,9 +50,7 @@ impl<S: Send + Sync> FromRequest<S> for Params {
 
     async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
         if req.method() == Method::POST {
-            let bytes = axum::body::to_bytes(req.into_body(), 64 * 1024)
-                .await
-                .unwrap_or_default();
+            let bytes = axum::body::to_bytes(req.into_body(), 64 * 1024).await.unwrap_or_default();
             Ok(Params::parse(&bytes))
         } else {
             Ok(Params::parse(req.uri().query().unwrap_or("").as_bytes()))

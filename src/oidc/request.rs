@@ -103,30 +103,17 @@ pub fn validate(p: &Params, client: &Client) -> Result<AuthRequest, Invalid> {
         Ok(Some("form_post")) => ResponseMode::FormPost,
         _ => ResponseMode::Query,
     };
-    let target = Target {
-        redirect_uri,
-        mode,
-        state,
-    };
+    let target = Target { redirect_uri, mode, state };
     let fail = |e: OAuthError| Invalid::Redirect(e, target.clone());
     if let Some(d) = p.first_duplicate(&NAMES) {
-        return Err(fail(OAuthError::invalid_request(format!(
-            "parameter `{}` is repeated",
-            d.0
-        ))));
+        return Err(fail(OAuthError::invalid_request(format!("parameter `{}` is repeated", d.0))));
     }
     check_response_mode(p).map_err(fail)?;
     if p.first("request").is_some() {
-        return Err(fail(OAuthError::new(
-            "request_not_supported",
-            "request objects are not supported",
-        )));
+        return Err(fail(OAuthError::new("request_not_supported", "request objects are not supported")));
     }
     if p.first("request_uri").is_some() {
-        return Err(fail(OAuthError::new(
-            "request_uri_not_supported",
-            "request_uri is not supported",
-        )));
+        return Err(fail(OAuthError::new("request_uri_not_supported", "request_uri is not supported")));
     }
     check_response_type(p, client).map_err(fail)?;
     let scopes = check_scope(p).map_err(fail)?;
@@ -160,12 +147,8 @@ fn check_redirect_uri(p: &Params, client: &Client) -> Result<String, Invalid> {
         ))),
         Ok(None) => match client.redirect_uris.as_slice() {
             [only] => Ok(only.clone()),
-            [] => Err(Invalid::Page(
-                "This application has no redirect URI registered.".into(),
-            )),
-            _ => Err(Invalid::Page(
-                "The request has no redirect_uri, and the application registered several.".into(),
-            )),
+            [] => Err(Invalid::Page("This application has no redirect URI registered.".into())),
+            _ => Err(Invalid::Page("The request has no redirect_uri, and the application registered several.".into())),
         },
     }
 }
@@ -173,9 +156,7 @@ fn check_redirect_uri(p: &Params, client: &Client) -> Result<String, Invalid> {
 fn check_response_mode(p: &Params) -> Result<(), OAuthError> {
     match p.first("response_mode") {
         None | Some("query" | "fragment" | "form_post") => Ok(()),
-        Some(m) => Err(OAuthError::invalid_request(format!(
-            "unsupported response_mode `{m}`"
-        ))),
+        Some(m) => Err(OAuthError::invalid_request(format!("unsupported response_mode `{m}`"))),
     }
 }
 
@@ -183,38 +164,19 @@ fn check_response_type(p: &Params, client: &Client) -> Result<(), OAuthError> {
     match p.first("response_type") {
         None => Err(OAuthError::invalid_request("response_type is required")),
         Some("code") if client.grant_types.iter().any(|g| g == "authorization_code") => Ok(()),
-        Some("code") => Err(OAuthError::unauthorized_client(
-            "this client may not use the authorization code flow",
-        )),
-        Some(t) => Err(OAuthError::new(
-            "unsupported_response_type",
-            format!("response_type `{t}` is not supported"),
-        )),
+        Some("code") => Err(OAuthError::unauthorized_client("this client may not use the authorization code flow")),
+        Some(t) => Err(OAuthError::new("unsupported_response_type", format!("response_type `{t}` is not supported"))),
     }
 }
 
 /// Known scopes are kept in a stable order; unknown ones are dropped (RFC 6749
 /// §3.3 lets the server grant less than asked); the token response says what was granted.
 fn check_scope(p: &Params) -> Result<Vec<String>, OAuthError> {
-    let asked: Vec<&str> = p
-        .first("scope")
-        .unwrap_or("")
-        .split(' ')
-        .filter(|s| !s.is_empty())
-        .collect();
-    if asked
-        .iter()
-        .any(|s| s.chars().any(|c| c.is_control() || c == '"' || c == '\\'))
-    {
-        return Err(OAuthError::invalid_scope(
-            "scope contains characters RFC 6749 does not allow",
-        ));
+    let asked: Vec<&str> = p.first("scope").unwrap_or("").split(' ').filter(|s| !s.is_empty()).collect();
+    if asked.iter().any(|s| s.chars().any(|c| c.is_control() || c == '"' || c == '\\')) {
+        return Err(OAuthError::invalid_scope("scope contains characters RFC 6749 does not allow"));
     }
-    Ok(SUPPORTED_SCOPES
-        .iter()
-        .filter(|s| asked.contains(s))
-        .map(|s| s.to_string())
-        .collect())
+    Ok(SUPPORTED_SCOPES.iter().filter(|s| asked.contains(s)).map(|s| s.to_string()).collect())
 }
 
 /// S256 only; required for public clients (RFC 9700 §2.1.1).
@@ -222,51 +184,34 @@ fn check_pkce(p: &Params, client: &Client) -> Result<Option<String>, OAuthError>
     let challenge = p.first("code_challenge");
     let method = p.first("code_challenge_method");
     match (challenge, method) {
-        (None, None) if client.public => Err(OAuthError::invalid_request(
-            "public clients must use PKCE (code_challenge with S256)",
-        )),
+        (None, None) if client.public => {
+            Err(OAuthError::invalid_request("public clients must use PKCE (code_challenge with S256)"))
+        }
         (None, None) => Ok(None),
-        (None, Some(_)) => Err(OAuthError::invalid_request(
-            "code_challenge_method without code_challenge",
-        )),
-        (Some(_), None | Some("plain")) => Err(OAuthError::invalid_request(
-            "code_challenge_method must be S256 (plain is not allowed)",
-        )),
+        (None, Some(_)) => Err(OAuthError::invalid_request("code_challenge_method without code_challenge")),
+        (Some(_), None | Some("plain")) => {
+            Err(OAuthError::invalid_request("code_challenge_method must be S256 (plain is not allowed)"))
+        }
         (Some(c), Some("S256")) => {
-            let ok = c.len() == 43
-                && c.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            let ok = c.len() == 43 && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
             if ok {
                 Ok(Some(c.to_string()))
             } else {
-                Err(OAuthError::invalid_request(
-                    "code_challenge must be a base64url SHA-256 (43 characters)",
-                ))
+                Err(OAuthError::invalid_request("code_challenge must be a base64url SHA-256 (43 characters)"))
             }
         }
-        (Some(_), Some(m)) => Err(OAuthError::invalid_request(format!(
-            "unsupported code_challenge_method `{m}`"
-        ))),
+        (Some(_), Some(m)) => Err(OAuthError::invalid_request(format!("unsupported code_challenge_method `{m}`"))),
     }
 }
 
 fn check_prompt(p: &Params) -> Result<Vec<String>, OAuthError> {
-    let values: Vec<String> = p
-        .first("prompt")
-        .unwrap_or("")
-        .split(' ')
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect();
+    let values: Vec<String> =
+        p.first("prompt").unwrap_or("").split(' ').filter(|s| !s.is_empty()).map(str::to_string).collect();
     if let Some(v) = values.iter().find(|v| !PROMPTS.contains(&v.as_str())) {
-        return Err(OAuthError::invalid_request(format!(
-            "unsupported prompt value `{v}`"
-        )));
+        return Err(OAuthError::invalid_request(format!("unsupported prompt value `{v}`")));
     }
     if values.iter().any(|v| v == "none") && values.len() > 1 {
-        return Err(OAuthError::invalid_request(
-            "prompt=none cannot be combined with other values",
-        ));
+        return Err(OAuthError::invalid_request("prompt=none cannot be combined with other values"));
     }
     Ok(values)
 }

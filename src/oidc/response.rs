@@ -10,11 +10,7 @@ use super::request::{ResponseMode, Target};
 use crate::issuer::Issuer;
 
 /// Sends `params` (plus `state` and `iss`) to the client.
-pub fn deliver(
-    issuer: &Issuer,
-    target: &Target,
-    mut params: Vec<(&'static str, String)>,
-) -> Response {
+pub fn deliver(issuer: &Issuer, target: &Target, mut params: Vec<(&'static str, String)>) -> Response {
     if let Some(s) = &target.state {
         params.push(("state", s.clone()));
     }
@@ -28,14 +24,7 @@ pub fn deliver(
 
 pub fn error(issuer: &Issuer, target: &Target, err: &OAuthError) -> Response {
     tracing::info!(error = err.error, description = %err.description, "authorization error sent to client");
-    deliver(
-        issuer,
-        target,
-        vec![
-            ("error", err.error.to_string()),
-            ("error_description", err.description.clone()),
-        ],
-    )
+    deliver(issuer, target, vec![("error", err.error.to_string()), ("error_description", err.description.clone())])
 }
 
 fn redirect(location: String) -> Response {
@@ -43,8 +32,7 @@ fn redirect(location: String) -> Response {
     if let Ok(v) = HeaderValue::from_str(&location) {
         resp.headers_mut().insert(header::LOCATION, v);
     }
-    resp.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
 }
 
@@ -52,8 +40,7 @@ fn redirect(location: String) -> Response {
 fn with_query(uri: &str, params: &[(&str, String)]) -> String {
     match url::Url::parse(uri) {
         Ok(mut u) => {
-            u.query_pairs_mut()
-                .extend_pairs(params.iter().map(|(k, v)| (*k, v.as_str())));
+            u.query_pairs_mut().extend_pairs(params.iter().map(|(k, v)| (*k, v.as_str())));
             u.to_string()
         }
         Err(_) => uri.to_string(),
@@ -78,10 +65,7 @@ struct FormPost {
 pub const FORM_POST_SCRIPT: &str = "document.forms[0].submit();";
 
 fn form_post(action: &str, fields: Vec<(&'static str, String)>) -> Response {
-    let page = FormPost {
-        action: action.to_string(),
-        fields,
-    };
+    let page = FormPost { action: action.to_string(), fields };
     let body = page.render().unwrap_or_default();
     let mut resp = Html(body).into_response();
     let csp = format!(
@@ -89,10 +73,8 @@ fn form_post(action: &str, fields: Vec<(&'static str, String)>) -> Response {
         crate::http::csp_hash(FORM_POST_SCRIPT)
     );
     if let Ok(v) = HeaderValue::from_str(&csp) {
-        resp.headers_mut()
-            .insert(header::CONTENT_SECURITY_POLICY, v);
+        resp.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
     }
-    resp.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
 }

@@ -23,20 +23,12 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, params: Par
 
 async fn run(state: &AppState, headers: &HeaderMap, p: &Params) -> Result<(), TokenError> {
     let client = authenticate(state, headers, p).await?;
-    let token = p
-        .get("token")
-        .map_err(dup)?
-        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    let token = p.get("token").map_err(dup)?.ok_or_else(|| OAuthError::invalid_request("token is required"))?;
     let now = state.clock.now();
-    if let Some(rt) = refresh_tokens::find_any(&state.db, &random::sha256_hex(token))
-        .await
-        .map_err(Internal)?
-    {
+    if let Some(rt) = refresh_tokens::find_any(&state.db, &random::sha256_hex(token)).await.map_err(Internal)? {
         // Another client's token is left alone (RFC 7009 §2.1), without saying so.
         if rt.client_id == client.client_id {
-            grants::revoke(&state.db, &rt.grant_id, now)
-                .await
-                .map_err(Internal)?;
+            grants::revoke(&state.db, &rt.grant_id, now).await.map_err(Internal)?;
             tracing::info!(target: "audit", client_id = %client.client_id, "refresh token revoked");
         }
         return Ok(());
@@ -45,9 +37,7 @@ async fn run(state: &AppState, headers: &HeaderMap, p: &Params) -> Result<(), To
         && at.client_id == client.client_id
         && let Some(gid) = at.gid
     {
-        grants::revoke(&state.db, &gid, now)
-            .await
-            .map_err(Internal)?;
+        grants::revoke(&state.db, &gid, now).await.map_err(Internal)?;
         tracing::info!(target: "audit", client_id = %client.client_id, "access token revoked");
     }
     Ok(())

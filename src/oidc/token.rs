@@ -36,32 +36,21 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, params: Par
     }
 }
 
-async fn run(
-    state: &AppState,
-    headers: &HeaderMap,
-    p: &Params,
-) -> Result<TokenResponse, TokenError> {
+async fn run(state: &AppState, headers: &HeaderMap, p: &Params) -> Result<TokenResponse, TokenError> {
     let client = authenticate(state, headers, p).await?;
-    let grant_type = p
-        .get("grant_type")
-        .map_err(dup)?
-        .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
+    let grant_type =
+        p.get("grant_type").map_err(dup)?.ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
     let allowed = |g: &str| client.grant_types.iter().any(|x| x == g);
     match grant_type {
         "authorization_code" | "refresh_token" | "client_credentials" if !allowed(grant_type) => {
-            Err(OAuthError::unauthorized_client(format!(
-                "this client may not use the {grant_type} grant"
-            ))
-            .into())
+            Err(OAuthError::unauthorized_client(format!("this client may not use the {grant_type} grant")).into())
         }
         "authorization_code" => grants::authorization_code::exchange(state, &client, p).await,
         "refresh_token" => grants::refresh_token::exchange(state, &client, p).await,
         "client_credentials" => grants::client_credentials::exchange(state, &client, p).await,
-        other => Err(OAuthError::new(
-            "unsupported_grant_type",
-            format!("grant_type `{other}` is not supported"),
-        )
-        .into()),
+        other => {
+            Err(OAuthError::new("unsupported_grant_type", format!("grant_type `{other}` is not supported")).into())
+        }
     }
 }
 
@@ -78,37 +67,22 @@ enum Presented {
 
 /// Authenticates the client by its registered method (RFC 6749 §2.3), comparing
 /// the SHA-256 of the presented secret in constant time.
-pub async fn authenticate(
-    state: &AppState,
-    headers: &HeaderMap,
-    p: &Params,
-) -> Result<Client, TokenError> {
+pub async fn authenticate(state: &AppState, headers: &HeaderMap, p: &Params) -> Result<Client, TokenError> {
     let presented = presented(headers, p)?;
     let basic = matches!(presented, Presented::Basic { .. });
-    let fail = |msg: &str| TokenError {
-        err: OAuthError::invalid_client(msg),
-        basic_challenge: basic,
-    };
+    let fail = |msg: &str| TokenError { err: OAuthError::invalid_client(msg), basic_challenge: basic };
     let (id, secret, method) = match &presented {
         Presented::Basic { id, secret } => (id, Some(secret), "client_secret_basic"),
         Presented::Post { id, secret } => (id, Some(secret), "client_secret_post"),
         Presented::None { id } => (id, None, "none"),
     };
-    let client = clients::find(&state.db, id)
-        .await
-        .map_err(Internal)?
-        .ok_or_else(|| fail("client authentication failed"))?;
+    let client =
+        clients::find(&state.db, id).await.map_err(Internal)?.ok_or_else(|| fail("client authentication failed"))?;
     if client.token_endpoint_auth_method != method {
-        return Err(fail(&format!(
-            "this client authenticates with {}",
-            client.token_endpoint_auth_method
-        )));
+        return Err(fail(&format!("this client authenticates with {}", client.token_endpoint_auth_method)));
     }
     if let Some(secret) = secret {
-        let ok = client
-            .secret_hash
-            .as_deref()
-            .is_some_and(|h| random::ct_eq(h, &random::sha256_hex(secret)));
+        let ok = client.secret_hash.as_deref().is_some_and(|h| random::ct_eq(h, &random::sha256_hex(secret)));
         if !ok {
             tracing::info!(target: "audit", client_id = %client.client_id, "client authentication failed");
             return Err(fail("client authentication failed"));
@@ -123,46 +97,27 @@ fn presented(headers: &HeaderMap, p: &Params) -> Result<Presented, TokenError> {
     let basic = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Basic ")
-                .or_else(|| v.strip_prefix("basic "))
-        });
+        .and_then(|v| v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")));
     if let Some(b64) = basic {
-        let bad = || TokenError {
-            err: OAuthError::invalid_client("malformed Basic credentials"),
-            basic_challenge: true,
-        };
+        let bad =
+            || TokenError { err: OAuthError::invalid_client("malformed Basic credentials"), basic_challenge: true };
         if form_secret.is_some() {
-            return Err(OAuthError::invalid_request(
-                "use one client authentication method, not two",
-            )
-            .into());
+            return Err(OAuthError::invalid_request("use one client authentication method, not two").into());
         }
-        let raw = base64::engine::general_purpose::STANDARD
-            .decode(b64.trim())
-            .map_err(|_| bad())?;
+        let raw = base64::engine::general_purpose::STANDARD.decode(b64.trim()).map_err(|_| bad())?;
         let raw = String::from_utf8(raw).map_err(|_| bad())?;
         let (id, secret) = raw.split_once(':').ok_or_else(bad)?;
         // RFC 6749 §2.3.1: both halves are form-urlencoded.
-        let decode = |s: &str| {
-            url::form_urlencoded::parse(format!("x={s}").as_bytes())
-                .next()
-                .map(|(_, v)| v.into_owned())
-        };
+        let decode =
+            |s: &str| url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned());
         let (id, secret) = (decode(id).ok_or_else(bad)?, decode(secret).ok_or_else(bad)?);
         if form_id.is_some_and(|f| f != id) {
-            return Err(OAuthError::invalid_request(
-                "client_id differs from the Basic credentials",
-            )
-            .into());
+            return Err(OAuthError::invalid_request("client_id differs from the Basic credentials").into());
         }
         return Ok(Presented::Basic { id, secret });
     }
     match (form_id, form_secret) {
-        (Some(id), Some(secret)) => Ok(Presented::Post {
-            id: id.into(),
-            secret: secret.into(),
-        }),
+        (Some(id), Some(secret)) => Ok(Presented::Post { id: id.into(), secret: secret.into() }),
         (Some(id), None) => Ok(Presented::None { id: id.into() }),
         _ => Err(TokenError {
             err: OAuthError::invalid_client("client authentication is required"),

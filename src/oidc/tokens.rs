@@ -11,9 +11,7 @@ use crate::domain::{Client, User};
 
 /// The algorithm a client's tokens are signed with.
 pub fn alg_for(state: &AppState, client: &Client) -> SigningAlg {
-    client
-        .id_token_alg
-        .unwrap_or(state.config.keys.default_id_token_alg)
+    client.id_token_alg.unwrap_or(state.config.keys.default_id_token_alg)
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -45,12 +43,7 @@ pub struct AccessInput<'a> {
     pub gid: Option<&'a str>,
 }
 
-pub fn access_token(
-    state: &AppState,
-    client: &Client,
-    input: AccessInput,
-    now: i64,
-) -> anyhow::Result<String> {
+pub fn access_token(state: &AppState, client: &Client, input: AccessInput, now: i64) -> anyhow::Result<String> {
     let claims = AccessClaims {
         iss: state.issuer.as_str().to_string(),
         sub: input.sub.to_string(),
@@ -64,10 +57,7 @@ pub fn access_token(
         sid: input.sid.map(str::to_string),
         gid: input.gid.map(str::to_string),
     };
-    Ok(state
-        .keys
-        .snapshot()
-        .sign(alg_for(state, client), "at+jwt", &claims, now)?)
+    Ok(state.keys.snapshot().sign(alg_for(state, client), "at+jwt", &claims, now)?)
 }
 
 pub struct IdInput<'a> {
@@ -81,12 +71,7 @@ pub struct IdInput<'a> {
     pub access_token: Option<&'a str>,
 }
 
-pub fn id_token(
-    state: &AppState,
-    client: &Client,
-    input: IdInput,
-    now: i64,
-) -> anyhow::Result<String> {
+pub fn id_token(state: &AppState, client: &Client, input: IdInput, now: i64) -> anyhow::Result<String> {
     let alg = alg_for(state, client);
     let mut c = serde_json::json!({
         "iss": state.issuer.as_str(),
@@ -152,18 +137,9 @@ pub fn at_hash(alg: SigningAlg, token: &str) -> String {
 pub fn verify_access_token(state: &AppState, token: &str) -> Option<AccessClaims> {
     let now = state.clock.now();
     let set = state.keys.snapshot();
-    let (claims, typ): (AccessClaims, _) = set
-        .verify(
-            token,
-            state.issuer.as_str(),
-            None,
-            now,
-            state.keys.max_token_ttl(),
-        )
-        .ok()?;
-    let typ_ok = typ.is_some_and(|t| {
-        t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt")
-    });
+    let (claims, typ): (AccessClaims, _) =
+        set.verify(token, state.issuer.as_str(), None, now, state.keys.max_token_ttl()).ok()?;
+    let typ_ok = typ.is_some_and(|t| t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt"));
     (typ_ok && claims.exp > now).then_some(claims)
 }
 
@@ -178,15 +154,8 @@ struct HintClaims {
 pub fn id_token_hint_subject(state: &AppState, token: &str, client_id: &str) -> Option<String> {
     let now = state.clock.now();
     let set = state.keys.snapshot();
-    let (c, _): (HintClaims, _) = set
-        .verify(
-            token,
-            state.issuer.as_str(),
-            None,
-            now,
-            state.keys.max_token_ttl(),
-        )
-        .ok()?;
+    let (c, _): (HintClaims, _) =
+        set.verify(token, state.issuer.as_str(), None, now, state.keys.max_token_ttl()).ok()?;
     let aud_ok = match &c.aud {
         serde_json::Value::String(a) => a == client_id,
         serde_json::Value::Array(v) => v.iter().any(|a| a == client_id),
@@ -202,13 +171,7 @@ mod tests {
     #[test]
     fn at_hash_known_answer() {
         // Expected value computed independently (Python hashlib + base64url of the left 16 bytes).
-        assert_eq!(
-            at_hash(
-                SigningAlg::RS256,
-                "jHkWEdUXMU1BwAsC4vtUsZwnNR5nHDNYJmrRLaVwQ4Q"
-            ),
-            "SDAPVaTtfApJEGo9XQTWhw"
-        );
+        assert_eq!(at_hash(SigningAlg::RS256, "jHkWEdUXMU1BwAsC4vtUsZwnNR5nHDNYJmrRLaVwQ4Q"), "SDAPVaTtfApJEGo9XQTWhw");
         assert_eq!(at_hash(SigningAlg::EdDSA, "x").len(), 43);
     }
 }

@@ -16,10 +16,7 @@ pub async fn handle(State(state): State<AppState>, headers: HeaderMap, params: P
     let from_header = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .map(str::trim);
     // RFC 6750 §2.2: a form body may carry the token on POST.
     let from_body = params.first("access_token");
@@ -27,26 +24,17 @@ pub async fn handle(State(state): State<AppState>, headers: HeaderMap, params: P
         return challenge(StatusCode::UNAUTHORIZED, None);
     };
     let Some(claims) = tokens::verify_access_token(&state, token) else {
-        return challenge(
-            StatusCode::UNAUTHORIZED,
-            Some(("invalid_token", "the access token is invalid or expired")),
-        );
+        return challenge(StatusCode::UNAUTHORIZED, Some(("invalid_token", "the access token is invalid or expired")));
     };
     let scopes = split_scope(&claims.scope);
     if !scopes.iter().any(|s| s == "openid") {
-        return challenge(
-            StatusCode::FORBIDDEN,
-            Some(("insufficient_scope", "the token lacks the openid scope")),
-        );
+        return challenge(StatusCode::FORBIDDEN, Some(("insufficient_scope", "the token lacks the openid scope")));
     }
     if let Some(gid) = &claims.gid {
         match grants::is_active(&state.db, gid).await {
             Ok(true) => {}
             Ok(false) => {
-                return challenge(
-                    StatusCode::UNAUTHORIZED,
-                    Some(("invalid_token", "the token was revoked")),
-                );
+                return challenge(StatusCode::UNAUTHORIZED, Some(("invalid_token", "the token was revoked")));
             }
             Err(e) => return server_error(e),
         }
@@ -54,10 +42,7 @@ pub async fn handle(State(state): State<AppState>, headers: HeaderMap, params: P
     let user = match users::find_by_id(&state.db, &claims.sub).await {
         Ok(Some(u)) if !u.disabled => u,
         Ok(_) => {
-            return challenge(
-                StatusCode::UNAUTHORIZED,
-                Some(("invalid_token", "the user no longer exists")),
-            );
+            return challenge(StatusCode::UNAUTHORIZED, Some(("invalid_token", "the user no longer exists")));
         }
         Err(e) => return server_error(e),
     };
@@ -66,11 +51,7 @@ pub async fn handle(State(state): State<AppState>, headers: HeaderMap, params: P
     for (k, v) in profile_claims(&user, &scopes) {
         body.insert(k.into(), v);
     }
-    (
-        super::error::no_store(),
-        Json(serde_json::Value::Object(body)),
-    )
-        .into_response()
+    (super::error::no_store(), Json(serde_json::Value::Object(body))).into_response()
 }
 
 fn challenge(status: StatusCode, err: Option<(&str, &str)>) -> Response {
@@ -95,9 +76,5 @@ fn challenge(status: StatusCode, err: Option<(&str, &str)>) -> Response {
 
 fn server_error(e: impl std::fmt::Display) -> Response {
     tracing::error!(error = %e, "userinfo failed");
-    (
-        StatusCode::INTERNAL_SERVER_ERROR,
-        Json(serde_json::json!({"error": "server_error"})),
-    )
-        .into_response()
+    (StatusCode::INTERNAL_SERVER_ERROR, Json(serde_json::json!({"error": "server_error"}))).into_response()
 }

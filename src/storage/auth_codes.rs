@@ -107,12 +107,7 @@ pub async fn consume(db: &Db, code_hash: &str, now: i64) -> Result<Consumed> {
     let sql = sqlx::AssertSqlSafe(format!(
         "UPDATE auth_codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL RETURNING {COLUMNS}"
     ));
-    if let Some(row) = sqlx::query(sql)
-        .bind(code_hash)
-        .bind(now)
-        .fetch_optional(db.pool())
-        .await?
-    {
+    if let Some(row) = sqlx::query(sql).bind(code_hash).bind(now).fetch_optional(db.pool()).await? {
         return Ok(Consumed::Fresh(from_row(&row)?));
     }
     let used = sqlx::query("SELECT grant_id FROM auth_codes WHERE code_hash = $1")
@@ -120,9 +115,7 @@ pub async fn consume(db: &Db, code_hash: &str, now: i64) -> Result<Consumed> {
         .fetch_optional(db.pool())
         .await?;
     Ok(match used {
-        Some(r) => Consumed::AlreadyUsed {
-            grant_id: r.try_get("grant_id")?,
-        },
+        Some(r) => Consumed::AlreadyUsed { grant_id: r.try_get("grant_id")? },
         None => Consumed::NotFound,
     })
 }

@@ -55,10 +55,7 @@ pub async fn find_live(db: &Db, id: &str, now: i64) -> Result<Option<AuthRequest
 }
 
 pub async fn delete(db: &Db, id: &str) -> Result<()> {
-    sqlx::query("DELETE FROM auth_requests WHERE id = $1")
-        .bind(id)
-        .execute(db.pool())
-        .await?;
+    sqlx::query("DELETE FROM auth_requests WHERE id = $1").bind(id).execute(db.pool()).await?;
     Ok(())
 }
 
@@ -71,11 +68,7 @@ pub async fn purge_expired(db: &Db, now: i64) -> Result<u64> {
         "DELETE FROM sessions WHERE expires_at <= $1 OR idle_expires_at <= $1",
         "DELETE FROM refresh_tokens WHERE grant_expires_at <= $1",
     ] {
-        n += sqlx::query(sql)
-            .bind(now)
-            .execute(db.pool())
-            .await?
-            .rows_affected();
+        n += sqlx::query(sql).bind(now).execute(db.pool()).await?.rows_affected();
     }
     Ok(n)
 }

@@ -22,9 +22,7 @@ fn from_row(r: &AnyRow) -> Result<Client> {
         post_logout_redirect_uris: get_list(r, "post_logout_redirect_uris")?,
         web_origins: get_list(r, "web_origins")?,
         grant_types: get_list(r, "grant_types")?,
-        id_token_alg: alg
-            .map(|a| a.parse().map_err(StorageError::Corrupt))
-            .transpose()?,
+        id_token_alg: alg.map(|a| a.parse().map_err(StorageError::Corrupt)).transpose()?,
         token_endpoint_auth_method: r.try_get("token_endpoint_auth_method")?,
         backchannel_logout_uri: r.try_get("backchannel_logout_uri")?,
         frontchannel_logout_uri: r.try_get("frontchannel_logout_uri")?,
@@ -97,21 +95,12 @@ async fn update_in<'e, E: Executor<'e, Database = Any>>(ex: E, c: &Client) -> Re
     .bind(c.updated_at)
     .execute(ex)
     .await?;
-    if res.rows_affected() == 0 {
-        Err(StorageError::NotFound)
-    } else {
-        Ok(())
-    }
+    if res.rows_affected() == 0 { Err(StorageError::NotFound) } else { Ok(()) }
 }
 
 pub async fn find(db: &Db, client_id: &str) -> Result<Option<Client>> {
-    let sql = sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM clients WHERE client_id = $1"
-    ));
-    let row = sqlx::query(sql)
-        .bind(client_id)
-        .fetch_optional(db.pool())
-        .await?;
+    let sql = sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM clients WHERE client_id = $1"));
+    let row = sqlx::query(sql).bind(client_id).fetch_optional(db.pool()).await?;
     row.as_ref().map(from_row).transpose()
 }
 
@@ -122,15 +111,8 @@ pub async fn list(db: &Db) -> Result<Vec<Client>> {
 }
 
 pub async fn delete(db: &Db, client_id: &str) -> Result<()> {
-    let res = sqlx::query("DELETE FROM clients WHERE client_id = $1")
-        .bind(client_id)
-        .execute(db.pool())
-        .await?;
-    if res.rows_affected() == 0 {
-        Err(StorageError::NotFound)
-    } else {
-        Ok(())
-    }
+    let res = sqlx::query("DELETE FROM clients WHERE client_id = $1").bind(client_id).execute(db.pool()).await?;
+    if res.rows_affected() == 0 { Err(StorageError::NotFound) } else { Ok(()) }
 }
 
 /// Makes the `config` clients in the database exactly `wanted`: inserts new ones,
@@ -147,9 +129,7 @@ pub async fn sync_static(db: &Db, wanted: &[Client]) -> Result<()> {
     for c in wanted {
         match existing.iter().find(|(id, _)| id == &c.client_id) {
             Some((_, src)) if src != "config" => {
-                return Err(StorageError::Conflict(
-                    "a CLI-managed client with a static client's id",
-                ));
+                return Err(StorageError::Conflict("a CLI-managed client with a static client's id"));
             }
             Some(_) => update_in(&mut *tx, c).await?,
             None => insert_in(&mut *tx, c).await?,
@@ -157,10 +137,7 @@ pub async fn sync_static(db: &Db, wanted: &[Client]) -> Result<()> {
     }
     for (id, src) in &existing {
         if src == "config" && !wanted.iter().any(|c| &c.client_id == id) {
-            sqlx::query("DELETE FROM clients WHERE client_id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query("DELETE FROM clients WHERE client_id = $1").bind(id).execute(&mut *tx).await?;
         }
     }
     tx.commit().await?;

@@ -4,29 +4,18 @@ use super::{Db, Result, get_list, to_json_list};
 
 /// The granted scopes and when they were last granted (empty and 0 when never).
 pub async fn find(db: &Db, user_id: &str, client_id: &str) -> Result<(Vec<String>, i64)> {
-    let row = sqlx::query(
-        "SELECT scopes, updated_at FROM consents WHERE user_id = $1 AND client_id = $2",
-    )
-    .bind(user_id)
-    .bind(client_id)
-    .fetch_optional(db.pool())
-    .await?;
+    let row = sqlx::query("SELECT scopes, updated_at FROM consents WHERE user_id = $1 AND client_id = $2")
+        .bind(user_id)
+        .bind(client_id)
+        .fetch_optional(db.pool())
+        .await?;
     match row {
-        Some(r) => Ok((
-            get_list(&r, "scopes")?,
-            sqlx::Row::try_get(&r, "updated_at")?,
-        )),
+        Some(r) => Ok((get_list(&r, "scopes")?, sqlx::Row::try_get(&r, "updated_at")?)),
         None => Ok((Vec::new(), 0)),
     }
 }
 
-pub async fn upsert(
-    db: &Db,
-    user_id: &str,
-    client_id: &str,
-    scopes: &[String],
-    now: i64,
-) -> Result<()> {
+pub async fn upsert(db: &Db, user_id: &str, client_id: &str, scopes: &[String], now: i64) -> Result<()> {
     sqlx::query(
         "INSERT INTO consents (user_id, client_id, scopes, updated_at) VALUES ($1, $2, $3, $4)
          ON CONFLICT (user_id, client_id) DO UPDATE SET scopes = excluded.scopes, updated_at = excluded.updated_at",

@@ -32,10 +32,7 @@ pub async fn revoke(db: &Db, grant_id: &str, now: i64) -> Result<()> {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-    sqlx::query("DELETE FROM refresh_tokens WHERE grant_id = $1")
-        .bind(grant_id)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query("DELETE FROM refresh_tokens WHERE grant_id = $1").bind(grant_id).execute(&mut *tx).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -63,10 +63,9 @@ pub async fn list(db: &Db) -> Result<Vec<KeyRow>> {
 
 /// The highest generation stored for `alg` (0 when there is none).
 pub async fn max_generation(db: &Db, alg: &str) -> Result<i64> {
-    let g: Option<i64> =
-        sqlx::query_scalar("SELECT MAX(generation) FROM signing_keys WHERE alg = $1")
-            .bind(alg)
-            .fetch_one(db.pool())
-            .await?;
+    let g: Option<i64> = sqlx::query_scalar("SELECT MAX(generation) FROM signing_keys WHERE alg = $1")
+        .bind(alg)
+        .fetch_one(db.pool())
+        .await?;
     Ok(g.unwrap_or(0))
 }

@@ -67,10 +67,7 @@ pub struct ConnectOptions {
 
 impl Default for ConnectOptions {
     fn default() -> Self {
-        ConnectOptions {
-            max_connections: 8,
-            acquire_timeout: Duration::from_secs(5),
-        }
+        ConnectOptions { max_connections: 8, acquire_timeout: Duration::from_secs(5) }
     }
 }
 
@@ -83,9 +80,8 @@ impl Db {
         } else {
             (Backend::Postgres, url.to_string())
         };
-        let mut pool = AnyPoolOptions::new()
-            .max_connections(opts.max_connections)
-            .acquire_timeout(opts.acquire_timeout);
+        let mut pool =
+            AnyPoolOptions::new().max_connections(opts.max_connections).acquire_timeout(opts.acquire_timeout);
         if backend == Backend::Sqlite {
             // Per-connection settings: wait for writers instead of failing with SQLITE_BUSY,
             // enforce foreign keys, and use WAL so readers never block the writer.
@@ -110,9 +106,7 @@ impl Db {
             Backend::Sqlite => &MIGRATOR_SQLITE,
             Backend::Postgres => &MIGRATOR_POSTGRES,
         };
-        m.run(&self.pool)
-            .await
-            .map_err(|e| StorageError::Sqlx(e.into()))
+        m.run(&self.pool).await.map_err(|e| StorageError::Sqlx(e.into()))
     }
 
     pub fn pool(&self) -> &AnyPool {

@@ -43,10 +43,7 @@ fn from_row(r: &AnyRow) -> Result<RefreshRow> {
     })
 }
 
-async fn insert_in<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
-    ex: E,
-    t: &RefreshRow,
-) -> Result<()> {
+async fn insert_in<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(ex: E, t: &RefreshRow) -> Result<()> {
     sqlx::query(
         "INSERT INTO refresh_tokens (token_hash, grant_id, client_id, user_id, sid, scope, auth_time, amr, offline,
             created_at, expires_at, grant_expires_at)
@@ -77,11 +74,7 @@ pub enum Rotation {
     /// This call spent the token; `successor` is now stored.
     Rotated(RefreshRow),
     /// Spent before; here is when, and the sealed successor it got.
-    AlreadyUsed {
-        row: RefreshRow,
-        used_at: i64,
-        successor_sealed: Option<Vec<u8>>,
-    },
+    AlreadyUsed { row: RefreshRow, used_at: i64, successor_sealed: Option<Vec<u8>> },
     /// Unknown, expired or revoked.
     Invalid,
 }
@@ -101,12 +94,7 @@ pub async fn rotate(
          WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 AND grant_expires_at > $2
          RETURNING {COLUMNS}"
     ));
-    let won = sqlx::query(sql)
-        .bind(token_hash)
-        .bind(now)
-        .bind(successor_sealed)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let won = sqlx::query(sql).bind(token_hash).bind(now).bind(successor_sealed).fetch_optional(&mut *tx).await?;
     if let Some(row) = won {
         let old = from_row(&row)?;
         insert_in(&mut *tx, successor).await?;
@@ -117,11 +105,7 @@ pub async fn rotate(
     let sql = sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS}, used_at, successor_sealed FROM refresh_tokens WHERE token_hash = $1"
     ));
-    let Some(row) = sqlx::query(sql)
-        .bind(token_hash)
-        .fetch_optional(db.pool())
-        .await?
-    else {
+    let Some(row) = sqlx::query(sql).bind(token_hash).fetch_optional(db.pool()).await? else {
         return Ok(Rotation::Invalid);
     };
     let used_at: Option<i64> = row.try_get("used_at")?;
@@ -141,22 +125,13 @@ pub async fn find_active(db: &Db, token_hash: &str, now: i64) -> Result<Option<R
         "SELECT {COLUMNS} FROM refresh_tokens
          WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 AND grant_expires_at > $2"
     ));
-    let row = sqlx::query(sql)
-        .bind(token_hash)
-        .bind(now)
-        .fetch_optional(db.pool())
-        .await?;
+    let row = sqlx::query(sql).bind(token_hash).bind(now).fetch_optional(db.pool()).await?;
     row.as_ref().map(from_row).transpose()
 }
 
 /// Any token row, spent or not (revocation accepts spent tokens too).
 pub async fn find_any(db: &Db, token_hash: &str) -> Result<Option<RefreshRow>> {
-    let sql = sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM refresh_tokens WHERE token_hash = $1"
-    ));
-    let row = sqlx::query(sql)
-        .bind(token_hash)
-        .fetch_optional(db.pool())
-        .await?;
+    let sql = sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM refresh_tokens WHERE token_hash = $1"));
+    let row = sqlx::query(sql).bind(token_hash).fetch_optional(db.pool()).await?;
     row.as_ref().map(from_row).transpose()
 }

@@ -88,10 +88,7 @@ pub async fn touch(db: &Db, id_hash: &str, now: i64, idle_expires_at: i64) -> Re
 }
 
 pub async fn delete(db: &Db, id_hash: &str) -> Result<()> {
-    sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
-        .bind(id_hash)
-        .execute(db.pool())
-        .await?;
+    sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(db.pool()).await?;
     Ok(())
 }
 
@@ -110,10 +107,9 @@ pub async fn add_client(db: &Db, sid: &str, client_id: &str, now: i64) -> Result
 }
 
 pub async fn clients(db: &Db, sid: &str) -> Result<Vec<String>> {
-    let rows =
-        sqlx::query("SELECT client_id FROM session_clients WHERE sid = $1 ORDER BY client_id")
-            .bind(sid)
-            .fetch_all(db.pool())
-            .await?;
+    let rows = sqlx::query("SELECT client_id FROM session_clients WHERE sid = $1 ORDER BY client_id")
+        .bind(sid)
+        .fetch_all(db.pool())
+        .await?;
     rows.iter().map(|r| Ok(r.try_get("client_id")?)).collect()
 }

@@ -6,8 +6,7 @@ use sqlx::any::AnyRow;
 use super::{Db, Result, StorageError, get_bool};
 use crate::domain::{User, normalize_email};
 
-const COLUMNS: &str =
-    "user_id, email, email_verified, name, password_hash, disabled, created_at, updated_at";
+const COLUMNS: &str = "user_id, email, email_verified, name, password_hash, disabled, created_at, updated_at";
 
 fn from_row(r: &AnyRow) -> Result<User> {
     Ok(User {
@@ -61,54 +60,29 @@ pub async fn update(db: &Db, u: &User) -> Result<()> {
     .execute(db.pool())
     .await
     .map_err(|e| StorageError::on_unique(e, "a user with this email"))?;
-    if res.rows_affected() == 0 {
-        Err(StorageError::NotFound)
-    } else {
-        Ok(())
-    }
+    if res.rows_affected() == 0 { Err(StorageError::NotFound) } else { Ok(()) }
 }
 
 pub async fn find_by_id(db: &Db, user_id: &str) -> Result<Option<User>> {
     let sql = sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM users WHERE user_id = $1"));
-    let row = sqlx::query(sql)
-        .bind(user_id)
-        .fetch_optional(db.pool())
-        .await?;
+    let row = sqlx::query(sql).bind(user_id).fetch_optional(db.pool()).await?;
     row.as_ref().map(from_row).transpose()
 }
 
 pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<User>> {
-    let sql = sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM users WHERE email_normalized = $1"
-    ));
-    let row = sqlx::query(sql)
-        .bind(normalize_email(email))
-        .fetch_optional(db.pool())
-        .await?;
+    let sql = sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM users WHERE email_normalized = $1"));
+    let row = sqlx::query(sql).bind(normalize_email(email)).fetch_optional(db.pool()).await?;
     row.as_ref().map(from_row).transpose()
 }
 
 /// Users ordered by email, at most `limit` after `offset`.
 pub async fn list(db: &Db, limit: i64, offset: i64) -> Result<Vec<User>> {
-    let sql = sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM users ORDER BY email_normalized LIMIT $1 OFFSET $2"
-    ));
-    let rows = sqlx::query(sql)
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(db.pool())
-        .await?;
+    let sql = sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM users ORDER BY email_normalized LIMIT $1 OFFSET $2"));
+    let rows = sqlx::query(sql).bind(limit).bind(offset).fetch_all(db.pool()).await?;
     rows.iter().map(from_row).collect()
 }
 
 pub async fn delete(db: &Db, user_id: &str) -> Result<()> {
-    let res = sqlx::query("DELETE FROM users WHERE user_id = $1")
-        .bind(user_id)
-        .execute(db.pool())
-        .await?;
-    if res.rows_affected() == 0 {
-        Err(StorageError::NotFound)
-    } else {
-        Ok(())
-    }
+    let res = sqlx::query("DELETE FROM users WHERE user_id = $1").bind(user_id).execute(db.pool()).await?;
+    if res.rows_affected() == 0 { Err(StorageError::NotFound) } else { Ok(()) }
 }

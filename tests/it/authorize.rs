@@ -23,27 +23,9 @@ fn urlencode(s: &str) -> String {
 
 pub async fn setup(db: &TestDb) -> TestApp {
     let app = TestApp::spawn(db, |_| {}).await;
-    add_client(
-        &app,
-        "spa",
-        true,
-        true,
-        CB,
-        None,
-        &["authorization_code", "refresh_token"],
-    )
-    .await;
+    add_client(&app, "spa", true, true, CB, None, &["authorization_code", "refresh_token"]).await;
     add_client(&app, "store", true, true, CB, None, &["authorization_code"]).await;
-    add_client(
-        &app,
-        "third",
-        true,
-        false,
-        CB,
-        None,
-        &["authorization_code"],
-    )
-    .await;
+    add_client(&app, "third", true, false, CB, None, &["authorization_code"]).await;
     add_user(&app, "alice@example.com", "correct horse battery").await;
     app
 }
@@ -64,33 +46,19 @@ async fn unverified_client_or_redirect_never_redirects(db: TestDb) {
     let cases = [
         "/authorize?response_type=code".to_string(),
         "/authorize?client_id=nope&response_type=code".to_string(),
-        auth("spa", "").replace(
-            &urlencode(CB),
-            &urlencode("https://app.example.com/cb/extra"),
-        ),
+        auth("spa", "").replace(&urlencode(CB), &urlencode("https://app.example.com/cb/extra")),
         auth("spa", "").replace(&urlencode(CB), &urlencode("https://app.example.com/c")),
         auth("spa", "").replace(&urlencode(CB), &urlencode("https://APP.example.com/cb")),
         auth("spa", "").replace(&urlencode(CB), &urlencode("https://app.example.com/%63b")),
-        auth("spa", "").replace(
-            &urlencode(CB),
-            &urlencode("https://app.example.com@evil.example/cb"),
-        ),
+        auth("spa", "").replace(&urlencode(CB), &urlencode("https://app.example.com@evil.example/cb")),
         auth("spa", "").replace(&urlencode(CB), &urlencode("https://evil.example/cb")),
         auth("spa", "") + "&redirect_uri=https%3A%2F%2Fevil.example%2Fcb",
     ];
     for url in cases {
         let r = b.get(&url).await;
         assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{url}");
-        assert!(
-            r.headers().get("location").is_none(),
-            "never redirect: {url}"
-        );
-        assert!(
-            r.headers()["content-type"]
-                .to_str()
-                .unwrap()
-                .starts_with("text/html")
-        );
+        assert!(r.headers().get("location").is_none(), "never redirect: {url}");
+        assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
     }
 }
 
@@ -98,20 +66,11 @@ async fn errors_go_back_with_state_and_iss(db: TestDb) {
     let app = setup(&db).await;
     let b = Browser::new(&app.base_url);
     let cases = [
-        (
-            auth("spa", "").replace("response_type=code", "response_type=token"),
-            "unsupported_response_type",
-        ),
-        (
-            auth("spa", "").replace("&response_type=code", ""),
-            "invalid_request",
-        ),
+        (auth("spa", "").replace("response_type=code", "response_type=token"), "unsupported_response_type"),
+        (auth("spa", "").replace("&response_type=code", ""), "invalid_request"),
         (auth("spa", "").replace("S256", "plain"), "invalid_request"),
         (
-            auth("spa", "").replace(
-                &format!("&code_challenge={CHALLENGE}&code_challenge_method=S256"),
-                "",
-            ),
+            auth("spa", "").replace(&format!("&code_challenge={CHALLENGE}&code_challenge_method=S256"), ""),
             "invalid_request",
         ),
         (auth("spa", "&prompt=bogus"), "invalid_request"),
@@ -136,96 +95,53 @@ async fn errors_go_back_with_state_and_iss(db: TestDb) {
         }
     }
     // Omitted redirect_uri is fine when exactly one is registered.
-    let r = b
-        .get(&auth("spa", "").replace(&format!("&redirect_uri={}", urlencode(CB)), ""))
-        .await;
+    let r = b.get(&auth("spa", "").replace(&format!("&redirect_uri={}", urlencode(CB)), "")).await;
     assert!(location(&r).contains("/login?req="));
 }
 
 async fn login_box_pages_and_errors(db: TestDb) {
     let app = setup(&db).await;
     let b = Browser::new(&app.base_url);
-    let page = b
-        .follow(b.get(&auth("spa", "&login_hint=alice%40example.com")).await)
-        .await;
+    let page = b.follow(b.get(&auth("spa", "&login_hint=alice%40example.com")).await).await;
     assert_eq!(page.status(), 200);
     let h = page.headers().clone();
     let csp = h["content-security-policy"].to_str().unwrap();
-    assert!(
-        csp.contains("frame-ancestors 'none'") && !csp.contains("unsafe-inline"),
-        "{csp}"
-    );
+    assert!(csp.contains("frame-ancestors 'none'") && !csp.contains("unsafe-inline"), "{csp}");
     assert_eq!(h["x-content-type-options"], "nosniff");
     assert_eq!(h["cache-control"], "no-store");
     assert!(h.contains_key("referrer-policy"));
     let html = page.text().await.unwrap();
     assert!(html.contains("App spa"), "shows the application name");
-    assert!(
-        html.contains("autocomplete=\"username\"")
-            && html.contains("autocomplete=\"current-password\"")
-    );
-    assert!(
-        html.contains("value=\"alice@example.com\""),
-        "login_hint prefills"
-    );
+    assert!(html.contains("autocomplete=\"username\"") && html.contains("autocomplete=\"current-password\""));
+    assert!(html.contains("value=\"alice@example.com\""), "login_hint prefills");
     assert!(html.contains("<label for=\"email\">"));
 
     // Wrong password and unknown email: the same answer.
-    let wrong = b
-        .submit_login(&html, "alice@example.com", "wrong password!")
-        .await;
+    let wrong = b.submit_login(&html, "alice@example.com", "wrong password!").await;
     assert_eq!(wrong.status(), 401);
     let wrong_html = wrong.text().await.unwrap();
-    let unknown = b
-        .submit_login(&html, "nobody@example.com", "wrong password!")
-        .await;
+    let unknown = b.submit_login(&html, "nobody@example.com", "wrong password!").await;
     assert_eq!(unknown.status(), 401);
     let unknown_html = unknown.text().await.unwrap();
-    assert!(
-        wrong_html.contains("Wrong email or password.")
-            && unknown_html.contains("Wrong email or password.")
-    );
+    assert!(wrong_html.contains("Wrong email or password.") && unknown_html.contains("Wrong email or password."));
 
     // Without the CSRF token, or from another browser, the form is refused.
     let req = hidden(&html, "req");
     let r = b
-        .post_form(
-            "/login",
-            &[
-                ("req", &req),
-                ("email", "alice@example.com"),
-                ("password", "correct horse battery"),
-            ],
-        )
+        .post_form("/login", &[("req", &req), ("email", "alice@example.com"), ("password", "correct horse battery")])
         .await;
     assert_eq!(r.status(), 403);
     let other = Browser::new(&app.base_url);
     let r = other.get(&format!("/login?req={req}")).await;
-    assert_eq!(
-        r.status(),
-        400,
-        "a pending request belongs to the browser that started it"
-    );
+    assert_eq!(r.status(), 400, "a pending request belongs to the browser that started it");
 
     // The right password signs in; the session cookie is opaque, HttpOnly and Lax.
-    let ok = b
-        .submit_login(&html, "alice@example.com", "correct horse battery")
-        .await;
+    let ok = b.submit_login(&html, "alice@example.com", "correct horse battery").await;
     assert_eq!(ok.status(), 303);
-    let cookies: Vec<String> = ok
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_string())
-        .collect();
-    let sc = cookies
-        .iter()
-        .find(|c| c.starts_with("sesame_session="))
-        .expect("session cookie");
-    assert!(
-        sc.contains("HttpOnly") && sc.contains("SameSite=Lax") && !sc.contains("Secure"),
-        "{sc}"
-    );
+    let cookies: Vec<String> =
+        ok.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).collect();
+    let sc = cookies.iter().find(|c| c.starts_with("sesame_session=")).expect("session cookie");
+    assert!(sc.contains("HttpOnly") && sc.contains("SameSite=Lax") && !sc.contains("Secure"), "{sc}");
     let back = b.follow(ok).await;
     assert!(params(&url::Url::parse(&location(&back)).unwrap()).contains_key("code"));
 }
@@ -233,20 +149,12 @@ async fn login_box_pages_and_errors(db: TestDb) {
 async fn sso_prompt_and_max_age(db: TestDb) {
     let app = setup(&db).await;
     let b = Browser::new(&app.base_url);
-    b.authorize_with_login(
-        &auth("spa", ""),
-        "alice@example.com",
-        "correct horse battery",
-    )
-    .await;
+    b.authorize_with_login(&auth("spa", ""), "alice@example.com", "correct horse battery").await;
     // Another app gets a code without the login box, and so does prompt=none.
     for extra in ["", "&prompt=none", "&max_age=3600"] {
         let r = b.get(&auth("store", extra)).await;
         assert_eq!(r.status(), 302, "{extra}");
-        assert!(
-            params(&url::Url::parse(&location(&r)).unwrap()).contains_key("code"),
-            "{extra}"
-        );
+        assert!(params(&url::Url::parse(&location(&r)).unwrap()).contains_key("code"), "{extra}");
     }
     // prompt=login and a stale max_age show the login box again; prompt=none with a stale max_age fails.
     app.state.clock.advance(120);
@@ -255,18 +163,10 @@ async fn sso_prompt_and_max_age(db: TestDb) {
         assert!(location(&r).contains("/login?req="), "{extra}");
     }
     let r = b.get(&auth("store", "&prompt=none&max_age=60")).await;
-    assert_eq!(
-        params(&url::Url::parse(&location(&r)).unwrap())["error"],
-        "login_required"
-    );
+    assert_eq!(params(&url::Url::parse(&location(&r)).unwrap())["error"], "login_required");
     // Signing in again satisfies prompt=login, and auth_time moves forward.
-    let back = b
-        .authorize_with_login(
-            &auth("store", "&prompt=login"),
-            "alice@example.com",
-            "correct horse battery",
-        )
-        .await;
+    let back =
+        b.authorize_with_login(&auth("store", "&prompt=login"), "alice@example.com", "correct horse battery").await;
     assert!(params(&back).contains_key("code"));
 }
 
@@ -274,58 +174,21 @@ async fn consent_is_asked_remembered_and_can_be_denied(db: TestDb) {
     let app = setup(&db).await;
     let b = Browser::new(&app.base_url);
     // First-party sign-in, then a third-party app asks for consent.
-    b.authorize_with_login(
-        &auth("spa", ""),
-        "alice@example.com",
-        "correct horse battery",
-    )
-    .await;
+    b.authorize_with_login(&auth("spa", ""), "alice@example.com", "correct horse battery").await;
     let r = b.get(&auth("third", "&prompt=none")).await;
-    assert_eq!(
-        params(&url::Url::parse(&location(&r)).unwrap())["error"],
-        "consent_required"
-    );
+    assert_eq!(params(&url::Url::parse(&location(&r)).unwrap())["error"], "consent_required");
     let page = b.follow(b.get(&auth("third", "")).await).await;
     assert!(page.url().path().ends_with("/consent"));
     let html = page.text().await.unwrap();
     assert!(html.contains("See your email address") && html.contains("App third"));
-    let form = [
-        ("csrf", hidden(&html, "csrf")),
-        ("req", hidden(&html, "req")),
-        ("decision", "deny".into()),
-    ];
-    let denied = b
-        .follow(
-            b.http
-                .post(format!("{}/consent", app.base_url))
-                .form(&form)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
-    assert_eq!(
-        params(&url::Url::parse(&location(&denied)).unwrap())["error"],
-        "access_denied"
-    );
+    let form = [("csrf", hidden(&html, "csrf")), ("req", hidden(&html, "req")), ("decision", "deny".into())];
+    let denied = b.follow(b.http.post(format!("{}/consent", app.base_url)).form(&form).send().await.unwrap()).await;
+    assert_eq!(params(&url::Url::parse(&location(&denied)).unwrap())["error"], "access_denied");
 
     let page = b.follow(b.get(&auth("third", "")).await).await;
     let html = page.text().await.unwrap();
-    let form = [
-        ("csrf", hidden(&html, "csrf")),
-        ("req", hidden(&html, "req")),
-        ("decision", "allow".into()),
-    ];
-    let allowed = b
-        .follow(
-            b.http
-                .post(format!("{}/consent", app.base_url))
-                .form(&form)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+    let form = [("csrf", hidden(&html, "csrf")), ("req", hidden(&html, "req")), ("decision", "allow".into())];
+    let allowed = b.follow(b.http.post(format!("{}/consent", app.base_url)).form(&form).send().await.unwrap()).await;
     assert!(params(&url::Url::parse(&location(&allowed)).unwrap()).contains_key("code"));
     // Remembered: no page next time, even with prompt=none; prompt=consent asks again.
     let r = b.get(&auth("third", "&prompt=none")).await;
@@ -337,28 +200,14 @@ async fn consent_is_asked_remembered_and_can_be_denied(db: TestDb) {
 async fn response_modes(db: TestDb) {
     let app = setup(&db).await;
     let b = Browser::new(&app.base_url);
-    b.authorize_with_login(
-        &auth("spa", ""),
-        "alice@example.com",
-        "correct horse battery",
-    )
-    .await;
+    b.authorize_with_login(&auth("spa", ""), "alice@example.com", "correct horse battery").await;
     let r = b.get(&auth("spa", "&response_mode=fragment")).await;
     let loc = location(&r);
-    assert!(
-        loc.starts_with(&format!("{CB}#")) && loc.contains("code="),
-        "{loc}"
-    );
+    assert!(loc.starts_with(&format!("{CB}#")) && loc.contains("code="), "{loc}");
     let r = b.get(&auth("spa", "&response_mode=form_post")).await;
     assert_eq!(r.status(), 200);
-    let csp = r.headers()["content-security-policy"]
-        .to_str()
-        .unwrap()
-        .to_string();
-    assert!(
-        csp.contains("script-src 'sha256-") && !csp.contains("unsafe-inline"),
-        "{csp}"
-    );
+    let csp = r.headers()["content-security-policy"].to_str().unwrap().to_string();
+    assert!(csp.contains("script-src 'sha256-") && !csp.contains("unsafe-inline"), "{csp}");
     let html = r.text().await.unwrap();
     assert!(html.contains(&format!("action=\"{CB}\"")));
     assert!(
@@ -378,26 +227,13 @@ async fn signup_creates_account(db: TestDb) {
     assert!(html.contains("autocomplete=\"new-password\""));
     let csrf = hidden(&html, "csrf");
     let short = b
-        .post_form(
-            "/signup",
-            &[
-                ("csrf", &csrf),
-                ("req", &req),
-                ("email", "bob@example.com"),
-                ("password", "short"),
-            ],
-        )
+        .post_form("/signup", &[("csrf", &csrf), ("req", &req), ("email", "bob@example.com"), ("password", "short")])
         .await;
     assert_eq!(short.status(), 400);
     let taken = b
         .post_form(
             "/signup",
-            &[
-                ("csrf", &csrf),
-                ("req", &req),
-                ("email", "ALICE@example.com"),
-                ("password", "long enough pw"),
-            ],
+            &[("csrf", &csrf), ("req", &req), ("email", "ALICE@example.com"), ("password", "long enough pw")],
         )
         .await;
     assert_eq!(taken.status(), 400);
@@ -416,12 +252,7 @@ async fn signup_creates_account(db: TestDb) {
     assert_eq!(ok.status(), 303);
     let back = b.follow(ok).await;
     assert!(params(&url::Url::parse(&location(&back)).unwrap()).contains_key("code"));
-    assert!(
-        sesame::storage::users::find_by_email(&app.state.db, "bob@example.com")
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert!(sesame::storage::users::find_by_email(&app.state.db, "bob@example.com").await.unwrap().is_some());
     // Disabled sign-up hides the page.
     app.stop().await;
     let app = TestApp::spawn(&db, |c| c.login.signup_enabled = false).await;

@@ -6,13 +6,7 @@ use sesame::crypto::random::sha256_hex;
 use crate::backend_tests;
 use crate::support::{TestApp, TestDb, stdout_json};
 
-backend_tests!(
-    client_lifecycle,
-    client_secret_from_stdin,
-    client_rules,
-    user_lifecycle,
-    migrate_is_idempotent
-);
+backend_tests!(client_lifecycle, client_secret_from_stdin, client_rules, user_lifecycle, migrate_is_idempotent);
 
 async fn client_lifecycle(db: TestDb) {
     let out = db.sesame(&[
@@ -40,18 +34,9 @@ async fn client_lifecycle(db: TestDb) {
 
     // The server's repository sees exactly what the CLI wrote; only a SHA-256 of the secret is stored.
     let app = TestApp::spawn(&db, |_| {}).await;
-    let c = sesame::storage::clients::find(&app.state.db, "games")
-        .await
-        .unwrap()
-        .unwrap();
+    let c = sesame::storage::clients::find(&app.state.db, "games").await.unwrap().unwrap();
     assert_eq!(c.secret_hash.as_deref(), Some(sha256_hex(&secret).as_str()));
-    assert_eq!(
-        c.redirect_uris,
-        [
-            "https://games.example.com/cb",
-            "https://games.example.com/cb2"
-        ]
-    );
+    assert_eq!(c.redirect_uris, ["https://games.example.com/cb", "https://games.example.com/cb2"]);
     assert_eq!(c.id_token_alg, Some(sesame::config::SigningAlg::EdDSA));
 
     let public = stdout_json(&db.sesame(&[
@@ -84,33 +69,16 @@ async fn client_lifecycle(db: TestDb) {
         "--json",
     ]));
     assert_eq!(updated["name"], "Games!");
-    assert_eq!(
-        updated["redirect_uris"],
-        serde_json::json!(["https://games.example.com/new"])
-    );
-    assert_eq!(
-        updated["web_origins"],
-        serde_json::json!(["https://games.example.com"]),
-        "unnamed lists are kept"
-    );
-    let c2 = sesame::storage::clients::find(&app.state.db, "games")
-        .await
-        .unwrap()
-        .unwrap();
+    assert_eq!(updated["redirect_uris"], serde_json::json!(["https://games.example.com/new"]));
+    assert_eq!(updated["web_origins"], serde_json::json!(["https://games.example.com"]), "unnamed lists are kept");
+    let c2 = sesame::storage::clients::find(&app.state.db, "games").await.unwrap().unwrap();
     assert_eq!(c2.secret_hash, c.secret_hash, "update keeps the secret");
 
-    let rotated =
-        stdout_json(&db.sesame(&["client", "update", "games", "--rotate-secret", "--json"]));
+    let rotated = stdout_json(&db.sesame(&["client", "update", "games", "--rotate-secret", "--json"]));
     let new_secret = rotated["client_secret"].as_str().unwrap();
     assert_ne!(new_secret, secret);
-    let c3 = sesame::storage::clients::find(&app.state.db, "games")
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        c3.secret_hash.as_deref(),
-        Some(sha256_hex(new_secret).as_str())
-    );
+    let c3 = sesame::storage::clients::find(&app.state.db, "games").await.unwrap().unwrap();
+    assert_eq!(c3.secret_hash.as_deref(), Some(sha256_hex(new_secret).as_str()));
 
     let shown = stdout_json(&db.sesame(&["client", "show", "games", "--json"]));
     assert_eq!(shown["name"], "Games!");
@@ -123,12 +91,7 @@ async fn client_lifecycle(db: TestDb) {
     let gone = db.sesame(&["client", "show", "games"]);
     assert_eq!(gone.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&gone.stderr).contains("no client `games`"));
-    assert!(
-        sesame::storage::clients::find(&app.state.db, "games")
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(sesame::storage::clients::find(&app.state.db, "games").await.unwrap().is_none());
 }
 
 async fn client_secret_from_stdin(db: TestDb) {
@@ -152,10 +115,7 @@ async fn client_secret_from_stdin(db: TestDb) {
     let added = stdout_json(&out);
     assert_eq!(added["client_secret"], migrated);
     let app = TestApp::spawn(&db, |_| {}).await;
-    let c = sesame::storage::clients::find(&app.state.db, "legacy")
-        .await
-        .unwrap()
-        .unwrap();
+    let c = sesame::storage::clients::find(&app.state.db, "legacy").await.unwrap().unwrap();
     assert_eq!(c.secret_hash.unwrap(), sha256_hex(migrated));
 }
 
@@ -165,76 +125,19 @@ async fn client_rules(db: TestDb) {
         let out = db.sesame_with(args, env, None);
         let err = String::from_utf8_lossy(&out.stderr).to_string();
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
-        assert!(
-            err.contains(needle),
-            "{args:?}: expected `{needle}` in {err}"
-        );
+        assert!(err.contains(needle), "{args:?}: expected `{needle}` in {err}");
         // Argument errors from clap add a usage hint; everything else is one line.
         if !err.starts_with("error: invalid value") {
             assert_eq!(err.trim().lines().count(), 1, "one-line error: {err}");
         }
     };
-    refused(
-        &[
-            "client",
-            "add",
-            "--name",
-            "A",
-            "--redirect-uri",
-            "http://app.example.com/cb",
-        ],
-        &https,
-        "plain http",
-    );
-    refused(
-        &[
-            "client",
-            "add",
-            "--name",
-            "A",
-            "--redirect-uri",
-            "https://app.example.com/cb#frag",
-        ],
-        &[],
-        "fragment",
-    );
-    refused(
-        &[
-            "client",
-            "add",
-            "--name",
-            "A",
-            "--redirect-uri",
-            "javascript:alert(1)",
-        ],
-        &[],
-        "not allowed",
-    );
+    refused(&["client", "add", "--name", "A", "--redirect-uri", "http://app.example.com/cb"], &https, "plain http");
+    refused(&["client", "add", "--name", "A", "--redirect-uri", "https://app.example.com/cb#frag"], &[], "fragment");
+    refused(&["client", "add", "--name", "A", "--redirect-uri", "javascript:alert(1)"], &[], "not allowed");
     refused(&["client", "add", "--name", "A"], &[], "redirect-uri");
+    refused(&["client", "add", "--name", "A", "--public", "--grant-type", "client_credentials"], &[], "confidential");
     refused(
-        &[
-            "client",
-            "add",
-            "--name",
-            "A",
-            "--public",
-            "--grant-type",
-            "client_credentials",
-        ],
-        &[],
-        "confidential",
-    );
-    refused(
-        &[
-            "client",
-            "add",
-            "--name",
-            "A",
-            "--redirect-uri",
-            "https://a.example.com/cb",
-            "--grant-type",
-            "password",
-        ],
+        &["client", "add", "--name", "A", "--redirect-uri", "https://a.example.com/cb", "--grant-type", "password"],
         &[],
         "unknown grant type",
     );
@@ -253,44 +156,19 @@ async fn client_rules(db: TestDb) {
         "origin",
     );
     refused(
-        &[
-            "client",
-            "add",
-            "--name",
-            "A",
-            "--redirect-uri",
-            "https://a.example.com/cb",
-            "--id-token-alg",
-            "HS256",
-        ],
+        &["client", "add", "--name", "A", "--redirect-uri", "https://a.example.com/cb", "--id-token-alg", "HS256"],
         &[],
         "HS256",
     );
 
     // Loopback http is fine with an https issuer; any http is accepted (with a warning) for a plain-http issuer.
     stdout_json(&db.sesame_with(
-        &[
-            "client",
-            "add",
-            "--name",
-            "L",
-            "--redirect-uri",
-            "http://127.0.0.1:9000/cb",
-            "--json",
-        ],
+        &["client", "add", "--name", "L", "--redirect-uri", "http://127.0.0.1:9000/cb", "--json"],
         &https,
         None,
     ));
     let dev = db.sesame_with(
-        &[
-            "client",
-            "add",
-            "--name",
-            "D",
-            "--redirect-uri",
-            "http://app.internal/cb",
-            "--json",
-        ],
+        &["client", "add", "--name", "D", "--redirect-uri", "http://app.internal/cb", "--json"],
         &[],
         None,
     );
@@ -298,15 +176,8 @@ async fn client_rules(db: TestDb) {
     assert!(String::from_utf8_lossy(&dev.stderr).contains("warning"));
 
     // A machine client.
-    let m = stdout_json(&db.sesame(&[
-        "client",
-        "add",
-        "--name",
-        "Cron",
-        "--grant-type",
-        "client_credentials",
-        "--json",
-    ]));
+    let m =
+        stdout_json(&db.sesame(&["client", "add", "--name", "Cron", "--grant-type", "client_credentials", "--json"]));
     assert_eq!(m["grant_types"], serde_json::json!(["client_credentials"]));
 
     // Duplicate ids are refused.
@@ -322,16 +193,7 @@ async fn client_rules(db: TestDb) {
         "--json",
     ]));
     refused(
-        &[
-            "client",
-            "add",
-            "--name",
-            "X",
-            "--id",
-            "dup",
-            "--grant-type",
-            "client_credentials",
-        ],
+        &["client", "add", "--name", "X", "--id", "dup", "--grant-type", "client_credentials"],
         &[],
         "already exists",
     );
@@ -366,24 +228,15 @@ async fn user_lifecycle(db: TestDb) {
     assert!(String::from_utf8_lossy(&dup.stderr).contains("already exists"));
 
     let app = TestApp::spawn(&db, |_| {}).await;
-    let u = sesame::storage::users::find_by_email(&app.state.db, "ALICE@example.com")
-        .await
-        .unwrap()
-        .unwrap();
+    let u = sesame::storage::users::find_by_email(&app.state.db, "ALICE@example.com").await.unwrap().unwrap();
     assert_eq!(u.user_id, id);
     let hash = u.password_hash.clone().unwrap();
     assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
     assert!(sesame::crypto::password::verify("correct horse battery".into(), hash.clone()).await);
 
     // Look-ups by id and by email.
-    assert_eq!(
-        stdout_json(&db.sesame(&["user", "show", &id, "--json"]))["email"],
-        "Alice@Example.com"
-    );
-    assert_eq!(
-        stdout_json(&db.sesame(&["user", "show", "alice@example.com", "--json"]))["user_id"],
-        id
-    );
+    assert_eq!(stdout_json(&db.sesame(&["user", "show", &id, "--json"]))["email"], "Alice@Example.com");
+    assert_eq!(stdout_json(&db.sesame(&["user", "show", "alice@example.com", "--json"]))["user_id"], id);
 
     stdout_json(&db.sesame(&[
         "user",
@@ -393,56 +246,24 @@ async fn user_lifecycle(db: TestDb) {
         "a new long password",
         "--json",
     ]));
-    let u2 = sesame::storage::users::find_by_id(&app.state.db, &id)
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        sesame::crypto::password::verify("a new long password".into(), u2.password_hash.unwrap())
-            .await
-    );
+    let u2 = sesame::storage::users::find_by_id(&app.state.db, &id).await.unwrap().unwrap();
+    assert!(sesame::crypto::password::verify("a new long password".into(), u2.password_hash.unwrap()).await);
 
     let short = db.sesame(&["user", "set-password", &id, "--password", "short"]);
     assert_eq!(short.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&short.stderr).contains("at least 8"));
 
-    assert_eq!(
-        stdout_json(&db.sesame(&["user", "disable", &id, "--json"]))["disabled"],
-        true
-    );
-    assert!(
-        sesame::storage::users::find_by_id(&app.state.db, &id)
-            .await
-            .unwrap()
-            .unwrap()
-            .disabled
-    );
-    assert_eq!(
-        stdout_json(&db.sesame(&["user", "enable", &id, "--json"]))["disabled"],
-        false
-    );
+    assert_eq!(stdout_json(&db.sesame(&["user", "disable", &id, "--json"]))["disabled"], true);
+    assert!(sesame::storage::users::find_by_id(&app.state.db, &id).await.unwrap().unwrap().disabled);
+    assert_eq!(stdout_json(&db.sesame(&["user", "enable", &id, "--json"]))["disabled"], false);
 
-    stdout_json(&db.sesame_with(
-        &["user", "add", "--email", "bob@example.com", "--json"],
-        &[],
-        None,
-    ));
+    stdout_json(&db.sesame_with(&["user", "add", "--email", "bob@example.com", "--json"], &[], None));
     let list = stdout_json(&db.sesame(&["user", "list", "--json"]));
-    let emails: Vec<&str> = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["email"].as_str().unwrap())
-        .collect();
+    let emails: Vec<&str> = list.as_array().unwrap().iter().map(|u| u["email"].as_str().unwrap()).collect();
     assert_eq!(emails, ["Alice@Example.com", "bob@example.com"]);
 
     stdout_json(&db.sesame(&["user", "remove", &id, "--json"]));
-    assert!(
-        sesame::storage::users::find_by_id(&app.state.db, &id)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(sesame::storage::users::find_by_id(&app.state.db, &id).await.unwrap().is_none());
     assert_eq!(db.sesame(&["user", "show", &id]).status.code(), Some(1));
 
     let bad = db.sesame(&["user", "add", "--email", "not-an-email"]);
@@ -455,8 +276,5 @@ async fn migrate_is_idempotent(db: TestDb) {
         assert_eq!(out["migrated"], true);
     }
     // The key listing works without the server having run.
-    assert_eq!(
-        stdout_json(&db.sesame(&["keys", "list", "--json"])),
-        serde_json::json!([])
-    );
+    assert_eq!(stdout_json(&db.sesame(&["keys", "list", "--json"])), serde_json::json!([]));
 }

@@ -4,9 +4,7 @@
 use std::io::Write;
 
 use crate::backend_tests;
-use crate::support::{
-    Backend, MASTER_KEY, TestApp, TestDb, run_with_stdin, sesame_cmd, stdout_json,
-};
+use crate::support::{Backend, MASTER_KEY, TestApp, TestDb, run_with_stdin, sesame_cmd, stdout_json};
 
 fn run(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
     let mut cmd = sesame_cmd();
@@ -22,10 +20,7 @@ fn assert_config_error(out: &std::process::Output, needles: &[&str]) {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "stderr: {err}");
     assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
-    assert!(
-        !err.contains("panicked") && !err.contains("backtrace"),
-        "{err}"
-    );
+    assert!(!err.contains("panicked") && !err.contains("backtrace"), "{err}");
     for n in needles {
         assert!(err.contains(n), "expected `{n}` in: {err}");
     }
@@ -43,10 +38,7 @@ async fn unknown_key_in_file_is_named() {
     let path = db.dir.path().join("sesame.toml");
     let mut f = std::fs::File::create(&path).unwrap();
     writeln!(f, "isuer = \"https://auth.example.com\"").unwrap();
-    let out = run(
-        &["--config", path.to_str().unwrap(), "serve"],
-        &[("SESAME_DATABASE_URL", &url)],
-    );
+    let out = run(&["--config", path.to_str().unwrap(), "serve"], &[("SESAME_DATABASE_URL", &url)]);
     assert_config_error(&out, &["unknown key `isuer`", "sesame.toml"]);
 }
 
@@ -58,82 +50,43 @@ async fn unknown_key_in_env_is_named() {
 
 #[tokio::test]
 async fn malformed_values_are_named() {
+    assert_config_error(&run(&["serve"], &[("SESAME_LISTEN", "nope")]), &["SESAME_LISTEN", "nope"]);
+    assert_config_error(&run(&["serve"], &[("SESAME_ISSUER", "ftp://x")]), &["SESAME_ISSUER"]);
     assert_config_error(
-        &run(&["serve"], &[("SESAME_LISTEN", "nope")]),
-        &["SESAME_LISTEN", "nope"],
-    );
-    assert_config_error(
-        &run(&["serve"], &[("SESAME_ISSUER", "ftp://x")]),
-        &["SESAME_ISSUER"],
-    );
-    assert_config_error(
-        &run(
-            &["serve"],
-            &[("SESAME_ISSUER", "https://a.example.com/?q=1")],
-        ),
+        &run(&["serve"], &[("SESAME_ISSUER", "https://a.example.com/?q=1")]),
         &["SESAME_ISSUER", "query"],
     );
-    assert_config_error(
-        &run(&["serve"], &[("SESAME_MASTER_KEY", "c2hvcnQ=")]),
-        &["SESAME_MASTER_KEY", "32 bytes"],
-    );
+    assert_config_error(&run(&["serve"], &[("SESAME_MASTER_KEY", "c2hvcnQ=")]), &["SESAME_MASTER_KEY", "32 bytes"]);
     assert_config_error(
         &run(&["serve"], &[("SESAME_DATABASE__MAX_CONNECTIONS", "lots")]),
         &["database.max_connections"],
     );
-    assert_config_error(
-        &run(&["serve"], &[("SESAME_DATABASE_URL", "mysql://x")]),
-        &["SESAME_DATABASE_URL"],
-    );
-    assert_config_error(
-        &run(&["serve"], &[("SESAME_LOG_FORMAT", "xml")]),
-        &["log_format"],
-    );
-    assert_config_error(
-        &run(&["--config", "/nonexistent/sesame.toml", "serve"], &[]),
-        &["does not exist"],
-    );
+    assert_config_error(&run(&["serve"], &[("SESAME_DATABASE_URL", "mysql://x")]), &["SESAME_DATABASE_URL"]);
+    assert_config_error(&run(&["serve"], &[("SESAME_LOG_FORMAT", "xml")]), &["log_format"]);
+    assert_config_error(&run(&["--config", "/nonexistent/sesame.toml", "serve"], &[]), &["does not exist"]);
 }
 
 #[tokio::test]
 async fn unreachable_database_is_one_line() {
     let out = run(
         &["serve"],
-        &[
-            (
-                "SESAME_DATABASE_URL",
-                "postgres://postgres:pw@127.0.0.1:1/nothing",
-            ),
-            ("SESAME_MASTER_KEY", MASTER_KEY),
-        ],
+        &[("SESAME_DATABASE_URL", "postgres://postgres:pw@127.0.0.1:1/nothing"), ("SESAME_MASTER_KEY", MASTER_KEY)],
     );
     assert_config_error(&out, &["cannot open database", "127.0.0.1:1"]);
-    assert!(
-        !String::from_utf8_lossy(&out.stderr).contains(":pw@"),
-        "password redacted"
-    );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains(":pw@"), "password redacted");
 }
 
 #[tokio::test]
 async fn public_issuer_requires_master_key() {
     let (_db, url) = sqlite_url().await;
-    let out = run(
-        &["serve"],
-        &[
-            ("SESAME_DATABASE_URL", &url),
-            ("SESAME_ISSUER", "https://auth.example.com"),
-        ],
-    );
+    let out = run(&["serve"], &[("SESAME_DATABASE_URL", &url), ("SESAME_ISSUER", "https://auth.example.com")]);
     assert_config_error(&out, &["SESAME_MASTER_KEY is required"]);
 }
 
 #[tokio::test]
 async fn loopback_issuer_generates_private_dev_key_file() {
     let (db, url) = sqlite_url().await;
-    let out = run(
-        &["keys", "rotate", "--alg", "EdDSA", "--json"],
-        &[("SESAME_DATABASE_URL", &url)],
-    );
+    let out = run(&["keys", "rotate", "--alg", "EdDSA", "--json"], &[("SESAME_DATABASE_URL", &url)]);
     stdout_json(&out);
     assert!(String::from_utf8_lossy(&out.stderr).contains("development master key"));
     let key_file = db.dir.path().join("master.key");
@@ -145,14 +98,8 @@ async fn loopback_issuer_generates_private_dev_key_file() {
     }
     assert!(meta.len() >= 44);
     // The same file is used again, so the keys open on the next run.
-    stdout_json(&run(
-        &["keys", "rotate", "--alg", "EdDSA", "--json"],
-        &[("SESAME_DATABASE_URL", &url)],
-    ));
-    let list = stdout_json(&run(
-        &["keys", "list", "--json"],
-        &[("SESAME_DATABASE_URL", &url)],
-    ));
+    stdout_json(&run(&["keys", "rotate", "--alg", "EdDSA", "--json"], &[("SESAME_DATABASE_URL", &url)]));
+    let list = stdout_json(&run(&["keys", "list", "--json"], &[("SESAME_DATABASE_URL", &url)]));
     assert_eq!(list.as_array().unwrap().len(), 5);
 }
 
@@ -160,18 +107,10 @@ async fn loopback_issuer_generates_private_dev_key_file() {
 async fn check_config_masks_secrets_and_reads_file() {
     let (db, url) = sqlite_url().await;
     let path = db.dir.path().join("sesame.toml");
-    std::fs::write(
-        &path,
-        "issuer = \"https://auth.example.com/\"\n[tokens]\naccess_token_ttl_secs = 600\n",
-    )
-    .unwrap();
+    std::fs::write(&path, "issuer = \"https://auth.example.com/\"\n[tokens]\naccess_token_ttl_secs = 600\n").unwrap();
     let out = run(
         &["--config", path.to_str().unwrap(), "check-config", "--json"],
-        &[
-            ("SESAME_DATABASE_URL", &url),
-            ("SESAME_MASTER_KEY", MASTER_KEY),
-            ("SESAME_LISTEN", "0.0.0.0:9000"),
-        ],
+        &[("SESAME_DATABASE_URL", &url), ("SESAME_MASTER_KEY", MASTER_KEY), ("SESAME_LISTEN", "0.0.0.0:9000")],
     );
     let cfg = stdout_json(&out);
     assert_eq!(cfg["issuer"], "https://auth.example.com/");
@@ -191,26 +130,12 @@ async fn static_clients_from_config(db: TestDb) {
         redirect_uris: vec!["https://dash.example.com/cb".into()],
         ..Default::default()
     };
-    let app = TestApp::spawn(&db, |c| {
-        c.clients = vec![static_client("dash"), static_client("ops")]
-    })
-    .await;
+    let app = TestApp::spawn(&db, |c| c.clients = vec![static_client("dash"), static_client("ops")]).await;
     let list = stdout_json(&db.sesame(&["client", "list", "--json"]));
     assert_eq!(list.as_array().unwrap().len(), 2);
-    assert!(
-        list.as_array()
-            .unwrap()
-            .iter()
-            .all(|c| c["source"] == "config")
-    );
-    let c = sesame::storage::clients::find(&app.state.db, "dash")
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        c.secret_hash.unwrap(),
-        sesame::crypto::random::sha256_hex("a-static-secret-of-enough-length")
-    );
+    assert!(list.as_array().unwrap().iter().all(|c| c["source"] == "config"));
+    let c = sesame::storage::clients::find(&app.state.db, "dash").await.unwrap().unwrap();
+    assert_eq!(c.secret_hash.unwrap(), sesame::crypto::random::sha256_hex("a-static-secret-of-enough-length"));
 
     // The CLI refuses to edit what the config file owns.
     let out = db.sesame(&["client", "remove", "dash"]);
@@ -220,25 +145,12 @@ async fn static_clients_from_config(db: TestDb) {
 
     // Dropping a client from the config removes it on the next start.
     let app = TestApp::spawn(&db, |c| c.clients = vec![static_client("dash")]).await;
-    assert!(
-        sesame::storage::clients::find(&app.state.db, "ops")
-            .await
-            .unwrap()
-            .is_none()
-    );
-    assert!(
-        sesame::storage::clients::find(&app.state.db, "dash")
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert!(sesame::storage::clients::find(&app.state.db, "ops").await.unwrap().is_none());
+    assert!(sesame::storage::clients::find(&app.state.db, "dash").await.unwrap().is_some());
 
     // A static client with an invalid redirect URI stops the server with a clear message.
     let mut bad = static_client("bad");
     bad.redirect_uris = vec!["not a uri".into()];
-    let err = TestApp::try_spawn(&db, |c| c.clients = vec![bad])
-        .await
-        .err()
-        .unwrap();
+    let err = TestApp::try_spawn(&db, |c| c.clients = vec![bad]).await.err().unwrap();
     assert!(format!("{err:#}").contains("clients `bad`"), "{err:#}");
 }

@@ -2,12 +2,11 @@
 //! relying party: it validates signatures, nonce and at_hash itself.
 
 use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreJwsSigningAlgorithm as A, CoreProviderMetadata,
-    CoreUserInfoClaims,
+    CoreAuthenticationFlow, CoreClient, CoreJwsSigningAlgorithm as A, CoreProviderMetadata, CoreUserInfoClaims,
 };
 use openidconnect::{
-    AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
-    OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, RefreshToken, Scope, TokenResponse,
+    AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse,
+    PkceCodeChallenge, RedirectUrl, RefreshToken, Scope, TokenResponse,
 };
 use sesame::config::SigningAlg;
 
@@ -15,11 +14,7 @@ use crate::backend_tests;
 use crate::support::browser::{Browser, params};
 use crate::support::{TestApp, TestDb, add_client, add_user};
 
-backend_tests!(
-    code_flow_rs256_confidential,
-    code_flow_es256_public_pkce,
-    code_flow_eddsa_issuer_with_slash
-);
+backend_tests!(code_flow_rs256_confidential, code_flow_es256_public_pkce, code_flow_eddsa_issuer_with_slash);
 
 async fn code_flow_rs256_confidential(db: TestDb) {
     run_flow(db, SigningAlg::RS256, false, |_| {}).await
@@ -30,18 +25,10 @@ async fn code_flow_es256_public_pkce(db: TestDb) {
 }
 
 async fn code_flow_eddsa_issuer_with_slash(db: TestDb) {
-    run_flow(db, SigningAlg::EdDSA, false, |c| {
-        c.issuer = "{base}/".into()
-    })
-    .await
+    run_flow(db, SigningAlg::EdDSA, false, |c| c.issuer = "{base}/".into()).await
 }
 
-async fn run_flow(
-    db: TestDb,
-    alg: SigningAlg,
-    public: bool,
-    cfg: impl FnOnce(&mut sesame::config::Config),
-) {
+async fn run_flow(db: TestDb, alg: SigningAlg, public: bool, cfg: impl FnOnce(&mut sesame::config::Config)) {
     let app = TestApp::spawn(&db, cfg).await;
     let redirect = "http://127.0.0.1:9/callback";
     let grants = ["authorization_code", "refresh_token"];
@@ -53,40 +40,21 @@ async fn run_flow(
         .build()
         .unwrap();
     let issuer = app.state.issuer.as_str().to_string();
-    let meta = CoreProviderMetadata::discover_async(IssuerUrl::new(issuer.clone()).unwrap(), &http)
-        .await
-        .unwrap();
-    let client = CoreClient::from_provider_metadata(
-        meta,
-        ClientId::new("rp".into()),
-        secret.clone().map(ClientSecret::new),
-    )
-    .set_redirect_uri(RedirectUrl::new(redirect.into()).unwrap());
-    let client = if public {
-        client.set_auth_type(openidconnect::AuthType::RequestBody)
-    } else {
-        client
-    };
+    let meta = CoreProviderMetadata::discover_async(IssuerUrl::new(issuer.clone()).unwrap(), &http).await.unwrap();
+    let client =
+        CoreClient::from_provider_metadata(meta, ClientId::new("rp".into()), secret.clone().map(ClientSecret::new))
+            .set_redirect_uri(RedirectUrl::new(redirect.into()).unwrap());
+    let client = if public { client.set_auth_type(openidconnect::AuthType::RequestBody) } else { client };
     let (pkce, verifier) = PkceCodeChallenge::new_random_sha256();
     let (auth_url, csrf, nonce) = client
-        .authorize_url(
-            CoreAuthenticationFlow::AuthorizationCode,
-            CsrfToken::new_random,
-            Nonce::new_random,
-        )
+        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
         .add_scope(Scope::new("email".into()))
         .add_scope(Scope::new("profile".into()))
         .set_pkce_challenge(pkce)
         .url();
 
     let browser = Browser::new(&app.base_url);
-    let back = browser
-        .authorize_with_login(
-            auth_url.as_str(),
-            "alice@example.com",
-            "correct horse battery",
-        )
-        .await;
+    let back = browser.authorize_with_login(auth_url.as_str(), "alice@example.com", "correct horse battery").await;
     assert!(back.as_str().starts_with(redirect));
     let p = params(&back);
     assert_eq!(p["state"], *csrf.secret());
@@ -99,18 +67,12 @@ async fn run_flow(
         .request_async(&http)
         .await
         .unwrap();
-    let verifier = client.id_token_verifier().set_allowed_algs(vec![
-        A::EdDsa,
-        A::EcdsaP256Sha256,
-        A::RsaSsaPkcs1V15Sha256,
-    ]);
+    let verifier =
+        client.id_token_verifier().set_allowed_algs(vec![A::EdDsa, A::EcdsaP256Sha256, A::RsaSsaPkcs1V15Sha256]);
     let id_token = tok.id_token().expect("id_token");
     let claims = id_token.claims(&verifier, &nonce).unwrap();
     assert_eq!(claims.subject().as_str(), user_id);
-    assert_eq!(
-        claims.email().map(|e| e.as_str()),
-        Some("alice@example.com")
-    );
+    assert_eq!(claims.email().map(|e| e.as_str()), Some("alice@example.com"));
     assert!(claims.auth_time().is_some());
     let expected_alg = match alg {
         SigningAlg::RS256 => A::RsaSsaPkcs1V15Sha256,
@@ -137,48 +99,24 @@ async fn run_flow(
     let header = jsonwebtoken::decode_header(at).unwrap();
     assert_eq!(header.typ.as_deref(), Some("at+jwt"));
     let at_claims: serde_json::Value = decode_payload(at);
-    for c in [
-        "iss",
-        "sub",
-        "aud",
-        "exp",
-        "iat",
-        "jti",
-        "client_id",
-        "scope",
-    ] {
+    for c in ["iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope"] {
         assert!(at_claims.get(c).is_some(), "access token lacks {c}");
     }
     assert_eq!(at_claims["scope"], "openid profile email");
 
     // userinfo through the RP library.
-    let info: CoreUserInfoClaims = client
-        .user_info(tok.access_token().clone(), None)
-        .unwrap()
-        .request_async(&http)
-        .await
-        .unwrap();
+    let info: CoreUserInfoClaims =
+        client.user_info(tok.access_token().clone(), None).unwrap().request_async(&http).await.unwrap();
     assert_eq!(info.subject().as_str(), user_id);
     assert_eq!(info.email().map(|e| e.as_str()), Some("alice@example.com"));
 
     // Refresh rotates the token and keeps the user.
     let rt = tok.refresh_token().expect("refresh token").clone();
-    let tok2 = client
-        .exchange_refresh_token(&rt)
-        .unwrap()
-        .request_async(&http)
-        .await
-        .unwrap();
+    let tok2 = client.exchange_refresh_token(&rt).unwrap().request_async(&http).await.unwrap();
     let rt2 = tok2.refresh_token().expect("rotated").clone();
     assert_ne!(rt.secret(), rt2.secret());
     let id2 = tok2.id_token().expect("id token on refresh");
-    assert_eq!(
-        id2.claims(&verifier, |_: Option<&Nonce>| Ok(()))
-            .unwrap()
-            .subject()
-            .as_str(),
-        user_id
-    );
+    assert_eq!(id2.claims(&verifier, |_: Option<&Nonce>| Ok(())).unwrap().subject().as_str(), user_id);
 
     // Revoking the refresh token ends the family and its access tokens at userinfo.
     let revoke = browser
@@ -190,11 +128,8 @@ async fn run_flow(
         .await
         .unwrap();
     assert_eq!(revoke.status(), 200);
-    let again = client
-        .exchange_refresh_token(&RefreshToken::new(rt2.secret().clone()))
-        .unwrap()
-        .request_async(&http)
-        .await;
+    let again =
+        client.exchange_refresh_token(&RefreshToken::new(rt2.secret().clone())).unwrap().request_async(&http).await;
     assert!(again.is_err());
     let ui = browser
         .http
@@ -204,12 +139,7 @@ async fn run_flow(
         .await
         .unwrap();
     assert_eq!(ui.status(), 401);
-    assert!(
-        ui.headers()["www-authenticate"]
-            .to_str()
-            .unwrap()
-            .contains("invalid_token")
-    );
+    assert!(ui.headers()["www-authenticate"].to_str().unwrap().contains("invalid_token"));
 }
 
 trait BasicOpt {
@@ -225,10 +155,7 @@ impl BasicOpt for reqwest::RequestBuilder {
     }
 }
 
-fn client_form<'a>(
-    secret: &Option<String>,
-    extra: &[(&'a str, &'a String)],
-) -> Vec<(&'a str, String)> {
+fn client_form<'a>(secret: &Option<String>, extra: &[(&'a str, &'a String)]) -> Vec<(&'a str, String)> {
     let mut v: Vec<(&str, String)> = extra.iter().map(|(k, v)| (*k, (*v).clone())).collect();
     if secret.is_none() {
         v.push(("client_id", "rp".into()));
@@ -239,10 +166,5 @@ fn client_form<'a>(
 pub fn decode_payload(jwt: &str) -> serde_json::Value {
     use base64::Engine;
     let part = jwt.split('.').nth(1).unwrap();
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(part)
-            .unwrap(),
-    )
-    .unwrap()
+    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
 }

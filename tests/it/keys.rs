@@ -24,11 +24,7 @@ async fn jwks(app: &TestApp) -> JwkSet {
 }
 
 fn kids(set: &JwkSet) -> Vec<String> {
-    let mut v: Vec<String> = set
-        .keys
-        .iter()
-        .filter_map(|k| k.common.key_id.clone())
-        .collect();
+    let mut v: Vec<String> = set.keys.iter().filter_map(|k| k.common.key_id.clone()).collect();
     v.sort();
     v
 }
@@ -50,10 +46,7 @@ async fn jwks_publishes_one_key_per_alg(db: TestDb) {
         assert!(k.get("d").is_none() && k.get("p").is_none());
     }
     let rsa = keys.iter().find(|k| k["alg"] == "RS256").unwrap();
-    assert!(
-        rsa["n"].as_str().unwrap().len() >= 342,
-        "RSA modulus at least 2048 bits"
-    );
+    assert!(rsa["n"].as_str().unwrap().len() >= 342, "RSA modulus at least 2048 bits");
     // The Auth0-style alias serves the same set.
     assert_eq!(app.get_json("/.well-known/jwks.json").await, raw);
 }
@@ -67,18 +60,10 @@ async fn signatures_verify_against_published_jwks(db: TestDb) {
         (SigningAlg::ES256, Algorithm::ES256),
         (SigningAlg::EdDSA, Algorithm::EdDSA),
     ] {
-        let claims =
-            json!({"iss": app.base_url, "sub": "u1", "aud": "c1", "exp": now + 60, "iat": now});
-        let token = app
-            .state
-            .keys
-            .snapshot()
-            .sign(alg, "JWT", &claims, now)
-            .unwrap();
+        let claims = json!({"iss": app.base_url, "sub": "u1", "aud": "c1", "exp": now + 60, "iat": now});
+        let token = app.state.keys.snapshot().sign(alg, "JWT", &claims, now).unwrap();
         let header = jsonwebtoken::decode_header(&token).unwrap();
-        let jwk: &Jwk = set
-            .find(header.kid.as_deref().unwrap())
-            .expect("signing kid is published");
+        let jwk: &Jwk = set.find(header.kid.as_deref().unwrap()).expect("signing kid is published");
         let key = DecodingKey::from_jwk(jwk).unwrap();
         let mut v = Validation::new(jalg);
         v.set_audience(&["c1"]);
@@ -89,20 +74,10 @@ async fn signatures_verify_against_published_jwks(db: TestDb) {
         let mut bad = token.clone().into_bytes();
         let i = bad.len() - 5;
         bad[i] = if bad[i] == b'A' { b'B' } else { b'A' };
-        assert!(
-            jsonwebtoken::decode::<serde_json::Value>(std::str::from_utf8(&bad).unwrap(), &key, &v)
-                .is_err()
-        );
+        assert!(jsonwebtoken::decode::<serde_json::Value>(std::str::from_utf8(&bad).unwrap(), &key, &v).is_err());
         // The alg allow-list holds: the same token is refused under another algorithm.
-        let wrong = if jalg == Algorithm::RS256 {
-            Algorithm::ES256
-        } else {
-            Algorithm::RS256
-        };
-        assert!(
-            jsonwebtoken::decode::<serde_json::Value>(&token, &key, &Validation::new(wrong))
-                .is_err()
-        );
+        let wrong = if jalg == Algorithm::RS256 { Algorithm::ES256 } else { Algorithm::RS256 };
+        assert!(jsonwebtoken::decode::<serde_json::Value>(&token, &key, &Validation::new(wrong)).is_err());
     }
 }
 
@@ -118,10 +93,7 @@ async fn rotation_publishes_first_and_retires_after_expiry(db: TestDb) {
     let new_kid = made[0]["kid"].as_str().unwrap().to_string();
     assert_eq!(made[0]["status"], "pending");
     let lead = made[0]["activates_at"].as_i64().unwrap() - made[0]["created_at"].as_i64().unwrap();
-    assert_eq!(
-        lead, 330,
-        "jwks_cache_secs + reload_interval_secs by default"
-    );
+    assert_eq!(lead, 330, "jwks_cache_secs + reload_interval_secs by default");
 
     // The server picks it up by itself: published at once, not yet signing.
     wait_for(|| async { kids(&jwks(&app).await).contains(&new_kid) }).await;
@@ -148,13 +120,7 @@ async fn rotation_publishes_first_and_retires_after_expiry(db: TestDb) {
 
 fn signing_kid(app: &TestApp, alg: SigningAlg) -> String {
     let now = app.state.clock.now();
-    app.state
-        .keys
-        .snapshot()
-        .signing_key(alg, now)
-        .unwrap()
-        .kid
-        .clone()
+    app.state.keys.snapshot().signing_key(alg, now).unwrap().kid.clone()
 }
 
 async fn wait_for<F, Fut>(mut f: F)
@@ -185,14 +151,10 @@ async fn private_keys_sealed_at_rest(db: TestDb) {
     assert_eq!(rows.len(), 3);
     let master = MasterKey::new(&sesame::config::decode_master_key(MASTER_KEY).unwrap());
     for row in &rows {
-        let der = master
-            .open(&row.private_key_sealed, row.kid.as_bytes())
-            .expect("opens with the master key");
+        let der = master.open(&row.private_key_sealed, row.kid.as_bytes()).expect("opens with the master key");
         assert!(der.len() >= 48);
         assert!(
-            !row.private_key_sealed
-                .windows(32)
-                .any(|w| der.windows(32).any(|d| d == w)),
+            !row.private_key_sealed.windows(32).any(|w| der.windows(32).any(|d| d == w)),
             "no plaintext key bytes stored"
         );
         assert!(!row.public_jwk.contains("\"d\""));
@@ -200,10 +162,7 @@ async fn private_keys_sealed_at_rest(db: TestDb) {
     app.stop().await;
     // A different master key cannot open them, and the server says so instead of starting.
     let other = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
-    let err = TestApp::try_spawn(&db, |c| c.master_key = sesame::config::Secret::new(other))
-        .await
-        .err()
-        .unwrap();
+    let err = TestApp::try_spawn(&db, |c| c.master_key = sesame::config::Secret::new(other)).await.err().unwrap();
     assert!(format!("{err:#}").contains("master key"), "{err:#}");
 }
 
@@ -216,16 +175,7 @@ async fn replicas_share_keys(db: TestDb) {
         let a = TestApp::spawn(&db, |_| {}).await;
         (a, TestApp::spawn(&db, |_| {}).await)
     };
-    assert_eq!(
-        sesame::storage::keys::list(&a.state.db)
-            .await
-            .unwrap()
-            .len(),
-        3
-    );
+    assert_eq!(sesame::storage::keys::list(&a.state.db).await.unwrap().len(), 3);
     assert_eq!(kids(&jwks(&a).await), kids(&jwks(&b).await));
-    assert_eq!(
-        signing_kid(&a, SigningAlg::RS256),
-        signing_kid(&b, SigningAlg::RS256)
-    );
+    assert_eq!(signing_kid(&a, SigningAlg::RS256), signing_kid(&b, SigningAlg::RS256));
 }

@@ -40,45 +40,18 @@ async fn serve_probe_and_sigterm(db: TestDb) {
     }
     let addr = addr.unwrap_or_else(|| panic!("no listening line in {lines:?}"));
     let http = reqwest::Client::new();
-    let r = http
-        .get(format!("http://{addr}/healthz"))
-        .header("x-request-id", "probe-123")
-        .send()
-        .await
-        .unwrap();
+    let r = http.get(format!("http://{addr}/healthz")).header("x-request-id", "probe-123").send().await.unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(
-        r.headers()["x-request-id"],
-        "probe-123",
-        "a proxy's request id is kept"
-    );
-    assert_eq!(
-        http.get(format!("http://{addr}/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    let d = http
-        .get(format!("http://{addr}/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(r.headers()["x-request-id"], "probe-123", "a proxy's request id is kept");
+    assert_eq!(http.get(format!("http://{addr}/readyz")).send().await.unwrap().status(), 200);
+    let d = http.get(format!("http://{addr}/.well-known/openid-configuration")).send().await.unwrap();
     assert_eq!(d.status(), 200);
     let rid = d.headers()["x-request-id"].to_str().unwrap().to_string();
     assert_eq!(rid.len(), 36, "a generated request id");
 
     // The container health check goes through the binary itself.
-    let hc = sesame_cmd()
-        .args(["healthcheck", "--url", &format!("http://{addr}/healthz")])
-        .output()
-        .unwrap();
-    assert!(
-        hc.status.success(),
-        "{}",
-        String::from_utf8_lossy(&hc.stderr)
-    );
+    let hc = sesame_cmd().args(["healthcheck", "--url", &format!("http://{addr}/healthz")]).output().unwrap();
+    assert!(hc.status.success(), "{}", String::from_utf8_lossy(&hc.stderr));
 
     // Request log lines carry the request id.
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -90,10 +63,7 @@ async fn serve_probe_and_sigterm(db: TestDb) {
     }
     assert!(seen, "a log line with request id {rid}");
 
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
+    let status = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -101,10 +71,7 @@ async fn serve_probe_and_sigterm(db: TestDb) {
             assert!(st.success(), "clean exit after SIGTERM: {st:?}");
             break;
         }
-        assert!(
-            Instant::now() < deadline,
-            "still running 20 s after SIGTERM"
-        );
+        assert!(Instant::now() < deadline, "still running 20 s after SIGTERM");
         std::thread::sleep(Duration::from_millis(50));
     }
     let rest: Vec<String> = rx.try_iter().collect();
@@ -113,35 +80,16 @@ async fn serve_probe_and_sigterm(db: TestDb) {
 
 #[tokio::test]
 async fn healthcheck_fails_when_nothing_listens() {
-    let out = sesame_cmd()
-        .args(["healthcheck", "--url", "http://127.0.0.1:1/healthz"])
-        .output()
-        .unwrap();
+    let out = sesame_cmd().args(["healthcheck", "--url", "http://127.0.0.1:1/healthz"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
 }
 
 async fn readyz_fails_without_database(db: TestDb) {
     let app = TestApp::spawn(&db, |_| {}).await;
-    assert_eq!(
-        app.http
-            .get(app.url("/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(app.http.get(app.url("/readyz")).send().await.unwrap().status(), 200);
     app.state.db.close().await;
     let r = app.http.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(r.status(), 503);
     // Liveness does not depend on the database.
-    assert_eq!(
-        app.http
-            .get(app.url("/healthz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(app.http.get(app.url("/healthz")).send().await.unwrap().status(), 200);
 }

@@ -10,12 +10,7 @@ use crate::support::{TestApp, TestDb, add_client};
 async fn code(app: &TestApp, b: &Browser, client: &str) -> String {
     let r = b.get(&auth(client, "")).await;
     let loc = if location(&r).contains("/login") {
-        b.authorize_with_login(
-            &auth(client, ""),
-            "alice@example.com",
-            "correct horse battery",
-        )
-        .await
+        b.authorize_with_login(&auth(client, ""), "alice@example.com", "correct horse battery").await
     } else {
         url::Url::parse(&location(&r)).unwrap()
     };
@@ -24,12 +19,7 @@ async fn code(app: &TestApp, b: &Browser, client: &str) -> String {
 }
 
 async fn token(app: &TestApp, form: &[(&str, &str)]) -> (u16, Value) {
-    let r = reqwest::Client::new()
-        .post(format!("{}/token", app.base_url))
-        .form(form)
-        .send()
-        .await
-        .unwrap();
+    let r = reqwest::Client::new().post(format!("{}/token", app.base_url)).form(form).send().await.unwrap();
     let status = r.status().as_u16();
     assert_eq!(r.headers()["cache-control"], "no-store");
     (status, r.json().await.unwrap())
@@ -49,12 +39,7 @@ async fn exchange(app: &TestApp, code: &str) -> (u16, Value) {
     .await
 }
 
-backend_tests!(
-    code_misuse,
-    refresh_rotation_and_reuse,
-    client_authentication_and_credentials,
-    bearer_endpoints
-);
+backend_tests!(code_misuse, refresh_rotation_and_reuse, client_authentication_and_credentials, bearer_endpoints);
 
 async fn code_misuse(db: TestDb) {
     let app = setup(&db).await;
@@ -63,12 +48,7 @@ async fn code_misuse(db: TestDb) {
     let c = code(&app, &b, "spa").await;
     let (s, e) = token(
         &app,
-        &[
-            ("grant_type", "authorization_code"),
-            ("client_id", "spa"),
-            ("code", &c),
-            ("code_verifier", &"x".repeat(43)),
-        ],
+        &[("grant_type", "authorization_code"), ("client_id", "spa"), ("code", &c), ("code_verifier", &"x".repeat(43))],
     )
     .await;
     assert_eq!((s, e["error"].as_str()), (400, Some("invalid_grant")));
@@ -86,25 +66,12 @@ async fn code_misuse(db: TestDb) {
     .await;
     assert_eq!(e["error"], "invalid_grant");
     let c = code(&app, &b, "spa").await;
-    let (_, e) = token(
-        &app,
-        &[
-            ("grant_type", "authorization_code"),
-            ("client_id", "spa"),
-            ("code", &c),
-        ],
-    )
-    .await;
+    let (_, e) = token(&app, &[("grant_type", "authorization_code"), ("client_id", "spa"), ("code", &c)]).await;
     assert_eq!(e["error"], "invalid_grant", "verifier required");
     let c = code(&app, &b, "spa").await;
     let (_, e) = token(
         &app,
-        &[
-            ("grant_type", "authorization_code"),
-            ("client_id", "store"),
-            ("code", &c),
-            ("code_verifier", VERIFIER),
-        ],
+        &[("grant_type", "authorization_code"), ("client_id", "store"), ("code", &c), ("code_verifier", VERIFIER)],
     )
     .await;
     assert_eq!(e["error"], "invalid_grant", "another client's code");
@@ -121,19 +88,8 @@ async fn code_misuse(db: TestDb) {
     let rt = ok["refresh_token"].as_str().unwrap().to_string();
     let (s, e) = exchange(&app, &c).await;
     assert_eq!((s, e["error"].as_str()), (400, Some("invalid_grant")));
-    let (_, e) = token(
-        &app,
-        &[
-            ("grant_type", "refresh_token"),
-            ("client_id", "spa"),
-            ("refresh_token", &rt),
-        ],
-    )
-    .await;
-    assert_eq!(
-        e["error"], "invalid_grant",
-        "tokens from a replayed code are revoked"
-    );
+    let (_, e) = token(&app, &[("grant_type", "refresh_token"), ("client_id", "spa"), ("refresh_token", &rt)]).await;
+    assert_eq!(e["error"], "invalid_grant", "tokens from a replayed code are revoked");
 
     // Bad input never 500s.
     for form in [
@@ -147,11 +103,7 @@ async fn code_misuse(db: TestDb) {
     }
     let (_, e) = token(&app, &[("grant_type", "password"), ("client_id", "spa")]).await;
     assert_eq!(e["error"], "unsupported_grant_type");
-    let (_, e) = token(
-        &app,
-        &[("grant_type", "client_credentials"), ("client_id", "spa")],
-    )
-    .await;
+    let (_, e) = token(&app, &[("grant_type", "client_credentials"), ("client_id", "spa")]).await;
     assert_eq!(e["error"], "unauthorized_client");
 }
 
@@ -159,40 +111,19 @@ async fn refresh_rotation_and_reuse(db: TestDb) {
     let app = setup(&db).await;
     let b = Browser::new(&app.base_url);
     let c = code(&app, &b, "spa").await;
-    let r0 = exchange(&app, &c).await.1["refresh_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let r0 = exchange(&app, &c).await.1["refresh_token"].as_str().unwrap().to_string();
     let refresh = |t: String| {
         let app = &app;
-        async move {
-            token(
-                app,
-                &[
-                    ("grant_type", "refresh_token"),
-                    ("client_id", "spa"),
-                    ("refresh_token", &t),
-                ],
-            )
-            .await
-        }
+        async move { token(app, &[("grant_type", "refresh_token"), ("client_id", "spa"), ("refresh_token", &t)]).await }
     };
     // Several tabs refreshing at once all get the same successor: never two valid ones.
     let mut tabs = tokio::task::JoinSet::new();
     for _ in 0..5 {
         let url = format!("{}/token", app.base_url);
-        let form = [
-            ("grant_type", "refresh_token".to_string()),
-            ("client_id", "spa".into()),
-            ("refresh_token", r0.clone()),
-        ];
+        let form =
+            [("grant_type", "refresh_token".to_string()), ("client_id", "spa".into()), ("refresh_token", r0.clone())];
         tabs.spawn(async move {
-            let r = reqwest::Client::new()
-                .post(url)
-                .form(&form)
-                .send()
-                .await
-                .unwrap();
+            let r = reqwest::Client::new().post(url).form(&form).send().await.unwrap();
             (r.status().as_u16(), r.json::<Value>().await.unwrap())
         });
     }
@@ -211,12 +142,7 @@ async fn refresh_rotation_and_reuse(db: TestDb) {
     // Narrowing works, widening does not.
     let (s, v) = token(
         &app,
-        &[
-            ("grant_type", "refresh_token"),
-            ("client_id", "spa"),
-            ("refresh_token", &r1),
-            ("scope", "openid"),
-        ],
+        &[("grant_type", "refresh_token"), ("client_id", "spa"), ("refresh_token", &r1), ("scope", "openid")],
     )
     .await;
     assert_eq!(s, 200);
@@ -225,12 +151,7 @@ async fn refresh_rotation_and_reuse(db: TestDb) {
     let r2 = v["refresh_token"].as_str().unwrap().to_string();
     let (_, e) = token(
         &app,
-        &[
-            ("grant_type", "refresh_token"),
-            ("client_id", "spa"),
-            ("refresh_token", &r2),
-            ("scope", "openid profile"),
-        ],
+        &[("grant_type", "refresh_token"), ("client_id", "spa"), ("refresh_token", &r2), ("scope", "openid profile")],
     )
     .await;
     assert_eq!(e["error"], "invalid_scope");
@@ -243,43 +164,18 @@ async fn refresh_rotation_and_reuse(db: TestDb) {
     assert_eq!(e["error"], "invalid_grant", "the whole family is revoked");
 
     // Another client cannot use it, and an unknown token is invalid_grant.
-    let (_, e) = token(
-        &app,
-        &[
-            ("grant_type", "refresh_token"),
-            ("client_id", "spa"),
-            ("refresh_token", "nope"),
-        ],
-    )
-    .await;
+    let (_, e) = token(&app, &[("grant_type", "refresh_token"), ("client_id", "spa"), ("refresh_token", "nope")]).await;
     assert_eq!(e["error"], "invalid_grant");
 }
 
 async fn client_authentication_and_credentials(db: TestDb) {
     let app = TestApp::spawn(&db, |_| {}).await;
-    let secret = add_client(&app, "m2m", false, true, CB, None, &["client_credentials"])
-        .await
-        .unwrap();
+    let secret = add_client(&app, "m2m", false, true, CB, None, &["client_credentials"]).await.unwrap();
     let post_secret = {
-        let s = add_client(
-            &app,
-            "poster",
-            false,
-            true,
-            CB,
-            None,
-            &["client_credentials"],
-        )
-        .await
-        .unwrap();
-        let mut c = sesame::storage::clients::find(&app.state.db, "poster")
-            .await
-            .unwrap()
-            .unwrap();
+        let s = add_client(&app, "poster", false, true, CB, None, &["client_credentials"]).await.unwrap();
+        let mut c = sesame::storage::clients::find(&app.state.db, "poster").await.unwrap().unwrap();
         c.token_endpoint_auth_method = "client_secret_post".into();
-        sesame::storage::clients::update(&app.state.db, &c)
-            .await
-            .unwrap();
+        sesame::storage::clients::update(&app.state.db, &c).await.unwrap();
         s
     };
     let http = reqwest::Client::new();
@@ -308,12 +204,7 @@ async fn client_authentication_and_credentials(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
-    assert!(
-        r.headers()["www-authenticate"]
-            .to_str()
-            .unwrap()
-            .starts_with("Basic")
-    );
+    assert!(r.headers()["www-authenticate"].to_str().unwrap().starts_with("Basic"));
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_client");
     // Unknown client, and the wrong method for the client.
     let r = http
@@ -326,40 +217,25 @@ async fn client_authentication_and_credentials(db: TestDb) {
     assert_eq!(r.status(), 401);
     let r = http
         .post(&url)
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", "m2m"),
-            ("client_secret", &secret),
-        ])
+        .form(&[("grant_type", "client_credentials"), ("client_id", "m2m"), ("client_secret", &secret)])
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 401, "m2m is registered for client_secret_basic");
     let r = http
         .post(&url)
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", "poster"),
-            ("client_secret", &post_secret),
-        ])
+        .form(&[("grant_type", "client_credentials"), ("client_id", "poster"), ("client_secret", &post_secret)])
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let r = http
-        .post(&url)
-        .form(&[("grant_type", "client_credentials"), ("client_id", "m2m")])
-        .send()
-        .await
-        .unwrap();
+    let r = http.post(&url).form(&[("grant_type", "client_credentials"), ("client_id", "m2m")]).send().await.unwrap();
     assert_eq!(r.status(), 401, "no secret");
 }
 
 async fn bearer_endpoints(db: TestDb) {
     let app = setup(&db).await;
-    let api_secret = add_client(&app, "api", false, true, CB, None, &["client_credentials"])
-        .await
-        .unwrap();
+    let api_secret = add_client(&app, "api", false, true, CB, None, &["client_credentials"]).await.unwrap();
     let b = Browser::new(&app.base_url);
     let c = code(&app, &b, "spa").await;
     let tok = exchange(&app, &c).await.1;
@@ -373,12 +249,7 @@ async fn bearer_endpoints(db: TestDb) {
     assert_eq!(r.headers()["www-authenticate"], "Bearer realm=\"sesame\"");
     let r = http.get(&ui).bearer_auth("garbage").send().await.unwrap();
     assert_eq!(r.status(), 401);
-    assert!(
-        r.headers()["www-authenticate"]
-            .to_str()
-            .unwrap()
-            .contains("error=\"invalid_token\"")
-    );
+    assert!(r.headers()["www-authenticate"].to_str().unwrap().contains("error=\"invalid_token\""));
     let r = http.post(&ui).bearer_auth(at).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
@@ -387,13 +258,7 @@ async fn bearer_endpoints(db: TestDb) {
 
     // Introspection: confidential clients only.
     let intro = format!("{}/introspect", app.base_url);
-    let r = http
-        .post(&intro)
-        .basic_auth("api", Some(&api_secret))
-        .form(&[("token", at)])
-        .send()
-        .await
-        .unwrap();
+    let r = http.post(&intro).basic_auth("api", Some(&api_secret)).form(&[("token", at)]).send().await.unwrap();
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["active"], true);
     assert_eq!(v["client_id"], "spa");
@@ -419,12 +284,7 @@ async fn bearer_endpoints(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(v, serde_json::json!({"active": false}));
-    let r = http
-        .post(&intro)
-        .form(&[("token", at), ("client_id", "spa")])
-        .send()
-        .await
-        .unwrap();
+    let r = http.post(&intro).form(&[("token", at), ("client_id", "spa")]).send().await.unwrap();
     assert_eq!(r.status(), 400, "public clients may not introspect");
 
     // Revoking the access token revokes its grant: userinfo, introspection and the refresh token all stop.
@@ -435,10 +295,7 @@ async fn bearer_endpoints(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(
-        http.get(&ui).bearer_auth(at).send().await.unwrap().status(),
-        401
-    );
+    assert_eq!(http.get(&ui).bearer_auth(at).send().await.unwrap().status(), 401);
     let v: Value = http
         .post(&intro)
         .basic_auth("api", Some(&api_secret))
@@ -450,15 +307,7 @@ async fn bearer_endpoints(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(v["active"], false);
-    let (_, e) = token(
-        &app,
-        &[
-            ("grant_type", "refresh_token"),
-            ("client_id", "spa"),
-            ("refresh_token", rt),
-        ],
-    )
-    .await;
+    let (_, e) = token(&app, &[("grant_type", "refresh_token"), ("client_id", "spa"), ("refresh_token", rt)]).await;
     assert_eq!(e["error"], "invalid_grant");
     // Unknown tokens revoke fine (RFC 7009 §2.2).
     let r = http
@@ -470,18 +319,7 @@ async fn bearer_endpoints(db: TestDb) {
     assert_eq!(r.status(), 200);
     // Expired access tokens are refused.
     let c = code(&app, &b, "spa").await;
-    let at2 = exchange(&app, &c).await.1["access_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let at2 = exchange(&app, &c).await.1["access_token"].as_str().unwrap().to_string();
     app.state.clock.advance(3601);
-    assert_eq!(
-        http.get(&ui)
-            .bearer_auth(&at2)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        401
-    );
+    assert_eq!(http.get(&ui).bearer_auth(&at2).send().await.unwrap().status(), 401);
 }

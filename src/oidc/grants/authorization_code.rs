@@ -14,27 +14,15 @@ use crate::oidc::token::{TokenResponse, dup};
 use crate::storage::auth_codes::{self, Consumed};
 use crate::storage::{grants, refresh_tokens};
 
-pub async fn exchange(
-    state: &AppState,
-    client: &Client,
-    p: &Params,
-) -> Result<TokenResponse, TokenError> {
-    let code = p
-        .get("code")
-        .map_err(dup)?
-        .ok_or_else(|| OAuthError::invalid_request("code is required"))?;
+pub async fn exchange(state: &AppState, client: &Client, p: &Params) -> Result<TokenResponse, TokenError> {
+    let code = p.get("code").map_err(dup)?.ok_or_else(|| OAuthError::invalid_request("code is required"))?;
     let redirect_uri = p.get("redirect_uri").map_err(dup)?;
     let verifier = p.get("code_verifier").map_err(dup)?;
     let now = state.clock.now();
-    let row = match auth_codes::consume(&state.db, &random::sha256_hex(code), now)
-        .await
-        .map_err(Internal)?
-    {
+    let row = match auth_codes::consume(&state.db, &random::sha256_hex(code), now).await.map_err(Internal)? {
         Consumed::Fresh(row) => row,
         Consumed::AlreadyUsed { grant_id } => {
-            grants::revoke(&state.db, &grant_id, now)
-                .await
-                .map_err(Internal)?;
+            grants::revoke(&state.db, &grant_id, now).await.map_err(Internal)?;
             tracing::warn!(target: "audit", client_id = %client.client_id, "authorization code replayed; grant revoked");
             return Err(OAuthError::invalid_grant("the code was already used").into());
         }
@@ -47,10 +35,7 @@ pub async fn exchange(
         return Err(OAuthError::invalid_grant("the code has expired").into());
     }
     if redirect_uri.is_some_and(|r| r != row.redirect_uri) {
-        return Err(OAuthError::invalid_grant(
-            "redirect_uri does not match the authorization request",
-        )
-        .into());
+        return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request").into());
     }
     check_pkce(row.code_challenge.as_deref(), verifier)?;
     let user = active_user(state, &row.user_id).await?;
@@ -67,9 +52,7 @@ pub async fn exchange(
     let mut resp = mint(state, client, &g, now)?;
     if client.grant_types.iter().any(|t| t == "refresh_token") {
         let (value, rt) = new_refresh(state, client, &g, None, now);
-        refresh_tokens::insert(&state.db, &rt)
-            .await
-            .map_err(Internal)?;
+        refresh_tokens::insert(&state.db, &rt).await.map_err(Internal)?;
         resp.refresh_token = Some(value);
     }
     tracing::info!(target: "audit", client_id = %client.client_id, user_id = %user.user_id, "tokens issued (authorization_code)");
@@ -81,24 +64,18 @@ pub async fn exchange(
 fn check_pkce(challenge: Option<&str>, verifier: Option<&str>) -> Result<(), TokenError> {
     match (challenge, verifier) {
         (None, None) => Ok(()),
-        (None, Some(_)) => Err(OAuthError::invalid_grant(
-            "code_verifier given but the request had no code_challenge",
-        )
-        .into()),
+        (None, Some(_)) => {
+            Err(OAuthError::invalid_grant("code_verifier given but the request had no code_challenge").into())
+        }
         (Some(_), None) => Err(OAuthError::invalid_grant("code_verifier is required").into()),
         (Some(c), Some(v)) => {
             let well_formed = (43..=128).contains(&v.len())
-                && v.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
-            let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .encode(Sha256::digest(v.as_bytes()));
+                && v.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
+            let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(v.as_bytes()));
             if well_formed && random::ct_eq(&computed, c) {
                 Ok(())
             } else {
-                Err(
-                    OAuthError::invalid_grant("code_verifier does not match the code_challenge")
-                        .into(),
-                )
+                Err(OAuthError::invalid_grant("code_verifier does not match the code_challenge").into())
             }
         }
     }

@@ -26,12 +26,7 @@ pub struct UserGrant<'a> {
 }
 
 /// Access token, plus an ID token when `openid` was granted.
-pub fn mint(
-    state: &AppState,
-    client: &Client,
-    g: &UserGrant,
-    now: i64,
-) -> Result<TokenResponse, TokenError> {
+pub fn mint(state: &AppState, client: &Client, g: &UserGrant, now: i64) -> Result<TokenResponse, TokenError> {
     let scope = g.scopes.join(" ");
     let access = tokens::access_token(
         state,
@@ -81,11 +76,8 @@ pub fn new_refresh(
 ) -> (String, RefreshRow) {
     let value = random::token(32);
     let t = &state.config.tokens;
-    let absolute = if client.public {
-        t.public_refresh_token_absolute_ttl_secs
-    } else {
-        t.refresh_token_absolute_ttl_secs
-    };
+    let absolute =
+        if client.public { t.public_refresh_token_absolute_ttl_secs } else { t.refresh_token_absolute_ttl_secs };
     let row = RefreshRow {
         token_hash: random::sha256_hex(&value),
         grant_id: g.grant_id.to_string(),
@@ -105,18 +97,12 @@ pub fn new_refresh(
 
 /// The user behind a grant, if they may still get tokens.
 pub async fn active_user(state: &AppState, user_id: &str) -> Result<User, TokenError> {
-    match users::find_by_id(&state.db, user_id)
-        .await
-        .map_err(Internal)?
-    {
+    match users::find_by_id(&state.db, user_id).await.map_err(Internal)? {
         Some(u) if !u.disabled => Ok(u),
         _ => Err(OAuthError::invalid_grant("the user no longer exists or is disabled").into()),
     }
 }
 
 pub fn split_scope(s: &str) -> Vec<String> {
-    s.split(' ')
-        .filter(|x| !x.is_empty())
-        .map(str::to_string)
-        .collect()
+    s.split(' ').filter(|x| !x.is_empty()).map(str::to_string).collect()
 }

@@ -10,23 +10,13 @@ pub struct Browser {
 
 impl Browser {
     pub fn new(base: &str) -> Browser {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .cookie_store(true)
-            .build()
-            .unwrap();
-        Browser {
-            http,
-            base: base.to_string(),
-        }
+        let http =
+            reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).cookie_store(true).build().unwrap();
+        Browser { http, base: base.to_string() }
     }
 
     fn abs(&self, url: &str) -> String {
-        if url.starts_with("http") {
-            url.to_string()
-        } else {
-            format!("{}{url}", self.base)
-        }
+        if url.starts_with("http") { url.to_string() } else { format!("{}{url}", self.base) }
     }
 
     pub async fn get(&self, url: &str) -> reqwest::Response {
@@ -34,12 +24,7 @@ impl Browser {
     }
 
     pub async fn post_form(&self, url: &str, form: &[(&str, &str)]) -> reqwest::Response {
-        self.http
-            .post(self.abs(url))
-            .form(form)
-            .send()
-            .await
-            .unwrap()
+        self.http.post(self.abs(url)).form(form).send().await.unwrap()
     }
 
     /// Follows redirects within Sesame; returns the first response that is not a
@@ -61,12 +46,7 @@ impl Browser {
 
     /// Opens an authorization URL and signs in on the login box.
     /// Returns the redirect back to the client.
-    pub async fn authorize_with_login(
-        &self,
-        auth_url: &str,
-        email: &str,
-        password: &str,
-    ) -> url::Url {
+    pub async fn authorize_with_login(&self, auth_url: &str, email: &str, password: &str) -> url::Url {
         let page = self.follow(self.get(auth_url).await).await;
         assert_eq!(page.status(), StatusCode::OK, "login page expected");
         let login_url = page.url().to_string();
@@ -82,33 +62,18 @@ impl Browser {
     pub async fn submit_login(&self, html: &str, email: &str, password: &str) -> reqwest::Response {
         let csrf = hidden(html, "csrf");
         let req = hidden(html, "req");
-        self.post_form(
-            "/login",
-            &[
-                ("csrf", &csrf),
-                ("req", &req),
-                ("email", email),
-                ("password", password),
-            ],
-        )
-        .await
+        self.post_form("/login", &[("csrf", &csrf), ("req", &req), ("email", email), ("password", password)]).await
     }
 }
 
 pub fn location(resp: &reqwest::Response) -> String {
-    resp.headers()
-        .get("location")
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default()
+    resp.headers().get("location").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default()
 }
 
 /// The value of `<input type="hidden" name="NAME" value="…">` (HTML-unescaped enough for tokens).
 pub fn hidden(html: &str, name: &str) -> String {
     let needle = format!("name=\"{name}\" value=\"");
-    let start = html
-        .find(&needle)
-        .unwrap_or_else(|| panic!("no hidden {name} in {html}"))
-        + needle.len();
+    let start = html.find(&needle).unwrap_or_else(|| panic!("no hidden {name} in {html}")) + needle.len();
     let end = html[start..].find('"').unwrap() + start;
     html[start..end].to_string()
 }
@@ -116,7 +81,5 @@ pub fn hidden(html: &str, name: &str) -> String {
 /// Query (or fragment) parameters of a redirect back to the client.
 pub fn params(url: &url::Url) -> std::collections::HashMap<String, String> {
     let q = url.query().or(url.fragment()).unwrap_or("");
-    url::form_urlencoded::parse(q.as_bytes())
-        .into_owned()
-        .collect()
+    url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()
 }

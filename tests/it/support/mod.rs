@@ -51,14 +51,11 @@ pub struct TestDb {
 }
 
 pub fn postgres_admin_url() -> String {
-    std::env::var("TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+    std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
 fn in_ci() -> bool {
-    std::env::var("CI")
-        .map(|v| !v.is_empty() && v != "false" && v != "0")
-        .unwrap_or(false)
+    std::env::var("CI").map(|v| !v.is_empty() && v != "false" && v != "0").unwrap_or(false)
 }
 
 impl TestDb {
@@ -68,12 +65,7 @@ impl TestDb {
         match backend {
             Backend::Sqlite => {
                 let url = format!("sqlite://{}/sesame.db", dir.path().display());
-                Some(TestDb {
-                    backend,
-                    url,
-                    dir,
-                    pg: None,
-                })
+                Some(TestDb { backend, url, dir, pg: None })
             }
             Backend::Postgres => {
                 sqlx::any::install_default_drivers();
@@ -95,12 +87,7 @@ impl TestDb {
                 pool.close().await;
                 let mut url = url::Url::parse(&admin).expect("admin url");
                 url.set_path(&name);
-                Some(TestDb {
-                    backend,
-                    url: url.to_string(),
-                    dir,
-                    pg: Some((admin, name)),
-                })
+                Some(TestDb { backend, url: url.to_string(), dir, pg: Some((admin, name)) })
             }
         }
     }
@@ -122,8 +109,7 @@ impl TestDb {
 
     pub fn sesame_with(&self, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
         let mut cmd = sesame_cmd();
-        cmd.env("SESAME_DATABASE_URL", &self.url)
-            .env("SESAME_MASTER_KEY", MASTER_KEY);
+        cmd.env("SESAME_DATABASE_URL", &self.url).env("SESAME_MASTER_KEY", MASTER_KEY);
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -137,10 +123,7 @@ impl Drop for TestDb {
         if let Some((admin, name)) = self.pg.take() {
             // Drop runs outside any async context we can rely on: use a thread of its own.
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("runtime");
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
                 rt.block_on(async move {
                     if let Ok(pool) = sqlx::AnyPool::connect(&admin).await {
                         let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
@@ -168,9 +151,7 @@ pub fn sesame_cmd() -> Command {
 
 pub fn run_with_stdin(mut cmd: Command, stdin: Option<&str>) -> Output {
     use std::io::Write;
-    cmd.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn sesame");
     if let (Some(mut pipe), Some(s)) = (child.stdin.take(), stdin) {
         pipe.write_all(s.as_bytes()).expect("write stdin");
@@ -179,17 +160,9 @@ pub fn run_with_stdin(mut cmd: Command, stdin: Option<&str>) -> Output {
 }
 
 pub fn stdout_json(out: &Output) -> serde_json::Value {
-    assert!(
-        out.status.success(),
-        "sesame failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}): {}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
+    assert!(out.status.success(), "sesame failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
 }
 
 /// The real server, in-process, on a random port.
@@ -221,17 +194,8 @@ impl TestApp {
         let handle = tokio::spawn(app::serve(state.clone(), listener, async move {
             let _ = rx.await;
         }));
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .cookie_store(true)
-            .build()?;
-        Ok(TestApp {
-            base_url,
-            state,
-            http,
-            shutdown: Some(tx),
-            handle: Some(handle),
-        })
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).cookie_store(true).build()?;
+        Ok(TestApp { base_url, state, http, shutdown: Some(tx), handle: Some(handle) })
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -285,14 +249,10 @@ pub async fn add_client(
         id_token_alg: alg,
         ..Default::default()
     };
-    let mut c = sesame::clients::validate(spec, false, app.state.clock.now())
-        .unwrap()
-        .client;
+    let mut c = sesame::clients::validate(spec, false, app.state.clock.now()).unwrap().client;
     let secret = (!public).then(sesame::clients::new_secret);
     c.secret_hash = secret.as_deref().map(sesame::crypto::random::sha256_hex);
-    sesame::storage::clients::insert(&app.state.db, &c)
-        .await
-        .unwrap();
+    sesame::storage::clients::insert(&app.state.db, &c).await.unwrap();
     secret
 }
 
@@ -304,17 +264,11 @@ pub async fn add_user(app: &TestApp, email: &str, password: &str) -> String {
         email: email.into(),
         email_verified: true,
         name: Some("Alice Example".into()),
-        password_hash: Some(
-            sesame::crypto::password::hash(password.into())
-                .await
-                .unwrap(),
-        ),
+        password_hash: Some(sesame::crypto::password::hash(password.into()).await.unwrap()),
         disabled: false,
         created_at: now,
         updated_at: now,
     };
-    sesame::storage::users::insert(&app.state.db, &u)
-        .await
-        .unwrap();
+    sesame::storage::users::insert(&app.state.db, &u).await.unwrap();
     u.user_id
 }

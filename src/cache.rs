@@ -1,0 +1,41 @@
+//! A short-lived, per-replica cache of client records. Clients are read on
+//! every token and authorize request but change rarely; caching them for a few
+//! seconds (`database.client_cache_secs`) takes a database round trip off the
+//! hot path. A change made with `sesame client` reaches every replica within
+//! that time. Only clients that exist are cached, so the map is bounded by the
+//! number of registered clients.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use crate::domain::Client;
+use crate::storage::{Db, StorageError, clients};
+
+#[derive(Default)]
+pub struct ClientCache {
+    ttl: i64,
+    map: RwLock<HashMap<String, (i64, Arc<Client>)>>,
+}
+
+impl ClientCache {
+    pub fn new(ttl_secs: u64) -> ClientCache {
+        ClientCache { ttl: ttl_secs as i64, map: RwLock::default() }
+    }
+
+    pub async fn get(&self, db: &Db, client_id: &str, now: i64) -> Result<Option<Arc<Client>>, StorageError> {
+        if self.ttl > 0
+            && let Ok(map) = self.map.read()
+            && let Some((expires, c)) = map.get(client_id)
+            && *expires > now
+        {
+            return Ok(Some(c.clone()));
+        }
+        let found = clients::find(db, client_id).await?.map(Arc::new);
+        if self.ttl > 0
+            && let (Some(c), Ok(mut map)) = (&found, self.map.write())
+        {
+            map.insert(client_id.to_string(), (now + self.ttl, c.clone()));
+        }
+        Ok(found)
+    }
+}
