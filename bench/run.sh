@@ -49,14 +49,20 @@ for backend in $BACKENDS; do
         --redirect-uri http://127.0.0.1:9/cb --json >/dev/null
     echo 'bench password 1' | $BIN user add --email bench@example.com --password-stdin >/dev/null
 
-    start_ns=$(date +%s%N)
-    $BIN serve > "$WORK/server.log" 2>&1 &
-    SERVER_PID=$!
-    until curl -sf "$BASE/readyz" >/dev/null 2>&1; do sleep 0.005; done
-    ready_ms=$(( ($(date +%s%N) - start_ns) / 1000000 ))
-    sleep 1
-    idle_kb=$(rss_kb "$SERVER_PID")
-    echo "| $backend | ready after start | | | | | | ${ready_ms} ms to ready, idle RSS $((idle_kb / 1024)) MB |"
+    # First start generates the signing keys (RSA keygen dominates); the restart
+    # is what a deployment sees on every later start.
+    for start in first restart; do
+        start_ns=$(date +%s%N)
+        $BIN serve > "$WORK/server.log" 2>&1 &
+        SERVER_PID=$!
+        until curl -sf "$BASE/readyz" >/dev/null 2>&1; do sleep 0.002; done
+        ready_ms=$(( ($(date +%s%N) - start_ns) / 1000000 ))
+        startup_ms=$(grep -o 'startup_ms=[0-9]*' "$WORK/server.log" | cut -d= -f2)
+        sleep 1
+        idle_kb=$(rss_kb "$SERVER_PID")
+        echo "| $backend | $start start | | | | | | ${ready_ms} ms to /readyz (${startup_ms} ms in-process), idle RSS $((idle_kb / 1024)) MB |"
+        if [ "$start" = first ]; then kill -TERM "$SERVER_PID"; wait "$SERVER_PID" || true; fi
+    done
 
     export BENCH_SPA_ID=spa BENCH_REDIRECT=http://127.0.0.1:9/cb BENCH_EMAIL=bench@example.com BENCH_PASSWORD='bench password 1'
     run() { # scenario concurrency label

@@ -70,42 +70,61 @@ pub async fn insert(db: &Db, t: &RefreshRow) -> Result<()> {
     insert_in(db.pool(), t).await
 }
 
-pub enum Rotation {
-    /// This call spent the token; `successor` is now stored.
+pub enum Rotation<E> {
+    /// This call spent the token and stored its successor.
     Rotated(RefreshRow),
     /// Spent before; here is when, and the sealed successor it got.
     AlreadyUsed { row: RefreshRow, used_at: i64, successor_sealed: Option<Vec<u8>> },
-    /// Unknown, expired or revoked.
+    /// Unknown, expired, revoked, or another client's.
     Invalid,
+    /// `successor_for` refused the token (nothing was changed).
+    Refused(E),
 }
 
-/// Spends `token_hash` and stores `successor` (whose raw value is sealed into
-/// the old row for the grace window), atomically.
-pub async fn rotate(
+/// Spends `token_hash` (if it belongs to `client_id`) and stores the successor
+/// that `successor_for` builds from it, atomically: the conditional UPDATE
+/// decides between concurrent presentations. The successor's raw value is
+/// sealed into the spent row for the grace window.
+pub async fn rotate<E>(
     db: &Db,
     token_hash: &str,
+    client_id: &str,
     now: i64,
-    successor: &RefreshRow,
     successor_sealed: &[u8],
-) -> Result<Rotation> {
+    successor_for: impl FnOnce(&RefreshRow) -> std::result::Result<RefreshRow, E>,
+) -> Result<Rotation<E>> {
     let mut tx = db.pool().begin().await?;
     let sql = sqlx::AssertSqlSafe(format!(
         "UPDATE refresh_tokens SET used_at = $2, successor_sealed = $3
-         WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 AND grant_expires_at > $2
+         WHERE token_hash = $1 AND client_id = $4 AND used_at IS NULL AND expires_at > $2 AND grant_expires_at > $2
          RETURNING {COLUMNS}"
     ));
-    let won = sqlx::query(sql).bind(token_hash).bind(now).bind(successor_sealed).fetch_optional(&mut *tx).await?;
+    let won = sqlx::query(sql)
+        .bind(token_hash)
+        .bind(now)
+        .bind(successor_sealed)
+        .bind(client_id)
+        .fetch_optional(&mut *tx)
+        .await?;
     if let Some(row) = won {
         let old = from_row(&row)?;
-        insert_in(&mut *tx, successor).await?;
-        tx.commit().await?;
-        return Ok(Rotation::Rotated(old));
+        match successor_for(&old) {
+            Ok(successor) => {
+                insert_in(&mut *tx, &successor).await?;
+                tx.commit().await?;
+                return Ok(Rotation::Rotated(old));
+            }
+            Err(e) => {
+                tx.rollback().await?;
+                return Ok(Rotation::Refused(e));
+            }
+        }
     }
     tx.rollback().await?;
     let sql = sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS}, used_at, successor_sealed FROM refresh_tokens WHERE token_hash = $1"
+        "SELECT {COLUMNS}, used_at, successor_sealed FROM refresh_tokens WHERE token_hash = $1 AND client_id = $2"
     ));
-    let Some(row) = sqlx::query(sql).bind(token_hash).fetch_optional(db.pool()).await? else {
+    let Some(row) = sqlx::query(sql).bind(token_hash).bind(client_id).fetch_optional(db.pool()).await? else {
         return Ok(Rotation::Invalid);
     };
     let used_at: Option<i64> = row.try_get("used_at")?;

@@ -3,7 +3,7 @@
 //! successor rather than a second one. The check-and-rotate is one conditional
 //! UPDATE in `storage::refresh_tokens::rotate`.
 
-use super::{UserGrant, active_user, mint, new_refresh, split_scope};
+use super::{UserGrant, active_user, mint, split_scope};
 use crate::app::AppState;
 use crate::crypto::random;
 use crate::domain::Client;
@@ -16,27 +16,36 @@ use crate::storage::refresh_tokens::{self, RefreshRow, Rotation};
 pub async fn exchange(state: &AppState, client: &Client, p: &Params) -> Result<TokenResponse, TokenError> {
     let presented =
         p.get("refresh_token").map_err(dup)?.ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
-    let asked = p.get("scope").map_err(dup)?;
+    let asked = p.get("scope").map_err(dup)?.map(split_scope);
     let now = state.clock.now();
     let hash = random::sha256_hex(presented);
-    let invalid = || TokenError::from(OAuthError::invalid_grant("the refresh token is invalid, expired or revoked"));
-    let old = refresh_tokens::find_any(&state.db, &hash).await.map_err(Internal)?.ok_or_else(invalid)?;
-    if old.client_id != client.client_id {
-        return Err(OAuthError::invalid_grant("the refresh token was issued to another client").into());
-    }
-    let granted = split_scope(&old.scope);
-    let scopes = match asked {
-        None => granted.clone(),
-        Some(a) => {
-            let asked = split_scope(a);
-            if let Some(s) = asked.iter().find(|s| !granted.contains(s)) {
-                return Err(OAuthError::invalid_scope(format!("scope `{s}` was not granted")).into());
-            }
-            asked
+    let value = random::token(32);
+    let sealed = state.master.seal(value.as_bytes(), hash.as_bytes()).map_err(Internal)?;
+    // Scope narrowing is checked inside the rotation, so a refused request spends nothing.
+    let successor_for = |old: &RefreshRow| -> Result<RefreshRow, OAuthError> {
+        let granted = split_scope(&old.scope);
+        if let Some(s) = asked.iter().flatten().find(|s| !granted.contains(s)) {
+            return Err(OAuthError::invalid_scope(format!("scope `{s}` was not granted")));
         }
+        Ok(successor(state, client, old, &value, now))
+    };
+    let (old, issued) = match refresh_tokens::rotate(&state.db, &hash, &client.client_id, now, &sealed, successor_for)
+        .await
+        .map_err(Internal)?
+    {
+        Rotation::Rotated(old) => (old, value),
+        Rotation::AlreadyUsed { row, used_at, successor_sealed } => {
+            let v = grace_successor(state, &row, used_at, successor_sealed, &hash, now).await?;
+            (row, v)
+        }
+        Rotation::Invalid => {
+            return Err(OAuthError::invalid_grant("the refresh token is invalid, expired or revoked").into());
+        }
+        Rotation::Refused(e) => return Err(e.into()),
     };
     let user = active_user(state, &old.user_id).await?;
-    let grant = |scopes: Vec<String>| UserGrant {
+    let scopes = asked.unwrap_or_else(|| split_scope(&old.scope));
+    let g = UserGrant {
         user: &user,
         scopes,
         grant_id: &old.grant_id,
@@ -46,20 +55,20 @@ pub async fn exchange(state: &AppState, client: &Client, p: &Params) -> Result<T
         acr: None,
         nonce: None,
     };
-    // The successor keeps the full granted scope (RFC 6749 §6); only this
-    // response's access token is narrowed.
-    let (value, successor) = new_refresh(state, client, &grant(granted.clone()), Some(old.grant_expires_at), now);
-    let sealed = state.master.seal(value.as_bytes(), hash.as_bytes()).map_err(Internal)?;
-    let issued = match refresh_tokens::rotate(&state.db, &hash, now, &successor, &sealed).await.map_err(Internal)? {
-        Rotation::Rotated(_) => value,
-        Rotation::AlreadyUsed { row, used_at, successor_sealed } => {
-            grace_successor(state, &row, used_at, successor_sealed, &hash, now).await?
-        }
-        Rotation::Invalid => return Err(invalid()),
-    };
-    let mut resp = mint(state, client, &grant(scopes), now)?;
+    let mut resp = mint(state, client, &g, now)?;
     resp.refresh_token = Some(issued);
     Ok(resp)
+}
+
+/// The next token of the family: same grant, scope and absolute expiry (RFC 6749 §6).
+fn successor(state: &AppState, client: &Client, old: &RefreshRow, value: &str, now: i64) -> RefreshRow {
+    RefreshRow {
+        token_hash: random::sha256_hex(value),
+        created_at: now,
+        expires_at: now + state.config.tokens.refresh_token_idle_ttl_secs as i64,
+        client_id: client.client_id.clone(),
+        ..old.clone()
+    }
 }
 
 /// A used token presented again: within the grace window the same successor;
