@@ -25,7 +25,7 @@ trap cleanup EXIT
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 
 export SESAME_MASTER_KEY="$($BIN keys new-master-key)"
-export SESAME_ISSUER="$BASE" SESAME_LISTEN="127.0.0.1:${PORT}" SESAME_LOG_LEVEL=warn
+export SESAME_ISSUER="$BASE" SESAME_LISTEN="127.0.0.1:${PORT}" SESAME_LOG_LEVEL="warn,sesame::cli=info"
 
 echo "| backend | scenario | concurrency | requests/s | p50 ms | p99 ms | errors | server RSS after |"
 echo "|---|---|---|---|---|---|---|---|"
@@ -36,7 +36,7 @@ for backend in $BACKENDS; do
     else
         db="sesame_bench_$$"
         psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null
-        export SESAME_DATABASE_URL="${PG_ADMIN%/*}/$db"
+        export SESAME_DATABASE_URL="${PG_ADMIN%/*}/$db?sslmode=disable"
         export SESAME_DATABASE__MAX_CONNECTIONS=16
     fi
     $BIN migrate >/dev/null
@@ -57,7 +57,7 @@ for backend in $BACKENDS; do
         SERVER_PID=$!
         until curl -sf "$BASE/readyz" >/dev/null 2>&1; do sleep 0.002; done
         ready_ms=$(( ($(date +%s%N) - start_ns) / 1000000 ))
-        startup_ms=$(grep -o 'startup_ms=[0-9]*' "$WORK/server.log" | cut -d= -f2)
+        startup_ms=$(grep -o "startup_ms=[0-9]*" "$WORK/server.log" | cut -d= -f2 || true)
         sleep 1
         idle_kb=$(rss_kb "$SERVER_PID")
         echo "| $backend | $start start | | | | | | ${ready_ms} ms to /readyz (${startup_ms} ms in-process), idle RSS $((idle_kb / 1024)) MB |"

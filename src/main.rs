@@ -22,16 +22,13 @@ fn main() -> ExitCode {
     }
 }
 
-/// glibc raises its mmap threshold after the first large free, so argon2's
-/// 19 MiB blocks would then come from (and stay in) the heap. A fixed threshold
-/// hands them back to the OS on free, and a small arena cap keeps per-thread
-/// arenas from multiplying that memory.
+/// Caps glibc's per-thread malloc arenas: a handful of busy threads would
+/// otherwise each keep an arena of their own.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn tune_allocator() {
-    // SAFETY: mallopt only adjusts allocator parameters; called before any other thread exists.
+    // SAFETY: mallopt only adjusts allocator parameters; it runs before any other thread exists.
     unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
-        libc::mallopt(libc::M_ARENA_MAX, 4);
+        libc::mallopt(libc::M_ARENA_MAX, 2);
     }
 }
 

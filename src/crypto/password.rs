@@ -8,7 +8,6 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Algorithm, Argon2, Params, Version};
 
 pub const MIN_PASSWORD_LEN: usize = 8;
@@ -22,12 +21,6 @@ pub enum PasswordError {
     TooLong,
     #[error("password hashing failed: {0}")]
     Internal(String),
-}
-
-fn argon2() -> Argon2<'static> {
-    // m = 19 MiB, t = 2, p = 1: the OWASP recommendation for argon2id.
-    let params = Params::new(19_456, 2, 1, Some(32)).unwrap_or_default();
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -82,22 +75,65 @@ pub fn check_policy(password: &str) -> Result<(), PasswordError> {
     }
 }
 
+/// Our parameters: m = 19 MiB, t = 2, p = 1.
+const M_COST: u32 = 19_456;
+const T_COST: u32 = 2;
+const P_COST: u32 = 1;
+
+thread_local! {
+    // Each pool thread keeps its 19 MiB of argon2 memory for good: no page
+    // faults per hash, and no freed blocks fragmenting the heap.
+    static BLOCKS: std::cell::RefCell<Vec<argon2::Block>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs argon2 with this thread's reusable memory, sized for `params`.
+fn compute(params: Params, pwd: &[u8], salt: &[u8], out: &mut [u8]) -> Result<(), PasswordError> {
+    let a = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    BLOCKS.with(|cell| {
+        let mut blocks = cell.borrow_mut();
+        let need = params.block_count();
+        if blocks.len() != need {
+            *blocks = vec![argon2::Block::default(); need];
+        }
+        a.hash_password_into_with_memory(pwd, salt, out, blocks.as_mut_slice())
+            .map_err(|e| PasswordError::Internal(e.to_string()))
+    })
+}
+
 /// Hashes `password` into a PHC string (`$argon2id$v=19$m=19456,t=2,p=1$…`).
 pub async fn hash(password: String) -> Result<String, PasswordError> {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD_NO_PAD;
     check_policy(&password)?;
     on_pool(move || {
-        argon2()
-            .hash_password(password.as_bytes())
-            .map(|h| h.to_string())
-            .map_err(|e| PasswordError::Internal(e.to_string()))
+        let params =
+            Params::new(M_COST, T_COST, P_COST, Some(32)).map_err(|e| PasswordError::Internal(e.to_string()))?;
+        let salt = super::random::bytes::<16>();
+        let mut out = [0u8; 32];
+        compute(params, password.as_bytes(), &salt, &mut out)?;
+        Ok(format!(
+            "$argon2id$v=19$m={M_COST},t={T_COST},p={P_COST}${}${}",
+            STANDARD_NO_PAD.encode(salt),
+            STANDARD_NO_PAD.encode(out)
+        ))
     })
     .await?
 }
 
-/// Verifies `password` against a stored PHC string. A malformed hash verifies false.
+/// Verifies `password` against a stored PHC string (with whatever parameters
+/// it records). A malformed hash verifies false.
 pub async fn verify(password: String, phc: String) -> bool {
     on_pool(move || {
-        PasswordHash::new(&phc).map(|h| argon2().verify_password(password.as_bytes(), &h).is_ok()).unwrap_or(false)
+        let Ok(h) = PasswordHash::new(&phc) else { return false };
+        if h.algorithm.as_str() != "argon2id" {
+            return false;
+        }
+        let (Ok(params), Some(salt), Some(expected)) = (Params::try_from(&h), h.salt, h.hash) else { return false };
+        let mut out = vec![0u8; expected.len()];
+        if compute(params, password.as_bytes(), salt.as_ref(), &mut out).is_err() {
+            return false;
+        }
+        subtle::ConstantTimeEq::ct_eq(out.as_slice(), expected.as_bytes()).into()
     })
     .await
     .unwrap_or(false)
@@ -115,5 +151,11 @@ mod tests {
         assert!(!verify("wrong horse".into(), h).await);
         assert!(!verify("x".into(), "not a hash".into()).await);
         assert!(matches!(hash("short".into()).await, Err(PasswordError::TooShort)));
+        // Interoperable with the argon2 crate's own PHC handling, both ways.
+        use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+        let ours = hash("interop pass".into()).await.unwrap();
+        assert!(Argon2::default().verify_password(b"interop pass", &PasswordHash::new(&ours).unwrap()).is_ok());
+        let theirs = Argon2::default().hash_password(b"interop pass").unwrap().to_string();
+        assert!(verify("interop pass".into(), theirs).await);
     }
 }
