@@ -70,14 +70,33 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let reloader =
         state.keys.spawn_reloader(Duration::from_secs(state.config.keys.reload_interval_secs), state.clock.clone());
+    let janitor = spawn_janitor(state.db.clone(), state.clock.clone());
     let db = state.db.clone();
     let app = router(state);
     let result = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await;
     reloader.abort();
+    janitor.abort();
     db.close().await;
     result.map_err(Into::into)
+}
+
+/// Deletes expired requests, codes, sessions and refresh tokens every ten
+/// minutes. Every replica runs it; the deletes are idempotent.
+fn spawn_janitor(db: Db, clock: Clock) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(600));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match crate::storage::auth_requests::purge_expired(&db, clock.now()).await {
+                Ok(n) if n > 0 => tracing::debug!(rows = n, "purged expired rows"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "purging expired rows failed"),
+            }
+        }
+    })
 }
 
 /// Resolves on SIGTERM or SIGINT.

@@ -1,6 +1,8 @@
 //! `POST /token`: client authentication, then one module per grant.
 //! Every answer is JSON with `Cache-Control: no-store`; errors follow RFC 6749 §5.2.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -14,7 +16,6 @@ use super::params::Params;
 use crate::app::AppState;
 use crate::crypto::random;
 use crate::domain::Client;
-use crate::storage::clients;
 
 #[derive(Debug, Serialize, Default)]
 pub struct TokenResponse {
@@ -67,7 +68,7 @@ enum Presented {
 
 /// Authenticates the client by its registered method (RFC 6749 §2.3), comparing
 /// the SHA-256 of the presented secret in constant time.
-pub async fn authenticate(state: &AppState, headers: &HeaderMap, p: &Params) -> Result<Client, TokenError> {
+pub async fn authenticate(state: &AppState, headers: &HeaderMap, p: &Params) -> Result<Arc<Client>, TokenError> {
     let presented = presented(headers, p)?;
     let basic = matches!(presented, Presented::Basic { .. });
     let fail = |msg: &str| TokenError { err: OAuthError::invalid_client(msg), basic_challenge: basic };
@@ -76,8 +77,7 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap, p: &Params) -> 
         Presented::Post { id, secret } => (id, Some(secret), "client_secret_post"),
         Presented::None { id } => (id, None, "none"),
     };
-    let client =
-        clients::find(&state.db, id).await.map_err(Internal)?.ok_or_else(|| fail("client authentication failed"))?;
+    let client = state.client(id).await.map_err(Internal)?.ok_or_else(|| fail("client authentication failed"))?;
     if client.token_endpoint_auth_method != method {
         return Err(fail(&format!("this client authenticates with {}", client.token_endpoint_auth_method)));
     }

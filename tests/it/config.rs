@@ -154,3 +154,27 @@ async fn static_clients_from_config(db: TestDb) {
     let err = TestApp::try_spawn(&db, |c| c.clients = vec![bad]).await.err().unwrap();
     assert!(format!("{err:#}").contains("clients `bad`"), "{err:#}");
 }
+
+#[tokio::test]
+async fn example_config_is_complete_and_valid() {
+    // The documented example must load as-is (unknown keys would be refused).
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config/sesame.example.toml");
+    let out = run(&["--config", path, "check-config", "--json"], &[]);
+    let cfg = stdout_json(&out);
+    // Every table of the effective config appears in the example.
+    let text = std::fs::read_to_string(path).unwrap();
+    for (k, v) in cfg.as_object().unwrap() {
+        assert!(
+            text.contains(&format!("{k} =")) || text.contains(&format!("[{k}]")) || text.contains(&format!("[[{k}]]")),
+            "{k} undocumented"
+        );
+        if let Some(table) = v.as_object() {
+            for key in table.keys() {
+                assert!(
+                    text.contains(&format!("{key} =")) || text.contains(&format!("# {key} =")),
+                    "{k}.{key} undocumented"
+                );
+            }
+        }
+    }
+}

@@ -105,6 +105,10 @@ async fn code_misuse(db: TestDb) {
     assert_eq!(e["error"], "unsupported_grant_type");
     let (_, e) = token(&app, &[("grant_type", "client_credentials"), ("client_id", "spa")]).await;
     assert_eq!(e["error"], "unauthorized_client");
+
+    // The janitor's purge runs on this backend and removes what has expired.
+    let far = app.state.clock.now() + 400 * 86_400;
+    assert!(sesame::storage::auth_requests::purge_expired(&app.state.db, far).await.unwrap() > 0);
 }
 
 async fn refresh_rotation_and_reuse(db: TestDb) {
@@ -231,6 +235,18 @@ async fn client_authentication_and_credentials(db: TestDb) {
     assert_eq!(r.status(), 200);
     let r = http.post(&url).form(&[("grant_type", "client_credentials"), ("client_id", "m2m")]).send().await.unwrap();
     assert_eq!(r.status(), 401, "no secret");
+
+    // A removed client stops working once the per-replica cache (5 s) has lapsed.
+    sesame::storage::clients::delete(&app.state.db, "m2m").await.unwrap();
+    app.state.clock.advance(6);
+    let r = http
+        .post(&url)
+        .basic_auth("m2m", Some(&secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
 }
 
 async fn bearer_endpoints(db: TestDb) {
