@@ -23,12 +23,15 @@ cleanup() { [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null || true; rm -
 trap cleanup EXIT
 
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+# CPU time (user + system, in clock ticks) the server has used so far.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+TICKS=$(getconf CLK_TCK)
 
 export SESAME_MASTER_KEY="$($BIN keys new-master-key)"
 export SESAME_ISSUER="$BASE" SESAME_LISTEN="127.0.0.1:${PORT}" SESAME_LOG_LEVEL="warn,sesame::cli=info"
 
-echo "| backend | scenario | concurrency | requests/s | p50 ms | p99 ms | errors | server RSS after |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| backend | scenario | concurrency | requests/s | p50 ms | p99 ms | errors | server CPU per op | server RSS after |"
+echo "|---|---|---|---|---|---|---|---|---|"
 for backend in $BACKENDS; do
     if [ "$backend" = sqlite ]; then
         export SESAME_DATABASE_URL="sqlite://$WORK/sesame.db"
@@ -60,18 +63,21 @@ for backend in $BACKENDS; do
         startup_ms=$(grep -o "startup_ms=[0-9]*" "$WORK/server.log" | cut -d= -f2 || true)
         sleep 1
         idle_kb=$(rss_kb "$SERVER_PID")
-        echo "| $backend | $start start | | | | | | ${ready_ms} ms to /readyz (${startup_ms} ms in-process), idle RSS $((idle_kb / 1024)) MB |"
+        echo "| $backend | $start start | | | | | | | ${ready_ms} ms to /readyz (${startup_ms} ms in-process), idle RSS $((idle_kb / 1024)) MB |"
         if [ "$start" = first ]; then kill -TERM "$SERVER_PID"; wait "$SERVER_PID" || true; fi
     done
 
     export BENCH_SPA_ID=spa BENCH_REDIRECT=http://127.0.0.1:9/cb BENCH_EMAIL=bench@example.com BENCH_PASSWORD='bench password 1'
     run() { # scenario concurrency label
+        before=$(cpu_ticks "$SERVER_PID")
         out=$($GEN --base "$BASE" --scenario "$1" --concurrency "$2" --secs "$SECS")
+        used=$(( $(cpu_ticks "$SERVER_PID") - before ))
         rss=$(( $(rss_kb "$SERVER_PID") / 1024 ))
-        python3 - "$backend" "$3" "$out" "$rss" <<'PY'
+        python3 - "$backend" "$3" "$out" "$rss" "$used" "$TICKS" <<'PY'
 import json, sys
-b, label, out, rss = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), sys.argv[4]
-print(f"| {b} | {label} | {out['concurrency']} | {out['rps']:.0f} | {out['p50_ms']} | {out['p99_ms']} | {out['errors']} | {rss} MB |")
+b, label, out, rss, used, hz = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), sys.argv[4], int(sys.argv[5]), int(sys.argv[6])
+per_op = used / hz / max(out['ok'], 1) * 1e6
+print(f"| {b} | {label} | {out['concurrency']} | {out['rps']:.0f} | {out['p50_ms']} | {out['p99_ms']} | {out['errors']} | {per_op:.0f} µs | {rss} MB |")
 PY
     }
     for alg in EdDSA ES256 RS256; do
