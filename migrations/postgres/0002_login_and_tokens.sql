@@ -48,18 +48,14 @@ CREATE TABLE consents (
     PRIMARY KEY (user_id, client_id)
 );
 
--- Everything issued from one authorization (a code, then a refresh-token
--- family). Revoking the grant revokes all of it.
-CREATE TABLE grants (
+-- Grants that were revoked. A grant is everything issued from one
+-- authorization (a code, then a refresh-token family); its id is carried by
+-- the code, the refresh tokens and (as `gid`) the access tokens. Only
+-- revocations are written, so issuing a code costs no extra row.
+CREATE TABLE revoked_grants (
     grant_id   TEXT PRIMARY KEY,
-    client_id  TEXT NOT NULL,
-    user_id    TEXT,
-    sid        TEXT,
-    created_at BIGINT NOT NULL,
-    revoked_at BIGINT
+    revoked_at BIGINT NOT NULL
 );
-CREATE INDEX grants_sid ON grants (sid);
-CREATE INDEX grants_user_id ON grants (user_id);
 
 CREATE TABLE auth_codes (
     code_hash      TEXT PRIMARY KEY,

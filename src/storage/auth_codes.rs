@@ -55,17 +55,9 @@ fn from_row(r: &AnyRow) -> Result<CodeRow> {
     })
 }
 
-/// Inserts the grant, its code and the session-client link in one transaction.
+/// Inserts the code and the session-client link in one transaction.
 pub async fn insert_with_grant(db: &Db, c: &CodeRow) -> Result<()> {
     let mut tx = db.pool().begin().await?;
-    sqlx::query("INSERT INTO grants (grant_id, client_id, user_id, sid, created_at) VALUES ($1, $2, $3, $4, $5)")
-        .bind(&c.grant_id)
-        .bind(&c.client_id)
-        .bind(&c.user_id)
-        .bind(&c.sid)
-        .bind(c.created_at)
-        .execute(&mut *tx)
-        .await?;
     sqlx::query(
         "INSERT INTO auth_codes (code_hash, grant_id, client_id, user_id, sid, redirect_uri, scope, nonce,
             code_challenge, auth_time, amr, acr, created_at, expires_at)

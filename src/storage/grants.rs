@@ -1,33 +1,13 @@
 //! Grants: the root of everything issued from one authorization. Revoking a
 //! grant ends its refresh-token family and makes its access tokens inactive.
-
-use sqlx::Row;
+//! Only revocations are stored.
 
 use super::{Db, Result};
-
-pub async fn insert(
-    db: &Db,
-    grant_id: &str,
-    client_id: &str,
-    user_id: Option<&str>,
-    sid: Option<&str>,
-    now: i64,
-) -> Result<()> {
-    sqlx::query("INSERT INTO grants (grant_id, client_id, user_id, sid, created_at) VALUES ($1, $2, $3, $4, $5)")
-        .bind(grant_id)
-        .bind(client_id)
-        .bind(user_id)
-        .bind(sid)
-        .bind(now)
-        .execute(db.pool())
-        .await?;
-    Ok(())
-}
 
 /// Revokes the grant and deletes its refresh tokens, in one transaction.
 pub async fn revoke(db: &Db, grant_id: &str, now: i64) -> Result<()> {
     let mut tx = db.pool().begin().await?;
-    sqlx::query("UPDATE grants SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL")
+    sqlx::query("INSERT INTO revoked_grants (grant_id, revoked_at) VALUES ($1, $2) ON CONFLICT (grant_id) DO NOTHING")
         .bind(grant_id)
         .bind(now)
         .execute(&mut *tx)
@@ -37,14 +17,11 @@ pub async fn revoke(db: &Db, grant_id: &str, now: i64) -> Result<()> {
     Ok(())
 }
 
-/// True when the grant exists and is not revoked.
+/// True unless the grant was revoked.
 pub async fn is_active(db: &Db, grant_id: &str) -> Result<bool> {
-    let row = sqlx::query("SELECT revoked_at FROM grants WHERE grant_id = $1")
+    let row = sqlx::query("SELECT revoked_at FROM revoked_grants WHERE grant_id = $1")
         .bind(grant_id)
         .fetch_optional(db.pool())
         .await?;
-    Ok(match row {
-        Some(r) => r.try_get::<Option<i64>, _>("revoked_at")?.is_none(),
-        None => false,
-    })
+    Ok(row.is_none())
 }
