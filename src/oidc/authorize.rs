@@ -286,7 +286,13 @@ async fn issue(state: &AppState, req: &AuthRequest, s: &SessionRow) -> Result<Re
         expires_at: now + state.config.tokens.code_ttl_secs as i64,
     };
     auth_codes::insert_with_grant(&state.db, &row).await.map_err(|e| internal(state, e))?;
-    tracing::info!(target: "audit", client_id = %req.client_id, user_id = %s.user_id, "code issued");
+    tracing::info!(
+        target: "audit",
+        client_id = %req.client_id,
+        user_id = %s.user_id,
+        acr_values = req.acr_values.as_deref().unwrap_or(""),
+        "code issued"
+    );
     Ok(response::deliver(&state.issuer, &req.target, vec![("code", code)]))
 }
 

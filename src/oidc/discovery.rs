@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use serde_json::{Value, json};
 
 use super::request::{PROMPTS, SUPPORTED_SCOPES};
-use super::{AUTHORIZE, INTROSPECT, JWKS, REVOKE, TOKEN, USERINFO};
+use super::{AUTHORIZE, END_SESSION, INTROSPECT, JWKS, REVOKE, TOKEN, USERINFO};
 use crate::app::AppState;
 use crate::config::SigningAlg;
 
@@ -28,6 +28,7 @@ pub fn document(state: &AppState) -> Value {
         "jwks_uri": iss.endpoint(JWKS),
         "revocation_endpoint": iss.endpoint(REVOKE),
         "introspection_endpoint": iss.endpoint(INTROSPECT),
+        "end_session_endpoint": iss.endpoint(END_SESSION),
         "scopes_supported": SUPPORTED_SCOPES,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "fragment", "form_post"],

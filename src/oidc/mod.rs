@@ -7,6 +7,7 @@ pub mod error;
 pub mod grants;
 pub mod introspect;
 pub mod jwks;
+pub mod logout;
 pub mod params;
 pub mod request;
 pub mod response;
@@ -30,6 +31,7 @@ pub const TOKEN: &str = "/token";
 pub const USERINFO: &str = "/userinfo";
 pub const REVOKE: &str = "/revoke";
 pub const INTROSPECT: &str = "/introspect";
+pub const END_SESSION: &str = "/logout";
 
 pub fn routes() -> Router<AppState> {
     // Public metadata: any origin may read it.
@@ -47,4 +49,5 @@ pub fn routes() -> Router<AppState> {
         .route(USERINFO, get(userinfo::handle).post(userinfo::handle))
         .route(REVOKE, post(revoke::post))
         .route(INTROSPECT, post(introspect::post))
+        .route(END_SESSION, get(logout::handle).post(logout::handle))
 }

@@ -27,6 +27,11 @@ pub fn error(issuer: &Issuer, target: &Target, err: &OAuthError) -> Response {
     deliver(issuer, target, vec![("error", err.error.to_string()), ("error_description", err.description.clone())])
 }
 
+/// A 302 to `uri` with `params` appended to its query.
+pub fn redirect_with_query(uri: &str, params: &[(&str, String)]) -> Response {
+    redirect(with_query(uri, params))
+}
+
 fn redirect(location: String) -> Response {
     let mut resp = StatusCode::FOUND.into_response();
     if let Ok(v) = HeaderValue::from_str(&location) {

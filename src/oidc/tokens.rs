@@ -149,6 +149,26 @@ struct HintClaims {
     aud: serde_json::Value,
 }
 
+/// What logout needs from an `id_token_hint`.
+pub struct IdTokenHint {
+    pub sub: String,
+    pub aud: Vec<String>,
+}
+
+/// Verifies an ID token we issued (expiry ignored) and returns its subject and audiences.
+pub fn id_token_hint_claims(state: &AppState, token: &str) -> Option<IdTokenHint> {
+    let now = state.clock.now();
+    let set = state.keys.snapshot();
+    let (c, _): (HintClaims, _) =
+        set.verify(token, state.issuer.as_str(), None, now, state.keys.max_token_ttl()).ok()?;
+    let aud = match c.aud {
+        serde_json::Value::String(a) => vec![a],
+        serde_json::Value::Array(v) => v.into_iter().filter_map(|a| a.as_str().map(str::to_string)).collect(),
+        _ => return None,
+    };
+    Some(IdTokenHint { sub: c.sub, aud })
+}
+
 /// The `sub` of an ID token we issued to `client_id`; expiry is ignored, as
 /// OIDC allows for hints.
 pub fn id_token_hint_subject(state: &AppState, token: &str, client_id: &str) -> Option<String> {

@@ -113,3 +113,30 @@ pub async fn clients(db: &Db, sid: &str) -> Result<Vec<String>> {
         .await?;
     rows.iter().map(|r| Ok(r.try_get("client_id")?)).collect()
 }
+
+/// Ends a session everywhere at once: the session row (and its client list),
+/// its unused codes, and its refresh tokens except `offline_access` ones, whose
+/// grants are also marked revoked so their access tokens stop at userinfo.
+pub async fn end(db: &Db, sid: &str, now: i64) -> Result<()> {
+    let mut tx = db.pool().begin().await?;
+    sqlx::query(
+        "INSERT INTO revoked_grants (grant_id, revoked_at)
+         SELECT DISTINCT grant_id, $2 FROM refresh_tokens WHERE sid = $1 AND offline = $3
+         ON CONFLICT (grant_id) DO NOTHING",
+    )
+    .bind(sid)
+    .bind(now)
+    .bind(false)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("DELETE FROM refresh_tokens WHERE sid = $1 AND offline = $2")
+        .bind(sid)
+        .bind(false)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM auth_codes WHERE sid = $1 AND used_at IS NULL").bind(sid).execute(&mut *tx).await?;
+    sqlx::query("DELETE FROM session_clients WHERE sid = $1").bind(sid).execute(&mut *tx).await?;
+    sqlx::query("DELETE FROM sessions WHERE sid = $1").bind(sid).execute(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(())
+}

@@ -11,5 +11,6 @@ mod config;
 mod discovery;
 mod flow;
 mod keys;
+mod logout;
 mod server;
 mod token;

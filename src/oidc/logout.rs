@@ -1,0 +1,121 @@
+//! RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0) at `/logout`.
+//! With a valid `id_token_hint` for the signed-in user the session ends at
+//! once; otherwise the user confirms on a CSRF-protected page. The session is
+//! deleted server-side. `post_logout_redirect_uri` must match one registered for
+//! the client exactly, or Sesame shows its own signed-out page instead.
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::cookie::CookieJar;
+
+use super::params::Params;
+use super::{END_SESSION, response, tokens};
+use crate::app::AppState;
+use crate::crypto::random;
+use crate::http::page::{self, Brand};
+use crate::session;
+use crate::storage::sessions;
+
+#[derive(Template)]
+#[template(path = "logout.html")]
+struct ConfirmPage {
+    brand: Brand,
+    action: String,
+    csrf: String,
+    client_name: Option<String>,
+    client_id: Option<String>,
+    post_logout_redirect_uri: Option<String>,
+    state: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "logged_out.html")]
+struct LoggedOutPage {
+    brand: Brand,
+}
+
+pub async fn handle(State(state): State<AppState>, method: Method, jar: CookieJar, p: Params) -> Response {
+    match run(&state, method, jar, &p).await {
+        Ok(r) | Err(r) => r,
+    }
+}
+
+async fn run(state: &AppState, method: Method, jar: CookieJar, p: &Params) -> Result<Response, Response> {
+    let bad = |msg: &str| page::error(state, StatusCode::BAD_REQUEST, msg);
+    if let Some(d) = p.first_duplicate(&["id_token_hint", "client_id", "post_logout_redirect_uri", "state"]) {
+        return Err(bad(&format!("The request repeats {}.", d.0)));
+    }
+    let hint = match p.first("id_token_hint") {
+        Some(h) => Some(
+            tokens::id_token_hint_claims(state, h)
+                .ok_or_else(|| bad("The id_token_hint is not a valid ID token from this issuer."))?,
+        ),
+        None => None,
+    };
+    let client_id = match (p.first("client_id"), &hint) {
+        (Some(c), Some(h)) if !h.aud.iter().any(|a| a == c) => {
+            return Err(bad("client_id does not match the id_token_hint."));
+        }
+        (Some(c), _) => Some(c.to_string()),
+        (None, Some(h)) => h.aud.first().cloned(),
+        (None, None) => None,
+    };
+    let client = match &client_id {
+        Some(id) => Some(
+            state
+                .client(id)
+                .await
+                .map_err(|e| crate::oidc::authorize::internal(state, e))?
+                .ok_or_else(|| bad("The application is not registered here."))?,
+        ),
+        None => None,
+    };
+    let redirect = match (p.first("post_logout_redirect_uri"), &client) {
+        (None, _) => None,
+        (Some(u), Some(c)) if c.post_logout_redirect_uris.iter().any(|r| r == u) => Some(u.to_string()),
+        (Some(_), Some(_)) => return Err(bad("The post_logout_redirect_uri is not registered for this application.")),
+        (Some(_), None) => return Err(bad("post_logout_redirect_uri needs client_id or id_token_hint.")),
+    };
+    let current = session::current(state, &jar).await.map_err(|e| crate::oidc::authorize::internal(state, e))?;
+    let confirmed = method == Method::POST
+        && p.first("confirm") == Some("yes")
+        && matches!((session::csrf_value(state, &jar), p.first("csrf")), (Some(c), Some(f)) if random::ct_eq(&c, f));
+    let hinted = match (&hint, &current) {
+        (Some(h), Some(s)) => h.sub == s.user_id,
+        _ => false,
+    };
+    let jar = match &current {
+        None => jar,
+        Some(s) if hinted || confirmed => {
+            sessions::end(&state.db, &s.sid, state.clock.now())
+                .await
+                .map_err(|e| crate::oidc::authorize::internal(state, e))?;
+            tracing::info!(target: "audit", user_id = %s.user_id, sid = %s.sid, client_id = ?client_id, "logged out");
+            jar.add(session::removal_cookie(state))
+        }
+        Some(_) => {
+            let (jar, csrf) = session::ensure_csrf(state, jar);
+            let page = ConfirmPage {
+                brand: Brand::new(state),
+                action: format!("{}{END_SESSION}", state.issuer.path_prefix()),
+                csrf,
+                client_name: client.as_ref().map(|c| c.name.clone()),
+                client_id,
+                post_logout_redirect_uri: redirect,
+                state: p.first("state").map(str::to_string),
+            };
+            return Ok((jar, page::render(StatusCode::OK, &page)).into_response());
+        }
+    };
+    let done = match redirect {
+        Some(uri) => {
+            let params: Vec<(&'static str, String)> =
+                p.first("state").map(|s| vec![("state", s.to_string())]).unwrap_or_default();
+            response::redirect_with_query(&uri, &params)
+        }
+        None => page::render(StatusCode::OK, &LoggedOutPage { brand: Brand::new(state) }),
+    };
+    Ok((jar, done).into_response())
+}

@@ -1,0 +1,144 @@
+//! RP-initiated logout: id_token_hint, confirmation, post_logout_redirect_uri,
+//! and what a logout revokes.
+
+use serde_json::Value;
+
+use crate::authorize::{CB, VERIFIER, auth, setup};
+use crate::backend_tests;
+use crate::support::TestApp;
+use crate::support::TestDb;
+use crate::support::browser::{Browser, hidden, location, params};
+
+const AFTER: &str = "https://app.example.com/bye";
+
+async fn tokens(app: &TestApp, b: &Browser, scope: &str) -> Value {
+    let url = auth("spa", "").replace("scope=openid%20email", &format!("scope={scope}"));
+    let r = b.get(&url).await;
+    let back = if location(&r).contains("/login") {
+        b.authorize_with_login(&url, "alice@example.com", "correct horse battery").await
+    } else {
+        url::Url::parse(&location(&r)).unwrap()
+    };
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("client_id", "spa"),
+        ("code", &params(&back)["code"]),
+        ("redirect_uri", CB),
+        ("code_verifier", VERIFIER),
+    ];
+    reqwest::Client::new()
+        .post(format!("{}/token", app.base_url))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn refresh_ok(app: &TestApp, rt: &str) -> bool {
+    let form = [("grant_type", "refresh_token"), ("client_id", "spa"), ("refresh_token", rt)];
+    reqwest::Client::new().post(format!("{}/token", app.base_url)).form(&form).send().await.unwrap().status() == 200
+}
+
+backend_tests!(
+    logout_with_hint_redirects_and_revokes,
+    logout_without_hint_asks_first,
+    logout_refuses_unregistered_redirect
+);
+
+async fn with_post_logout_uri(db: &TestDb) -> TestApp {
+    let app = setup(db).await;
+    let mut c = sesame::storage::clients::find(&app.state.db, "spa").await.unwrap().unwrap();
+    c.post_logout_redirect_uris = vec![AFTER.into()];
+    sesame::storage::clients::update(&app.state.db, &c).await.unwrap();
+    app
+}
+
+async fn logout_with_hint_redirects_and_revokes(db: TestDb) {
+    let app = with_post_logout_uri(&db).await;
+    let b = Browser::new(&app.base_url);
+    let session_tokens = tokens(&app, &b, "openid%20email").await;
+    let offline = tokens(&app, &b, "openid%20offline_access").await;
+    let id_token = session_tokens["id_token"].as_str().unwrap();
+    let url = format!(
+        "/logout?id_token_hint={id_token}&post_logout_redirect_uri={}&state=bye%26now",
+        url::form_urlencoded::byte_serialize(AFTER.as_bytes()).collect::<String>()
+    );
+    let r = b.get(&url).await;
+    assert_eq!(r.status(), 302);
+    assert_eq!(location(&r), format!("{AFTER}?state=bye%26now"));
+    let cleared = r.headers().get_all("set-cookie").iter().any(|c| c.to_str().unwrap().starts_with("sesame_session=;"));
+    assert!(cleared, "cookie removed");
+    // The session is gone server-side: a silent request now needs a login.
+    let r = b.get(&auth("spa", "&prompt=none")).await;
+    assert_eq!(params(&url::Url::parse(&location(&r)).unwrap())["error"], "login_required");
+    // Session-bound refresh tokens die with it; offline_access ones survive.
+    assert!(!refresh_ok(&app, session_tokens["refresh_token"].as_str().unwrap()).await);
+    assert!(refresh_ok(&app, offline["refresh_token"].as_str().unwrap()).await);
+    // Its access tokens stop at userinfo too.
+    let ui = reqwest::Client::new()
+        .get(format!("{}/userinfo", app.base_url))
+        .bearer_auth(session_tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ui.status(), 401);
+}
+
+async fn logout_without_hint_asks_first(db: TestDb) {
+    let app = with_post_logout_uri(&db).await;
+    let b = Browser::new(&app.base_url);
+    tokens(&app, &b, "openid%20email").await;
+    let url = format!(
+        "/logout?client_id=spa&post_logout_redirect_uri={}&state=s1",
+        url::form_urlencoded::byte_serialize(AFTER.as_bytes()).collect::<String>()
+    );
+    let page = b.get(&url).await;
+    assert_eq!(page.status(), 200);
+    assert!(page.headers()["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Sign out?") && html.contains("App spa"));
+    // A forged POST without the CSRF token changes nothing.
+    let r = b.post_form("/logout", &[("confirm", "yes"), ("client_id", "spa")]).await;
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("Sign out?"));
+    let r = b.get(&auth("spa", "&prompt=none")).await;
+    assert!(params(&url::Url::parse(&location(&r)).unwrap()).contains_key("code"), "still signed in");
+    // Confirming ends the session and goes back to the client.
+    let form = [
+        ("csrf", hidden(&html, "csrf")),
+        ("confirm", "yes".into()),
+        ("client_id", "spa".into()),
+        ("post_logout_redirect_uri", AFTER.into()),
+        ("state", "s1".into()),
+    ];
+    let r = b.http.post(format!("{}/logout", app.base_url)).form(&form).send().await.unwrap();
+    assert_eq!(location(&r), format!("{AFTER}?state=s1"));
+    let r = b.get(&auth("spa", "&prompt=none")).await;
+    assert_eq!(params(&url::Url::parse(&location(&r)).unwrap())["error"], "login_required");
+    // Logging out again, or without any session, shows the signed-out page.
+    let r = b.get("/logout").await;
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("You are signed out"));
+}
+
+async fn logout_refuses_unregistered_redirect(db: TestDb) {
+    let app = with_post_logout_uri(&db).await;
+    let b = Browser::new(&app.base_url);
+    let t = tokens(&app, &b, "openid%20email").await;
+    let id_token = t["id_token"].as_str().unwrap();
+    for url in [
+        format!("/logout?id_token_hint={id_token}&post_logout_redirect_uri=https%3A%2F%2Fevil.example%2F"),
+        "/logout?post_logout_redirect_uri=https%3A%2F%2Fapp.example.com%2Fbye".to_string(),
+        "/logout?id_token_hint=not-a-token".to_string(),
+        format!("/logout?id_token_hint={id_token}&client_id=store"),
+    ] {
+        let r = b.get(&url).await;
+        assert_eq!(r.status(), 400, "{url}");
+        assert!(r.headers().get("location").is_none());
+    }
+    let r = b.get(&auth("spa", "&prompt=none")).await;
+    assert!(params(&url::Url::parse(&location(&r)).unwrap()).contains_key("code"), "nothing was ended");
+}
