@@ -28,6 +28,8 @@ pub struct AppState {
     pub master: MasterKey,
     pub clock: Clock,
     pub clients: Arc<ClientCache>,
+    /// Registered web origins, for CORS.
+    pub origins: Arc<crate::oidc::cors::Origins>,
 }
 
 impl AppState {
@@ -49,13 +51,14 @@ impl AppState {
         let ttl = config.tokens.max_signed_ttl_secs() as i64;
         let keys = KeyRing::load(db.clone(), master.clone(), ttl, clock.now()).await?;
         let clients = Arc::new(ClientCache::new(config.database.client_cache_secs));
-        Ok(AppState { config: Arc::new(config), issuer: Arc::new(issuer), db, keys, master, clock, clients })
+        let origins = Arc::default();
+        Ok(AppState { config: Arc::new(config), issuer: Arc::new(issuer), db, keys, master, clock, clients, origins })
     }
 }
 
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
-    let api = Router::new().merge(oidc::routes()).merge(login::routes());
+    let api = Router::new().merge(oidc::routes(&state)).merge(login::routes());
     let prefix = state.issuer.path_prefix().to_string();
     let mounted = if prefix.is_empty() { api } else { Router::new().nest(&prefix, api) };
     let app = Router::new().merge(health::routes()).merge(mounted).fallback(http::not_found).with_state(state);

@@ -36,13 +36,43 @@ struct LoggedOutPage {
     brand: Brand,
 }
 
-pub async fn handle(State(state): State<AppState>, method: Method, jar: CookieJar, p: Params) -> Response {
-    match run(&state, method, jar, &p).await {
+/// Auth0's `/v2/logout?returnTo=…&client_id=…`: like Auth0, no confirmation
+/// page when `returnTo` is registered for the client (as a post-logout URI).
+pub async fn auth0(State(state): State<AppState>, jar: CookieJar, p: Params) -> Response {
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    if let Some(c) = p.first("client_id") {
+        pairs.push(("client_id".into(), c.into()));
+    }
+    let return_to = p.first("returnTo");
+    if let Some(r) = return_to {
+        pairs.push(("post_logout_redirect_uri".into(), r.into()));
+    }
+    let mapped = Params::from_pairs(pairs);
+    let registered = match (p.first("client_id"), return_to) {
+        (Some(c), Some(r)) => {
+            matches!(state.client(c).await, Ok(Some(client)) if client.post_logout_redirect_uris.iter().any(|u| u == r))
+        }
+        _ => false,
+    };
+    match run(&state, Method::GET, jar, &mapped, registered).await {
         Ok(r) | Err(r) => r,
     }
 }
 
-async fn run(state: &AppState, method: Method, jar: CookieJar, p: &Params) -> Result<Response, Response> {
+pub async fn handle(State(state): State<AppState>, method: Method, jar: CookieJar, p: Params) -> Response {
+    match run(&state, method, jar, &p, false).await {
+        Ok(r) | Err(r) => r,
+    }
+}
+
+/// `trusted_return` skips the confirmation (Auth0's `/v2/logout` with a registered `returnTo`).
+async fn run(
+    state: &AppState,
+    method: Method,
+    jar: CookieJar,
+    p: &Params,
+    trusted_return: bool,
+) -> Result<Response, Response> {
     let bad = |msg: &str| page::error(state, StatusCode::BAD_REQUEST, msg);
     if let Some(d) = p.first_duplicate(&["id_token_hint", "client_id", "post_logout_redirect_uri", "state"]) {
         return Err(bad(&format!("The request repeats {}.", d.0)));
@@ -88,7 +118,7 @@ async fn run(state: &AppState, method: Method, jar: CookieJar, p: &Params) -> Re
     };
     let jar = match &current {
         None => jar,
-        Some(s) if hinted || confirmed => {
+        Some(s) if hinted || confirmed || (trusted_return && redirect.is_some()) => {
             sessions::end(&state.db, &s.sid, state.clock.now())
                 .await
                 .map_err(|e| crate::oidc::authorize::internal(state, e))?;

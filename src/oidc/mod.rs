@@ -2,6 +2,7 @@
 //! constants so discovery and the router cannot disagree.
 
 pub mod authorize;
+pub mod cors;
 pub mod discovery;
 pub mod error;
 pub mod grants;
@@ -32,8 +33,12 @@ pub const USERINFO: &str = "/userinfo";
 pub const REVOKE: &str = "/revoke";
 pub const INTROSPECT: &str = "/introspect";
 pub const END_SESSION: &str = "/logout";
+/// Auth0's token path; Auth0 SDKs build it from their domain.
+pub const TOKEN_AUTH0: &str = "/oauth/token";
+/// Auth0's logout path (`returnTo`, `client_id`).
+pub const LOGOUT_AUTH0: &str = "/v2/logout";
 
-pub fn routes() -> Router<AppState> {
+pub fn routes(state: &AppState) -> Router<AppState> {
     // Public metadata: any origin may read it.
     let public = CorsLayer::new().allow_origin(Any).allow_methods([axum::http::Method::GET]);
     let metadata = Router::new()
@@ -41,13 +46,19 @@ pub fn routes() -> Router<AppState> {
         .route(JWKS, get(jwks::get))
         .route(JWKS_WELL_KNOWN, get(jwks::get))
         .layer(public);
-    Router::new()
-        .merge(metadata)
-        .route(AUTHORIZE, get(authorize::handle).post(authorize::handle))
-        .route(authorize::RESUME, get(authorize::resume))
+    // Endpoints SPAs fetch: registered web origins only.
+    let fetched = Router::new()
         .route(TOKEN, post(token::post))
+        .route(TOKEN_AUTH0, post(token::post))
         .route(USERINFO, get(userinfo::handle).post(userinfo::handle))
         .route(REVOKE, post(revoke::post))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), cors::layer));
+    Router::new()
+        .merge(metadata)
+        .merge(fetched)
+        .route(AUTHORIZE, get(authorize::handle).post(authorize::handle))
+        .route(authorize::RESUME, get(authorize::resume))
         .route(INTROSPECT, post(introspect::post))
         .route(END_SESSION, get(logout::handle).post(logout::handle))
+        .route(LOGOUT_AUTH0, get(logout::auth0))
 }

@@ -15,6 +15,10 @@ pub struct Params {
 pub struct Duplicate(pub String);
 
 impl Params {
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> Params {
+        Params { pairs }
+    }
+
     pub fn parse(input: &[u8]) -> Params {
         Params { pairs: url::form_urlencoded::parse(input).into_owned().collect() }
     }

@@ -43,6 +43,9 @@ fn redirect(location: String) -> Response {
 
 /// Appends to any query the registered URI already has.
 fn with_query(uri: &str, params: &[(&str, String)]) -> String {
+    if params.is_empty() {
+        return uri.to_string();
+    }
     match url::Url::parse(uri) {
         Ok(mut u) => {
             u.query_pairs_mut().extend_pairs(params.iter().map(|(k, v)| (*k, v.as_str())));

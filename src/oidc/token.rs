@@ -39,6 +39,12 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, params: Par
 
 async fn run(state: &AppState, headers: &HeaderMap, p: &Params) -> Result<TokenResponse, TokenError> {
     let client = authenticate(state, headers, p).await?;
+    // A browser call must come from one of this client's own web origins.
+    if let Some(origin) = headers.get(axum::http::header::ORIGIN).and_then(|v| v.to_str().ok())
+        && !client.web_origins.iter().any(|o| o == origin)
+    {
+        return Err(OAuthError::invalid_client(format!("origin {origin} is not registered for this client")).into());
+    }
     let grant_type =
         p.get("grant_type").map_err(dup)?.ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
     let allowed = |g: &str| client.grant_types.iter().any(|x| x == g);

@@ -8,6 +8,7 @@ mod support;
 mod authorize;
 mod cli;
 mod config;
+mod cors;
 mod discovery;
 mod flow;
 mod keys;
