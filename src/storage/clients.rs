@@ -36,32 +36,39 @@ pub async fn insert(db: &Db, c: &Client) -> Result<()> {
     insert_in(db.pool(), c).await
 }
 
+type Query<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>;
+
+/// Binds $1..$14, shared by INSERT and UPDATE (same placeholder numbering).
+fn bind_fields<'q>(q: Query<'q>, c: &'q Client) -> Query<'q> {
+    q.bind(&c.client_id)
+        .bind(&c.name)
+        .bind(&c.secret_hash)
+        .bind(c.public)
+        .bind(c.first_party)
+        .bind(to_json_list(&c.redirect_uris))
+        .bind(to_json_list(&c.post_logout_redirect_uris))
+        .bind(to_json_list(&c.web_origins))
+        .bind(to_json_list(&c.grant_types))
+        .bind(c.id_token_alg.map(|a| a.as_str()))
+        .bind(&c.token_endpoint_auth_method)
+        .bind(&c.backchannel_logout_uri)
+        .bind(&c.frontchannel_logout_uri)
+        .bind(&c.source)
+}
+
 async fn insert_in<'e, E: Executor<'e, Database = Any>>(ex: E, c: &Client) -> Result<()> {
-    sqlx::query(
+    let q = sqlx::query(
         "INSERT INTO clients (client_id, name, secret_hash, is_public, first_party, redirect_uris,
             post_logout_redirect_uris, web_origins, grant_types, id_token_alg, token_endpoint_auth_method,
             backchannel_logout_uri, frontchannel_logout_uri, source, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-    )
-    .bind(&c.client_id)
-    .bind(&c.name)
-    .bind(&c.secret_hash)
-    .bind(c.public)
-    .bind(c.first_party)
-    .bind(to_json_list(&c.redirect_uris))
-    .bind(to_json_list(&c.post_logout_redirect_uris))
-    .bind(to_json_list(&c.web_origins))
-    .bind(to_json_list(&c.grant_types))
-    .bind(c.id_token_alg.map(|a| a.as_str()))
-    .bind(&c.token_endpoint_auth_method)
-    .bind(&c.backchannel_logout_uri)
-    .bind(&c.frontchannel_logout_uri)
-    .bind(&c.source)
-    .bind(c.created_at)
-    .bind(c.updated_at)
-    .execute(ex)
-    .await
-    .map_err(|e| StorageError::on_unique(e, "client"))?;
+    );
+    bind_fields(q, c)
+        .bind(c.created_at)
+        .bind(c.updated_at)
+        .execute(ex)
+        .await
+        .map_err(|e| StorageError::on_unique(e, "client"))?;
     Ok(())
 }
 
@@ -71,30 +78,14 @@ pub async fn update(db: &Db, c: &Client) -> Result<()> {
 }
 
 async fn update_in<'e, E: Executor<'e, Database = Any>>(ex: E, c: &Client) -> Result<()> {
-    let res = sqlx::query(
+    let q = sqlx::query(
         "UPDATE clients SET name = $2, secret_hash = $3, is_public = $4, first_party = $5, redirect_uris = $6,
             post_logout_redirect_uris = $7, web_origins = $8, grant_types = $9, id_token_alg = $10,
             token_endpoint_auth_method = $11, backchannel_logout_uri = $12, frontchannel_logout_uri = $13,
             source = $14, updated_at = $15
          WHERE client_id = $1",
-    )
-    .bind(&c.client_id)
-    .bind(&c.name)
-    .bind(&c.secret_hash)
-    .bind(c.public)
-    .bind(c.first_party)
-    .bind(to_json_list(&c.redirect_uris))
-    .bind(to_json_list(&c.post_logout_redirect_uris))
-    .bind(to_json_list(&c.web_origins))
-    .bind(to_json_list(&c.grant_types))
-    .bind(c.id_token_alg.map(|a| a.as_str()))
-    .bind(&c.token_endpoint_auth_method)
-    .bind(&c.backchannel_logout_uri)
-    .bind(&c.frontchannel_logout_uri)
-    .bind(&c.source)
-    .bind(c.updated_at)
-    .execute(ex)
-    .await?;
+    );
+    let res = bind_fields(q, c).bind(c.updated_at).execute(ex).await?;
     if res.rows_affected() == 0 { Err(StorageError::NotFound) } else { Ok(()) }
 }
 

@@ -21,45 +21,46 @@ fn from_row(r: &AnyRow) -> Result<User> {
     })
 }
 
+type Query<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
+/// Binds $1..$7, shared by INSERT and UPDATE (same placeholder numbering).
+fn bind_fields<'q>(q: Query<'q>, u: &'q User) -> Query<'q> {
+    q.bind(&u.user_id)
+        .bind(&u.email)
+        .bind(normalize_email(&u.email))
+        .bind(u.email_verified)
+        .bind(&u.name)
+        .bind(&u.password_hash)
+        .bind(u.disabled)
+}
+
 pub async fn insert(db: &Db, u: &User) -> Result<()> {
-    sqlx::query(
+    let q = sqlx::query(
         "INSERT INTO users (user_id, email, email_normalized, email_verified, name, password_hash, disabled,
             created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(&u.user_id)
-    .bind(&u.email)
-    .bind(normalize_email(&u.email))
-    .bind(u.email_verified)
-    .bind(&u.name)
-    .bind(&u.password_hash)
-    .bind(u.disabled)
-    .bind(u.created_at)
-    .bind(u.updated_at)
-    .execute(db.pool())
-    .await
-    .map_err(|e| StorageError::on_unique(e, "a user with this email"))?;
+    );
+    bind_fields(q, u)
+        .bind(u.created_at)
+        .bind(u.updated_at)
+        .execute(db.pool())
+        .await
+        .map_err(|e| StorageError::on_unique(e, "a user with this email"))?;
     Ok(())
 }
 
 /// Replaces every mutable field of an existing user.
 pub async fn update(db: &Db, u: &User) -> Result<()> {
-    let res = sqlx::query(
+    let q = sqlx::query(
         "UPDATE users SET email = $2, email_normalized = $3, email_verified = $4, name = $5,
             password_hash = $6, disabled = $7, updated_at = $8
          WHERE user_id = $1",
-    )
-    .bind(&u.user_id)
-    .bind(&u.email)
-    .bind(normalize_email(&u.email))
-    .bind(u.email_verified)
-    .bind(&u.name)
-    .bind(&u.password_hash)
-    .bind(u.disabled)
-    .bind(u.updated_at)
-    .execute(db.pool())
-    .await
-    .map_err(|e| StorageError::on_unique(e, "a user with this email"))?;
+    );
+    let res = bind_fields(q, u)
+        .bind(u.updated_at)
+        .execute(db.pool())
+        .await
+        .map_err(|e| StorageError::on_unique(e, "a user with this email"))?;
     if res.rows_affected() == 0 { Err(StorageError::NotFound) } else { Ok(()) }
 }
 
