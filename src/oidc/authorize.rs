@@ -316,7 +316,13 @@ mod tests {
     fn req(prompt: &[&str], max_age: Option<i64>) -> AuthRequest {
         AuthRequest {
             client_id: "c".into(),
-            target: Target { redirect_uri: "https://a/cb".into(), mode: ResponseMode::Query, state: None },
+            target: Target {
+                redirect_uri: "https://a/cb".into(),
+                mode: ResponseMode::Query,
+                state: None,
+                web_origin: None,
+                frame_ancestors: vec![],
+            },
             scopes: vec!["openid".into(), "email".into()],
             nonce: None,
             code_challenge: None,

@@ -31,7 +31,7 @@ pub fn document(state: &AppState) -> Value {
         "end_session_endpoint": iss.endpoint(END_SESSION),
         "scopes_supported": SUPPORTED_SCOPES,
         "response_types_supported": ["code"],
-        "response_modes_supported": ["query", "fragment", "form_post"],
+        "response_modes_supported": ["query", "fragment", "form_post", "web_message"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": algs,

@@ -18,6 +18,9 @@ pub enum ResponseMode {
     Query,
     Fragment,
     FormPost,
+    /// OAuth 2.0 Web Message Response Mode (as Auth0 uses it): the response is
+    /// posted to the opener or parent window by a tiny page.
+    WebMessage,
 }
 
 /// Where (and how) an authorization response or error goes once the client and
@@ -27,6 +30,12 @@ pub struct Target {
     pub redirect_uri: String,
     pub mode: ResponseMode,
     pub state: Option<String>,
+    /// For web_message: the origin messages go to (never `*`) and the origins
+    /// allowed to frame the response page.
+    #[serde(default)]
+    pub web_origin: Option<String>,
+    #[serde(default)]
+    pub frame_ancestors: Vec<String>,
 }
 
 /// A validated request, stored server-side while the user is on the login box.
@@ -93,17 +102,31 @@ pub fn client_id(p: &Params) -> Result<&str, Invalid> {
 
 /// Steps 2 onwards, for a known client.
 pub fn validate(p: &Params, client: &Client) -> Result<AuthRequest, Invalid> {
-    let redirect_uri = check_redirect_uri(p, client)?;
-    // From here on the redirect_uri is trusted; errors go back to it.
-    let state = p.first("state").map(str::to_string);
     let mode = match p.get("response_mode") {
-        Ok(None) => ResponseMode::Query,
-        Ok(Some("query")) => ResponseMode::Query,
         Ok(Some("fragment")) => ResponseMode::Fragment,
         Ok(Some("form_post")) => ResponseMode::FormPost,
+        Ok(Some("web_message")) => ResponseMode::WebMessage,
         _ => ResponseMode::Query,
     };
-    let target = Target { redirect_uri, mode, state };
+    let (redirect_uri, web_origin) = if mode == ResponseMode::WebMessage {
+        check_web_message_origin(p, client)?
+    } else {
+        (check_redirect_uri(p, client)?, None)
+    };
+    // From here on the redirect_uri is trusted; errors go back to it.
+    let state = p.first("state").map(str::to_string);
+    let frame_ancestors = if web_origin.is_some() {
+        let mut v = client.web_origins.clone();
+        if let Some(o) = &web_origin
+            && !v.contains(o)
+        {
+            v.push(o.clone());
+        }
+        v
+    } else {
+        Vec::new()
+    };
+    let target = Target { redirect_uri, mode, state, web_origin, frame_ancestors };
     let fail = |e: OAuthError| Invalid::Redirect(e, target.clone());
     if let Some(d) = p.first_duplicate(&NAMES) {
         return Err(fail(OAuthError::invalid_request(format!("parameter `{}` is repeated", d.0))));
@@ -153,9 +176,30 @@ fn check_redirect_uri(p: &Params, client: &Client) -> Result<String, Invalid> {
     }
 }
 
+/// web_message never navigates to redirect_uri; it only names the window
+/// origin to post to. That origin must be registered: as a web origin of the
+/// client, or as the origin of one of its exact redirect URIs.
+fn check_web_message_origin(p: &Params, client: &Client) -> Result<(String, Option<String>), Invalid> {
+    let uri = match p.get("redirect_uri") {
+        Err(_) => return Err(Invalid::Page("The request repeats redirect_uri.".into())),
+        Ok(Some(u)) => u.to_string(),
+        Ok(None) => check_redirect_uri(p, client)?,
+    };
+    let origin =
+        url::Url::parse(&uri).ok().map(|u| u.origin()).filter(|o| o.is_tuple()).map(|o| o.ascii_serialization());
+    let registered = |o: &String| client.web_origins.contains(o) || client.redirect_uris.iter().any(|r| r == &uri);
+    match origin {
+        Some(o) if registered(&o) => Ok((uri, Some(o))),
+        _ => Err(Invalid::Page(format!(
+            "The origin of redirect_uri is not registered for the application \u{201c}{}\u{201d}.",
+            client.name
+        ))),
+    }
+}
+
 fn check_response_mode(p: &Params) -> Result<(), OAuthError> {
     match p.first("response_mode") {
-        None | Some("query" | "fragment" | "form_post") => Ok(()),
+        None | Some("query" | "fragment" | "form_post" | "web_message") => Ok(()),
         Some(m) => Err(OAuthError::invalid_request(format!("unsupported response_mode `{m}`"))),
     }
 }

@@ -19,6 +19,7 @@ pub fn deliver(issuer: &Issuer, target: &Target, mut params: Vec<(&'static str, 
         ResponseMode::Query => redirect(with_query(&target.redirect_uri, &params)),
         ResponseMode::Fragment => redirect(with_fragment(&target.redirect_uri, &params)),
         ResponseMode::FormPost => form_post(&target.redirect_uri, params),
+        ResponseMode::WebMessage => web_message(target, params),
     }
 }
 
@@ -85,4 +86,64 @@ fn form_post(action: &str, fields: Vec<(&'static str, String)>) -> Response {
     }
     resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
+}
+
+#[derive(Template)]
+#[template(path = "web_message.html")]
+struct WebMessage {
+    nonce: String,
+    response_json: String,
+    origin_json: String,
+}
+
+/// JSON that is safe inside a `<script>` element: no `<`, `>`, `&` or line
+/// separators survive unescaped, so no value can close the script or inject HTML.
+pub fn script_json(v: &serde_json::Value) -> String {
+    serde_json::to_string(v)
+        .unwrap_or_else(|_| "null".into())
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+        .replace('\u{2028}', "\\u2028")
+        .replace('\u{2029}', "\\u2029")
+}
+
+/// The web_message page: posts the response to the registered origin only
+/// (never `*`), may be framed only by the client's web origins, and runs only
+/// its own script (CSP nonce).
+fn web_message(target: &Target, params: Vec<(&'static str, String)>) -> Response {
+    let Some(origin) = &target.web_origin else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
+    let response: serde_json::Map<String, serde_json::Value> =
+        params.into_iter().map(|(k, v)| (k.to_string(), serde_json::Value::String(v))).collect();
+    let nonce = crate::crypto::random::token(16);
+    let page = WebMessage {
+        nonce: nonce.clone(),
+        response_json: script_json(&serde_json::Value::Object(response)),
+        origin_json: script_json(&serde_json::Value::String(origin.clone())),
+    };
+    let mut resp = Html(page.render().unwrap_or_default()).into_response();
+    let ancestors =
+        if target.frame_ancestors.is_empty() { "'none'".to_string() } else { target.frame_ancestors.join(" ") };
+    let csp = format!("default-src 'none'; script-src 'nonce-{nonce}'; frame-ancestors {ancestors}; base-uri 'none'");
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        resp.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn script_json_cannot_break_out() {
+        let v = serde_json::json!({"state": "</script><script>alert(1)</script>&\u{2028}"});
+        let s = script_json(&v);
+        assert!(!s.contains('<') && !s.contains('>') && !s.contains('&') && !s.contains('\u{2028}'));
+        let back: serde_json::Value = serde_json::from_str(&s).unwrap();
+        assert_eq!(back, v);
+    }
 }

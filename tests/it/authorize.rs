@@ -38,7 +38,46 @@ backend_tests!(
     consent_is_asked_remembered_and_can_be_denied,
     response_modes,
     signup_creates_account,
+    web_message_mode,
 );
+
+async fn web_message_mode(db: TestDb) {
+    let app = setup(&db).await;
+    let mut c = sesame::storage::clients::find(&app.state.db, "spa").await.unwrap().unwrap();
+    c.web_origins = vec!["https://games.example.com".into()];
+    sesame::storage::clients::update(&app.state.db, &c).await.unwrap();
+    let b = Browser::new(&app.base_url);
+    let wm = |extra: &str| {
+        auth("spa", &format!("&response_mode=web_message&prompt=none{extra}"))
+            .replace(&urlencode(CB), &urlencode("https://games.example.com"))
+    };
+    // No session: the error travels by message, to the registered origin only.
+    let r = b.get(&wm("")).await;
+    assert_eq!(r.status(), 200);
+    let csp = r.headers()["content-security-policy"].to_str().unwrap().to_string();
+    assert!(r.headers().get("x-frame-options").is_none(), "this page must be frameable");
+    assert!(csp.contains("frame-ancestors https://games.example.com"), "{csp}");
+    let html = r.text().await.unwrap();
+    let nonce = csp.split("'nonce-").nth(1).unwrap().split('\'').next().unwrap();
+    assert!(html.contains(&format!("<script nonce=\"{nonce}\">")));
+    assert!(html.contains("\"error\":\"login_required\""), "{html}");
+    assert!(html.contains("\"https://games.example.com\")"), "target origin, never *: {html}");
+    assert!(!html.contains("\"*\""));
+    assert!(html.contains("\"state\":\"st\\u0026\\u003c1\\u003e\""), "state JSON-escaped for a script: {html}");
+
+    // With a session: a code, and a hostile state stays inert and byte-exact once parsed.
+    b.authorize_with_login(&auth("spa", ""), "alice@example.com", "correct horse battery").await;
+    let hostile = "%3C%2Fscript%3E%3Cscript%3Ealert(1)%3C%2Fscript%3E";
+    let html = b.get(&wm("").replace("state=st%26%3C1%3E", &format!("state={hostile}"))).await.text().await.unwrap();
+    assert!(html.contains("\"code\":\""), "{html}");
+    assert_eq!(html.matches("</script>").count(), 1, "only the page's own script closes: {html}");
+    assert!(html.contains("\\u003c/script\\u003e\\u003cscript\\u003ealert(1)"));
+
+    // An origin that is not registered: an error page and no message at all.
+    let r = b.get(&wm("").replace(&urlencode("https://games.example.com"), &urlencode("https://evil.example"))).await;
+    assert_eq!(r.status(), 400);
+    assert!(!r.text().await.unwrap().contains("postMessage"));
+}
 
 async fn unverified_client_or_redirect_never_redirects(db: TestDb) {
     let app = setup(&db).await;
