@@ -10,8 +10,9 @@ use serde::Deserialize;
 
 use super::error::OAuthError;
 use super::params::Params;
-use super::request::{self, AuthRequest, Invalid};
+use super::request::{self, AuthRequest, Invalid, ResponseType};
 use super::response;
+use super::tokens;
 use crate::app::AppState;
 use crate::crypto::random;
 use crate::domain::Client;
@@ -267,6 +268,9 @@ pub fn fail_pending(state: &AppState, l: &Loaded, err: OAuthError) -> Response {
 
 /// Mints a code for the session's user and sends it to the client.
 async fn issue(state: &AppState, req: &AuthRequest, s: &SessionRow) -> Result<Response, Response> {
+    if req.response_type != ResponseType::Code {
+        return issue_implicit(state, req, s).await;
+    }
     let now = state.clock.now();
     let code = random::token(32);
     let row = CodeRow {
@@ -296,6 +300,57 @@ async fn issue(state: &AppState, req: &AuthRequest, s: &SessionRow) -> Result<Re
     Ok(response::deliver(&state.issuer, &req.target, vec![("code", code)]))
 }
 
+/// The implicit `id_token` / `id_token token` response (auth0-js checkSession).
+async fn issue_implicit(state: &AppState, req: &AuthRequest, s: &SessionRow) -> Result<Response, Response> {
+    let now = state.clock.now();
+    let client = state
+        .client(&req.client_id)
+        .await
+        .map_err(|e| internal(state, e))?
+        .ok_or_else(|| internal(state, "client vanished"))?;
+    let user = crate::storage::users::find_by_id(&state.db, &s.user_id)
+        .await
+        .map_err(|e| internal(state, e))?
+        .ok_or_else(|| internal(state, "user vanished"))?;
+    let scope = req.scope_string();
+    let mut params: Vec<(&'static str, String)> = Vec::new();
+    let access = if req.response_type == ResponseType::IdTokenToken {
+        let input = tokens::AccessInput {
+            sub: &user.user_id,
+            scope: &scope,
+            auth_time: Some(s.auth_time),
+            sid: Some(&s.sid),
+            gid: None,
+        };
+        Some(tokens::access_token(state, &client, input, now).map_err(|e| internal(state, e))?)
+    } else {
+        None
+    };
+    let id_input = tokens::IdInput {
+        user: &user,
+        scopes: &req.scopes,
+        nonce: req.nonce.as_deref(),
+        auth_time: s.auth_time,
+        sid: Some(&s.sid),
+        amr: &s.amr,
+        acr: s.acr.as_deref(),
+        access_token: access.as_deref(),
+    };
+    let id_token = tokens::id_token(state, &client, id_input, now).map_err(|e| internal(state, e))?;
+    if let Some(at) = access {
+        params.push(("access_token", at));
+        params.push(("token_type", "Bearer".into()));
+        params.push(("expires_in", state.config.tokens.access_token_ttl_secs.to_string()));
+        params.push(("scope", scope));
+    }
+    params.push(("id_token", id_token));
+    crate::storage::sessions::add_client(&state.db, &s.sid, &client.client_id, now)
+        .await
+        .map_err(|e| internal(state, e))?;
+    tracing::info!(target: "audit", client_id = %req.client_id, user_id = %s.user_id, "implicit tokens issued");
+    Ok(response::deliver(&state.issuer, &req.target, params))
+}
+
 fn invalid(state: &AppState, i: Invalid) -> Response {
     match i {
         Invalid::Page(msg) => page::error(state, StatusCode::BAD_REQUEST, msg),
@@ -316,6 +371,7 @@ mod tests {
     fn req(prompt: &[&str], max_age: Option<i64>) -> AuthRequest {
         AuthRequest {
             client_id: "c".into(),
+            response_type: ResponseType::Code,
             target: Target {
                 redirect_uri: "https://a/cb".into(),
                 mode: ResponseMode::Query,

@@ -38,10 +38,23 @@ pub struct Target {
     pub frame_ancestors: Vec<String>,
 }
 
+/// `code`, or the implicit `id_token` / `id_token token` (web_message and
+/// fragment only, for clients registered with the implicit grant).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponseType {
+    #[default]
+    Code,
+    IdToken,
+    IdTokenToken,
+}
+
 /// A validated request, stored server-side while the user is on the login box.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AuthRequest {
     pub client_id: String,
+    #[serde(default)]
+    pub response_type: ResponseType,
     pub target: Target,
     pub scopes: Vec<String>,
     pub nonce: Option<String>,
@@ -102,7 +115,9 @@ pub fn client_id(p: &Params) -> Result<&str, Invalid> {
 
 /// Steps 2 onwards, for a known client.
 pub fn validate(p: &Params, client: &Client) -> Result<AuthRequest, Invalid> {
+    let implicit = p.first("response_type").is_some_and(|t| t.split(' ').any(|x| x == "id_token" || x == "token"));
     let mode = match p.get("response_mode") {
+        Ok(None) if implicit => ResponseMode::Fragment,
         Ok(Some("fragment")) => ResponseMode::Fragment,
         Ok(Some("form_post")) => ResponseMode::FormPost,
         Ok(Some("web_message")) => ResponseMode::WebMessage,
@@ -138,13 +153,17 @@ pub fn validate(p: &Params, client: &Client) -> Result<AuthRequest, Invalid> {
     if p.first("request_uri").is_some() {
         return Err(fail(OAuthError::new("request_uri_not_supported", "request_uri is not supported")));
     }
-    check_response_type(p, client).map_err(fail)?;
+    let response_type = check_response_type(p, client, mode).map_err(fail)?;
     let scopes = check_scope(p).map_err(fail)?;
-    let code_challenge = check_pkce(p, client).map_err(fail)?;
+    let code_challenge = if response_type == ResponseType::Code { check_pkce(p, client).map_err(fail)? } else { None };
+    if response_type != ResponseType::Code && p.first("nonce").is_none() {
+        return Err(fail(OAuthError::invalid_request("nonce is required for implicit responses")));
+    }
     let prompt = check_prompt(p).map_err(fail)?;
     let max_age = check_max_age(p).map_err(fail)?;
     Ok(AuthRequest {
         client_id: client.client_id.clone(),
+        response_type,
         target: target.clone(),
         scopes,
         nonce: p.first("nonce").map(str::to_string),
@@ -204,12 +223,36 @@ fn check_response_mode(p: &Params) -> Result<(), OAuthError> {
     }
 }
 
-fn check_response_type(p: &Params, client: &Client) -> Result<(), OAuthError> {
-    match p.first("response_type") {
-        None => Err(OAuthError::invalid_request("response_type is required")),
-        Some("code") if client.grant_types.iter().any(|g| g == "authorization_code") => Ok(()),
-        Some("code") => Err(OAuthError::unauthorized_client("this client may not use the authorization code flow")),
-        Some(t) => Err(OAuthError::new("unsupported_response_type", format!("response_type `{t}` is not supported"))),
+fn check_response_type(p: &Params, client: &Client, mode: ResponseMode) -> Result<ResponseType, OAuthError> {
+    let Some(raw) = p.first("response_type") else {
+        return Err(OAuthError::invalid_request("response_type is required"));
+    };
+    let mut parts: Vec<&str> = raw.split(' ').filter(|s| !s.is_empty()).collect();
+    parts.sort_unstable();
+    let has = |g: &str| client.grant_types.iter().any(|x| x == g);
+    let t = match parts.as_slice() {
+        ["code"] => ResponseType::Code,
+        ["id_token"] => ResponseType::IdToken,
+        ["id_token", "token"] => ResponseType::IdTokenToken,
+        _ => {
+            return Err(OAuthError::new(
+                "unsupported_response_type",
+                format!("response_type `{raw}` is not supported"),
+            ));
+        }
+    };
+    match t {
+        ResponseType::Code if has("authorization_code") => Ok(t),
+        ResponseType::Code => {
+            Err(OAuthError::unauthorized_client("this client may not use the authorization code flow"))
+        }
+        _ if !has("implicit") => Err(OAuthError::unauthorized_client(
+            "this client may not use implicit responses (register it with --grant-type implicit; code + PKCE is preferred)",
+        )),
+        _ if !matches!(mode, ResponseMode::Fragment | ResponseMode::WebMessage) => {
+            Err(OAuthError::invalid_request("implicit responses use response_mode fragment or web_message"))
+        }
+        _ => Ok(t),
     }
 }
 

@@ -39,7 +39,61 @@ backend_tests!(
     response_modes,
     signup_creates_account,
     web_message_mode,
+    implicit_only_where_allowed,
 );
+
+async fn implicit_only_where_allowed(db: TestDb) {
+    let app = setup(&db).await;
+    add_client(&app, "imp", true, true, "https://games.example.com/cb", None, &["implicit"]).await;
+    let mut c = sesame::storage::clients::find(&app.state.db, "imp").await.unwrap().unwrap();
+    c.web_origins = vec!["https://games.example.com".into()];
+    sesame::storage::clients::update(&app.state.db, &c).await.unwrap();
+    let b = Browser::new(&app.base_url);
+    b.authorize_with_login(&auth("spa", ""), "alice@example.com", "correct horse battery").await;
+    let imp = |rt: &str, extra: &str| {
+        format!(
+            "/authorize?client_id=imp&redirect_uri={}&response_type={rt}&scope=openid%20email&state=s1{extra}",
+            urlencode("https://games.example.com")
+        )
+    };
+    // Not for clients without the implicit grant, not in query mode, not without a nonce.
+    let r = b.get(&auth("spa", "").replace("response_type=code", "response_type=id_token%20token")).await;
+    assert_eq!(params(&url::Url::parse(&location(&r)).unwrap())["error"], "unauthorized_client");
+    let r = b
+        .get(
+            &imp("id_token", "&nonce=n&response_mode=query")
+                .replace(&urlencode("https://games.example.com"), &urlencode("https://games.example.com/cb")),
+        )
+        .await;
+    assert_eq!(params(&url::Url::parse(&location(&r)).unwrap())["error"], "invalid_request");
+    let r = b.get(&imp("id_token", "&response_mode=web_message&prompt=none")).await;
+    assert!(r.text().await.unwrap().contains("\"error\":\"invalid_request\""));
+
+    // auth0-js checkSession: `token id_token` through web_message with prompt=none.
+    let r = b.get(&imp("token%20id_token", "&nonce=n-123&response_mode=web_message&prompt=none")).await;
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    let field = |name: &str| {
+        let start = html.find(&format!("\"{name}\":\"")).unwrap_or_else(|| panic!("{name} in {html}")) + name.len() + 4;
+        html[start..].split('"').next().unwrap().to_string()
+    };
+    let id_token = field("id_token");
+    let claims = crate::flow::decode_payload(&id_token);
+    assert_eq!(claims["nonce"], "n-123");
+    assert_eq!(claims["aud"], "imp");
+    assert!(claims["at_hash"].is_string());
+    assert_eq!(field("token_type"), "Bearer");
+    assert!(jsonwebtoken::decode_header(field("access_token")).unwrap().typ.as_deref() == Some("at+jwt"));
+    // Fragment mode works too.
+    let r = b
+        .get(
+            &imp("id_token", "&nonce=n2")
+                .replace(&urlencode("https://games.example.com"), &urlencode("https://games.example.com/cb")),
+        )
+        .await;
+    let loc = location(&r);
+    assert!(loc.starts_with("https://games.example.com/cb#") && loc.contains("id_token="), "{loc}");
+}
 
 async fn web_message_mode(db: TestDb) {
     let app = setup(&db).await;
