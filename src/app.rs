@@ -28,6 +28,7 @@ pub struct AppState {
     pub master: MasterKey,
     pub clock: Clock,
     pub clients: Arc<ClientCache>,
+    pub limits: Arc<crate::limits::Limits>,
     /// Registered web origins, for CORS.
     pub origins: Arc<crate::oidc::cors::Origins>,
 }
@@ -52,7 +53,18 @@ impl AppState {
         let keys = KeyRing::load(db.clone(), master.clone(), ttl, clock.now()).await?;
         let clients = Arc::new(ClientCache::new(config.database.client_cache_secs));
         let origins = Arc::default();
-        Ok(AppState { config: Arc::new(config), issuer: Arc::new(issuer), db, keys, master, clock, clients, origins })
+        let limits = Arc::new(crate::limits::Limits::new(&config.rate_limit));
+        Ok(AppState {
+            config: Arc::new(config),
+            issuer: Arc::new(issuer),
+            db,
+            keys,
+            master,
+            clock,
+            clients,
+            limits,
+            origins,
+        })
     }
 }
 
@@ -73,7 +85,7 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let reloader =
         state.keys.spawn_reloader(Duration::from_secs(state.config.keys.reload_interval_secs), state.clock.clone());
-    let janitor = spawn_janitor(state.db.clone(), state.clock.clone());
+    let janitor = spawn_janitor(state.clone());
     let db = state.db.clone();
     let app = router(state);
     let result = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
@@ -87,12 +99,14 @@ pub async fn serve(
 
 /// Deletes expired requests, codes, sessions and refresh tokens every ten
 /// minutes. Every replica runs it; the deletes are idempotent.
-fn spawn_janitor(db: Db, clock: Clock) -> tokio::task::JoinHandle<()> {
+fn spawn_janitor(state: AppState) -> tokio::task::JoinHandle<()> {
+    let (db, clock) = (state.db.clone(), state.clock.clone());
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(600));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
+            state.limits.shrink();
             match crate::storage::auth_requests::purge_expired(&db, clock.now()).await {
                 Ok(n) if n > 0 => tracing::debug!(rows = n, "purged expired rows"),
                 Ok(_) => {}

@@ -35,6 +35,7 @@ pub struct Config {
     pub tokens: TokensConfig,
     pub session: SessionConfig,
     pub login: LoginConfig,
+    pub rate_limit: RateLimitConfig,
     /// Clients declared here are kept in the database and cannot be edited from the CLI.
     pub clients: Vec<StaticClient>,
 }
@@ -54,6 +55,7 @@ impl Default for Config {
             tokens: TokensConfig::default(),
             session: SessionConfig::default(),
             login: LoginConfig::default(),
+            rate_limit: RateLimitConfig::default(),
             clients: Vec::new(),
         }
     }
@@ -149,6 +151,32 @@ impl Default for SessionConfig {
             cookie_secure: None,
             idle_timeout_secs: 3 * 86_400,
             absolute_timeout_secs: 30 * 86_400,
+        }
+    }
+}
+
+/// Per-replica limits (token buckets: a burst of N, refilled over a minute).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    pub enabled: bool,
+    /// Use the first X-Forwarded-For address as the client IP (only behind a proxy that sets it).
+    pub trust_forwarded_for: bool,
+    pub authorize_per_ip_per_minute: u32,
+    pub authorize_per_session_per_minute: u32,
+    pub login_per_ip_per_minute: u32,
+    pub login_per_account_per_minute: u32,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        RateLimitConfig {
+            enabled: true,
+            trust_forwarded_for: false,
+            authorize_per_ip_per_minute: 600,
+            authorize_per_session_per_minute: 120,
+            login_per_ip_per_minute: 60,
+            login_per_account_per_minute: 10,
         }
     }
 }

@@ -18,6 +18,7 @@ pub mod domain;
 pub mod health;
 pub mod http;
 pub mod issuer;
+pub mod limits;
 pub mod logging;
 pub mod login;
 pub mod oidc;

@@ -1,7 +1,10 @@
 //! Sign-in and sign-up forms. Wrong email and wrong password get the same
 //! message and take the same time (an unknown email still runs argon2).
 
-use axum::extract::{Query, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
@@ -20,6 +23,7 @@ use crate::session;
 use crate::storage::{StorageError, users};
 
 const WRONG: &str = "Wrong email or password.";
+const THROTTLED: &str = "Too many attempts. Wait a minute, then try again.";
 
 #[derive(Deserialize)]
 pub struct ReqQuery {
@@ -90,11 +94,23 @@ fn check_csrf(state: &AppState, jar: &CookieJar, p: &Params) -> Result<String, R
     }
 }
 
-pub async fn login_post(State(state): State<AppState>, jar: CookieJar, p: Params) -> Response {
+pub async fn login_post(
+    State(state): State<AppState>,
+    peer: ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    p: Params,
+) -> Response {
     let run = async {
         let csrf = check_csrf(&state, &jar, &p)?;
         let l = authorize::load_pending(&state, &jar, p.first("req").unwrap_or("")).await?;
         let email = p.first("email").unwrap_or("").trim().to_string();
+        // Throttle guessing per address and per account, before spending argon2 time.
+        if !state.limits.login(state.limits.client_ip(&headers, Some(&peer)), &email) {
+            tracing::info!(target: "audit", client_id = %l.client.client_id, "login throttled");
+            let page = login_page(&state, &l, csrf, email, Some(THROTTLED.into()), None);
+            return Ok(page::render(StatusCode::TOO_MANY_REQUESTS, &page));
+        }
         let pw = p.first("password").unwrap_or("").to_string();
         let user = users::find_by_email(&state.db, &email).await.map_err(|e| authorize::internal(&state, e))?;
         let ok = match &user {

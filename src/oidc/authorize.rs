@@ -2,7 +2,10 @@
 //! between issuing a code, showing the login box or consent, or an error.
 //! `decide` is a pure function of the request, the session and the clock.
 
-use axum::extract::{Query, State};
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
@@ -90,14 +93,21 @@ fn login_required(why: &str) -> OAuthError {
 }
 
 /// GET or POST /authorize.
-pub async fn handle(State(state): State<AppState>, jar: CookieJar, params: Params) -> Response {
-    match start(&state, jar, &params).await {
+pub async fn handle(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    params: Params,
+) -> Response {
+    let ip = state.limits.client_ip(&headers, Some(&ConnectInfo(peer)));
+    match start(&state, jar, &params, ip).await {
         Ok(r) => r,
         Err(r) => r,
     }
 }
 
-async fn start(state: &AppState, jar: CookieJar, params: &Params) -> Result<Response, Response> {
+async fn start(state: &AppState, jar: CookieJar, params: &Params, ip: Option<IpAddr>) -> Result<Response, Response> {
     let client_id = request::client_id(params).map_err(|i| invalid(state, i))?;
     let client = state
         .client(client_id)
@@ -105,6 +115,13 @@ async fn start(state: &AppState, jar: CookieJar, params: &Params) -> Result<Resp
         .map_err(|e| internal(state, e))?
         .ok_or_else(|| page::error(state, StatusCode::BAD_REQUEST, "The application is not registered here."))?;
     let req = request::validate(params, &client).map_err(|i| invalid(state, i))?;
+    // Silent polling is cheap but not free: past the limit, the answer is an
+    // error the SPA understands (by redirect or web message), not a hang.
+    let session_key = jar.get(&state.config.session.cookie_name).map(|c| random::sha256_hex(c.value()));
+    if !state.limits.authorize(ip, session_key.as_deref()) {
+        let err = OAuthError::new("temporarily_unavailable", "too many requests; retry later");
+        return Err(response::error(&state.issuer, &req.target, &err));
+    }
     let hint_sub = match &req.id_token_hint {
         Some(h) => match super::tokens::id_token_hint_subject(state, h, &client.client_id) {
             Some(sub) => Some(sub),

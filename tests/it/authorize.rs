@@ -40,7 +40,40 @@ backend_tests!(
     signup_creates_account,
     web_message_mode,
     implicit_only_where_allowed,
+    rate_limits,
 );
+
+async fn rate_limits(db: TestDb) {
+    let app = TestApp::spawn(&db, |c| {
+        c.rate_limit.authorize_per_session_per_minute = 3;
+        c.rate_limit.login_per_account_per_minute = 2;
+    })
+    .await;
+    add_client(&app, "spa", true, true, CB, None, &["authorization_code"]).await;
+    add_user(&app, "alice@example.com", "correct horse battery").await;
+    let b = Browser::new(&app.base_url);
+    // Two wrong passwords, then the account is throttled, even with the right one.
+    let page = b.follow(b.get(&auth("spa", "")).await).await;
+    let html = page.text().await.unwrap();
+    for _ in 0..2 {
+        assert_eq!(b.submit_login(&html, "alice@example.com", "wrong password!").await.status(), 401);
+    }
+    let r = b.submit_login(&html, "ALICE@example.com", "correct horse battery").await;
+    assert_eq!(r.status(), 429);
+    assert!(r.text().await.unwrap().contains("Too many attempts"));
+
+    // A session polling prompt=none faster than its budget gets temporarily_unavailable, not a hang.
+    let app2 = TestApp::spawn(&db, |c| c.rate_limit.authorize_per_session_per_minute = 3).await;
+    let b = Browser::new(&app2.base_url);
+    b.authorize_with_login(&auth("spa", ""), "alice@example.com", "correct horse battery").await;
+    let mut errors = Vec::new();
+    for _ in 0..4 {
+        let r = b.get(&auth("spa", "&prompt=none")).await;
+        errors.push(params(&url::Url::parse(&location(&r)).unwrap()).get("error").cloned());
+    }
+    assert_eq!(errors.iter().filter(|e| e.is_none()).count(), 3, "a burst of 3, then limited: {errors:?}");
+    assert_eq!(errors.last().unwrap().as_deref(), Some("temporarily_unavailable"));
+}
 
 async fn implicit_only_where_allowed(db: TestDb) {
     let app = setup(&db).await;
