@@ -29,6 +29,8 @@ pub struct AppState {
     pub clock: Clock,
     pub clients: Arc<ClientCache>,
     pub limits: Arc<crate::limits::Limits>,
+    /// Outbound calls (back-channel logout): short timeout, no redirects.
+    pub http: reqwest::Client,
     /// Registered web origins, for CORS.
     pub origins: Arc<crate::oidc::cors::Origins>,
 }
@@ -54,6 +56,10 @@ impl AppState {
         let clients = Arc::new(ClientCache::new(config.database.client_cache_secs));
         let origins = Arc::default();
         let limits = Arc::new(crate::limits::Limits::new(&config.rate_limit));
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(5))
+            .build()?;
         Ok(AppState {
             config: Arc::new(config),
             issuer: Arc::new(issuer),
@@ -63,6 +69,7 @@ impl AppState {
             clock,
             clients,
             limits,
+            http,
             origins,
         })
     }

@@ -18,6 +18,8 @@ pub struct ClientSpec {
     pub grant_types: Vec<String>,
     pub id_token_alg: Option<SigningAlg>,
     pub token_endpoint_auth_method: Option<String>,
+    /// Where a signed logout token is POSTed when a session this client used ends.
+    pub backchannel_logout_uri: Option<String>,
 }
 
 /// A validated client plus anything the operator should be warned about.
@@ -84,6 +86,11 @@ pub fn validate(spec: ClientSpec, issuer_is_https: bool, now: i64) -> Result<Val
             warnings.push(format!("{uri} uses plain http; accepted only because the issuer is plain http"));
         }
     }
+    if let Some(uri) = &spec.backchannel_logout_uri
+        && domain::check_redirect_uri(uri, issuer_is_https)? == UriVerdict::InsecureDev
+    {
+        warnings.push(format!("{uri} uses plain http; accepted only because the issuer is plain http"));
+    }
     let web_origins = dedup(spec.web_origins);
     for o in &web_origins {
         domain::check_web_origin(o)?;
@@ -101,7 +108,7 @@ pub fn validate(spec: ClientSpec, issuer_is_https: bool, now: i64) -> Result<Val
             grant_types,
             id_token_alg: spec.id_token_alg,
             token_endpoint_auth_method: method,
-            backchannel_logout_uri: None,
+            backchannel_logout_uri: spec.backchannel_logout_uri,
             frontchannel_logout_uri: None,
             source: "cli".into(),
             created_at: now,
@@ -129,6 +136,7 @@ pub fn from_static(s: &StaticClient, issuer_is_https: bool, now: i64) -> Result<
         grant_types: s.grant_types.clone(),
         id_token_alg: s.id_token_alg,
         token_endpoint_auth_method: s.token_endpoint_auth_method.clone(),
+        backchannel_logout_uri: s.backchannel_logout_uri.clone(),
     };
     let mut v = validate(spec, issuer_is_https, now).map_err(|e| format!("clients `{}`: {e}", s.client_id))?;
     v.client.source = "config".into();

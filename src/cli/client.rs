@@ -48,6 +48,9 @@ pub struct AddArgs {
     /// Keep an existing secret (read from stdin) instead of generating one.
     #[arg(long)]
     secret_stdin: bool,
+    /// Receives a signed logout token when a session this client used ends.
+    #[arg(long, value_name = "URI")]
+    backchannel_logout_uri: Option<String>,
 }
 
 #[derive(Args, Debug, Default)]
@@ -83,6 +86,9 @@ pub struct UpdateArgs {
     /// Replace the secret with one read from stdin.
     #[arg(long, conflicts_with = "rotate_secret")]
     secret_stdin: bool,
+    /// Receives a signed logout token when a session this client used ends.
+    #[arg(long, value_name = "URI")]
+    backchannel_logout_uri: Option<String>,
 }
 
 pub async fn run(cmd: ClientCmd, cfg: &Config, out: &Out) -> anyhow::Result<()> {
@@ -102,6 +108,7 @@ pub async fn run(cmd: ClientCmd, cfg: &Config, out: &Out) -> anyhow::Result<()> 
                 grant_types: a.lists.grant_types,
                 id_token_alg: a.id_token_alg,
                 token_endpoint_auth_method: a.token_endpoint_auth_method,
+                backchannel_logout_uri: a.backchannel_logout_uri,
             };
             let v = clients::validate(spec, https, now).map_err(|e| anyhow!(e))?;
             warn_all(&v.warnings);
@@ -170,12 +177,12 @@ async fn update(db: &crate::storage::Db, u: UpdateArgs, https: bool, now: i64, o
         token_endpoint_auth_method: Some(
             u.token_endpoint_auth_method.unwrap_or_else(|| old.token_endpoint_auth_method.clone()),
         ),
+        backchannel_logout_uri: u.backchannel_logout_uri.or_else(|| old.backchannel_logout_uri.clone()),
     };
     let v = clients::validate(spec, https, now).map_err(|e| anyhow!(e))?;
     warn_all(&v.warnings);
     let mut client = Client {
         secret_hash: old.secret_hash.clone(),
-        backchannel_logout_uri: old.backchannel_logout_uri.clone(),
         frontchannel_logout_uri: old.frontchannel_logout_uri.clone(),
         created_at: old.created_at,
         ..v.client
@@ -252,6 +259,9 @@ fn print_client(c: &Client) -> anyhow::Result<()> {
     println!("web_origins: {}", c.web_origins.join(" "));
     if let Some(a) = c.id_token_alg {
         println!("id_token_alg: {a}");
+    }
+    if let Some(u) = &c.backchannel_logout_uri {
+        println!("backchannel_logout_uri: {u}");
     }
     println!("source: {}", c.source);
     Ok(())

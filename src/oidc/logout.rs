@@ -119,9 +119,12 @@ async fn run(
     let jar = match &current {
         None => jar,
         Some(s) if hinted || confirmed || (trusted_return && redirect.is_some()) => {
+            let used_by =
+                sessions::clients(&state.db, &s.sid).await.map_err(|e| crate::oidc::authorize::internal(state, e))?;
             sessions::end(&state.db, &s.sid, state.clock.now())
                 .await
                 .map_err(|e| crate::oidc::authorize::internal(state, e))?;
+            super::backchannel::notify(state, s.sid.clone(), s.user_id.clone(), used_by);
             tracing::info!(target: "audit", user_id = %s.user_id, sid = %s.sid, client_id = ?client_id, "logged out");
             jar.add(session::removal_cookie(state))
         }

@@ -2,6 +2,7 @@
 //! constants so discovery and the router cannot disagree.
 
 pub mod authorize;
+pub mod backchannel;
 pub mod cors;
 pub mod discovery;
 pub mod error;

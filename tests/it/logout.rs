@@ -45,8 +45,64 @@ async fn refresh_ok(app: &TestApp, rt: &str) -> bool {
 backend_tests!(
     logout_with_hint_redirects_and_revokes,
     logout_without_hint_asks_first,
-    logout_refuses_unregistered_redirect
+    logout_refuses_unregistered_redirect,
+    backchannel_logout_delivered_with_retry,
 );
+
+async fn backchannel_logout_delivered_with_retry(db: TestDb) {
+    use std::sync::{Arc, Mutex};
+    // A relying party's back-channel endpoint that fails once, then accepts.
+    let got: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = got.clone();
+    let rp = axum::Router::new().route(
+        "/bc",
+        axum::routing::post(move |axum::Form(f): axum::Form<std::collections::HashMap<String, String>>| {
+            let seen = seen.clone();
+            async move {
+                let mut v = seen.lock().unwrap();
+                v.push(f.get("logout_token").cloned().unwrap_or_default());
+                if v.len() == 1 { axum::http::StatusCode::INTERNAL_SERVER_ERROR } else { axum::http::StatusCode::OK }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, rp).await.unwrap() });
+
+    let app = with_post_logout_uri(&db).await;
+    let mut c = sesame::storage::clients::find(&app.state.db, "spa").await.unwrap().unwrap();
+    c.backchannel_logout_uri = Some(format!("http://{addr}/bc"));
+    sesame::storage::clients::update(&app.state.db, &c).await.unwrap();
+    let b = Browser::new(&app.base_url);
+    let t = tokens(&app, &b, "openid%20email").await;
+    let id_token = t["id_token"].as_str().unwrap();
+    let sid = crate::flow::decode_payload(id_token)["sid"].as_str().unwrap().to_string();
+    let started = std::time::Instant::now();
+    let r = b.get(&format!("/logout?id_token_hint={id_token}")).await;
+    assert_eq!(r.status(), 200);
+    assert!(started.elapsed() < std::time::Duration::from_secs(1), "logout does not wait for the RP");
+    for _ in 0..100 {
+        if got.lock().unwrap().len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let tokens_seen = got.lock().unwrap().clone();
+    assert_eq!(tokens_seen.len(), 2, "one failure, one retry");
+    let lt = &tokens_seen[1];
+    let header = jsonwebtoken::decode_header(lt).unwrap();
+    assert_eq!(header.typ.as_deref(), Some("logout+jwt"));
+    let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_value(app.get_json("/jwks").await).unwrap();
+    let key = jsonwebtoken::DecodingKey::from_jwk(jwks.find(header.kid.as_deref().unwrap()).unwrap()).unwrap();
+    let mut v = jsonwebtoken::Validation::new(header.alg);
+    v.set_audience(&["spa"]);
+    v.set_issuer(&[app.state.issuer.as_str()]);
+    let claims = jsonwebtoken::decode::<Value>(lt, &key, &v).unwrap().claims;
+    assert_eq!(claims["sid"], sid);
+    assert!(claims["events"]["http://schemas.openid.net/event/backchannel-logout"].is_object());
+    assert!(claims.get("nonce").is_none());
+    assert!(claims["jti"].is_string() && claims["iat"].is_i64() && claims["exp"].is_i64());
+}
 
 async fn with_post_logout_uri(db: &TestDb) -> TestApp {
     let app = setup(db).await;

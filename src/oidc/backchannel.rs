@@ -1,0 +1,74 @@
+//! OpenID Connect Back-Channel Logout 1.0: when a session ends, every client
+//! that used it and registered a `backchannel_logout_uri` receives a signed
+//! `logout_token` by POST. Delivery runs in the background with a timeout and
+//! bounded retries, so a slow or dead application never delays the user.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::app::AppState;
+use crate::crypto::random;
+use crate::domain::Client;
+
+const ATTEMPTS: u32 = 3;
+
+/// Starts delivery to the clients of an ended session and returns at once.
+pub fn notify(state: &AppState, sid: String, user_id: String, client_ids: Vec<String>) {
+    let state = state.clone();
+    tokio::spawn(async move {
+        for id in client_ids {
+            let client = match state.client(&id).await {
+                Ok(Some(c)) if c.backchannel_logout_uri.is_some() => c,
+                _ => continue,
+            };
+            let state = state.clone();
+            let (sid, user_id) = (sid.clone(), user_id.clone());
+            tokio::spawn(async move { deliver(&state, &client, &sid, &user_id).await });
+        }
+    });
+}
+
+/// The `logout_token` for one client: `typ: logout+jwt`, the logout event, `sid`
+/// and `sub`, never a `nonce` (Back-Channel Logout §2.4).
+pub fn logout_token(state: &AppState, client: &Client, sid: &str, sub: &str, now: i64) -> anyhow::Result<String> {
+    let claims = json!({
+        "iss": state.issuer.as_str(),
+        "aud": client.client_id,
+        "iat": now,
+        "exp": now + 120,
+        "jti": random::token(16),
+        "sid": sid,
+        "sub": sub,
+        "events": { "http://schemas.openid.net/event/backchannel-logout": {} },
+    });
+    Ok(state.keys.snapshot().sign(super::tokens::alg_for(state, client), "logout+jwt", &claims, now)?)
+}
+
+async fn deliver(state: &AppState, client: &Client, sid: &str, sub: &str) {
+    let Some(uri) = &client.backchannel_logout_uri else { return };
+    let token = match logout_token(state, client, sid, sub, state.clock.now()) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!(error = %e, client_id = %client.client_id, "cannot sign logout token");
+            return;
+        }
+    };
+    for attempt in 1..=ATTEMPTS {
+        let sent = state.http.post(uri).form(&[("logout_token", token.as_str())]).send().await;
+        match sent {
+            Ok(r) if r.status().is_success() => {
+                tracing::info!(target: "audit", client_id = %client.client_id, sid, attempt, "back-channel logout delivered");
+                return;
+            }
+            Ok(r) => {
+                tracing::warn!(client_id = %client.client_id, status = %r.status(), attempt, "back-channel logout refused")
+            }
+            Err(e) => tracing::warn!(client_id = %client.client_id, error = %e, attempt, "back-channel logout failed"),
+        }
+        if attempt < ATTEMPTS {
+            tokio::time::sleep(Duration::from_secs(u64::from(attempt))).await;
+        }
+    }
+    tracing::warn!(target: "audit", client_id = %client.client_id, sid, "back-channel logout gave up");
+}
