@@ -8,7 +8,9 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock build.rs ./
 COPY src src
 COPY migrations migrations
-RUN cargo build --release --locked \
+COPY templates templates
+COPY static static
+RUN cargo build --release --locked --bin sesame \
     && mkdir -p /out/data \
     && cp target/release/sesame /out/sesame
 
