@@ -16,9 +16,65 @@ async fn discovery_document(db: TestDb) {
     assert_eq!(doc["jwks_uri"], format!("{}/jwks", app.base_url));
     assert_eq!(doc["subject_types_supported"], serde_json::json!(["public"]));
     assert_eq!(doc["id_token_signing_alg_values_supported"], serde_json::json!(["RS256", "ES256", "EdDSA"]));
-    // Every advertised URL answers.
+    // Every advertised URL answers (not 404/405), and the features it lists are the ones built.
     let jwks_uri = doc["jwks_uri"].as_str().unwrap();
     assert_eq!(app.http.get(jwks_uri).send().await.unwrap().status(), 200);
+    for (key, method) in [
+        ("authorization_endpoint", "GET"),
+        ("token_endpoint", "POST"),
+        ("userinfo_endpoint", "GET"),
+        ("revocation_endpoint", "POST"),
+        ("introspection_endpoint", "POST"),
+        ("end_session_endpoint", "GET"),
+    ] {
+        let url = doc[key].as_str().unwrap_or_else(|| panic!("{key} advertised"));
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let status = app.http.request(m, url).send().await.unwrap().status().as_u16();
+        assert!(![404, 405].contains(&status) && status < 500, "{key} {url} -> {status}");
+    }
+    assert_eq!(doc["response_types_supported"], serde_json::json!(["code", "id_token", "id_token token"]));
+    assert_eq!(doc["code_challenge_methods_supported"], serde_json::json!(["S256"]));
+    assert!(doc.get("check_session_iframe").is_none() && doc.get("frontchannel_logout_supported").is_none());
+}
+
+backend_tests!(bad_input_is_never_a_server_error);
+
+/// Malformed or missing input anywhere gets a 4xx (or an OAuth error), never a 5xx.
+async fn bad_input_is_never_a_server_error(db: TestDb) {
+    let app = TestApp::spawn(&db, |_| {}).await;
+    let long = "x".repeat(100_000);
+    let gets = [
+        "/authorize".to_string(),
+        "/authorize?client_id=%FF%FE".to_string(),
+        format!("/authorize?client_id={}", "x".repeat(8_000)),
+        "/authorize/resume".to_string(),
+        "/authorize/resume?req=nope".to_string(),
+        "/login".to_string(),
+        "/login?req=nope".to_string(),
+        "/signup?req=nope".to_string(),
+        "/consent".to_string(),
+        "/logout?id_token_hint=a.b.c".to_string(),
+        "/userinfo".to_string(),
+    ];
+    for path in &gets {
+        let s = app.http.get(app.url(path)).send().await.unwrap().status();
+        assert!(s.is_client_error(), "GET {} -> {s}", &path[..path.len().min(60)]);
+    }
+    let bodies: [(&str, &str, &str); 7] = [
+        ("/token", "application/x-www-form-urlencoded", ""),
+        ("/token", "application/json", "{\"grant_type\":\"client_credentials\"}"),
+        ("/token", "application/x-www-form-urlencoded", "grant_type=authorization_code&client_id=x&client_id=y"),
+        ("/revoke", "application/x-www-form-urlencoded", "token="),
+        ("/introspect", "application/x-www-form-urlencoded", "%%%"),
+        ("/login", "application/x-www-form-urlencoded", "csrf=x&req=y"),
+        ("/consent", "application/x-www-form-urlencoded", "decision=allow"),
+    ];
+    for (path, ct, body) in bodies {
+        let r = app.http.post(app.url(path)).header("content-type", ct).body(body).send().await.unwrap();
+        assert!(r.status().is_client_error(), "POST {path} {body} -> {}", r.status());
+    }
+    let r = app.http.post(app.url("/token")).basic_auth("nobody", Some("x")).body(long.clone()).send().await.unwrap();
+    assert!(r.status().is_client_error());
 }
 
 async fn issuer_trailing_slash_kept(db: TestDb) {
