@@ -114,7 +114,7 @@ fn spawn_janitor(state: AppState) -> tokio::task::JoinHandle<()> {
         loop {
             tick.tick().await;
             state.limits.shrink();
-            match crate::storage::auth_requests::purge_expired(&db, clock.now()).await {
+            match crate::storage::purge_expired(&db, clock.now()).await {
                 Ok(n) if n > 0 => tracing::debug!(rows = n, "purged expired rows"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "purging expired rows failed"),

@@ -61,22 +61,38 @@ pub fn csrf_value(state: &AppState, jar: &CookieJar) -> Option<String> {
     jar.get(&csrf_cookie_name(state)).map(|c| c.value().to_string())
 }
 
+/// The browser's CSRF cookie, if `form_value` matches it (constant time).
+/// Every form of the login box and logout checks its token here.
+pub fn check_csrf(state: &AppState, jar: &CookieJar, form_value: Option<&str>) -> Option<String> {
+    match (csrf_value(state, jar), form_value) {
+        (Some(c), Some(f)) if random::ct_eq(&c, f) => Some(c),
+        _ => None,
+    }
+}
+
 /// The live session this browser presents, if any.
 pub async fn current(state: &AppState, jar: &CookieJar) -> Result<Option<SessionRow>, crate::storage::StorageError> {
-    let Some(value) = jar.get(&state.config.session.cookie_name).map(|c| c.value().to_string()) else {
-        return Ok(None);
-    };
-    if value.is_empty() {
-        return Ok(None);
-    }
+    current_by_hash(state, cookie_hash(state, jar).as_deref()).await
+}
+
+/// SHA-256 of the session cookie this browser presents: the database key.
+pub fn cookie_hash(state: &AppState, jar: &CookieJar) -> Option<String> {
+    jar.get(&state.config.session.cookie_name).map(|c| c.value()).filter(|v| !v.is_empty()).map(random::sha256_hex)
+}
+
+/// The live session for a cookie hash from `cookie_hash`.
+pub async fn current_by_hash(
+    state: &AppState,
+    hash: Option<&str>,
+) -> Result<Option<SessionRow>, crate::storage::StorageError> {
+    let Some(hash) = hash else { return Ok(None) };
     let now = state.clock.now();
-    let hash = random::sha256_hex(&value);
-    let Some(s) = sessions::find_live(&state.db, &hash, now).await? else {
+    let Some(s) = sessions::find_live(&state.db, hash, now).await? else {
         return Ok(None);
     };
     if now - s.last_seen_at >= TOUCH_EVERY_SECS {
         let idle = now + state.config.session.idle_timeout_secs as i64;
-        sessions::touch(&state.db, &hash, now, idle).await?;
+        sessions::touch(&state.db, hash, now, idle).await?;
     }
     Ok(Some(s))
 }

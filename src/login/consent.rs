@@ -10,7 +10,6 @@ use super::CONSENT;
 use super::handlers::ReqQuery;
 use super::pages::{ConsentPage, describe_scope};
 use crate::app::AppState;
-use crate::crypto::random;
 use crate::http::page::{self, Brand};
 use crate::oidc::authorize::{self, RESUME};
 use crate::oidc::error::OAuthError;
@@ -46,14 +45,7 @@ pub async fn get(State(state): State<AppState>, jar: CookieJar, Query(q): Query<
 
 pub async fn post(State(state): State<AppState>, jar: CookieJar, p: Params) -> Response {
     let run = async {
-        let cookie = session::csrf_value(&state, &jar);
-        if !matches!((cookie, p.first("csrf")), (Some(c), Some(f)) if random::ct_eq(&c, f)) {
-            return Err(page::error(
-                &state,
-                StatusCode::FORBIDDEN,
-                "This form has expired. Go back to the application and try again.",
-            ));
-        }
+        super::handlers::check_csrf(&state, &jar, &p)?;
         let l = authorize::load_pending(&state, &jar, p.first("req").unwrap_or("")).await?;
         let s = session::current(&state, &jar)
             .await

@@ -82,16 +82,10 @@ pub async fn login_get(State(state): State<AppState>, jar: CookieJar, Query(q): 
 }
 
 /// Checks the form's CSRF token against the browser's cookie.
-fn check_csrf(state: &AppState, jar: &CookieJar, p: &Params) -> Result<String, Response> {
-    let cookie = session::csrf_value(state, jar);
-    match (cookie, p.first("csrf")) {
-        (Some(c), Some(f)) if random::ct_eq(&c, f) => Ok(c),
-        _ => Err(page::error(
-            state,
-            StatusCode::FORBIDDEN,
-            "This form has expired. Go back to the application and sign in again.",
-        )),
-    }
+pub(super) fn check_csrf(state: &AppState, jar: &CookieJar, p: &Params) -> Result<String, Response> {
+    session::check_csrf(state, jar, p.first("csrf")).ok_or_else(|| {
+        page::error(state, StatusCode::FORBIDDEN, "This form has expired. Go back to the application and try again.")
+    })
 }
 
 pub async fn login_post(

@@ -117,7 +117,7 @@ async fn start(state: &AppState, jar: CookieJar, params: &Params, ip: Option<IpA
     let req = request::validate(params, &client).map_err(|i| invalid(state, i))?;
     // Silent polling is cheap but not free: past the limit, the answer is an
     // error the SPA understands (by redirect or web message), not a hang.
-    let session_key = jar.get(&state.config.session.cookie_name).map(|c| random::sha256_hex(c.value()));
+    let session_key = session::cookie_hash(state, &jar);
     if !state.limits.authorize(ip, session_key.as_deref()) {
         let err = OAuthError::new("temporarily_unavailable", "too many requests; retry later");
         return Err(response::error(&state.issuer, &req.target, &err));
@@ -135,7 +135,7 @@ async fn start(state: &AppState, jar: CookieJar, params: &Params, ip: Option<IpA
         },
         None => None,
     };
-    let current = session::current(state, &jar).await.map_err(|e| internal(state, e))?;
+    let current = session::current_by_hash(state, session_key.as_deref()).await.map_err(|e| internal(state, e))?;
     let outcome = decide_with_consent(state, &req, &client, current.as_ref(), None, false, hint_sub.as_deref()).await?;
     match outcome {
         Outcome::Issue => match &current {

@@ -13,7 +13,6 @@ use axum_extra::extract::cookie::CookieJar;
 use super::params::Params;
 use super::{END_SESSION, response, tokens};
 use crate::app::AppState;
-use crate::crypto::random;
 use crate::http::page::{self, Brand};
 use crate::session;
 use crate::storage::sessions;
@@ -111,7 +110,7 @@ async fn run(
     let current = session::current(state, &jar).await.map_err(|e| crate::oidc::authorize::internal(state, e))?;
     let confirmed = method == Method::POST
         && p.first("confirm") == Some("yes")
-        && matches!((session::csrf_value(state, &jar), p.first("csrf")), (Some(c), Some(f)) if random::ct_eq(&c, f));
+        && session::check_csrf(state, &jar, p.first("csrf")).is_some();
     let hinted = match (&hint, &current) {
         (Some(h), Some(s)) => h.sub == s.user_id,
         _ => false,

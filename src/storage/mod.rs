@@ -128,6 +128,22 @@ impl Db {
     }
 }
 
+/// Removes expired rows of the short-lived tables.
+pub async fn purge_expired(db: &Db, now: i64) -> Result<u64> {
+    let mut n = 0;
+    for sql in [
+        "DELETE FROM auth_requests WHERE expires_at <= $1",
+        "DELETE FROM auth_codes WHERE expires_at <= $1 - 3600",
+        "DELETE FROM sessions WHERE expires_at <= $1 OR idle_expires_at <= $1",
+        "DELETE FROM refresh_tokens WHERE grant_expires_at <= $1",
+        // Every token of a grant has expired a year after it was revoked.
+        "DELETE FROM revoked_grants WHERE revoked_at <= $1 - 31536000",
+    ] {
+        n += sqlx::query(sql).bind(now).execute(db.pool()).await?.rows_affected();
+    }
+    Ok(n)
+}
+
 fn sqlite_url_with_create(url: &str) -> Result<String> {
     if let Some(path) = crate::config::sqlite_path(url)
         && let Some(dir) = path.parent()

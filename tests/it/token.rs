@@ -108,7 +108,7 @@ async fn code_misuse(db: TestDb) {
 
     // The janitor's purge runs on this backend and removes what has expired.
     let far = app.state.clock.now() + 400 * 86_400;
-    assert!(sesame::storage::auth_requests::purge_expired(&app.state.db, far).await.unwrap() > 0);
+    assert!(sesame::storage::purge_expired(&app.state.db, far).await.unwrap() > 0);
 }
 
 async fn refresh_rotation_and_reuse(db: TestDb) {

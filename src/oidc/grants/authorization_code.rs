@@ -51,7 +51,7 @@ pub async fn exchange(state: &AppState, client: &Client, p: &Params) -> Result<T
     };
     let mut resp = mint(state, client, &g, now)?;
     if client.grant_types.iter().any(|t| t == "refresh_token") {
-        let (value, rt) = new_refresh(state, client, &g, None, now);
+        let (value, rt) = new_refresh(state, client, &g, now);
         refresh_tokens::insert(&state.db, &rt).await.map_err(Internal)?;
         resp.refresh_token = Some(value);
     }

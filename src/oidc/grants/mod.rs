@@ -66,14 +66,9 @@ pub fn mint(state: &AppState, client: &Client, g: &UserGrant, now: i64) -> Resul
     })
 }
 
-/// A new refresh token row for this grant; returns the raw token too.
-pub fn new_refresh(
-    state: &AppState,
-    client: &Client,
-    g: &UserGrant,
-    grant_expires_at: Option<i64>,
-    now: i64,
-) -> (String, RefreshRow) {
+/// The first refresh token of a new family; returns the raw token too.
+/// (Rotation builds successors from the spent row instead.)
+pub fn new_refresh(state: &AppState, client: &Client, g: &UserGrant, now: i64) -> (String, RefreshRow) {
     let value = random::token(32);
     let t = &state.config.tokens;
     let absolute =
@@ -90,7 +85,7 @@ pub fn new_refresh(
         offline: g.scopes.iter().any(|s| s == "offline_access"),
         created_at: now,
         expires_at: now + t.refresh_token_idle_ttl_secs as i64,
-        grant_expires_at: grant_expires_at.unwrap_or(now + absolute as i64),
+        grant_expires_at: now + absolute as i64,
     };
     (value, row)
 }
