@@ -20,6 +20,8 @@ pub struct ClientSpec {
     pub token_endpoint_auth_method: Option<String>,
     /// Where a signed logout token is POSTed when a session this client used ends.
     pub backchannel_logout_uri: Option<String>,
+    /// Loaded in a hidden iframe (with `iss` and `sid`) on the signed-out page.
+    pub frontchannel_logout_uri: Option<String>,
 }
 
 /// A validated client plus anything the operator should be warned about.
@@ -86,10 +88,10 @@ pub fn validate(spec: ClientSpec, issuer_is_https: bool, now: i64) -> Result<Val
             warnings.push(format!("{uri} uses plain http; accepted only because the issuer is plain http"));
         }
     }
-    if let Some(uri) = &spec.backchannel_logout_uri
-        && domain::check_redirect_uri(uri, issuer_is_https)? == UriVerdict::InsecureDev
-    {
-        warnings.push(format!("{uri} uses plain http; accepted only because the issuer is plain http"));
+    for uri in spec.backchannel_logout_uri.iter().chain(&spec.frontchannel_logout_uri) {
+        if domain::check_redirect_uri(uri, issuer_is_https)? == UriVerdict::InsecureDev {
+            warnings.push(format!("{uri} uses plain http; accepted only because the issuer is plain http"));
+        }
     }
     let web_origins = dedup(spec.web_origins);
     for o in &web_origins {
@@ -109,7 +111,7 @@ pub fn validate(spec: ClientSpec, issuer_is_https: bool, now: i64) -> Result<Val
             id_token_alg: spec.id_token_alg,
             token_endpoint_auth_method: method,
             backchannel_logout_uri: spec.backchannel_logout_uri,
-            frontchannel_logout_uri: None,
+            frontchannel_logout_uri: spec.frontchannel_logout_uri,
             source: "cli".into(),
             created_at: now,
             updated_at: now,
@@ -137,6 +139,7 @@ pub fn from_static(s: &StaticClient, issuer_is_https: bool, now: i64) -> Result<
         id_token_alg: s.id_token_alg,
         token_endpoint_auth_method: s.token_endpoint_auth_method.clone(),
         backchannel_logout_uri: s.backchannel_logout_uri.clone(),
+        frontchannel_logout_uri: s.frontchannel_logout_uri.clone(),
     };
     let mut v = validate(spec, issuer_is_https, now).map_err(|e| format!("clients `{}`: {e}", s.client_id))?;
     v.client.source = "config".into();

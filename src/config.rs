@@ -239,6 +239,7 @@ pub struct StaticClient {
     pub id_token_alg: Option<SigningAlg>,
     pub token_endpoint_auth_method: Option<String>,
     pub backchannel_logout_uri: Option<String>,
+    pub frontchannel_logout_uri: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -39,10 +39,27 @@ pub fn session_cookie(state: &AppState, value: String) -> Cookie<'static> {
     c
 }
 
-pub fn removal_cookie(state: &AppState) -> Cookie<'static> {
+/// The OP browser state of OIDC Session Management: readable by the
+/// check_session iframe's script (so not HttpOnly), derived from the session's
+/// database key so it changes with every login and carries nothing usable.
+pub fn browser_state_cookie(state: &AppState, id_hash: &str) -> Cookie<'static> {
+    let mut c = session_cookie(state, crate::oidc::check_session::browser_state(id_hash));
+    c.set_name(browser_state_cookie_name(state));
+    c.set_http_only(false);
+    c
+}
+
+pub fn browser_state_cookie_name(state: &AppState) -> String {
+    format!("{}_bs", state.config.session.cookie_name)
+}
+
+/// Removes the session cookie and its browser-state companion.
+pub fn remove_cookies(state: &AppState, jar: CookieJar) -> CookieJar {
     let mut c = session_cookie(state, String::new());
     c.make_removal();
-    c
+    let mut bs = browser_state_cookie(state, "");
+    bs.make_removal();
+    jar.add(c).add(bs)
 }
 
 /// The CSRF cookie value, creating one if the browser has none.
@@ -125,5 +142,6 @@ pub async fn create(
         expires_at,
     };
     sessions::insert(&state.db, &row).await?;
-    Ok((jar.add(session_cookie(state, value)), row))
+    let jar = jar.add(session_cookie(state, value)).add(browser_state_cookie(state, &row.id_hash));
+    Ok((jar, row))
 }

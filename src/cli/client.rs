@@ -51,6 +51,9 @@ pub struct AddArgs {
     /// Receives a signed logout token when a session this client used ends.
     #[arg(long, value_name = "URI")]
     backchannel_logout_uri: Option<String>,
+    /// Loaded in a hidden iframe, with `iss` and `sid`, when a session this client used ends.
+    #[arg(long, value_name = "URI")]
+    frontchannel_logout_uri: Option<String>,
 }
 
 #[derive(Args, Debug, Default)]
@@ -89,6 +92,9 @@ pub struct UpdateArgs {
     /// Receives a signed logout token when a session this client used ends.
     #[arg(long, value_name = "URI")]
     backchannel_logout_uri: Option<String>,
+    /// Loaded in a hidden iframe, with `iss` and `sid`, when a session this client used ends.
+    #[arg(long, value_name = "URI")]
+    frontchannel_logout_uri: Option<String>,
 }
 
 pub async fn run(cmd: ClientCmd, cfg: &Config, out: &Out) -> anyhow::Result<()> {
@@ -109,6 +115,7 @@ pub async fn run(cmd: ClientCmd, cfg: &Config, out: &Out) -> anyhow::Result<()> 
                 id_token_alg: a.id_token_alg,
                 token_endpoint_auth_method: a.token_endpoint_auth_method,
                 backchannel_logout_uri: a.backchannel_logout_uri,
+                frontchannel_logout_uri: a.frontchannel_logout_uri,
             };
             let v = clients::validate(spec, https, now).map_err(|e| anyhow!(e))?;
             warn_all(&v.warnings);
@@ -178,15 +185,11 @@ async fn update(db: &crate::storage::Db, u: UpdateArgs, https: bool, now: i64, o
             u.token_endpoint_auth_method.unwrap_or_else(|| old.token_endpoint_auth_method.clone()),
         ),
         backchannel_logout_uri: u.backchannel_logout_uri.or_else(|| old.backchannel_logout_uri.clone()),
+        frontchannel_logout_uri: u.frontchannel_logout_uri.or_else(|| old.frontchannel_logout_uri.clone()),
     };
     let v = clients::validate(spec, https, now).map_err(|e| anyhow!(e))?;
     warn_all(&v.warnings);
-    let mut client = Client {
-        secret_hash: old.secret_hash.clone(),
-        frontchannel_logout_uri: old.frontchannel_logout_uri.clone(),
-        created_at: old.created_at,
-        ..v.client
-    };
+    let mut client = Client { secret_hash: old.secret_hash.clone(), created_at: old.created_at, ..v.client };
     let new_secret = if old.public && (u.rotate_secret || u.secret_stdin) {
         bail!("a public client has no secret");
     } else if u.rotate_secret {
@@ -262,6 +265,9 @@ fn print_client(c: &Client) -> anyhow::Result<()> {
     }
     if let Some(u) = &c.backchannel_logout_uri {
         println!("backchannel_logout_uri: {u}");
+    }
+    if let Some(u) = &c.frontchannel_logout_uri {
+        println!("frontchannel_logout_uri: {u}");
     }
     println!("source: {}", c.source);
     Ok(())

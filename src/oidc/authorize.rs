@@ -14,8 +14,8 @@ use serde::Deserialize;
 use super::error::OAuthError;
 use super::params::Params;
 use super::request::{self, AuthRequest, Invalid, ResponseType};
-use super::response;
 use super::tokens;
+use super::{check_session, response};
 use crate::app::AppState;
 use crate::crypto::random;
 use crate::domain::Client;
@@ -314,7 +314,9 @@ async fn issue(state: &AppState, req: &AuthRequest, s: &SessionRow) -> Result<Re
         acr_values = req.acr_values.as_deref().unwrap_or(""),
         "code issued"
     );
-    Ok(response::deliver(&state.issuer, &req.target, vec![("code", code)]))
+    let mut params = vec![("code", code)];
+    params.extend(check_session::session_state(&req.client_id, &req.target, &s.id_hash).map(|v| ("session_state", v)));
+    Ok(response::deliver(&state.issuer, &req.target, params))
 }
 
 /// The implicit `id_token` / `id_token token` response (auth0-js checkSession).
@@ -361,6 +363,7 @@ async fn issue_implicit(state: &AppState, req: &AuthRequest, s: &SessionRow) -> 
         params.push(("scope", scope));
     }
     params.push(("id_token", id_token));
+    params.extend(check_session::session_state(&req.client_id, &req.target, &s.id_hash).map(|v| ("session_state", v)));
     crate::storage::sessions::add_client(&state.db, &s.sid, &client.client_id, now)
         .await
         .map_err(|e| internal(state, e))?;

@@ -22,7 +22,7 @@ pub struct Origins {
 }
 
 impl Origins {
-    async fn get(&self, db: &Db, now: i64, ttl: i64) -> Result<Arc<HashSet<String>>, StorageError> {
+    pub async fn get(&self, db: &Db, now: i64, ttl: i64) -> Result<Arc<HashSet<String>>, StorageError> {
         if let Ok(c) = self.cached.read()
             && c.0 > now
         {

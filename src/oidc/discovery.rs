@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use serde_json::{Value, json};
 
 use super::request::{PROMPTS, SUPPORTED_SCOPES};
-use super::{AUTHORIZE, END_SESSION, INTROSPECT, JWKS, REVOKE, TOKEN, USERINFO};
+use super::{AUTHORIZE, CHECK_SESSION, END_SESSION, INTROSPECT, JWKS, REVOKE, TOKEN, USERINFO};
 use crate::app::AppState;
 use crate::config::SigningAlg;
 
@@ -29,6 +29,7 @@ pub fn document(state: &AppState) -> Value {
         "revocation_endpoint": iss.endpoint(REVOKE),
         "introspection_endpoint": iss.endpoint(INTROSPECT),
         "end_session_endpoint": iss.endpoint(END_SESSION),
+        "check_session_iframe": iss.endpoint(CHECK_SESSION),
         "scopes_supported": SUPPORTED_SCOPES,
         "response_types_supported": ["code", "id_token", "id_token token"],
         "response_modes_supported": ["query", "fragment", "form_post", "web_message"],
@@ -51,5 +52,7 @@ pub fn document(state: &AppState) -> Value {
         "authorization_response_iss_parameter_supported": true,
         "backchannel_logout_supported": true,
         "backchannel_logout_session_supported": true,
+        "frontchannel_logout_supported": true,
+        "frontchannel_logout_session_supported": true,
     })
 }

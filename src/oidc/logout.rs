@@ -33,7 +33,25 @@ struct ConfirmPage {
 #[template(path = "logged_out.html")]
 struct LoggedOutPage {
     brand: Brand,
+    /// Where to continue once the front-channel iframes have loaded.
+    next: Option<String>,
+    frames: Vec<String>,
+    script: &'static str,
 }
+
+/// Continues to `data-next` once every front-channel iframe has loaded, or
+/// after 3 s, so one slow application cannot strand the user.
+pub const FRONTCHANNEL_SCRIPT: &str = r#"(function () {
+  var box = document.getElementById("frontchannel");
+  var next = box && box.getAttribute("data-next");
+  if (!next) return;
+  var frames = box.getElementsByTagName("iframe"), left = frames.length, done = false;
+  function go() { if (!done) { done = true; window.location.replace(next); } }
+  for (var i = 0; i < frames.length; i++) {
+    frames[i].addEventListener("load", function () { if (--left <= 0) go(); });
+  }
+  setTimeout(go, 3000);
+})();"#;
 
 /// Auth0's `/v2/logout?returnTo=…&client_id=…`: like Auth0, no confirmation
 /// page when `returnTo` is registered for the client (as a post-logout URI).
@@ -115,6 +133,7 @@ async fn run(
         (Some(h), Some(s)) => h.sub == s.user_id,
         _ => false,
     };
+    let mut frames = Vec::new();
     let jar = match &current {
         None => jar,
         Some(s) if hinted || confirmed || (trusted_return && redirect.is_some()) => {
@@ -123,9 +142,10 @@ async fn run(
             sessions::end(&state.db, &s.sid, state.clock.now())
                 .await
                 .map_err(|e| crate::oidc::authorize::internal(state, e))?;
+            frames = frontchannel_frames(state, &s.sid, &used_by).await;
             super::backchannel::notify(state, s.sid.clone(), s.user_id.clone(), used_by);
             tracing::info!(target: "audit", user_id = %s.user_id, sid = %s.sid, client_id = ?client_id, "logged out");
-            jar.add(session::removal_cookie(state))
+            session::remove_cookies(state, jar)
         }
         Some(_) => {
             let (jar, csrf) = session::ensure_csrf(state, jar);
@@ -141,13 +161,57 @@ async fn run(
             return Ok((jar, page::render(StatusCode::OK, &page)).into_response());
         }
     };
+    let params: Vec<(&'static str, String)> =
+        p.first("state").map(|s| vec![("state", s.to_string())]).unwrap_or_default();
     let done = match redirect {
-        Some(uri) => {
-            let params: Vec<(&'static str, String)> =
-                p.first("state").map(|s| vec![("state", s.to_string())]).unwrap_or_default();
-            response::redirect_with_query(&uri, &params)
+        Some(uri) if frames.is_empty() => response::redirect_with_query(&uri, &params),
+        redirect => {
+            let next = redirect.map(|uri| response::with_query(&uri, &params));
+            logged_out_page(state, next, frames)
         }
-        None => page::render(StatusCode::OK, &LoggedOutPage { brand: Brand::new(state) }),
     };
     Ok((jar, done).into_response())
+}
+
+/// Front-channel logout (OIDC Front-Channel Logout 1.0): each client that used
+/// the session and registered a `frontchannel_logout_uri` gets it loaded with
+/// `iss` and `sid`.
+async fn frontchannel_frames(state: &AppState, sid: &str, client_ids: &[String]) -> Vec<String> {
+    let mut frames = Vec::new();
+    for id in client_ids {
+        if let Ok(Some(c)) = state.client(id).await
+            && let Some(uri) = &c.frontchannel_logout_uri
+        {
+            frames.push(response::with_query(uri, &[("iss", state.issuer.as_str().to_string()), ("sid", sid.into())]));
+        }
+    }
+    frames
+}
+
+/// The signed-out page; with front-channel iframes its CSP allows exactly
+/// their origins as frames and its one script by hash.
+fn logged_out_page(state: &AppState, next: Option<String>, frames: Vec<String>) -> Response {
+    let sources: Vec<String> = frames
+        .iter()
+        .filter_map(|f| url::Url::parse(f).ok())
+        .map(|u| u.origin().ascii_serialization())
+        .filter(|o| o != "null")
+        .collect();
+    let with_frames = !frames.is_empty();
+    let mut resp = page::render(
+        StatusCode::OK,
+        &LoggedOutPage { brand: Brand::new(state), next, frames, script: FRONTCHANNEL_SCRIPT },
+    );
+    if with_frames {
+        let csp = format!(
+            "default-src 'none'; style-src 'self'; img-src 'self' https: data:; script-src '{}'; frame-src {}; \
+             frame-ancestors 'none'; base-uri 'none'",
+            crate::http::csp_hash(FRONTCHANNEL_SCRIPT),
+            if sources.is_empty() { "'none'".to_string() } else { sources.join(" ") }
+        );
+        if let Ok(v) = axum::http::HeaderValue::from_str(&csp) {
+            resp.headers_mut().insert(axum::http::header::CONTENT_SECURITY_POLICY, v);
+        }
+    }
+    resp
 }

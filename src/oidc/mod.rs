@@ -3,6 +3,7 @@
 
 pub mod authorize;
 pub mod backchannel;
+pub mod check_session;
 pub mod cors;
 pub mod discovery;
 pub mod error;
@@ -34,6 +35,7 @@ pub const USERINFO: &str = "/userinfo";
 pub const REVOKE: &str = "/revoke";
 pub const INTROSPECT: &str = "/introspect";
 pub const END_SESSION: &str = "/logout";
+pub const CHECK_SESSION: &str = "/check_session";
 /// Auth0's token path; Auth0 SDKs build it from their domain.
 pub const TOKEN_AUTH0: &str = "/oauth/token";
 /// Auth0's logout path (`returnTo`, `client_id`).
@@ -62,4 +64,5 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route(INTROSPECT, post(introspect::post))
         .route(END_SESSION, get(logout::handle).post(logout::handle))
         .route(LOGOUT_AUTH0, get(logout::auth0))
+        .route(CHECK_SESSION, get(check_session::page))
 }

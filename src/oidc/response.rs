@@ -43,7 +43,7 @@ fn redirect(location: String) -> Response {
 }
 
 /// Appends to any query the registered URI already has.
-fn with_query(uri: &str, params: &[(&str, String)]) -> String {
+pub fn with_query(uri: &str, params: &[(&str, String)]) -> String {
     if params.is_empty() {
         return uri.to_string();
     }

@@ -66,9 +66,12 @@ async fn client_lifecycle(db: TestDb) {
         "Games!",
         "--redirect-uri",
         "https://games.example.com/new",
+        "--frontchannel-logout-uri",
+        "https://games.example.com/fc",
         "--json",
     ]));
     assert_eq!(updated["name"], "Games!");
+    assert_eq!(updated["frontchannel_logout_uri"], "https://games.example.com/fc");
     assert_eq!(updated["redirect_uris"], serde_json::json!(["https://games.example.com/new"]));
     assert_eq!(updated["web_origins"], serde_json::json!(["https://games.example.com"]), "unnamed lists are kept");
     let c2 = sesame::storage::clients::find(&app.state.db, "games").await.unwrap().unwrap();
@@ -86,6 +89,7 @@ async fn client_lifecycle(db: TestDb) {
 
     let text = db.sesame(&["client", "show", "games"]);
     assert!(String::from_utf8_lossy(&text.stdout).contains("client_id: games"));
+    assert!(String::from_utf8_lossy(&text.stdout).contains("frontchannel_logout_uri: https://games.example.com/fc"));
 
     stdout_json(&db.sesame(&["client", "remove", "games", "--json"]));
     let gone = db.sesame(&["client", "show", "games"]);

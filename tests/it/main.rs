@@ -14,4 +14,5 @@ mod flow;
 mod keys;
 mod logout;
 mod server;
+mod session_mgmt;
 mod token;

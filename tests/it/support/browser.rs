@@ -6,13 +6,26 @@ use reqwest::StatusCode;
 pub struct Browser {
     pub http: reqwest::Client,
     pub base: String,
+    jar: std::sync::Arc<reqwest::cookie::Jar>,
 }
 
 impl Browser {
     pub fn new(base: &str) -> Browser {
-        let http =
-            reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).cookie_store(true).build().unwrap();
-        Browser { http, base: base.to_string() }
+        let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .cookie_provider(jar.clone())
+            .build()
+            .unwrap();
+        Browser { http, base: base.to_string(), jar }
+    }
+
+    /// The value of the cookie `name` this browser would send to Sesame.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        use reqwest::cookie::CookieStore;
+        let header = self.jar.cookies(&self.base.parse().unwrap())?;
+        let prefix = format!("{name}=");
+        header.to_str().unwrap().split("; ").find_map(|c| c.strip_prefix(prefix.as_str()).map(str::to_string))
     }
 
     fn abs(&self, url: &str) -> String {
