@@ -67,3 +67,20 @@ pub fn error(state: &AppState, status: StatusCode, message: impl Into<String>) -
     tracing::info!(%status, %message, "error page");
     render(status, &ErrorPage { brand: Brand::new(state), message, request_id: String::new() })
 }
+
+/// Replaces the login box's no-script policy on a page that runs its own
+/// script (hash or nonce in `csp`), and forbids caching it.
+pub fn set_csp(resp: &mut Response, csp: &str) {
+    if let Ok(v) = HeaderValue::from_str(csp) {
+        resp.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+}
+
+/// A CSP source list (`frame-ancestors`, `frame-src`); empty means `'none'`.
+pub fn sources<S: AsRef<str>>(origins: &[S]) -> String {
+    if origins.is_empty() {
+        return "'none'".into();
+    }
+    origins.iter().map(AsRef::as_ref).collect::<Vec<_>>().join(" ")
+}

@@ -10,12 +10,13 @@
 
 use askama::Template;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 
 use super::request::{ResponseMode, Target};
 use crate::app::AppState;
 use crate::crypto::random;
+use crate::http::page;
 
 /// The browser state for a session (keyed by its database hash); empty when
 /// signed out, so any earlier `session_state` then reads as `changed`.
@@ -100,7 +101,6 @@ pub async fn page(State(state): State<AppState>) -> Response {
     };
     let mut ancestors: Vec<&str> = origins.iter().map(String::as_str).collect();
     ancestors.sort_unstable();
-    let ancestors = if ancestors.is_empty() { "'none'".to_string() } else { ancestors.join(" ") };
     let page = Page { cookie_name: crate::session::browser_state_cookie_name(&state), script: SCRIPT };
     let body = match page.render() {
         Ok(b) => b,
@@ -108,13 +108,11 @@ pub async fn page(State(state): State<AppState>) -> Response {
     };
     let mut resp = (StatusCode::OK, Html(body)).into_response();
     let csp = format!(
-        "default-src 'none'; script-src '{}'; frame-ancestors {ancestors}; base-uri 'none'",
-        crate::http::csp_hash(SCRIPT)
+        "default-src 'none'; script-src '{}'; frame-ancestors {}; base-uri 'none'",
+        crate::http::csp_hash(SCRIPT),
+        page::sources(&ancestors)
     );
-    if let Ok(v) = HeaderValue::from_str(&csp) {
-        resp.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
-    }
-    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    page::set_csp(&mut resp, &csp);
     resp
 }
 

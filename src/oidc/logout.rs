@@ -207,11 +207,9 @@ fn logged_out_page(state: &AppState, next: Option<String>, frames: Vec<String>) 
             "default-src 'none'; style-src 'self'; img-src 'self' https: data:; script-src '{}'; frame-src {}; \
              frame-ancestors 'none'; base-uri 'none'",
             crate::http::csp_hash(FRONTCHANNEL_SCRIPT),
-            if sources.is_empty() { "'none'".to_string() } else { sources.join(" ") }
+            page::sources(&sources)
         );
-        if let Ok(v) = axum::http::HeaderValue::from_str(&csp) {
-            resp.headers_mut().insert(axum::http::header::CONTENT_SECURITY_POLICY, v);
-        }
+        page::set_csp(&mut resp, &csp);
     }
     resp
 }

@@ -81,10 +81,7 @@ fn form_post(action: &str, fields: Vec<(&'static str, String)>) -> Response {
         "default-src 'none'; script-src '{}'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'",
         crate::http::csp_hash(FORM_POST_SCRIPT)
     );
-    if let Ok(v) = HeaderValue::from_str(&csp) {
-        resp.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
-    }
-    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    crate::http::page::set_csp(&mut resp, &csp);
     resp
 }
 
@@ -124,13 +121,11 @@ fn web_message(target: &Target, params: Vec<(&'static str, String)>) -> Response
         origin_json: script_json(&serde_json::Value::String(origin.clone())),
     };
     let mut resp = Html(page.render().unwrap_or_default()).into_response();
-    let ancestors =
-        if target.frame_ancestors.is_empty() { "'none'".to_string() } else { target.frame_ancestors.join(" ") };
-    let csp = format!("default-src 'none'; script-src 'nonce-{nonce}'; frame-ancestors {ancestors}; base-uri 'none'");
-    if let Ok(v) = HeaderValue::from_str(&csp) {
-        resp.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
-    }
-    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let csp = format!(
+        "default-src 'none'; script-src 'nonce-{nonce}'; frame-ancestors {}; base-uri 'none'",
+        crate::http::page::sources(&target.frame_ancestors)
+    );
+    crate::http::page::set_csp(&mut resp, &csp);
     resp
 }
 
