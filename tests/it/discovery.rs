@@ -26,6 +26,7 @@ async fn discovery_document(db: TestDb) {
         ("revocation_endpoint", "POST"),
         ("introspection_endpoint", "POST"),
         ("end_session_endpoint", "GET"),
+        ("check_session_iframe", "GET"),
     ] {
         let url = doc[key].as_str().unwrap_or_else(|| panic!("{key} advertised"));
         let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
@@ -34,7 +35,14 @@ async fn discovery_document(db: TestDb) {
     }
     assert_eq!(doc["response_types_supported"], serde_json::json!(["code", "id_token", "id_token token"]));
     assert_eq!(doc["code_challenge_methods_supported"], serde_json::json!(["S256"]));
-    assert!(doc.get("check_session_iframe").is_none() && doc.get("frontchannel_logout_supported").is_none());
+    for flag in [
+        "backchannel_logout_supported",
+        "backchannel_logout_session_supported",
+        "frontchannel_logout_supported",
+        "frontchannel_logout_session_supported",
+    ] {
+        assert_eq!(doc[flag], true, "{flag}");
+    }
 }
 
 backend_tests!(bad_input_is_never_a_server_error);
