@@ -78,10 +78,10 @@ function checkSession(page, domain, options = {}) {
   }), [domain, options]);
 }
 
-/** Every URL a page's frames navigate to, to prove no login box was shown. */
+/** Every navigation request of a page and its frames, redirects included (to prove no login box was shown). */
 function navigations(page) {
   const seen = [];
-  page.on('framenavigated', (f) => seen.push(f.url()));
+  page.on('request', (r) => r.isNavigationRequest() && seen.push(r.url()));
   return seen;
 }
 
@@ -111,6 +111,7 @@ describe('same-site deployment (auth.example.test)', () => {
         ['--name', 'Forum', '--id', 'forum', '--public', '--first-party',
           '--redirect-uri', '{site:forum.example.test}/oidc.html', '{site:forum.example.test}/silent.html',
           '--web-origin', '{site:forum.example.test}',
+          '--post-logout-redirect-uri', '{site:forum.example.test}/plain.html',
           '--frontchannel-logout-uri', '{site:forum.example.test}/plain.html?frontchannel=1',
           '--grant-type', 'authorization_code', 'refresh_token'],
       ],
@@ -281,6 +282,46 @@ describe('same-site deployment (auth.example.test)', () => {
     // The same request from the registered origin does get its tokens (the control).
     const ok = await checkSession(store, authDomain);
     assert.equal(ok.email, 'alice@example.com', JSON.stringify(ok));
+
+    // auth0-js logout({returnTo}) → /v2/logout, straight back without a confirmation page.
+    const nav = navigations(store);
+    store.evaluate(([d]) => new auth0.WebAuth({ domain: d, clientID: 'store' }).logout({ returnTo: `${location.origin}/js.html` }), [authDomain]).catch(() => {});
+    await store.waitForURL((u) => u.pathname === '/js.html' && u.hash === '');
+    assert.ok(nav.some((u) => u.includes('/v2/logout?')), nav.join(' '));
+    const gone = await checkSession(store, authDomain);
+    assert.equal(gone.error, 'login_required', JSON.stringify(gone));
+    await ctx.close();
+  });
+
+  test('oidc-client-ts signoutRedirect: RP-initiated logout with id_token_hint, no confirmation', async () => {
+    const ctx = await s.profile();
+    const forum = await ctx.newPage();
+    const settings = {
+      authority: s.issuer,
+      client_id: 'forum',
+      redirect_uri: `${s.site('forum.example.test')}/oidc.html`,
+      silent_redirect_uri: `${s.site('forum.example.test')}/silent.html`,
+      post_logout_redirect_uri: `${s.site('forum.example.test')}/plain.html`,
+      scope: 'openid email',
+    };
+    await forum.goto(settings.redirect_uri);
+    forum.evaluate((st) => new oidc.UserManager(st).signinRedirect(), settings).catch(() => {});
+    await forum.waitForURL(/\/login\?req=/);
+    await signIn(forum);
+    await forum.waitForURL(/oidc\.html\?code=/);
+    const email = await forum.evaluate(async (st) => (await new oidc.UserManager(st).signinRedirectCallback()).profile.email, settings);
+    assert.equal(email, 'alice@example.com');
+    const nav = navigations(forum);
+    forum.evaluate((st) => new oidc.UserManager(st).signoutRedirect({ state: 'bye & <now>' }), settings).catch(() => {});
+    await forum.waitForURL((u) => u.pathname === '/plain.html');
+    assert.ok(nav.some((u) => u.includes('/logout?') && u.includes('id_token_hint=')), nav.join(' '));
+    assert.ok(!nav.some((u) => u.includes('/logout') && !u.includes('id_token_hint')), 'no confirmation page');
+    // Back on the forum: the session is gone, so a silent renewal needs the login box.
+    await forum.goto(settings.redirect_uri);
+    const silent = await forum.evaluate(async (st) => {
+      try { await new oidc.UserManager(st).signinSilent(); return 'signed in'; } catch (e) { return e.error || e.message; }
+    }, settings);
+    assert.equal(silent, 'login_required');
     await ctx.close();
   });
 });
