@@ -274,31 +274,16 @@ async fn bearer_endpoints(db: TestDb) {
 
     // Introspection: confidential clients only.
     let intro = format!("{}/introspect", app.base_url);
-    let r = http.post(&intro).basic_auth("api", Some(&api_secret)).form(&[("token", at)]).send().await.unwrap();
-    let v: Value = r.json().await.unwrap();
+    let introspect = |token: &str| {
+        let req = http.post(&intro).basic_auth("api", Some(&api_secret)).form(&[("token", token)]);
+        async move { req.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let v = introspect(at).await;
     assert_eq!(v["active"], true);
     assert_eq!(v["client_id"], "spa");
-    let v: Value = http
-        .post(&intro)
-        .basic_auth("api", Some(&api_secret))
-        .form(&[("token", rt)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = introspect(rt).await;
     assert_eq!(v["token_type"], "refresh_token");
-    let v: Value = http
-        .post(&intro)
-        .basic_auth("api", Some(&api_secret))
-        .form(&[("token", "nope")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = introspect("nope").await;
     assert_eq!(v, serde_json::json!({"active": false}));
     let r = http.post(&intro).form(&[("token", at), ("client_id", "spa")]).send().await.unwrap();
     assert_eq!(r.status(), 400, "public clients may not introspect");
@@ -312,16 +297,7 @@ async fn bearer_endpoints(db: TestDb) {
         .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(http.get(&ui).bearer_auth(at).send().await.unwrap().status(), 401);
-    let v: Value = http
-        .post(&intro)
-        .basic_auth("api", Some(&api_secret))
-        .form(&[("token", at)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = introspect(at).await;
     assert_eq!(v["active"], false);
     let (_, e) = token(&app, &[("grant_type", "refresh_token"), ("client_id", "spa"), ("refresh_token", rt)]).await;
     assert_eq!(e["error"], "invalid_grant");
