@@ -104,15 +104,23 @@ pub async fn serve(
     result.map_err(Into::into)
 }
 
-/// Deletes expired requests, codes, sessions and refresh tokens every ten
-/// minutes. Every replica runs it; the deletes are idempotent.
+/// Every minute, forgets sealed refresh-token successors past the longest
+/// leeway; every ten minutes, deletes expired requests, codes, sessions and
+/// refresh tokens. Every replica runs it; the statements are idempotent.
 fn spawn_janitor(state: AppState) -> tokio::task::JoinHandle<()> {
     let (db, clock) = (state.db.clone(), state.clock.clone());
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(600));
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
+        for round in 0u64.. {
             tick.tick().await;
+            if round % 10 != 0 {
+                let spent_before = clock.now() - crate::domain::MAX_REFRESH_LEEWAY_SECS as i64;
+                if let Err(e) = crate::storage::refresh_tokens::wipe_successors(&db, spent_before).await {
+                    tracing::warn!(error = %e, "wiping spent refresh-token successors failed");
+                }
+                continue;
+            }
             state.limits.shrink();
             match crate::storage::purge_expired(&db, clock.now()).await {
                 Ok(n) if n > 0 => tracing::debug!(rows = n, "purged expired rows"),

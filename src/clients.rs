@@ -22,6 +22,10 @@ pub struct ClientSpec {
     pub backchannel_logout_uri: Option<String>,
     /// Loaded in a hidden iframe (with `iss` and `sid`) on the signed-out page.
     pub frontchannel_logout_uri: Option<String>,
+    /// Refresh-token reuse leeway for this client (None: the global default).
+    pub refresh_leeway_secs: Option<u64>,
+    /// May introspect tokens issued to other clients.
+    pub introspect_any: bool,
 }
 
 /// A validated client plus anything the operator should be warned about.
@@ -93,6 +97,14 @@ pub fn validate(spec: ClientSpec, issuer_is_https: bool, now: i64) -> Result<Val
             warnings.push(format!("{uri} uses plain http; accepted only because the issuer is plain http"));
         }
     }
+    if let Some(l) = spec.refresh_leeway_secs
+        && l > domain::MAX_REFRESH_LEEWAY_SECS
+    {
+        return Err(format!(
+            "refresh leeway {l} s is too long: at most {} s (0 turns it off)",
+            domain::MAX_REFRESH_LEEWAY_SECS
+        ));
+    }
     let web_origins = dedup(spec.web_origins);
     for o in &web_origins {
         domain::check_web_origin(o)?;
@@ -112,6 +124,8 @@ pub fn validate(spec: ClientSpec, issuer_is_https: bool, now: i64) -> Result<Val
             token_endpoint_auth_method: method,
             backchannel_logout_uri: spec.backchannel_logout_uri,
             frontchannel_logout_uri: spec.frontchannel_logout_uri,
+            refresh_leeway_secs: spec.refresh_leeway_secs,
+            introspect_any: spec.introspect_any,
             source: "cli".into(),
             created_at: now,
             updated_at: now,
@@ -140,6 +154,8 @@ pub fn from_static(s: &StaticClient, issuer_is_https: bool, now: i64) -> Result<
         token_endpoint_auth_method: s.token_endpoint_auth_method.clone(),
         backchannel_logout_uri: s.backchannel_logout_uri.clone(),
         frontchannel_logout_uri: s.frontchannel_logout_uri.clone(),
+        refresh_leeway_secs: s.refresh_leeway_secs,
+        introspect_any: s.introspect_any,
     };
     let mut v = validate(spec, issuer_is_https, now).map_err(|e| format!("clients `{}`: {e}", s.client_id))?;
     v.client.source = "config".into();

@@ -24,6 +24,11 @@ pub struct Client {
     pub token_endpoint_auth_method: String,
     pub backchannel_logout_uri: Option<String>,
     pub frontchannel_logout_uri: Option<String>,
+    /// Seconds a rotated refresh token still yields the same successor; None:
+    /// the global `tokens.refresh_reuse_grace_secs`.
+    pub refresh_leeway_secs: Option<u64>,
+    /// May introspect tokens issued to other clients (an API gateway).
+    pub introspect_any: bool,
     /// `cli` or `config` (static clients cannot be edited from the CLI).
     pub source: String,
     pub created_at: i64,
@@ -31,6 +36,9 @@ pub struct Client {
 }
 
 pub const GRANT_TYPES: [&str; 4] = ["authorization_code", "refresh_token", "client_credentials", "implicit"];
+/// The longest refresh-token reuse leeway a client or the config may set.
+pub const MAX_REFRESH_LEEWAY_SECS: u64 = 60;
+
 pub const AUTH_METHODS: [&str; 3] = ["client_secret_basic", "client_secret_post", "none"];
 
 /// A person who can sign in. `user_id` is the stable `sub`.

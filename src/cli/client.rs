@@ -54,6 +54,15 @@ pub struct AddArgs {
     /// Loaded in a hidden iframe, with `iss` and `sid`, when a session this client used ends.
     #[arg(long, value_name = "URI")]
     frontchannel_logout_uri: Option<String>,
+    /// Seconds (0-60) a rotated refresh token may be presented again and get the same
+    /// successor; default: tokens.refresh_reuse_grace_secs (0).
+    #[arg(long, value_name = "SECS")]
+    refresh_leeway: Option<u64>,
+    /// May introspect tokens issued to other clients (an API gateway).
+    #[arg(long, overrides_with = "no_introspect_any")]
+    introspect_any: bool,
+    #[arg(long, hide = true)]
+    no_introspect_any: bool,
 }
 
 #[derive(Args, Debug, Default)]
@@ -95,6 +104,15 @@ pub struct UpdateArgs {
     /// Loaded in a hidden iframe, with `iss` and `sid`, when a session this client used ends.
     #[arg(long, value_name = "URI")]
     frontchannel_logout_uri: Option<String>,
+    /// Seconds (0-60) a rotated refresh token may be presented again and get the same
+    /// successor; default: tokens.refresh_reuse_grace_secs (0).
+    #[arg(long, value_name = "SECS")]
+    refresh_leeway: Option<u64>,
+    /// May introspect tokens issued to other clients (an API gateway).
+    #[arg(long, overrides_with = "no_introspect_any")]
+    introspect_any: bool,
+    #[arg(long, hide = true)]
+    no_introspect_any: bool,
 }
 
 pub async fn run(cmd: ClientCmd, cfg: &Config, out: &Out) -> anyhow::Result<()> {
@@ -116,6 +134,8 @@ pub async fn run(cmd: ClientCmd, cfg: &Config, out: &Out) -> anyhow::Result<()> 
                 token_endpoint_auth_method: a.token_endpoint_auth_method,
                 backchannel_logout_uri: a.backchannel_logout_uri,
                 frontchannel_logout_uri: a.frontchannel_logout_uri,
+                refresh_leeway_secs: a.refresh_leeway,
+                introspect_any: a.introspect_any && !a.no_introspect_any,
             };
             let v = clients::validate(spec, https, now).map_err(|e| anyhow!(e))?;
             warn_all(&v.warnings);
@@ -186,6 +206,14 @@ async fn update(db: &crate::storage::Db, u: UpdateArgs, https: bool, now: i64, o
         ),
         backchannel_logout_uri: u.backchannel_logout_uri.or_else(|| old.backchannel_logout_uri.clone()),
         frontchannel_logout_uri: u.frontchannel_logout_uri.or_else(|| old.frontchannel_logout_uri.clone()),
+        refresh_leeway_secs: u.refresh_leeway.or(old.refresh_leeway_secs),
+        introspect_any: if u.introspect_any {
+            true
+        } else if u.no_introspect_any {
+            false
+        } else {
+            old.introspect_any
+        },
     };
     let v = clients::validate(spec, https, now).map_err(|e| anyhow!(e))?;
     warn_all(&v.warnings);
@@ -269,6 +297,10 @@ fn print_client(c: &Client) -> anyhow::Result<()> {
     if let Some(u) = &c.frontchannel_logout_uri {
         println!("frontchannel_logout_uri: {u}");
     }
+    if let Some(l) = c.refresh_leeway_secs {
+        println!("refresh_leeway_secs: {l}");
+    }
+    println!("introspect_any: {}", c.introspect_any);
     println!("source: {}", c.source);
     Ok(())
 }

@@ -92,12 +92,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve => {
             logging::init(cfg.log_format, &cfg.log_level, Sink::Stdout);
+            log_warnings(&cfg);
             serve(cfg).await
         }
         Command::Healthcheck { url } => healthcheck(&cfg, url).await,
         command => {
             let level = if cfg.log_level == "info" { "warn" } else { cfg.log_level.as_str() };
             logging::init(cfg.log_format, level, Sink::Stderr);
+            log_warnings(&cfg);
             match command {
                 Command::Migrate => {
                     crate::startup::open_db(&cfg).await?;
@@ -110,6 +112,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 Command::Serve | Command::Healthcheck { .. } => Ok(()),
             }
         }
+    }
+}
+
+fn log_warnings(cfg: &Config) {
+    for w in &cfg.warnings {
+        tracing::warn!("{w}");
     }
 }
 

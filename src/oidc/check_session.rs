@@ -123,6 +123,7 @@ mod tests {
     fn target(mode: ResponseMode, uri: &str, origin: Option<&str>) -> Target {
         Target {
             redirect_uri: uri.into(),
+            redirect_uri_sent: true,
             mode,
             state: None,
             web_origin: origin.map(str::to_string),

@@ -28,6 +28,10 @@ pub enum ResponseMode {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Target {
     pub redirect_uri: String,
+    /// The request named redirect_uri itself (rather than relying on the only
+    /// registered one): /token then requires it too.
+    #[serde(default)]
+    pub redirect_uri_sent: bool,
     pub mode: ResponseMode,
     pub state: Option<String>,
     /// For web_message: the origin messages go to (never `*`) and the origins
@@ -141,7 +145,8 @@ pub fn validate(p: &Params, client: &Client) -> Result<AuthRequest, Invalid> {
     } else {
         Vec::new()
     };
-    let target = Target { redirect_uri, mode, state, web_origin, frame_ancestors };
+    let redirect_uri_sent = p.first("redirect_uri").is_some();
+    let target = Target { redirect_uri, redirect_uri_sent, mode, state, web_origin, frame_ancestors };
     let fail = |e: OAuthError| Invalid::Redirect(e, target.clone());
     if let Some(d) = p.first_duplicate(&NAMES) {
         return Err(fail(OAuthError::invalid_request(format!("parameter `{}` is repeated", d.0))));

@@ -3,6 +3,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::refresh_tokens::{RefreshRow, insert_tx};
 use super::{Db, Result, get_list, to_json_list};
 
 #[derive(Debug, Clone)]
@@ -13,6 +14,7 @@ pub struct CodeRow {
     pub user_id: String,
     pub sid: String,
     pub redirect_uri: String,
+    pub redirect_uri_sent: bool,
     pub scope: String,
     pub nonce: Option<String>,
     pub code_challenge: Option<String>,
@@ -23,9 +25,11 @@ pub struct CodeRow {
     pub expires_at: i64,
 }
 
-pub enum Consumed {
+pub enum Consumed<E = std::convert::Infallible> {
     /// First use: the code is now spent.
     Fresh(CodeRow),
+    /// First use, but `check` refused it: the code is spent all the same.
+    Refused(E),
     /// The code was spent before: a replay.
     AlreadyUsed {
         grant_id: String,
@@ -33,7 +37,7 @@ pub enum Consumed {
     NotFound,
 }
 
-const COLUMNS: &str = "code_hash, grant_id, client_id, user_id, sid, redirect_uri, scope, nonce, code_challenge, \
+const COLUMNS: &str = "code_hash, grant_id, client_id, user_id, sid, redirect_uri, redirect_uri_sent, scope, nonce, code_challenge, \
     auth_time, amr, acr, created_at, expires_at";
 
 fn from_row(r: &AnyRow) -> Result<CodeRow> {
@@ -44,6 +48,7 @@ fn from_row(r: &AnyRow) -> Result<CodeRow> {
         user_id: r.try_get("user_id")?,
         sid: r.try_get("sid")?,
         redirect_uri: r.try_get("redirect_uri")?,
+        redirect_uri_sent: super::get_bool(r, "redirect_uri_sent")?,
         scope: r.try_get("scope")?,
         nonce: r.try_get("nonce")?,
         code_challenge: r.try_get("code_challenge")?,
@@ -60,8 +65,8 @@ pub async fn insert_with_grant(db: &Db, c: &CodeRow) -> Result<()> {
     let mut tx = db.pool().begin().await?;
     sqlx::query(
         "INSERT INTO auth_codes (code_hash, grant_id, client_id, user_id, sid, redirect_uri, scope, nonce,
-            code_challenge, auth_time, amr, acr, created_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+            code_challenge, auth_time, amr, acr, created_at, expires_at, redirect_uri_sent)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
     )
     .bind(&c.code_hash)
     .bind(&c.grant_id)
@@ -77,6 +82,7 @@ pub async fn insert_with_grant(db: &Db, c: &CodeRow) -> Result<()> {
     .bind(&c.acr)
     .bind(c.created_at)
     .bind(c.expires_at)
+    .bind(c.redirect_uri_sent)
     .execute(&mut *tx)
     .await?;
     // The client now uses this session (single logout needs the list).
@@ -93,15 +99,35 @@ pub async fn insert_with_grant(db: &Db, c: &CodeRow) -> Result<()> {
     Ok(())
 }
 
-/// Marks the code used and returns it, or says why not. The conditional UPDATE
-/// is the single point of truth, so two parallel redemptions cannot both win.
-pub async fn consume(db: &Db, code_hash: &str, now: i64) -> Result<Consumed> {
+/// Marks the code used and, in the same transaction, stores the first refresh
+/// token that `check` builds from it (so a logout can never fall between the
+/// two), or says why not. The conditional UPDATE is the single point of truth,
+/// so two parallel redemptions cannot both win. A code `check` refuses stays
+/// spent.
+pub async fn redeem<E>(
+    db: &Db,
+    code_hash: &str,
+    now: i64,
+    check: impl FnOnce(&CodeRow) -> std::result::Result<Option<RefreshRow>, E>,
+) -> Result<Consumed<E>> {
     let sql = sqlx::AssertSqlSafe(format!(
         "UPDATE auth_codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL RETURNING {COLUMNS}"
     ));
-    if let Some(row) = sqlx::query(sql).bind(code_hash).bind(now).fetch_optional(db.pool()).await? {
-        return Ok(Consumed::Fresh(from_row(&row)?));
+    let mut tx = db.pool().begin().await?;
+    if let Some(row) = sqlx::query(sql).bind(code_hash).bind(now).fetch_optional(&mut *tx).await? {
+        let code = from_row(&row)?;
+        let outcome = match check(&code) {
+            Ok(Some(rt)) => {
+                insert_tx(&mut tx, &rt).await?;
+                Consumed::Fresh(code)
+            }
+            Ok(None) => Consumed::Fresh(code),
+            Err(e) => Consumed::Refused(e),
+        };
+        tx.commit().await?;
+        return Ok(outcome);
     }
+    tx.rollback().await?;
     let used = sqlx::query("SELECT grant_id FROM auth_codes WHERE code_hash = $1")
         .bind(code_hash)
         .fetch_optional(db.pool())

@@ -141,6 +141,7 @@ pub async fn purge_expired(db: &Db, now: i64) -> Result<u64> {
     ] {
         n += sqlx::query(sql).bind(now).execute(db.pool()).await?.rows_affected();
     }
+    n += refresh_tokens::wipe_successors(db, now - crate::domain::MAX_REFRESH_LEEWAY_SECS as i64).await?;
     Ok(n)
 }
 

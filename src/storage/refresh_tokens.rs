@@ -70,6 +70,22 @@ pub async fn insert(db: &Db, t: &RefreshRow) -> Result<()> {
     insert_in(db.pool(), t).await
 }
 
+pub(super) async fn insert_tx(tx: &mut sqlx::Transaction<'_, sqlx::Any>, t: &RefreshRow) -> Result<()> {
+    insert_in(&mut **tx, t).await
+}
+
+/// Forgets the sealed successors of tokens spent at or before `spent_before`:
+/// past every client's leeway, nothing may hand them out again.
+pub async fn wipe_successors(db: &Db, spent_before: i64) -> Result<u64> {
+    let res = sqlx::query(
+        "UPDATE refresh_tokens SET successor_sealed = NULL WHERE successor_sealed IS NOT NULL AND used_at <= $1",
+    )
+    .bind(spent_before)
+    .execute(db.pool())
+    .await?;
+    Ok(res.rows_affected())
+}
+
 pub enum Rotation<E> {
     /// This call spent the token and stored its successor.
     Rotated(RefreshRow),
@@ -81,22 +97,25 @@ pub enum Rotation<E> {
     Refused(E),
 }
 
-/// Spends `token_hash` (if it belongs to `client_id`) and stores the successor
-/// that `successor_for` builds from it, atomically: the conditional UPDATE
-/// decides between concurrent presentations. The successor's raw value is
-/// sealed into the spent row for the grace window.
+/// Spends `token_hash` (if it belongs to `client_id` and its grant was not
+/// revoked) and stores the successor that `successor_for` builds from it,
+/// atomically: the conditional UPDATE decides between concurrent
+/// presentations, and refuses a grant that logout, `/revoke` or a code replay
+/// revoked even where a racing rotation left a row behind. The successor's raw
+/// value is sealed into the spent row when the client has a reuse leeway.
 pub async fn rotate<E>(
     db: &Db,
     token_hash: &str,
     client_id: &str,
     now: i64,
-    successor_sealed: &[u8],
+    successor_sealed: Option<&[u8]>,
     successor_for: impl FnOnce(&RefreshRow) -> std::result::Result<RefreshRow, E>,
 ) -> Result<Rotation<E>> {
     let mut tx = db.pool().begin().await?;
     let sql = sqlx::AssertSqlSafe(format!(
         "UPDATE refresh_tokens SET used_at = $2, successor_sealed = $3
          WHERE token_hash = $1 AND client_id = $4 AND used_at IS NULL AND expires_at > $2 AND grant_expires_at > $2
+           AND NOT EXISTS (SELECT 1 FROM revoked_grants g WHERE g.grant_id = refresh_tokens.grant_id)
          RETURNING {COLUMNS}"
     ));
     let won = sqlx::query(sql)

@@ -117,11 +117,17 @@ pub async fn clients(db: &Db, sid: &str) -> Result<Vec<String>> {
 /// Ends a session everywhere at once: the session row (and its client list),
 /// its unused codes, and its refresh tokens except `offline_access` ones, whose
 /// grants are also marked revoked so their access tokens stop at userinfo.
+/// The grants of the session's codes are revoked too (unless they granted
+/// `offline_access`), so a code redeemed while the logout runs, or a rotation
+/// that raced it, cannot leave a usable refresh token behind: rotation refuses
+/// a revoked grant.
 pub async fn end(db: &Db, sid: &str, now: i64) -> Result<()> {
     let mut tx = db.pool().begin().await?;
     sqlx::query(
         "INSERT INTO revoked_grants (grant_id, revoked_at)
-         SELECT DISTINCT grant_id, $2 FROM refresh_tokens WHERE sid = $1 AND offline = $3
+         SELECT grant_id, $2 FROM refresh_tokens WHERE sid = $1 AND offline = $3
+         UNION
+         SELECT grant_id, $2 FROM auth_codes WHERE sid = $1 AND (' ' || scope || ' ') NOT LIKE '% offline_access %'
          ON CONFLICT (grant_id) DO NOTHING",
     )
     .bind(sid)

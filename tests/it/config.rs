@@ -42,10 +42,50 @@ async fn unknown_key_in_file_is_named() {
     assert_config_error(&out, &["unknown key `isuer`", "sesame.toml"]);
 }
 
+/// Kubernetes injects `SESAME_PORT=tcp://…` and friends for a Service named
+/// `sesame`: unknown variables are warnings naming them, never fatal.
 #[tokio::test]
-async fn unknown_key_in_env_is_named() {
-    let out = run(&["check-config"], &[("SESAME_KEYS__BOGUS", "1")]);
-    assert_config_error(&out, &["unknown key `keys.bogus`", "SESAME_KEYS__BOGUS"]);
+async fn unknown_env_variables_are_warnings() {
+    let env = [
+        ("SESAME_PORT", "tcp://10.0.0.1:8080"),
+        ("SESAME_SERVICE_HOST", "10.0.0.1"),
+        ("SESAME_PORT_8080_TCP_PROTO", "tcp"),
+        ("SESAME_KEYS__BOGUS", "1"),
+        ("SESAME_ISUER", "https://typo.example.com"),
+    ];
+    let out = run(&["--json", "check-config"], &env);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    for var in ["SESAME_PORT ", "SESAME_SERVICE_HOST", "SESAME_PORT_8080_TCP_PROTO", "SESAME_KEYS__BOGUS"] {
+        assert!(err.contains(var), "warning names {var}: {err}");
+    }
+    assert!(err.contains("did you mean SESAME_ISSUER?"), "{err}");
+    assert_eq!(stdout_json(&out)["issuer"], "http://localhost:8080", "the typo is not applied");
+    // The server starts too.
+    let (db, url) = sqlite_url().await;
+    let mut cmd = sesame_cmd();
+    cmd.args(["serve"]).env("SESAME_DATABASE_URL", &url).env("SESAME_LISTEN", "127.0.0.1:0");
+    cmd.env("SESAME_PORT", "tcp://10.0.0.1:8080").env("SESAME_MASTER_KEY", MASTER_KEY);
+    cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert!(child.try_wait().unwrap().is_none(), "serve keeps running with SESAME_PORT set");
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("SESAME_PORT is not a Sesame setting"));
+    drop(db);
+}
+
+#[tokio::test]
+async fn unknown_key_in_file_stays_an_error_and_leeway_is_bounded() {
+    let (db, url) = sqlite_url().await;
+    let path = db.dir.path().join("sesame.toml");
+    std::fs::write(&path, "[tokens]\nrefresh_reuse_grace_secs = 61\n").unwrap();
+    let out = run(&["--config", path.to_str().unwrap(), "check-config"], &[("SESAME_DATABASE_URL", &url)]);
+    assert_config_error(&out, &["tokens.refresh_reuse_grace_secs"]);
+    std::fs::write(&path, "[[clients]]\nclient_id = \"a\"\nrefresh_leeway_secs = 90\n").unwrap();
+    let out = run(&["--config", path.to_str().unwrap(), "check-config"], &[("SESAME_DATABASE_URL", &url)]);
+    assert_config_error(&out, &["refresh_leeway_secs"]);
 }
 
 #[tokio::test]
@@ -177,4 +217,14 @@ async fn example_config_is_complete_and_valid() {
             }
         }
     }
+}
+
+#[tokio::test]
+async fn check_config_masks_passwords_in_database_url_queries() {
+    let url = "postgres://sesame:userinfo-pw@127.0.0.1:5432/db?sslmode=disable&password=hunter2";
+    let out = run(&["check-config"], &[("SESAME_DATABASE_URL", url)]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!text.contains("hunter2") && !text.contains("userinfo-pw"), "{text}");
+    assert!(text.contains("sslmode=disable"), "{text}");
 }

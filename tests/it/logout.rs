@@ -11,7 +11,7 @@ use crate::support::browser::{Browser, hidden, location, params};
 
 const AFTER: &str = "https://app.example.com/bye";
 
-async fn tokens(app: &TestApp, b: &Browser, scope: &str) -> Value {
+pub async fn tokens(app: &TestApp, b: &Browser, scope: &str) -> Value {
     let url = auth("spa", "").replace("scope=openid%20email", &format!("scope={scope}"));
     let r = b.get(&url).await;
     let back = if location(&r).contains("/login") {
@@ -37,7 +37,7 @@ async fn tokens(app: &TestApp, b: &Browser, scope: &str) -> Value {
         .unwrap()
 }
 
-async fn refresh_ok(app: &TestApp, rt: &str) -> bool {
+pub async fn refresh_ok(app: &TestApp, rt: &str) -> bool {
     let form = [("grant_type", "refresh_token"), ("client_id", "spa"), ("refresh_token", rt)];
     reqwest::Client::new().post(format!("{}/token", app.base_url)).form(&form).send().await.unwrap().status() == 200
 }

@@ -13,6 +13,7 @@ mod discovery;
 mod flow;
 mod keys;
 mod logout;
+mod refresh;
 mod server;
 mod session_mgmt;
 mod token;

@@ -113,6 +113,10 @@ async fn code_misuse(db: TestDb) {
 
 async fn refresh_rotation_and_reuse(db: TestDb) {
     let app = setup(&db).await;
+    // Tabs refreshing at once need the opt-in leeway (the default is none).
+    let mut spa = sesame::storage::clients::find(&app.state.db, "spa").await.unwrap().unwrap();
+    spa.refresh_leeway_secs = Some(5);
+    sesame::storage::clients::update(&app.state.db, &spa).await.unwrap();
     let b = Browser::new(&app.base_url);
     let c = code(&app, &b, "spa").await;
     let r0 = exchange(&app, &c).await.1["refresh_token"].as_str().unwrap().to_string();
@@ -160,7 +164,7 @@ async fn refresh_rotation_and_reuse(db: TestDb) {
     .await;
     assert_eq!(e["error"], "invalid_scope");
 
-    // After the grace window, presenting a spent token is a replay: the family dies.
+    // After the leeway, presenting a spent token is a replay: the family dies.
     app.state.clock.advance(10);
     let (_, e) = refresh(r1.clone()).await;
     assert_eq!(e["error"], "invalid_grant");

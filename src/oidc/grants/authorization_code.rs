@@ -11,16 +11,31 @@ use crate::domain::Client;
 use crate::oidc::error::{Internal, OAuthError, TokenError};
 use crate::oidc::params::Params;
 use crate::oidc::token::{TokenResponse, dup};
-use crate::storage::auth_codes::{self, Consumed};
-use crate::storage::{grants, refresh_tokens};
+use crate::storage::auth_codes::{self, CodeRow, Consumed};
+use crate::storage::grants;
+use crate::storage::refresh_tokens::RefreshRow;
 
 pub async fn exchange(state: &AppState, client: &Client, p: &Params) -> Result<TokenResponse, TokenError> {
     let code = p.get("code").map_err(dup)?.ok_or_else(|| OAuthError::invalid_request("code is required"))?;
     let redirect_uri = p.get("redirect_uri").map_err(dup)?;
     let verifier = p.get("code_verifier").map_err(dup)?;
     let now = state.clock.now();
-    let row = match auth_codes::consume(&state.db, &random::sha256_hex(code), now).await.map_err(Internal)? {
+    let wants_refresh = client.grant_types.iter().any(|t| t == "refresh_token");
+    let mut refresh_value = None;
+    // Everything that can refuse the code runs inside the redemption, which
+    // then writes the first refresh token in the same transaction.
+    let check = |row: &CodeRow| -> Result<Option<RefreshRow>, OAuthError> {
+        check_code(client, row, redirect_uri, verifier, now)?;
+        if !wants_refresh {
+            return Ok(None);
+        }
+        let (value, rt) = new_refresh(state, client, &grant_of(row), &row.user_id, now);
+        refresh_value = Some(value);
+        Ok(Some(rt))
+    };
+    let row = match auth_codes::redeem(&state.db, &random::sha256_hex(code), now, check).await.map_err(Internal)? {
         Consumed::Fresh(row) => row,
+        Consumed::Refused(e) => return Err(e.into()),
         Consumed::AlreadyUsed { grant_id } => {
             grants::revoke(&state.db, &grant_id, now).await.map_err(Internal)?;
             tracing::warn!(target: "audit", client_id = %client.client_id, "authorization code replayed; grant revoked");
@@ -28,19 +43,16 @@ pub async fn exchange(state: &AppState, client: &Client, p: &Params) -> Result<T
         }
         Consumed::NotFound => return Err(OAuthError::invalid_grant("the code is invalid").into()),
     };
-    if row.client_id != client.client_id {
-        return Err(OAuthError::invalid_grant("the code was issued to another client").into());
-    }
-    if row.expires_at <= now {
-        return Err(OAuthError::invalid_grant("the code has expired").into());
-    }
-    if redirect_uri.is_some_and(|r| r != row.redirect_uri) {
-        return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request").into());
-    }
-    check_pkce(row.code_challenge.as_deref(), verifier)?;
     let user = active_user(state, &row.user_id).await?;
-    let g = UserGrant {
-        user: &user,
+    let mut resp = mint(state, client, &user, &grant_of(&row), now)?;
+    resp.refresh_token = refresh_value;
+    tracing::info!(target: "audit", client_id = %client.client_id, user_id = %user.user_id, "tokens issued (authorization_code)");
+    Ok(resp)
+}
+
+/// What the code grants, before the user is loaded.
+fn grant_of(row: &CodeRow) -> UserGrant<'_> {
+    UserGrant {
         scopes: split_scope(&row.scope),
         grant_id: &row.grant_id,
         sid: Some(&row.sid),
@@ -48,26 +60,43 @@ pub async fn exchange(state: &AppState, client: &Client, p: &Params) -> Result<T
         amr: &row.amr,
         acr: row.acr.as_deref(),
         nonce: row.nonce.as_deref(),
-    };
-    let mut resp = mint(state, client, &g, now)?;
-    if client.grant_types.iter().any(|t| t == "refresh_token") {
-        let (value, rt) = new_refresh(state, client, &g, now);
-        refresh_tokens::insert(&state.db, &rt).await.map_err(Internal)?;
-        resp.refresh_token = Some(value);
     }
-    tracing::info!(target: "audit", client_id = %client.client_id, user_id = %user.user_id, "tokens issued (authorization_code)");
-    Ok(resp)
+}
+
+/// Client, expiry, redirect_uri and PKCE binding (RFC 6749 §4.1.3, RFC 7636).
+/// `redirect_uri` is required whenever the authorization request carried one.
+fn check_code(
+    client: &Client,
+    row: &CodeRow,
+    redirect_uri: Option<&str>,
+    verifier: Option<&str>,
+    now: i64,
+) -> Result<(), OAuthError> {
+    if row.client_id != client.client_id {
+        return Err(OAuthError::invalid_grant("the code was issued to another client"));
+    }
+    if row.expires_at <= now {
+        return Err(OAuthError::invalid_grant("the code has expired"));
+    }
+    match (redirect_uri, row.redirect_uri_sent) {
+        (Some(r), _) if r != row.redirect_uri => {
+            return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request"));
+        }
+        (None, true) => {
+            return Err(OAuthError::invalid_grant("redirect_uri is required: the authorization request carried one"));
+        }
+        _ => {}
+    }
+    check_pkce(row.code_challenge.as_deref(), verifier)
 }
 
 /// RFC 7636 with S256 only. A verifier without a challenge is refused too, so a
 /// code cannot be replayed through a downgrade (RFC 9700 §2.1.1).
-fn check_pkce(challenge: Option<&str>, verifier: Option<&str>) -> Result<(), TokenError> {
+fn check_pkce(challenge: Option<&str>, verifier: Option<&str>) -> Result<(), OAuthError> {
     match (challenge, verifier) {
         (None, None) => Ok(()),
-        (None, Some(_)) => {
-            Err(OAuthError::invalid_grant("code_verifier given but the request had no code_challenge").into())
-        }
-        (Some(_), None) => Err(OAuthError::invalid_grant("code_verifier is required").into()),
+        (None, Some(_)) => Err(OAuthError::invalid_grant("code_verifier given but the request had no code_challenge")),
+        (Some(_), None) => Err(OAuthError::invalid_grant("code_verifier is required")),
         (Some(c), Some(v)) => {
             let well_formed = (43..=128).contains(&v.len())
                 && v.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
@@ -75,7 +104,7 @@ fn check_pkce(challenge: Option<&str>, verifier: Option<&str>) -> Result<(), Tok
             if well_formed && random::ct_eq(&computed, c) {
                 Ok(())
             } else {
-                Err(OAuthError::invalid_grant("code_verifier does not match the code_challenge").into())
+                Err(OAuthError::invalid_grant("code_verifier does not match the code_challenge"))
             }
         }
     }

@@ -13,9 +13,8 @@ use crate::domain::{Client, User};
 use crate::storage::refresh_tokens::RefreshRow;
 use crate::storage::users;
 
-/// What a user grant needs to mint its tokens.
+/// What a user grant needs to mint its tokens (the user is passed beside it).
 pub struct UserGrant<'a> {
-    pub user: &'a User,
     pub scopes: Vec<String>,
     pub grant_id: &'a str,
     pub sid: Option<&'a str>,
@@ -26,13 +25,19 @@ pub struct UserGrant<'a> {
 }
 
 /// Access token, plus an ID token when `openid` was granted.
-pub fn mint(state: &AppState, client: &Client, g: &UserGrant, now: i64) -> Result<TokenResponse, TokenError> {
+pub fn mint(
+    state: &AppState,
+    client: &Client,
+    user: &User,
+    g: &UserGrant,
+    now: i64,
+) -> Result<TokenResponse, TokenError> {
     let scope = g.scopes.join(" ");
     let access = tokens::access_token(
         state,
         client,
         AccessInput {
-            sub: &g.user.user_id,
+            sub: &user.user_id,
             scope: &scope,
             auth_time: Some(g.auth_time),
             sid: g.sid,
@@ -43,7 +48,7 @@ pub fn mint(state: &AppState, client: &Client, g: &UserGrant, now: i64) -> Resul
     .map_err(Internal)?;
     let id_token = if g.scopes.iter().any(|s| s == "openid") {
         let input = IdInput {
-            user: g.user,
+            user,
             scopes: &g.scopes,
             nonce: g.nonce,
             auth_time: g.auth_time,
@@ -68,7 +73,7 @@ pub fn mint(state: &AppState, client: &Client, g: &UserGrant, now: i64) -> Resul
 
 /// The first refresh token of a new family; returns the raw token too.
 /// (Rotation builds successors from the spent row instead.)
-pub fn new_refresh(state: &AppState, client: &Client, g: &UserGrant, now: i64) -> (String, RefreshRow) {
+pub fn new_refresh(state: &AppState, client: &Client, g: &UserGrant, user_id: &str, now: i64) -> (String, RefreshRow) {
     let value = random::token(32);
     let t = &state.config.tokens;
     let absolute =
@@ -77,7 +82,7 @@ pub fn new_refresh(state: &AppState, client: &Client, g: &UserGrant, now: i64) -
         token_hash: random::sha256_hex(&value),
         grant_id: g.grant_id.to_string(),
         client_id: client.client_id.clone(),
-        user_id: g.user.user_id.clone(),
+        user_id: user_id.to_string(),
         sid: g.sid.map(str::to_string),
         scope: g.scopes.join(" "),
         auth_time: g.auth_time,

@@ -1,7 +1,9 @@
-//! The refresh_token grant: rotation on every use, reuse detection, and a short
-//! grace window in which a concurrent duplicate (several tabs) gets the same
-//! successor rather than a second one. The check-and-rotate is one conditional
-//! UPDATE in `storage::refresh_tokens::rotate`.
+//! The refresh_token grant: rotation on every use and reuse detection. By
+//! default (RFC 9700 §4.14.2) the first replay of a rotated token revokes the
+//! whole family; a client may opt into a short leeway in which a concurrent
+//! duplicate (several tabs) gets the same successor instead. The requested
+//! `scope` must be a subset of the grant's on every path. The check-and-rotate
+//! is one conditional UPDATE in `storage::refresh_tokens::rotate`.
 
 use super::{UserGrant, active_user, mint, split_scope};
 use crate::app::AppState;
@@ -18,24 +20,26 @@ pub async fn exchange(state: &AppState, client: &Client, p: &Params) -> Result<T
         p.get("refresh_token").map_err(dup)?.ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
     let asked = p.get("scope").map_err(dup)?.map(split_scope);
     let now = state.clock.now();
+    let leeway = leeway_secs(state, client);
     let hash = random::sha256_hex(presented);
     let value = random::token(32);
-    let sealed = state.master.seal(value.as_bytes(), hash.as_bytes()).map_err(Internal)?;
+    // The successor is kept (sealed) only where a leeway may need to hand it out again.
+    let sealed =
+        if leeway > 0 { Some(state.master.seal(value.as_bytes(), hash.as_bytes()).map_err(Internal)?) } else { None };
     // Scope narrowing is checked inside the rotation, so a refused request spends nothing.
     let successor_for = |old: &RefreshRow| -> Result<RefreshRow, OAuthError> {
-        let granted = split_scope(&old.scope);
-        if let Some(s) = asked.iter().flatten().find(|s| !granted.contains(s)) {
-            return Err(OAuthError::invalid_scope(format!("scope `{s}` was not granted")));
-        }
+        check_scope(asked.as_deref(), old)?;
         Ok(successor(state, client, old, &value, now))
     };
-    let (old, issued) = match refresh_tokens::rotate(&state.db, &hash, &client.client_id, now, &sealed, successor_for)
+    let rotation = refresh_tokens::rotate(&state.db, &hash, &client.client_id, now, sealed.as_deref(), successor_for)
         .await
-        .map_err(Internal)?
-    {
+        .map_err(Internal)?;
+    let (old, issued) = match rotation {
         Rotation::Rotated(old) => (old, value),
         Rotation::AlreadyUsed { row, used_at, successor_sealed } => {
-            let v = grace_successor(state, &row, used_at, successor_sealed, &hash, now).await?;
+            let v = leeway_successor(state, &row, leeway, used_at, successor_sealed, &hash, now).await?;
+            // Inside the leeway the replay gets nothing broader than the grant.
+            check_scope(asked.as_deref(), &row)?;
             (row, v)
         }
         Rotation::Invalid => {
@@ -46,7 +50,6 @@ pub async fn exchange(state: &AppState, client: &Client, p: &Params) -> Result<T
     let user = active_user(state, &old.user_id).await?;
     let scopes = asked.unwrap_or_else(|| split_scope(&old.scope));
     let g = UserGrant {
-        user: &user,
         scopes,
         grant_id: &old.grant_id,
         sid: old.sid.as_deref(),
@@ -55,9 +58,26 @@ pub async fn exchange(state: &AppState, client: &Client, p: &Params) -> Result<T
         acr: None,
         nonce: None,
     };
-    let mut resp = mint(state, client, &g, now)?;
+    let mut resp = mint(state, client, &user, &g, now)?;
     resp.refresh_token = Some(issued);
     Ok(resp)
+}
+
+/// The client's own leeway, or the configured default (both at most 60 s).
+pub fn leeway_secs(state: &AppState, client: &Client) -> u64 {
+    client
+        .refresh_leeway_secs
+        .unwrap_or(state.config.tokens.refresh_reuse_grace_secs)
+        .min(crate::domain::MAX_REFRESH_LEEWAY_SECS)
+}
+
+/// Every requested scope must have been granted (RFC 6749 §6).
+fn check_scope(asked: Option<&[String]>, grant: &RefreshRow) -> Result<(), OAuthError> {
+    let granted = split_scope(&grant.scope);
+    match asked.into_iter().flatten().find(|s| !granted.contains(s)) {
+        Some(s) => Err(OAuthError::invalid_scope(format!("scope `{s}` was not granted"))),
+        None => Ok(()),
+    }
 }
 
 /// The next token of the family: same grant, scope and absolute expiry (RFC 6749 §6).
@@ -71,21 +91,24 @@ fn successor(state: &AppState, client: &Client, old: &RefreshRow, value: &str, n
     }
 }
 
-/// A used token presented again: within the grace window the same successor;
-/// otherwise it is a replay, and the whole family is revoked.
-async fn grace_successor(
+/// A used token presented again: within the client's leeway the same
+/// successor; otherwise it is a replay, and the whole family is revoked.
+async fn leeway_successor(
     state: &AppState,
     row: &RefreshRow,
+    leeway: u64,
     used_at: i64,
     sealed: Option<Vec<u8>>,
     hash: &str,
     now: i64,
 ) -> Result<String, TokenError> {
-    let grace = state.config.tokens.refresh_reuse_grace_secs as i64;
-    let in_grace = now - used_at <= grace && grants::is_active(&state.db, &row.grant_id).await.map_err(Internal)?;
-    let successor =
-        sealed.and_then(|s| state.master.open(&s, hash.as_bytes()).ok()).and_then(|v| String::from_utf8(v).ok());
-    if in_grace && let Some(value) = successor {
+    let in_leeway =
+        now - used_at <= leeway as i64 && grants::is_active(&state.db, &row.grant_id).await.map_err(Internal)?;
+    let successor = sealed
+        .filter(|_| in_leeway)
+        .and_then(|s| state.master.open(&s, hash.as_bytes()).ok())
+        .and_then(|v| String::from_utf8(v).ok());
+    if let Some(value) = successor {
         return Ok(value);
     }
     grants::revoke(&state.db, &row.grant_id, now).await.map_err(Internal)?;

@@ -3,6 +3,8 @@
 //! so a bad value stops the process with one line that names the key.
 //! This module imports nothing else from the crate.
 
+mod env;
+
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -38,6 +40,10 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     /// Clients declared here are kept in the database and cannot be edited from the CLI.
     pub clients: Vec<StaticClient>,
+    /// What loading noticed but did not refuse (unknown `SESAME_*` variables),
+    /// logged once logging is up.
+    #[serde(skip)]
+    pub warnings: Vec<String>,
 }
 
 impl Default for Config {
@@ -57,6 +63,7 @@ impl Default for Config {
             login: LoginConfig::default(),
             rate_limit: RateLimitConfig::default(),
             clients: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 }
@@ -109,7 +116,8 @@ pub struct TokensConfig {
     /// Absolute lifetime for public clients (SPAs), usually shorter.
     pub public_refresh_token_absolute_ttl_secs: u64,
     /// A used refresh token presented again within this many seconds gets the same
-    /// successor (tabs refreshing at once) instead of revoking the family.
+    /// successor (tabs refreshing at once) instead of revoking the family. Default 0
+    /// (RFC 9700 §4.14.2): the first replay revokes the family. At most 60.
     pub refresh_reuse_grace_secs: u64,
 }
 
@@ -122,7 +130,7 @@ impl Default for TokensConfig {
             refresh_token_idle_ttl_secs: 30 * 86_400,
             refresh_token_absolute_ttl_secs: 90 * 86_400,
             public_refresh_token_absolute_ttl_secs: 7 * 86_400,
-            refresh_reuse_grace_secs: 5,
+            refresh_reuse_grace_secs: 0,
         }
     }
 }
@@ -240,6 +248,10 @@ pub struct StaticClient {
     pub token_endpoint_auth_method: Option<String>,
     pub backchannel_logout_uri: Option<String>,
     pub frontchannel_logout_uri: Option<String>,
+    /// Refresh-token reuse leeway for this client (0-60 s); unset: `tokens.refresh_reuse_grace_secs`.
+    pub refresh_leeway_secs: Option<u64>,
+    /// May introspect tokens issued to other clients (an API gateway).
+    pub introspect_any: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -334,10 +346,18 @@ impl Config {
             }
             fig = fig.merge(Toml::file_exact(p));
         }
-        // SESAME_CONFIG names the file itself and is not a key.
-        fig = fig.merge(Env::prefixed("SESAME_").split("__").ignore(&["config"]));
-        let cfg: Config = fig.extract().map_err(describe_figment_error)?;
+        // SESAME_CONFIG names the file itself and is not a key; variables that
+        // name no setting (Kubernetes service links) are warned about, not fatal.
+        let defaults = serde_json::to_value(Config::default()).map_err(|e| err(e.to_string()))?;
+        let (ignored, warnings) = env::unknown(std::env::vars(), &defaults);
+        let env = Env::prefixed("SESAME_").filter(move |k| {
+            let k = k.as_str().to_ascii_lowercase();
+            k != "config" && !ignored.contains(&k)
+        });
+        fig = fig.merge(env.split("__"));
+        let mut cfg: Config = fig.extract().map_err(describe_figment_error)?;
         cfg.validate()?;
+        cfg.warnings = warnings;
         Ok(cfg)
     }
 
@@ -382,6 +402,11 @@ impl Config {
         if self.session.cookie_same_site == SameSite::None && !self.cookie_secure() {
             return Err(err("session.cookie_same_site = \"None\" needs a Secure cookie (an https issuer)"));
         }
+        if self.tokens.refresh_reuse_grace_secs > 60 {
+            return Err(err(
+                "tokens.refresh_reuse_grace_secs (SESAME_TOKENS__REFRESH_REUSE_GRACE_SECS) must be at most 60",
+            ));
+        }
         if self.keys.reload_interval_secs == 0 {
             return Err(err("keys.reload_interval_secs (SESAME_KEYS__RELOAD_INTERVAL_SECS) must be positive"));
         }
@@ -390,6 +415,9 @@ impl Config {
         for (i, c) in self.clients.iter().enumerate() {
             if c.client_id.is_empty() {
                 return Err(err(format!("clients[{i}].client_id is required")));
+            }
+            if c.refresh_leeway_secs.is_some_and(|l| l > 60) {
+                return Err(err(format!("clients[{i}].refresh_leeway_secs must be at most 60")));
             }
         }
         Ok(())
@@ -470,15 +498,28 @@ pub fn decode_master_key(s: &str) -> Result<[u8; 32], String> {
     <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| format!("must decode to 32 bytes, got {}", bytes.len()))
 }
 
-/// Hides the password in a database URL before it goes into a message.
+/// Hides the passwords in a database URL before it goes into a message: the
+/// user-info password and query parameters such as `password=` or `sslpassword=`.
 pub fn redact_url(s: &str) -> String {
-    match Url::parse(s) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => s.to_string(),
+    let Ok(mut u) = Url::parse(s) else { return s.to_string() };
+    if u.password().is_some() {
+        let _ = u.set_password(Some("***"));
     }
+    if u.query().is_some() {
+        let secret = |k: &str| {
+            let k = k.to_ascii_lowercase();
+            k.contains("pass") || k.contains("secret") || k.contains("token") || k == "sslkey"
+        };
+        let pairs: Vec<(String, String)> = u
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if secret(&k) { "***".to_string() } else { v.into_owned() };
+                (k.into_owned(), v)
+            })
+            .collect();
+        u.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    u.to_string()
 }
 
 fn describe_figment_error(e: figment::Error) -> ConfigError {
@@ -531,6 +572,14 @@ mod tests {
         assert_eq!(sqlite_path("sqlite://./data/x.db?mode=rwc"), Some(PathBuf::from("./data/x.db")));
         assert_eq!(sqlite_path("sqlite::memory:"), None);
         assert_eq!(sqlite_path("postgres://h/db"), None);
+    }
+
+    #[test]
+    fn database_urls_are_redacted() {
+        assert_eq!(redact_url("postgres://u:pw@h/db"), "postgres://u:***@h/db");
+        let r = redact_url("postgres://h/db?user=u&password=hunter2&sslmode=require");
+        assert!(!r.contains("hunter2") && r.contains("password=***") && r.contains("sslmode=require"), "{r}");
+        assert!(!redact_url("postgres://h/db?sslpassword=k3y").contains("k3y"));
     }
 
     #[test]
