@@ -3,7 +3,8 @@
 //! seconds (`database.client_cache_secs`) takes a database round trip off the
 //! hot path. A change made with `sesame client` reaches every replica within
 //! that time. Only clients that exist are cached, so the map is bounded by the
-//! number of registered clients.
+//! number of registered clients. While the database is unavailable, an
+//! expired entry is served rather than nothing.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -30,7 +31,19 @@ impl ClientCache {
         {
             return Ok(Some(c.clone()));
         }
-        let found = clients::find(db, client_id).await?.map(Arc::new);
+        let found = match clients::find(db, client_id).await {
+            Ok(found) => found.map(Arc::new),
+            // While the database is away, a client seen before is served stale,
+            // so /authorize can still answer through its response mode.
+            Err(e) if e.is_unavailable() => match self.map.read().ok().and_then(|m| m.get(client_id).cloned()) {
+                Some((_, c)) => {
+                    tracing::warn!(client_id, "database unavailable; serving the cached client");
+                    return Ok(Some(c));
+                }
+                None => return Err(e),
+            },
+            Err(e) => return Err(e),
+        };
         if self.ttl > 0
             && let (Some(c), Ok(mut map)) = (&found, self.map.write())
         {

@@ -3,6 +3,7 @@
 //! Each failure names its cause in one line.
 
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 
@@ -12,14 +13,27 @@ use crate::crypto::seal::MasterKey;
 use crate::domain::Clock;
 use crate::storage::{ConnectOptions, Db, clients as client_store};
 
-/// Connects and migrates, with messages an operator can act on.
+/// Connects and migrates for the server: request-path queries get the
+/// configured acquire and statement timeouts.
 pub async fn open_db(cfg: &Config) -> anyhow::Result<Db> {
-    let url = cfg.database_url();
     let opts = ConnectOptions {
         max_connections: cfg.database.max_connections,
-        acquire_timeout: std::time::Duration::from_secs(cfg.database.acquire_timeout_secs),
+        acquire_timeout: Duration::from_millis(cfg.database.acquire_timeout_ms()),
+        statement_timeout: Some(Duration::from_millis(cfg.database.statement_timeout_ms)),
     };
-    let db = Db::connect(&url, &opts).await.with_context(|| format!("cannot open database {}", redact_url(&url)))?;
+    connect(cfg, &opts).await
+}
+
+/// Connects and migrates for the CLI, whose long operations keep their own pace.
+pub async fn open_db_for_cli(cfg: &Config) -> anyhow::Result<Db> {
+    let opts = ConnectOptions { max_connections: 2, acquire_timeout: Duration::from_secs(30), statement_timeout: None };
+    connect(cfg, &opts).await
+}
+
+/// Connects and migrates, with messages an operator can act on.
+async fn connect(cfg: &Config, opts: &ConnectOptions) -> anyhow::Result<Db> {
+    let url = cfg.database_url();
+    let db = Db::connect(&url, opts).await.with_context(|| format!("cannot open database {}", redact_url(&url)))?;
     db.migrate().await.context("database migration failed")?;
     Ok(db)
 }

@@ -227,7 +227,7 @@ impl Out {
 
 /// Every data command opens (and migrates) the same database the server uses.
 pub(crate) async fn open(cfg: &Config) -> anyhow::Result<Db> {
-    crate::startup::open_db(cfg).await
+    crate::startup::open_db_for_cli(cfg).await
 }
 
 /// Reads one secret line from stdin, without the trailing newline.

@@ -72,15 +72,32 @@ impl Default for Config {
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
     pub max_connections: u32,
-    /// Seconds to wait for a connection from the pool before failing a request.
+    /// Seconds a request waits for a database connection before answering 503
+    /// `temporarily_unavailable` (0: use `acquire_timeout_ms`).
     pub acquire_timeout_secs: u64,
+    /// The same in milliseconds, when set (finer than a second).
+    pub acquire_timeout_ms: Option<u64>,
+    /// Postgres `statement_timeout` of the server's connections, in milliseconds.
+    pub statement_timeout_ms: u64,
     /// Seconds each replica may serve a client record from memory (0: always read).
     pub client_cache_secs: u64,
 }
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        DatabaseConfig { max_connections: 16, acquire_timeout_secs: 5, client_cache_secs: 5 }
+        DatabaseConfig {
+            max_connections: 16,
+            acquire_timeout_secs: 1,
+            acquire_timeout_ms: None,
+            statement_timeout_ms: 5000,
+            client_cache_secs: 5,
+        }
+    }
+}
+
+impl DatabaseConfig {
+    pub fn acquire_timeout_ms(&self) -> u64 {
+        self.acquire_timeout_ms.unwrap_or(self.acquire_timeout_secs * 1000).max(50)
     }
 }
 

@@ -43,6 +43,12 @@ pub async fn not_found() -> (StatusCode, Json<Value>) {
     (StatusCode::NOT_FOUND, Json(json!({"error": "not_found"})))
 }
 
+/// `s` without control characters (CR, LF, ESC, …), so a request value can
+/// neither forge a log line nor smuggle terminal escapes into one.
+pub fn clean(s: &str) -> String {
+    if s.chars().any(char::is_control) { s.chars().filter(|c| !c.is_control()).collect() } else { s.to_string() }
+}
+
 /// The CSP source for an inline script: `sha256-<base64 of its SHA-256>`.
 pub fn csp_hash(script: &str) -> String {
     use base64::Engine;

@@ -12,7 +12,7 @@ use super::pages::{ConsentPage, describe_scope};
 use crate::app::AppState;
 use crate::http::page::{self, Brand};
 use crate::oidc::authorize::{self, RESUME};
-use crate::oidc::error::OAuthError;
+use crate::oidc::error::{ErrorCode, OAuthError};
 use crate::oidc::params::Params;
 use crate::session;
 use crate::storage::{consents, users};
@@ -53,7 +53,11 @@ pub async fn post(State(state): State<AppState>, jar: CookieJar, p: Params) -> R
             .ok_or_else(|| page::error(&state, StatusCode::FORBIDDEN, "You are no longer signed in."))?;
         if p.first("decision") != Some("allow") {
             tracing::info!(target: "audit", client_id = %l.client.client_id, user_id = %s.user_id, "consent denied");
-            return Ok(authorize::fail_pending(&state, &l, OAuthError::new("access_denied", "the user denied access")));
+            return Ok(authorize::fail_pending(
+                &state,
+                &l,
+                OAuthError::new(ErrorCode::AccessDenied, "the user denied access"),
+            ));
         }
         let now = state.clock.now();
         let (mut granted, _) = consents::find(&state.db, &s.user_id, &l.client.client_id)

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 
-use super::error::OAuthError;
+use super::error::{ErrorCode, OAuthError};
 use super::params::Params;
 use super::request::{self, AuthRequest, Invalid, ResponseType};
 use super::tokens;
@@ -79,7 +79,7 @@ pub fn decide(req: &AuthRequest, client: &Client, cx: &Context) -> Outcome {
         let needs = !covered || (req.prompt("consent") && !fresh_consent);
         if needs {
             return if none {
-                Outcome::Fail(OAuthError::new("consent_required", "the user has not granted these scopes"))
+                Outcome::Fail(OAuthError::new(ErrorCode::ConsentRequired, "the user has not granted these scopes"))
             } else {
                 Outcome::Consent
             };
@@ -89,7 +89,7 @@ pub fn decide(req: &AuthRequest, client: &Client, cx: &Context) -> Outcome {
 }
 
 fn login_required(why: &str) -> OAuthError {
-    OAuthError::new("login_required", why)
+    OAuthError::new(ErrorCode::LoginRequired, why)
 }
 
 /// GET or POST /authorize.
@@ -119,7 +119,7 @@ async fn start(state: &AppState, jar: CookieJar, params: &Params, ip: Option<IpA
     // error the SPA understands (by redirect or web message), not a hang.
     let session_key = session::cookie_hash(state, &jar);
     if !state.limits.authorize(ip, session_key.as_deref()) {
-        let err = OAuthError::new("temporarily_unavailable", "too many requests; retry later");
+        let err = OAuthError::new(ErrorCode::TemporarilyUnavailable, "too many requests; retry later");
         return Err(response::error(&state.issuer, &req.target, &err));
     }
     let hint_sub = match &req.id_token_hint {
@@ -135,12 +135,13 @@ async fn start(state: &AppState, jar: CookieJar, params: &Params, ip: Option<IpA
         },
         None => None,
     };
-    let current = session::current_by_hash(state, session_key.as_deref()).await.map_err(|e| internal(state, e))?;
+    let current =
+        session::current_by_hash(state, session_key.as_deref()).await.map_err(|e| back(state, &req.target, e))?;
     let outcome = decide_with_consent(state, &req, &client, current.as_ref(), None, false, hint_sub.as_deref()).await?;
     match outcome {
         Outcome::Issue => match &current {
             Some(s) => issue(state, &req, s).await,
-            None => Err(internal(state, "issue without session")),
+            None => Err(back(state, &req.target, anyhow::anyhow!("issue without session"))),
         },
         Outcome::Fail(e) => Ok(response::error(&state.issuer, &req.target, &e)),
         Outcome::Login | Outcome::Consent => {
@@ -163,7 +164,7 @@ async fn decide_with_consent(
 ) -> Result<Outcome, Response> {
     let consent = match (client.first_party, current) {
         (false, Some(s)) => {
-            consents::find(&state.db, &s.user_id, &client.client_id).await.map_err(|e| internal(state, e))?
+            consents::find(&state.db, &s.user_id, &client.client_id).await.map_err(|e| back(state, &req.target, e))?
         }
         _ => (Vec::new(), 0),
     };
@@ -187,11 +188,11 @@ async fn pend(state: &AppState, req: &AuthRequest, csrf: &str, hint_sub: Option<
         id: id.clone(),
         browser_hash: random::sha256_hex(csrf),
         client_id: req.client_id.clone(),
-        params: serde_json::to_string(&stored).map_err(|e| internal(state, e))?,
+        params: serde_json::to_string(&stored).map_err(|e| back(state, &req.target, e))?,
         created_at: now,
         expires_at: now + state.config.login.request_ttl_secs as i64,
     };
-    auth_requests::insert(&state.db, &row).await.map_err(|e| internal(state, e))?;
+    auth_requests::insert(&state.db, &row).await.map_err(|e| back(state, &req.target, e))?;
     Ok(id)
 }
 
@@ -246,7 +247,7 @@ pub struct ResumeQuery {
 pub async fn resume(State(state): State<AppState>, jar: CookieJar, Query(q): Query<ResumeQuery>) -> Response {
     let run = async {
         let l = load_pending(&state, &jar, &q.req).await?;
-        let current = session::current(&state, &jar).await.map_err(|e| internal(&state, e))?;
+        let current = session::current(&state, &jar).await.map_err(|e| back(&state, &l.req.target, e))?;
         let chosen = q.account.as_deref() == Some("current");
         let outcome = decide_with_consent(
             &state,
@@ -261,7 +262,7 @@ pub async fn resume(State(state): State<AppState>, jar: CookieJar, Query(q): Que
         let prefix = state.issuer.path_prefix();
         match outcome {
             Outcome::Issue => {
-                let s = current.ok_or_else(|| internal(&state, "issue without session"))?;
+                let s = current.ok_or_else(|| back(&state, &l.req.target, anyhow::anyhow!("issue without session")))?;
                 let resp = issue(&state, &l.req, &s).await?;
                 let _ = auth_requests::delete(&state.db, &l.row.id).await;
                 Ok(resp)
@@ -307,7 +308,7 @@ async fn issue(state: &AppState, req: &AuthRequest, s: &SessionRow) -> Result<Re
         created_at: now,
         expires_at: now + state.config.tokens.code_ttl_secs as i64,
     };
-    auth_codes::insert_with_grant(&state.db, &row).await.map_err(|e| internal(state, e))?;
+    auth_codes::insert_with_grant(&state.db, &row).await.map_err(|e| back(state, &req.target, e))?;
     tracing::info!(
         target: "audit",
         client_id = %req.client_id,
@@ -326,12 +327,12 @@ async fn issue_implicit(state: &AppState, req: &AuthRequest, s: &SessionRow) -> 
     let client = state
         .client(&req.client_id)
         .await
-        .map_err(|e| internal(state, e))?
-        .ok_or_else(|| internal(state, "client vanished"))?;
+        .map_err(|e| back(state, &req.target, e))?
+        .ok_or_else(|| back(state, &req.target, anyhow::anyhow!("client vanished")))?;
     let user = crate::storage::users::find_by_id(&state.db, &s.user_id)
         .await
-        .map_err(|e| internal(state, e))?
-        .ok_or_else(|| internal(state, "user vanished"))?;
+        .map_err(|e| back(state, &req.target, e))?
+        .ok_or_else(|| back(state, &req.target, anyhow::anyhow!("user vanished")))?;
     let scope = req.scope_string();
     let mut params: Vec<(&'static str, String)> = Vec::new();
     let access = if req.response_type == ResponseType::IdTokenToken {
@@ -342,7 +343,7 @@ async fn issue_implicit(state: &AppState, req: &AuthRequest, s: &SessionRow) -> 
             sid: Some(&s.sid),
             gid: None,
         };
-        Some(tokens::access_token(state, &client, input, now).map_err(|e| internal(state, e))?)
+        Some(tokens::access_token(state, &client, input, now).map_err(|e| back(state, &req.target, e))?)
     } else {
         None
     };
@@ -356,7 +357,7 @@ async fn issue_implicit(state: &AppState, req: &AuthRequest, s: &SessionRow) -> 
         acr: s.acr.as_deref(),
         access_token: access.as_deref(),
     };
-    let id_token = tokens::id_token(state, &client, id_input, now).map_err(|e| internal(state, e))?;
+    let id_token = tokens::id_token(state, &client, id_input, now).map_err(|e| back(state, &req.target, e))?;
     if let Some(at) = access {
         params.push(("access_token", at));
         params.push(("token_type", "Bearer".into()));
@@ -367,7 +368,7 @@ async fn issue_implicit(state: &AppState, req: &AuthRequest, s: &SessionRow) -> 
     params.extend(check_session::session_state(&req.client_id, &req.target, &s.id_hash).map(|v| ("session_state", v)));
     crate::storage::sessions::add_client(&state.db, &s.sid, &client.client_id, now)
         .await
-        .map_err(|e| internal(state, e))?;
+        .map_err(|e| back(state, &req.target, e))?;
     tracing::info!(target: "audit", client_id = %req.client_id, user_id = %s.user_id, "implicit tokens issued");
     Ok(response::deliver(&state.issuer, &req.target, params))
 }
@@ -379,9 +380,16 @@ fn invalid(state: &AppState, i: Invalid) -> Response {
     }
 }
 
-pub fn internal(state: &AppState, e: impl std::fmt::Display) -> Response {
-    tracing::error!(error = %e, "authorization failed");
-    page::error(state, StatusCode::INTERNAL_SERVER_ERROR, "Sesame could not complete the request. Please try again.")
+/// A failure before the client and redirect_uri are trusted: the error page
+/// (503 when the database is away, 500 otherwise).
+pub fn internal(state: &AppState, e: impl Into<anyhow::Error>) -> Response {
+    super::error::page(state, &OAuthError::internal(e))
+}
+
+/// A failure once the redirect_uri is verified: back to the client through its
+/// response mode (`temporarily_unavailable` when the database is away).
+fn back(state: &AppState, target: &request::Target, e: impl Into<anyhow::Error>) -> Response {
+    response::error(&state.issuer, target, &OAuthError::internal(e))
 }
 
 #[cfg(test)]
@@ -463,7 +471,7 @@ mod tests {
         assert_eq!(decide(&req(&[], None), &client(true), &cx(None, &none, None)), Outcome::Login);
         assert_eq!(decide(&req(&[], None), &client(true), &cx(Some(&s), &none, None)), Outcome::Issue);
         assert!(
-            matches!(decide(&req(&["none"], None), &client(true), &cx(None, &none, None)), Outcome::Fail(e) if e.error == "login_required")
+            matches!(decide(&req(&["none"], None), &client(true), &cx(None, &none, None)), Outcome::Fail(e) if e.error() == "login_required")
         );
         assert_eq!(decide(&req(&["login"], None), &client(true), &cx(Some(&s), &none, None)), Outcome::Login);
         // A login after the request started satisfies prompt=login.
@@ -471,12 +479,12 @@ mod tests {
         assert_eq!(decide(&req(&[], Some(50)), &client(true), &cx(Some(&s), &none, None)), Outcome::Login);
         assert_eq!(decide(&req(&[], Some(100)), &client(true), &cx(Some(&s), &none, None)), Outcome::Issue);
         assert!(
-            matches!(decide(&req(&["none"], Some(50)), &client(true), &cx(Some(&s), &none, None)), Outcome::Fail(e) if e.error == "login_required")
+            matches!(decide(&req(&["none"], Some(50)), &client(true), &cx(Some(&s), &none, None)), Outcome::Fail(e) if e.error() == "login_required")
         );
         // Third-party clients need consent, remembered afterwards.
         assert_eq!(decide(&req(&[], None), &client(false), &cx(Some(&s), &none, None)), Outcome::Consent);
         assert!(
-            matches!(decide(&req(&["none"], None), &client(false), &cx(Some(&s), &none, None)), Outcome::Fail(e) if e.error == "consent_required")
+            matches!(decide(&req(&["none"], None), &client(false), &cx(Some(&s), &none, None)), Outcome::Fail(e) if e.error() == "consent_required")
         );
         assert_eq!(decide(&req(&[], None), &client(false), &cx(Some(&s), &all, None)), Outcome::Issue);
         assert_eq!(decide(&req(&["consent"], None), &client(false), &cx(Some(&s), &all, None)), Outcome::Consent);

@@ -92,14 +92,16 @@ struct Page {
     script: &'static str,
 }
 
-/// `GET /check_session`: framable by registered web origins only.
+/// `GET /check_session`: framable only by the origins clients registered, as
+/// web origins or through their http(s) redirect URIs (where `session_state`
+/// of a code response is bound).
 pub async fn page(State(state): State<AppState>) -> Response {
     let ttl = state.config.database.client_cache_secs as i64;
     let origins = match state.origins.get(&state.db, state.clock.now(), ttl).await {
         Ok(o) => o,
         Err(e) => return super::authorize::internal(&state, e),
     };
-    let mut ancestors: Vec<&str> = origins.iter().map(String::as_str).collect();
+    let mut ancestors: Vec<&str> = origins.rp.iter().map(String::as_str).collect();
     ancestors.sort_unstable();
     let page = Page { cookie_name: crate::session::browser_state_cookie_name(&state), script: SCRIPT };
     let body = match page.render() {

@@ -1,39 +1,153 @@
-//! OAuth errors (RFC 6749 §4.1.2.1, §5.2; OIDC Core §3.1.2.6) and the three
-//! ways they leave: JSON at the token endpoint, a redirect to a verified
-//! redirect_uri, or an error page when the client cannot be trusted.
+//! The one error type of the protocol and the login box: an OAuth error code
+//! (RFC 6749 §4.1.2.1, §5.2; RFC 6750 §3.1; OIDC Core §3.1.2.6), a description
+//! the client may read, and a private detail for the log. It leaves in one of
+//! three ways, all decided here: JSON (token, revocation, introspection), a
+//! redirect to a verified redirect_uri (`response::error`), or an error page
+//! when the client cannot be trusted. The HTTP status of every error is
+//! decided by `ErrorCode::status`, and nowhere else.
+//!
+//! Storage failures map by kind: the database being away is
+//! `temporarily_unavailable` (503, `Retry-After`), a conflict is the grant's
+//! own error, anything else `server_error`, never leaking internals.
 
 use axum::Json;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::app::AppState;
+use crate::http::page;
+use crate::storage::StorageError;
+
+/// Seconds a client is asked to wait when Sesame is temporarily unavailable.
+pub const RETRY_AFTER_SECS: u64 = 2;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    InvalidRequest,
+    InvalidClient,
+    InvalidGrant,
+    InvalidScope,
+    InvalidToken,
+    InsufficientScope,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+    UnsupportedResponseType,
+    AccessDenied,
+    LoginRequired,
+    ConsentRequired,
+    InteractionRequired,
+    RequestNotSupported,
+    RequestUriNotSupported,
+    /// Rate limits and overload: a client should retry later.
+    TemporarilyUnavailable,
+    ServerError,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        use ErrorCode::*;
+        match self {
+            InvalidRequest => "invalid_request",
+            InvalidClient => "invalid_client",
+            InvalidGrant => "invalid_grant",
+            InvalidScope => "invalid_scope",
+            InvalidToken => "invalid_token",
+            InsufficientScope => "insufficient_scope",
+            UnauthorizedClient => "unauthorized_client",
+            UnsupportedGrantType => "unsupported_grant_type",
+            UnsupportedResponseType => "unsupported_response_type",
+            AccessDenied => "access_denied",
+            LoginRequired => "login_required",
+            ConsentRequired => "consent_required",
+            InteractionRequired => "interaction_required",
+            RequestNotSupported => "request_not_supported",
+            RequestUriNotSupported => "request_uri_not_supported",
+            TemporarilyUnavailable => "temporarily_unavailable",
+            ServerError => "server_error",
+        }
+    }
+
+    /// The status an error carries in a JSON answer or on an error page.
+    pub fn status(self) -> StatusCode {
+        use ErrorCode::*;
+        match self {
+            InvalidClient | InvalidToken => StatusCode::UNAUTHORIZED,
+            InsufficientScope | AccessDenied => StatusCode::FORBIDDEN,
+            TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OAuthError {
-    pub error: &'static str,
+    pub code: ErrorCode,
+    /// Shown to the client; free of control characters.
     pub description: String,
+    /// For the log only.
+    pub detail: Option<String>,
 }
 
 impl OAuthError {
-    pub fn new(error: &'static str, description: impl Into<String>) -> OAuthError {
-        OAuthError { error, description: description.into() }
+    pub fn new(code: ErrorCode, description: impl Into<String>) -> OAuthError {
+        OAuthError { code, description: crate::http::clean(&description.into()), detail: None }
     }
     pub fn invalid_request(d: impl Into<String>) -> OAuthError {
-        Self::new("invalid_request", d)
+        Self::new(ErrorCode::InvalidRequest, d)
     }
     pub fn invalid_grant(d: impl Into<String>) -> OAuthError {
-        Self::new("invalid_grant", d)
+        Self::new(ErrorCode::InvalidGrant, d)
     }
     pub fn invalid_client(d: impl Into<String>) -> OAuthError {
-        Self::new("invalid_client", d)
+        Self::new(ErrorCode::InvalidClient, d)
     }
     pub fn invalid_scope(d: impl Into<String>) -> OAuthError {
-        Self::new("invalid_scope", d)
+        Self::new(ErrorCode::InvalidScope, d)
     }
     pub fn unauthorized_client(d: impl Into<String>) -> OAuthError {
-        Self::new("unauthorized_client", d)
+        Self::new(ErrorCode::UnauthorizedClient, d)
     }
     pub fn server_error() -> OAuthError {
-        Self::new("server_error", "the server could not complete the request")
+        Self::new(ErrorCode::ServerError, "the server could not complete the request")
+    }
+    pub fn unavailable() -> OAuthError {
+        Self::new(ErrorCode::TemporarilyUnavailable, "the service is temporarily unavailable; retry shortly")
+    }
+
+    /// The wire name, e.g. `invalid_grant`.
+    pub fn error(&self) -> &'static str {
+        self.code.as_str()
+    }
+
+    /// Maps an internal failure by kind; the failure itself goes to the log only.
+    pub fn internal(e: impl Into<anyhow::Error>) -> OAuthError {
+        let e: anyhow::Error = e.into();
+        let mut err = match e.downcast_ref::<StorageError>() {
+            Some(s) if s.is_unavailable() => OAuthError::unavailable(),
+            Some(StorageError::Conflict(_)) => OAuthError::invalid_grant("the grant changed concurrently; retry"),
+            _ => OAuthError::server_error(),
+        };
+        err.detail = Some(format!("{e:#}"));
+        err
+    }
+
+    /// Logs the error once, at a level fitting its kind.
+    pub fn log(&self, context: &str) {
+        let (code, description) = (self.code.as_str(), self.description.as_str());
+        let detail = self.detail.as_deref().unwrap_or("");
+        match self.code {
+            ErrorCode::ServerError => tracing::error!(error = code, %description, %detail, "{context}"),
+            ErrorCode::TemporarilyUnavailable => tracing::warn!(error = code, %description, %detail, "{context}"),
+            _ => tracing::info!(error = code, %description, "{context}"),
+        }
+    }
+}
+
+impl From<StorageError> for OAuthError {
+    fn from(e: StorageError) -> Self {
+        OAuthError::internal(e)
     }
 }
 
@@ -52,28 +166,72 @@ impl From<OAuthError> for TokenError {
 
 impl<E: Into<anyhow::Error>> From<Internal<E>> for TokenError {
     fn from(e: Internal<E>) -> Self {
-        tracing::error!(error = %e.0.into(), "token endpoint failure");
-        OAuthError::server_error().into()
+        OAuthError::internal(e.0).into()
     }
 }
 
-/// Wraps an internal failure so `?` turns it into `server_error` after logging it.
+/// Wraps an internal failure so `?` maps it by kind (see `OAuthError::internal`).
 pub struct Internal<E>(pub E);
 
 impl IntoResponse for TokenError {
     fn into_response(self) -> Response {
-        let status = match self.err.error {
-            "invalid_client" => StatusCode::UNAUTHORIZED,
-            "server_error" => StatusCode::INTERNAL_SERVER_ERROR,
-            "temporarily_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
-            _ => StatusCode::BAD_REQUEST,
-        };
+        let status = self.err.code.status();
+        if status.is_server_error() {
+            self.err.log("token endpoint failure");
+        }
         let mut headers = no_store();
         if status == StatusCode::UNAUTHORIZED && self.basic_challenge {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"sesame\""));
         }
-        let body = json!({"error": self.err.error, "error_description": self.err.description});
+        retry_after(&mut headers, self.err.code);
+        let body = json!({"error": self.err.error(), "error_description": self.err.description});
         (status, headers, Json(body)).into_response()
+    }
+}
+
+/// A bearer-token error (RFC 6750 §3): `WWW-Authenticate` with the code, and
+/// the same in a JSON body. `None`: no token was presented at all.
+pub fn bearer(err: Option<&OAuthError>) -> Response {
+    let Some(err) = err else {
+        let mut h = HeaderMap::new();
+        h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"sesame\""));
+        let body = json!({"error": "invalid_request", "error_description": "a bearer token is required"});
+        return (StatusCode::UNAUTHORIZED, h, Json(body)).into_response();
+    };
+    let status = err.code.status();
+    if status.is_server_error() {
+        err.log("bearer endpoint failure");
+    }
+    let mut h = no_store();
+    let challenge = format!(
+        "Bearer realm=\"sesame\", error=\"{}\", error_description=\"{}\"",
+        err.error(),
+        err.description.replace(['"', '\\'], "")
+    );
+    if let Ok(v) = HeaderValue::from_str(&challenge) {
+        h.insert(header::WWW_AUTHENTICATE, v);
+    }
+    retry_after(&mut h, err.code);
+    (status, h, Json(json!({"error": err.error(), "error_description": err.description}))).into_response()
+}
+
+/// The error page, for failures that must not (or cannot) go back to a client:
+/// its status comes from the code; internals never reach the page.
+pub fn page(state: &AppState, err: &OAuthError) -> Response {
+    err.log("error page");
+    let message = match err.code {
+        ErrorCode::ServerError => "Sesame could not complete the request. Please try again.",
+        ErrorCode::TemporarilyUnavailable => "Sesame is temporarily unavailable. Please try again in a moment.",
+        _ => err.description.as_str(),
+    };
+    let mut resp = page::error(state, err.code.status(), message);
+    retry_after(resp.headers_mut(), err.code);
+    resp
+}
+
+fn retry_after(headers: &mut HeaderMap, code: ErrorCode) {
+    if code == ErrorCode::TemporarilyUnavailable {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
     }
 }
 

@@ -1,5 +1,6 @@
 //! `POST /introspect` (RFC 7662), for confidential clients: is this token
-//! active, and what does it carry.
+//! active, and what does it carry. A client sees only tokens issued to it,
+//! unless registered with `--introspect-any`.
 
 use axum::Json;
 use axum::extract::State;
@@ -30,7 +31,13 @@ async fn run(state: &AppState, headers: &HeaderMap, p: &Params) -> Result<Value,
     let token = p.get("token").map_err(dup)?.ok_or_else(|| OAuthError::invalid_request("token is required"))?;
     let now = state.clock.now();
     let inactive = json!({"active": false});
+    // A client learns only about its own tokens, unless registered to see all
+    // (an API gateway): anything else reads as inactive, as RFC 7662 §2.2 allows.
+    let visible = |owner: &str| client.introspect_any || owner == client.client_id;
     if let Some(at) = tokens::verify_access_token(state, token) {
+        if !visible(&at.client_id) {
+            return Ok(inactive);
+        }
         if let Some(gid) = &at.gid
             && !grants::is_active(&state.db, gid).await.map_err(Internal)?
         {
@@ -45,7 +52,9 @@ async fn run(state: &AppState, headers: &HeaderMap, p: &Params) -> Result<Value,
         }
         return Ok(v);
     }
-    if let Some(rt) = refresh_tokens::find_active(&state.db, &random::sha256_hex(token), now).await.map_err(Internal)? {
+    if let Some(rt) = refresh_tokens::find_active(&state.db, &random::sha256_hex(token), now).await.map_err(Internal)?
+        && visible(&rt.client_id)
+    {
         return Ok(json!({
             "active": true, "token_type": "refresh_token", "iss": state.issuer.as_str(), "sub": rt.user_id,
             "client_id": rt.client_id, "scope": rt.scope, "iat": rt.created_at,

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::error::OAuthError;
+use super::error::{ErrorCode, OAuthError};
 use super::params::Params;
 use crate::domain::Client;
 
@@ -153,10 +153,10 @@ pub fn validate(p: &Params, client: &Client) -> Result<AuthRequest, Invalid> {
     }
     check_response_mode(p).map_err(fail)?;
     if p.first("request").is_some() {
-        return Err(fail(OAuthError::new("request_not_supported", "request objects are not supported")));
+        return Err(fail(OAuthError::new(ErrorCode::RequestNotSupported, "request objects are not supported")));
     }
     if p.first("request_uri").is_some() {
-        return Err(fail(OAuthError::new("request_uri_not_supported", "request_uri is not supported")));
+        return Err(fail(OAuthError::new(ErrorCode::RequestUriNotSupported, "request_uri is not supported")));
     }
     let response_type = check_response_type(p, client, mode).map_err(fail)?;
     let scopes = check_scope(p).map_err(fail)?;
@@ -241,7 +241,7 @@ fn check_response_type(p: &Params, client: &Client, mode: ResponseMode) -> Resul
         ["id_token", "token"] => ResponseType::IdTokenToken,
         _ => {
             return Err(OAuthError::new(
-                "unsupported_response_type",
+                ErrorCode::UnsupportedResponseType,
                 format!("response_type `{raw}` is not supported"),
             ));
         }

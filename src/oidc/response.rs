@@ -24,8 +24,8 @@ pub fn deliver(issuer: &Issuer, target: &Target, mut params: Vec<(&'static str, 
 }
 
 pub fn error(issuer: &Issuer, target: &Target, err: &OAuthError) -> Response {
-    tracing::info!(error = err.error, description = %err.description, "authorization error sent to client");
-    deliver(issuer, target, vec![("error", err.error.to_string()), ("error_description", err.description.clone())])
+    err.log("authorization error sent to client");
+    deliver(issuer, target, vec![("error", err.error().to_string()), ("error_description", err.description.clone())])
 }
 
 /// A 302 to `uri` with `params` appended to its query.

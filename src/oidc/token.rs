@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde::Serialize;
 
-use super::error::{Internal, OAuthError, TokenError, no_store};
+use super::error::{ErrorCode, Internal, OAuthError, TokenError, no_store};
 use super::grants;
 use super::params::Params;
 use crate::app::AppState;
@@ -56,7 +56,8 @@ async fn run(state: &AppState, headers: &HeaderMap, p: &Params) -> Result<TokenR
         "refresh_token" => grants::refresh_token::exchange(state, &client, p).await,
         "client_credentials" => grants::client_credentials::exchange(state, &client, p).await,
         other => {
-            Err(OAuthError::new("unsupported_grant_type", format!("grant_type `{other}` is not supported")).into())
+            Err(OAuthError::new(ErrorCode::UnsupportedGrantType, format!("grant_type `{other}` is not supported"))
+                .into())
         }
     }
 }

@@ -149,6 +149,21 @@ struct HintClaims {
     aud: serde_json::Value,
 }
 
+/// The claims of an ID token we signed. Access tokens (`at+jwt`, which every
+/// API sees) and logout tokens (`logout+jwt`) are not ID tokens: an ID token
+/// carries `typ` `JWT` or none.
+fn hint_claims(state: &AppState, token: &str) -> Option<HintClaims> {
+    let now = state.clock.now();
+    let set = state.keys.snapshot();
+    let (c, typ): (HintClaims, _) =
+        set.verify(token, state.issuer.as_str(), None, now, state.keys.max_token_ttl()).ok()?;
+    match typ.as_deref() {
+        None => Some(c),
+        Some(t) if t.eq_ignore_ascii_case("JWT") => Some(c),
+        Some(_) => None,
+    }
+}
+
 /// What logout needs from an `id_token_hint`.
 pub struct IdTokenHint {
     pub sub: String,
@@ -157,10 +172,7 @@ pub struct IdTokenHint {
 
 /// Verifies an ID token we issued (expiry ignored) and returns its subject and audiences.
 pub fn id_token_hint_claims(state: &AppState, token: &str) -> Option<IdTokenHint> {
-    let now = state.clock.now();
-    let set = state.keys.snapshot();
-    let (c, _): (HintClaims, _) =
-        set.verify(token, state.issuer.as_str(), None, now, state.keys.max_token_ttl()).ok()?;
+    let c = hint_claims(state, token)?;
     let aud = match c.aud {
         serde_json::Value::String(a) => vec![a],
         serde_json::Value::Array(v) => v.into_iter().filter_map(|a| a.as_str().map(str::to_string)).collect(),
@@ -172,10 +184,7 @@ pub fn id_token_hint_claims(state: &AppState, token: &str) -> Option<IdTokenHint
 /// The `sub` of an ID token we issued to `client_id`; expiry is ignored, as
 /// OIDC allows for hints.
 pub fn id_token_hint_subject(state: &AppState, token: &str, client_id: &str) -> Option<String> {
-    let now = state.clock.now();
-    let set = state.keys.snapshot();
-    let (c, _): (HintClaims, _) =
-        set.verify(token, state.issuer.as_str(), None, now, state.keys.max_token_ttl()).ok()?;
+    let c = hint_claims(state, token)?;
     let aud_ok = match &c.aud {
         serde_json::Value::String(a) => a == client_id,
         serde_json::Value::Array(v) => v.iter().any(|a| a == client_id),

@@ -48,6 +48,29 @@ pub enum StorageError {
 }
 
 impl StorageError {
+    /// The database is away or overloaded (no connection in time, connection
+    /// refused or lost, server shutting down): worth retrying, not a bug.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StorageError::Sqlx(e) => match e {
+                sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                // A connection cut mid-handshake reads as a protocol error.
+                | sqlx::Error::Protocol(_)
+                | sqlx::Error::WorkerCrashed => true,
+                sqlx::Error::Database(d) => d.code().is_some_and(|c| {
+                    // 08xxx connection exceptions, 57P0x shutdown / cannot connect now,
+                    // 53300 too many connections, 57014 statement timeout.
+                    c.starts_with("08") || c.starts_with("57P0") || c == "53300" || c == "57014"
+                }),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+
     /// Maps a unique-constraint violation to `Conflict(what)`.
     pub fn on_unique(e: sqlx::Error, what: &'static str) -> StorageError {
         match &e {
@@ -62,12 +85,18 @@ pub type Result<T> = std::result::Result<T, StorageError>;
 #[derive(Debug, Clone)]
 pub struct ConnectOptions {
     pub max_connections: u32,
+    /// How long a query may wait for a connection (and the liveness check each
+    /// pooled connection gets before use): the bound on a request when the
+    /// database refuses connections or silently drops traffic.
     pub acquire_timeout: Duration,
+    /// Postgres `statement_timeout` for every connection; None for the CLI's
+    /// long operations.
+    pub statement_timeout: Option<Duration>,
 }
 
 impl Default for ConnectOptions {
     fn default() -> Self {
-        ConnectOptions { max_connections: 8, acquire_timeout: Duration::from_secs(5) }
+        ConnectOptions { max_connections: 8, acquire_timeout: Duration::from_secs(5), statement_timeout: None }
     }
 }
 
@@ -80,8 +109,12 @@ impl Db {
         } else {
             (Backend::Postgres, url.to_string())
         };
-        let mut pool =
-            AnyPoolOptions::new().max_connections(opts.max_connections).acquire_timeout(opts.acquire_timeout);
+        // test_before_acquire (sqlx's default) pings a pooled connection inside
+        // the acquire timeout, so a connection that went dark is noticed there.
+        let mut pool = AnyPoolOptions::new()
+            .max_connections(opts.max_connections)
+            .acquire_timeout(opts.acquire_timeout)
+            .test_before_acquire(true);
         if backend == Backend::Sqlite {
             // Per-connection settings: wait for writers instead of failing with SQLITE_BUSY,
             // enforce foreign keys, and use WAL so readers never block the writer.
@@ -91,6 +124,18 @@ impl Db {
                     conn.execute("PRAGMA foreign_keys = ON").await?;
                     conn.execute("PRAGMA journal_mode = WAL").await?;
                     conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    Ok(())
+                })
+            });
+        }
+        if backend == Backend::Postgres
+            && let Some(t) = opts.statement_timeout
+        {
+            let set = format!("SET statement_timeout = {}", t.as_millis());
+            pool = pool.after_connect(move |conn, _meta| {
+                let set = set.clone();
+                Box::pin(async move {
+                    conn.execute(sqlx::AssertSqlSafe(set)).await?;
                     Ok(())
                 })
             });
@@ -117,10 +162,12 @@ impl Db {
         self.backend
     }
 
-    /// One cheap round trip, for readiness checks.
-    pub async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
+    /// One cheap round trip, for readiness checks; gives up after `within`.
+    pub async fn ping(&self, within: Duration) -> Result<()> {
+        match tokio::time::timeout(within, sqlx::query("SELECT 1").execute(&self.pool)).await {
+            Ok(r) => r.map(|_| ()).map_err(Into::into),
+            Err(_) => Err(StorageError::Sqlx(sqlx::Error::PoolTimedOut)),
+        }
     }
 
     pub async fn close(&self) {
@@ -156,6 +203,18 @@ fn sqlite_url_with_create(url: &str) -> Result<String> {
             ))
         })?;
     }
+    // The database holds sealed keys, sessions and password hashes: create it
+    // readable by its owner only. SQLite gives the -wal and -shm files the
+    // database file's mode.
+    if let Some(path) = crate::config::sqlite_path(url)
+        && !path.exists()
+    {
+        create_private(&path).map_err(|e| {
+            StorageError::Sqlx(sqlx::Error::Configuration(
+                format!("cannot create database file {}: {e}", path.display()).into(),
+            ))
+        })?;
+    }
     if url.contains("mode=") {
         Ok(url.to_string())
     } else if url.contains('?') {
@@ -163,6 +222,17 @@ fn sqlite_url_with_create(url: &str) -> Result<String> {
     } else {
         Ok(format!("{url}?mode=rwc"))
     }
+}
+
+#[cfg(unix)]
+fn create_private(path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map(|_| ())
+}
+
+#[cfg(not(unix))]
+fn create_private(path: &std::path::Path) -> std::io::Result<()> {
+    std::fs::OpenOptions::new().write(true).create_new(true).open(path).map(|_| ())
 }
 
 /// Reads a flag column: BOOLEAN on Postgres, INTEGER on SQLite.

@@ -17,7 +17,7 @@ pub fn auth(client: &str, extra: &str) -> String {
     )
 }
 
-fn urlencode(s: &str) -> String {
+pub fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 

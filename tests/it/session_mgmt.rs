@@ -68,11 +68,12 @@ async fn check_session_page(db: TestDb) {
     let doc = app.get_json("/.well-known/openid-configuration").await;
     assert_eq!(doc["check_session_iframe"], format!("{}/check_session", app.base_url));
     let b = Browser::new(&app.base_url);
-    // No client has a web origin yet: nobody may frame it.
+    // No client has a web origin yet, but the origin of their redirect URI is
+    // where a server-side RP's pages run (and where session_state is bound).
     let r = b.get("/check_session").await;
     assert_eq!(r.status(), 200);
     let csp = r.headers()["content-security-policy"].to_str().unwrap().to_string();
-    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(csp.contains("frame-ancestors https://app.example.com;"), "{csp}");
 
     let mut c = sesame::storage::clients::find(&app.state.db, "spa").await.unwrap().unwrap();
     c.web_origins = vec!["https://games.example.com".into(), "https://store.example.com".into()];
@@ -80,7 +81,10 @@ async fn check_session_page(db: TestDb) {
     let app = crate::support::TestApp::spawn(&db, |_| {}).await;
     let r = Browser::new(&app.base_url).get("/check_session").await;
     let csp = r.headers()["content-security-policy"].to_str().unwrap().to_string();
-    assert!(csp.contains("frame-ancestors https://games.example.com https://store.example.com;"), "{csp}");
+    assert!(
+        csp.contains("frame-ancestors https://app.example.com https://games.example.com https://store.example.com;"),
+        "{csp}"
+    );
     assert!(r.headers().get("x-frame-options").is_none());
     let html = r.text().await.unwrap();
     assert!(html.contains("data-cookie=\"sesame_session_bs\""));

@@ -256,6 +256,11 @@ async fn client_authentication_and_credentials(db: TestDb) {
 async fn bearer_endpoints(db: TestDb) {
     let app = setup(&db).await;
     let api_secret = add_client(&app, "api", false, true, CB, None, &["client_credentials"]).await.unwrap();
+    // An API gateway may introspect every client's tokens; other clients only their own.
+    let mut api = sesame::storage::clients::find(&app.state.db, "api").await.unwrap().unwrap();
+    api.introspect_any = true;
+    sesame::storage::clients::update(&app.state.db, &api).await.unwrap();
+    let other_secret = add_client(&app, "other", false, true, CB, None, &["client_credentials"]).await.unwrap();
     let b = Browser::new(&app.base_url);
     let c = code(&app, &b, "spa").await;
     let tok = exchange(&app, &c).await.1;
@@ -289,6 +294,11 @@ async fn bearer_endpoints(db: TestDb) {
     assert_eq!(v["token_type"], "refresh_token");
     let v = introspect("nope").await;
     assert_eq!(v, serde_json::json!({"active": false}));
+    for token in [at, rt] {
+        let r = http.post(&intro).basic_auth("other", Some(&other_secret)).form(&[("token", token)]).send().await;
+        let v: Value = r.unwrap().json().await.unwrap();
+        assert_eq!(v, serde_json::json!({"active": false}), "another client's token is not revealed");
+    }
     let r = http.post(&intro).form(&[("token", at), ("client_id", "spa")]).send().await.unwrap();
     assert_eq!(r.status(), 400, "public clients may not introspect");
 
