@@ -1,7 +1,6 @@
 //! Application state and router assembly: every area contributes its
 //! `routes()`, mounted under the issuer's path, with the shared HTTP layers.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,6 +32,10 @@ pub struct AppState {
     pub http: reqwest::Client,
     /// Registered web origins, for CORS.
     pub origins: Arc<crate::oidc::cors::Origins>,
+    /// Who may say who the client is (X-Forwarded-For).
+    pub proxies: Arc<http::client_ip::Proxies>,
+    /// Admission to the password-hashing pool (login, sign-up).
+    pub passwords: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -60,7 +63,14 @@ impl AppState {
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(5))
             .build()?;
+        let proxies = Arc::new(http::client_ip::Proxies {
+            trust_forwarded_for: config.rate_limit.trust_forwarded_for,
+            nets: config.rate_limit.trusted_nets(),
+        });
+        let passwords = Arc::new(tokio::sync::Semaphore::new(config.login.max_password_queue));
         Ok(AppState {
+            proxies,
+            passwords,
             config: Arc::new(config),
             issuer: Arc::new(issuer),
             db,
@@ -80,8 +90,13 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new().merge(oidc::routes(&state)).merge(login::routes());
     let prefix = state.issuer.path_prefix().to_string();
     let mounted = if prefix.is_empty() { api } else { Router::new().nest(&prefix, api) };
-    let app = Router::new().merge(health::routes()).merge(mounted).fallback(http::not_found).with_state(state);
-    http::layers(app)
+    let app = Router::new()
+        .merge(health::routes())
+        .merge(mounted)
+        .fallback(http::not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), http::client_ip::layer))
+        .with_state(state.clone());
+    http::layers(app, &state.config.http)
 }
 
 /// Serves until `shutdown` resolves, then lets in-flight requests finish.
@@ -94,10 +109,9 @@ pub async fn serve(
         state.keys.spawn_reloader(Duration::from_secs(state.config.keys.reload_interval_secs), state.clock.clone());
     let janitor = spawn_janitor(state.clone());
     let db = state.db.clone();
+    let header_timeout = Duration::from_secs(state.config.http.header_read_timeout_secs);
     let app = router(state);
-    let result = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let result = http::server::run(listener, app, header_timeout, shutdown).await;
     reloader.abort();
     janitor.abort();
     db.close().await;

@@ -38,6 +38,7 @@ pub struct Config {
     pub session: SessionConfig,
     pub login: LoginConfig,
     pub rate_limit: RateLimitConfig,
+    pub http: HttpConfig,
     /// Clients declared here are kept in the database and cannot be edited from the CLI.
     pub clients: Vec<StaticClient>,
     /// What loading noticed but did not refuse (unknown `SESAME_*` variables),
@@ -62,6 +63,7 @@ impl Default for Config {
             session: SessionConfig::default(),
             login: LoginConfig::default(),
             rate_limit: RateLimitConfig::default(),
+            http: HttpConfig::default(),
             clients: Vec::new(),
             warnings: Vec::new(),
         }
@@ -185,8 +187,13 @@ impl Default for SessionConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimitConfig {
     pub enabled: bool,
-    /// Use the first X-Forwarded-For address as the client IP (only behind a proxy that sets it).
+    /// Read the client address from X-Forwarded-For, when the connecting peer is
+    /// one of `trusted_proxies`: the rightmost entry that is not a trusted proxy.
     pub trust_forwarded_for: bool,
+    /// CIDRs of the proxies (load balancers) allowed to say who the client is.
+    pub trusted_proxies: Vec<String>,
+    /// Keys each limiter map may hold (per replica); a bound on memory.
+    pub max_tracked_keys: usize,
     pub authorize_per_ip_per_minute: u32,
     pub authorize_per_session_per_minute: u32,
     pub login_per_ip_per_minute: u32,
@@ -198,12 +205,47 @@ impl Default for RateLimitConfig {
         RateLimitConfig {
             enabled: true,
             trust_forwarded_for: false,
+            trusted_proxies: ["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"]
+                .map(String::from)
+                .to_vec(),
+            max_tracked_keys: 100_000,
             authorize_per_ip_per_minute: 600,
             authorize_per_session_per_minute: 120,
             login_per_ip_per_minute: 60,
             login_per_account_per_minute: 10,
         }
     }
+}
+
+/// The HTTP edge: how long a client may take to send a request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Seconds a connection may take to send a request's headers.
+    pub header_read_timeout_secs: u64,
+    /// Seconds a whole request (body included) may take before it is answered 408.
+    pub request_timeout_secs: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig { header_read_timeout_secs: 10, request_timeout_secs: 30 }
+    }
+}
+
+impl RateLimitConfig {
+    /// The trusted proxy ranges, parsed (validated at load).
+    pub fn trusted_nets(&self) -> Vec<ipnet::IpNet> {
+        self.trusted_proxies.iter().filter_map(|c| parse_net(c).ok()).collect()
+    }
+}
+
+/// A CIDR, or a single address (as /32 or /128).
+fn parse_net(s: &str) -> Result<ipnet::IpNet, String> {
+    let s = s.trim();
+    s.parse::<ipnet::IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("`{s}` is not a CIDR like 10.0.0.0/8"))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -224,6 +266,9 @@ pub struct LoginConfig {
     pub primary_color: String,
     /// How long a user may take on the login box before the request expires.
     pub request_ttl_secs: u64,
+    /// Password hashes (login, sign-up) waiting or running at once per
+    /// replica; past it, 503 with Retry-After instead of a growing backlog.
+    pub max_password_queue: usize,
 }
 
 impl Default for LoginConfig {
@@ -234,6 +279,7 @@ impl Default for LoginConfig {
             logo_url: String::new(),
             primary_color: "#4f46e5".into(),
             request_ttl_secs: 1800,
+            max_password_queue: 32,
         }
     }
 }
@@ -423,6 +469,16 @@ impl Config {
             return Err(err(
                 "tokens.refresh_reuse_grace_secs (SESAME_TOKENS__REFRESH_REUSE_GRACE_SECS) must be at most 60",
             ));
+        }
+        for c in &self.rate_limit.trusted_proxies {
+            parse_net(c)
+                .map_err(|e| err(format!("rate_limit.trusted_proxies (SESAME_RATE_LIMIT__TRUSTED_PROXIES): {e}")))?;
+        }
+        if self.rate_limit.max_tracked_keys == 0 || self.login.max_password_queue == 0 {
+            return Err(err("rate_limit.max_tracked_keys and login.max_password_queue must be at least 1"));
+        }
+        if self.http.header_read_timeout_secs == 0 || self.http.request_timeout_secs == 0 {
+            return Err(err("http.header_read_timeout_secs and http.request_timeout_secs must be positive"));
         }
         if self.keys.reload_interval_secs == 0 {
             return Err(err("keys.reload_interval_secs (SESAME_KEYS__RELOAD_INTERVAL_SECS) must be positive"));

@@ -1,34 +1,55 @@
 //! Shared web plumbing, no endpoints: the layers every response passes through
 //! and the JSON fallback.
 
+pub mod client_ip;
 pub mod page;
+pub mod server;
+
+use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
+use crate::config::HttpConfig;
+
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// The largest request body Sesame reads (every body it takes is a small form).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// How much of a larger body is read and thrown away before answering 413, so
+/// the client reads the answer instead of a connection reset.
+const DRAIN_BYTES: usize = 4 * 1024 * 1024;
+
 /// Request id (honoured from a proxy or made here, echoed back), one tracing span
-/// per request, and headers every response carries.
-pub fn layers(app: Router) -> Router {
-    app.layer(SetResponseHeaderLayer::if_not_present(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    ))
-    .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
-    .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-    .layer(
-        TraceLayer::new_for_http()
-            .make_span_with(make_span)
-            .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
-    )
-    .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+/// per request, a bound on the body and on the whole request's time, and
+/// headers every response carries.
+pub fn layers(app: Router, cfg: &HttpConfig) -> Router {
+    app.layer(axum::middleware::from_fn(bounded_body))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(cfg.request_timeout_secs),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(make_span)
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
 }
 
 /// The span records the matched route, never the raw URI: query strings carry
@@ -36,7 +57,56 @@ pub fn layers(app: Router) -> Router {
 fn make_span(req: &Request) -> tracing::Span {
     let path = req.extensions().get::<MatchedPath>().map(MatchedPath::as_str).unwrap_or("unmatched");
     let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
-    tracing::info_span!("request", method = %req.method(), route = path, request_id = id)
+    tracing::info_span!(
+        "request",
+        method = %req.method(),
+        route = path,
+        request_id = id,
+        client_ip = tracing::field::Empty
+    )
+}
+
+/// Reads the body (at most `MAX_BODY_BYTES`) before any route sees it, on every
+/// route: a larger one is drained up to a bound and answered with a readable
+/// 413 and `Connection: close`, never a reset.
+async fn bounded_body(req: Request, next: Next) -> Response {
+    let declared =
+        req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let (parts, mut body) = req.into_parts();
+    let mut buf: Vec<u8> = Vec::new();
+    let mut seen: usize = 0;
+    let mut too_large = declared.is_some_and(|n| n > MAX_BODY_BYTES as u64);
+    while seen <= DRAIN_BYTES {
+        match body.frame().await {
+            None => break,
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    seen += data.len();
+                    if seen > MAX_BODY_BYTES {
+                        too_large = true;
+                        buf = Vec::new();
+                    } else if !too_large {
+                        buf.extend_from_slice(&data);
+                    }
+                }
+            }
+            Some(Err(_)) => {
+                let body =
+                    json!({"error": "invalid_request", "error_description": "the request body could not be read"});
+                return (StatusCode::BAD_REQUEST, Json(body)).into_response();
+            }
+        }
+    }
+    if too_large {
+        let body = json!({
+            "error": "invalid_request",
+            "error_description": format!("the request body is larger than {} KiB", MAX_BODY_BYTES / 1024),
+        });
+        let mut resp = (StatusCode::PAYLOAD_TOO_LARGE, Json(body)).into_response();
+        resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return resp;
+    }
+    next.run(Request::from_parts(parts, axum::body::Body::from(buf))).await
 }
 
 pub async fn not_found() -> (StatusCode, Json<Value>) {

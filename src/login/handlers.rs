@@ -1,10 +1,7 @@
 //! Sign-in and sign-up forms. Wrong email and wrong password get the same
 //! message and take the same time (an unknown email still runs argon2).
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, Query, State};
-use axum::http::HeaderMap;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
@@ -16,8 +13,10 @@ use super::{LOGIN, SIGNUP};
 use crate::app::AppState;
 use crate::crypto::{password, random};
 use crate::domain::{User, validate_email};
+use crate::http::client_ip::ClientIp;
 use crate::http::page::{self, Brand};
 use crate::oidc::authorize::{self, Loaded, RESUME};
+use crate::oidc::error::{ErrorCode, OAuthError};
 use crate::oidc::params::Params;
 use crate::session;
 use crate::storage::{StorageError, users};
@@ -88,24 +87,27 @@ pub(super) fn check_csrf(state: &AppState, jar: &CookieJar, p: &Params) -> Resul
     })
 }
 
-pub async fn login_post(
-    State(state): State<AppState>,
-    peer: ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    jar: CookieJar,
-    p: Params,
-) -> Response {
+/// Longest email an account can have (RFC 5321 path limit); anything longer is
+/// refused before any limiter or database work.
+const MAX_EMAIL_LEN: usize = 254;
+
+pub async fn login_post(State(state): State<AppState>, ClientIp(ip): ClientIp, jar: CookieJar, p: Params) -> Response {
     let run = async {
         let csrf = check_csrf(&state, &jar, &p)?;
         let l = authorize::load_pending(&state, &jar, p.first("req").unwrap_or("")).await?;
         let email = p.first("email").unwrap_or("").trim().to_string();
+        let pw = p.first("password").unwrap_or("").to_string();
+        if email.len() > MAX_EMAIL_LEN || pw.len() > 4 * password::MAX_PASSWORD_LEN {
+            let page = login_page(&state, &l, csrf, String::new(), Some(WRONG.into()), None);
+            return Ok(page::render(StatusCode::BAD_REQUEST, &page));
+        }
         // Throttle guessing per address and per account, before spending argon2 time.
-        if !state.limits.login(state.limits.client_ip(&headers, Some(&peer)), &email) {
+        if !state.limits.login(ip, &email) {
             tracing::info!(target: "audit", client_id = %l.client.client_id, "login throttled");
             let page = login_page(&state, &l, csrf, email, Some(THROTTLED.into()), None);
             return Ok(page::render(StatusCode::TOO_MANY_REQUESTS, &page));
         }
-        let pw = p.first("password").unwrap_or("").to_string();
+        let _permit = password_slot(&state)?;
         let user = users::find_by_email(&state.db, &email).await.map_err(|e| authorize::internal(&state, e))?;
         let ok = match &user {
             Some(u) if !u.disabled => match &u.password_hash {
@@ -115,7 +117,10 @@ pub async fn login_post(
             _ => dummy_verify(pw).await,
         };
         let user = match user {
-            Some(u) if ok && !u.disabled => u,
+            Some(u) if ok && !u.disabled => {
+                state.limits.signed_in(ip, &email);
+                u
+            }
             _ => {
                 tracing::info!(target: "audit", client_id = %l.client.client_id, "login failed");
                 let page = login_page(&state, &l, csrf, email, Some(WRONG.into()), None);
@@ -136,6 +141,16 @@ async fn signed_in(state: &AppState, jar: CookieJar, user: &User, l: &Loaded) ->
         .map_err(|e| authorize::internal(state, e))?;
     tracing::info!(target: "audit", client_id = %l.client.client_id, user_id = %user.user_id, sid = %s.sid, "login succeeded");
     Ok((jar, Redirect::to(&url(state, RESUME, &l.row.id))).into_response())
+}
+
+/// A place in the password-hashing queue, or 503 with Retry-After: past
+/// `login.max_password_queue`, a burst gets an answer instead of a backlog
+/// that would starve every login behind it.
+fn password_slot(state: &AppState) -> Result<tokio::sync::OwnedSemaphorePermit, Response> {
+    state.passwords.clone().try_acquire_owned().map_err(|_| {
+        let err = OAuthError::new(ErrorCode::TemporarilyUnavailable, "too many sign-ins at once; retry shortly");
+        crate::oidc::error::page(state, &err)
+    })
 }
 
 /// Spends the same argon2 time for an unknown user as for a known one.
@@ -180,7 +195,7 @@ pub async fn signup_get(State(state): State<AppState>, jar: CookieJar, Query(q):
     (jar, page::render(StatusCode::OK, &signup_page(&state, &l, csrf, email, String::new(), None))).into_response()
 }
 
-pub async fn signup_post(State(state): State<AppState>, jar: CookieJar, p: Params) -> Response {
+pub async fn signup_post(State(state): State<AppState>, ClientIp(ip): ClientIp, jar: CookieJar, p: Params) -> Response {
     if !state.config.login.signup_enabled {
         return page::error(&state, StatusCode::NOT_FOUND, "Sign-up is not available here.");
     }
@@ -194,9 +209,18 @@ pub async fn signup_post(State(state): State<AppState>, jar: CookieJar, p: Param
             let page = signup_page(&state, &l, csrf.clone(), email.clone(), name.clone(), Some(msg));
             page::render(StatusCode::BAD_REQUEST, &page)
         };
+        if email.len() > MAX_EMAIL_LEN {
+            return Ok(again("That is not an email address.".into()));
+        }
         if let Err(e) = validate_email(&email) {
             return Ok(again(e));
         }
+        if !state.limits.signup(ip) {
+            tracing::info!(target: "audit", client_id = %l.client.client_id, "sign-up throttled");
+            let page = signup_page(&state, &l, csrf.clone(), email.clone(), name.clone(), Some(THROTTLED.into()));
+            return Ok(page::render(StatusCode::TOO_MANY_REQUESTS, &page));
+        }
+        let _permit = password_slot(&state)?;
         let hash = match password::hash(pw).await {
             Ok(h) => h,
             Err(e @ (password::PasswordError::TooShort | password::PasswordError::TooLong)) => {

@@ -2,10 +2,9 @@
 //! between issuing a code, showing the login box or consent, or an error.
 //! `decide` is a pure function of the request, the session and the clock.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
-use axum::extract::{ConnectInfo, Query, State};
-use axum::http::HeaderMap;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
@@ -19,6 +18,7 @@ use super::{check_session, response};
 use crate::app::AppState;
 use crate::crypto::random;
 use crate::domain::Client;
+use crate::http::client_ip::ClientIp;
 use crate::http::page;
 use crate::storage::auth_codes::{self, CodeRow};
 use crate::storage::auth_requests::{self, AuthRequestRow};
@@ -93,14 +93,7 @@ fn login_required(why: &str) -> OAuthError {
 }
 
 /// GET or POST /authorize.
-pub async fn handle(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    jar: CookieJar,
-    params: Params,
-) -> Response {
-    let ip = state.limits.client_ip(&headers, Some(&ConnectInfo(peer)));
+pub async fn handle(State(state): State<AppState>, ClientIp(ip): ClientIp, jar: CookieJar, params: Params) -> Response {
     match start(&state, jar, &params, ip).await {
         Ok(r) => r,
         Err(r) => r,

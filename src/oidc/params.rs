@@ -42,6 +42,11 @@ impl Params {
         names.iter().find_map(|n| self.get(n).err())
     }
 
+    /// The first parameter whose value is longer than its limit: `limit_for(name)` bytes.
+    pub fn oversized(&self, limit_for: impl Fn(&str) -> usize) -> Option<&str> {
+        self.pairs.iter().find(|(k, v)| v.len() > limit_for(k)).map(|(k, _)| k.as_str())
+    }
+
     /// Lenient read for fields whose duplication is harmless to diagnose (error paths).
     pub fn first(&self, name: &str) -> Option<&str> {
         self.pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())

@@ -87,6 +87,15 @@ pub enum Invalid {
     Redirect(OAuthError, Target),
 }
 
+/// The longest value any /authorize parameter may have ...
+pub const MAX_VALUE_LEN: usize = 2048;
+/// ... except `id_token_hint`, a signed JWT.
+pub const MAX_ID_TOKEN_HINT_LEN: usize = 16 * 1024;
+
+fn max_len(name: &str) -> usize {
+    if name == "id_token_hint" { MAX_ID_TOKEN_HINT_LEN } else { MAX_VALUE_LEN }
+}
+
 /// Every parameter this endpoint reads; each may appear at most once.
 const NAMES: [&str; 17] = [
     "client_id",
@@ -111,6 +120,8 @@ const NAMES: [&str; 17] = [
 /// Step 1: which client, and whether it exists (looked up by the caller).
 pub fn client_id(p: &Params) -> Result<&str, Invalid> {
     match p.get("client_id") {
+        // Client ids are at most 128 characters: a longer one is no client.
+        Ok(Some(id)) if id.len() > 128 => Err(Invalid::Page("The application is not registered here.".into())),
         Ok(Some(id)) => Ok(id),
         Ok(None) => Err(Invalid::Page("The request has no client_id.".into())),
         Err(_) => Err(Invalid::Page("The request repeats client_id.".into())),
@@ -133,7 +144,8 @@ pub fn validate(p: &Params, client: &Client) -> Result<AuthRequest, Invalid> {
         (check_redirect_uri(p, client)?, None)
     };
     // From here on the redirect_uri is trusted; errors go back to it.
-    let state = p.first("state").map(str::to_string);
+    let too_long = p.oversized(max_len);
+    let state = p.first("state").filter(|s| s.len() <= MAX_VALUE_LEN).map(str::to_string);
     let frame_ancestors = if web_origin.is_some() {
         let mut v = client.web_origins.clone();
         if let Some(o) = &web_origin
@@ -148,6 +160,11 @@ pub fn validate(p: &Params, client: &Client) -> Result<AuthRequest, Invalid> {
     let redirect_uri_sent = p.first("redirect_uri").is_some();
     let target = Target { redirect_uri, redirect_uri_sent, mode, state, web_origin, frame_ancestors };
     let fail = |e: OAuthError| Invalid::Redirect(e, target.clone());
+    // Every value is bounded, so a pending request stays a small row.
+    if let Some(name) = too_long {
+        let limit = max_len(name);
+        return Err(fail(OAuthError::invalid_request(format!("parameter `{name}` is longer than {limit} bytes"))));
+    }
     if let Some(d) = p.first_duplicate(&NAMES) {
         return Err(fail(OAuthError::invalid_request(format!("parameter `{}` is repeated", d.0))));
     }

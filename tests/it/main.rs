@@ -18,4 +18,5 @@ mod outage;
 mod refresh;
 mod server;
 mod session_mgmt;
+mod throttling;
 mod token;
