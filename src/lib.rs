@@ -8,6 +8,7 @@
 #![allow(clippy::result_large_err, clippy::large_enum_variant)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod accounts;
 pub mod app;
 pub mod cache;
 pub mod cli;

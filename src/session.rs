@@ -13,7 +13,17 @@ use crate::storage::sessions::{self, SessionRow};
 const TOUCH_EVERY_SECS: i64 = 60;
 
 pub fn csrf_cookie_name(state: &AppState) -> String {
-    format!("{}_csrf", state.config.session.cookie_name)
+    format!("{}_csrf", state.config.session_cookie_name())
+}
+
+/// The value of cookie `name{suffix}`, or of its pre-`__Host-` name while
+/// browsers still carry that.
+fn read(state: &AppState, jar: &CookieJar, suffix: &str) -> Option<String> {
+    let current = format!("{}{suffix}", state.config.session_cookie_name());
+    jar.get(&current)
+        .or_else(|| state.config.legacy_session_cookie_name().and_then(|l| jar.get(&format!("{l}{suffix}"))))
+        .map(|c| c.value().to_string())
+        .filter(|v| !v.is_empty())
 }
 
 fn base_cookie(state: &AppState, name: String, value: String) -> Cookie<'static> {
@@ -29,7 +39,7 @@ fn base_cookie(state: &AppState, name: String, value: String) -> Cookie<'static>
 }
 
 pub fn session_cookie(state: &AppState, value: String) -> Cookie<'static> {
-    let mut c = base_cookie(state, state.config.session.cookie_name.clone(), value);
+    let mut c = base_cookie(state, state.config.session_cookie_name(), value);
     c.set_same_site(match state.config.session.cookie_same_site {
         SameSite::Lax => CookieSameSite::Lax,
         SameSite::Strict => CookieSameSite::Strict,
@@ -50,32 +60,80 @@ pub fn browser_state_cookie(state: &AppState, id_hash: &str) -> Cookie<'static> 
 }
 
 pub fn browser_state_cookie_name(state: &AppState) -> String {
-    format!("{}_bs", state.config.session.cookie_name)
+    format!("{}_bs", state.config.session_cookie_name())
 }
 
-/// Removes the session cookie and its browser-state companion.
+/// Removes the session cookie and its browser-state companion (under the
+/// pre-`__Host-` names too).
 pub fn remove_cookies(state: &AppState, jar: CookieJar) -> CookieJar {
     let mut c = session_cookie(state, String::new());
     c.make_removal();
     let mut bs = browser_state_cookie(state, "");
     bs.make_removal();
-    jar.add(c).add(bs)
+    remove_legacy(state, jar.add(c).add(bs))
+}
+
+/// Expires the pre-`__Host-` session, browser-state and CSRF cookies, if any.
+fn remove_legacy(state: &AppState, mut jar: CookieJar) -> CookieJar {
+    let Some(legacy) = state.config.legacy_session_cookie_name() else { return jar };
+    for suffix in ["", "_bs", "_csrf"] {
+        let name = format!("{legacy}{suffix}");
+        if jar.get(&name).is_some() {
+            let mut c = base_cookie(state, name, String::new());
+            c.set_secure(false);
+            c.make_removal();
+            jar = jar.add(c);
+        }
+    }
+    jar
+}
+
+/// A browser that still carries the session under its pre-`__Host-` name
+/// gets it (and its browser state) under the new one; None when there is
+/// nothing to move.
+pub fn upgrade_legacy(state: &AppState, jar: &CookieJar) -> Option<CookieJar> {
+    let legacy = state.config.legacy_session_cookie_name()?;
+    if jar.get(&state.config.session_cookie_name()).is_some() {
+        return None;
+    }
+    let value = jar.get(legacy)?.value().to_string();
+    let hash = random::sha256_hex(&value);
+    let moved = CookieJar::new().add(session_cookie(state, value)).add(browser_state_cookie(state, &hash));
+    let mut moved = match jar.get(&format!("{legacy}_csrf")) {
+        Some(c) => {
+            let mut csrf = base_cookie(state, csrf_cookie_name(state), c.value().to_string());
+            csrf.set_same_site(CookieSameSite::Lax);
+            moved.add(csrf)
+        }
+        None => moved,
+    };
+    for suffix in ["", "_bs", "_csrf"] {
+        let mut c = base_cookie(state, format!("{legacy}{suffix}"), String::new());
+        c.set_secure(false);
+        c.make_removal();
+        moved = moved.add(c);
+    }
+    Some(moved)
 }
 
 /// The CSRF cookie value, creating one if the browser has none.
 pub fn ensure_csrf(state: &AppState, jar: CookieJar) -> (CookieJar, String) {
-    let name = csrf_cookie_name(state);
-    if let Some(v) = jar.get(&name).map(|c| c.value().to_string()).filter(|v| v.len() >= 32) {
+    if let Some(v) = csrf_value(state, &jar).filter(|v| v.len() >= 32) {
         return (jar, v);
     }
+    new_csrf(state, jar)
+}
+
+/// A fresh CSRF value (at login, so a value known before it is worthless after).
+pub fn new_csrf(state: &AppState, jar: CookieJar) -> (CookieJar, String) {
     let v = random::token(32);
-    let mut c = base_cookie(state, name, v.clone());
+    let mut c = base_cookie(state, csrf_cookie_name(state), v.clone());
     c.set_same_site(CookieSameSite::Lax);
     (jar.add(c), v)
 }
 
 pub fn csrf_value(state: &AppState, jar: &CookieJar) -> Option<String> {
-    jar.get(&csrf_cookie_name(state)).map(|c| c.value().to_string())
+    read(state, jar, "_csrf")
 }
 
 /// The browser's CSRF cookie, if `form_value` matches it (constant time).
@@ -94,7 +152,7 @@ pub async fn current(state: &AppState, jar: &CookieJar) -> Result<Option<Session
 
 /// SHA-256 of the session cookie this browser presents: the database key.
 pub fn cookie_hash(state: &AppState, jar: &CookieJar) -> Option<String> {
-    jar.get(&state.config.session.cookie_name).map(|c| c.value()).filter(|v| !v.is_empty()).map(random::sha256_hex)
+    read(state, jar, "").map(|v| random::sha256_hex(&v))
 }
 
 /// The live session for a cookie hash from `cookie_hash`.
@@ -122,8 +180,8 @@ pub async fn create(
     user_id: &str,
     amr: Vec<String>,
 ) -> Result<(CookieJar, SessionRow), crate::storage::StorageError> {
-    if let Some(old) = jar.get(&state.config.session.cookie_name) {
-        sessions::delete(&state.db, &random::sha256_hex(old.value())).await?;
+    if let Some(old) = cookie_hash(state, &jar) {
+        sessions::delete(&state.db, &old).await?;
     }
     let now = state.clock.now();
     let value = random::token(32);
@@ -143,5 +201,5 @@ pub async fn create(
     };
     sessions::insert(&state.db, &row).await?;
     let jar = jar.add(session_cookie(state, value)).add(browser_state_cookie(state, &row.id_hash));
-    Ok((jar, row))
+    Ok((remove_legacy(state, jar), row))
 }

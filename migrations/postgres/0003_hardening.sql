@@ -16,3 +16,14 @@ CREATE INDEX refresh_tokens_user_id ON refresh_tokens (user_id);
 CREATE INDEX auth_codes_sid ON auth_codes (sid);
 -- The janitor wipes sealed successors once no leeway can need them.
 CREATE INDEX refresh_tokens_sealed ON refresh_tokens (used_at) WHERE successor_sealed IS NOT NULL;
+
+-- Sessions ended without the user's browser (password change, disabled user,
+-- admin): the browser gets the front-channel logout iframes the next time it
+-- reaches the login box or the logout endpoint with the ended session's cookie.
+CREATE TABLE ended_sessions (
+    id_hash    TEXT PRIMARY KEY,
+    sid        TEXT NOT NULL,
+    client_ids TEXT NOT NULL,
+    ended_at   BIGINT NOT NULL
+);
+CREATE INDEX ended_sessions_ended_at ON ended_sessions (ended_at);

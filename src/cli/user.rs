@@ -33,14 +33,24 @@ pub enum UserCmd {
     },
     /// Show one user (by id or email).
     Show { user: String },
-    /// Replace a user's password.
+    /// Replace a user's password. Ends the user's sessions (with back-channel
+    /// logout) and revokes their refresh tokens except offline_access ones.
     SetPassword {
         user: String,
         #[command(flatten)]
         password: PasswordArgs,
+        /// Revoke offline_access refresh tokens too.
+        #[arg(long)]
+        revoke_all: bool,
     },
-    /// Stop a user from signing in.
-    Disable { user: String },
+    /// Stop a user from signing in. Ends the user's sessions (with back-channel
+    /// logout) and revokes their refresh tokens except offline_access ones.
+    Disable {
+        user: String,
+        /// Revoke offline_access refresh tokens too.
+        #[arg(long)]
+        revoke_all: bool,
+    },
     /// Let a disabled user sign in again.
     Enable { user: String },
     /// Delete a user.
@@ -106,16 +116,31 @@ pub async fn run(cmd: UserCmd, cfg: &Config, out: &Out) -> anyhow::Result<()> {
             Ok(())
         }
         UserCmd::Show { user } => show(out, &find(&db, &user).await?),
-        UserCmd::SetPassword { user, password } => {
+        UserCmd::SetPassword { user, password, revoke_all } => {
             let mut u = find(&db, &user).await?;
             let Some(p) = password.read()? else { bail!("give --password-stdin or --password") };
             u.password_hash = Some(password::hash(p).await?);
             u.updated_at = now;
             store::update(&db, &u).await?;
-            out.done(&format!("password set for {}", u.email), &json!({ "user_id": u.user_id, "password_set": true }))
+            let ended = end_sessions(cfg, &db, &u, revoke_all, now).await?;
+            out.done(
+                &format!("password set for {}; {ended} session(s) ended", u.email),
+                &json!({ "user_id": u.user_id, "password_set": true, "sessions_ended": ended }),
+            )
         }
-        UserCmd::Disable { user } => set_disabled(&db, out, &user, true, now).await,
-        UserCmd::Enable { user } => set_disabled(&db, out, &user, false, now).await,
+        UserCmd::Disable { user, revoke_all } => {
+            let u = set_disabled(&db, &user, true, now).await?;
+            let ended = end_sessions(cfg, &db, &u, revoke_all, now).await?;
+            if out.json {
+                let mut v = serde_json::to_value(&u)?;
+                v["sessions_ended"] = json!(ended);
+                return out.print_json(&v);
+            }
+            show(out, &u)?;
+            println!("sessions ended: {ended}");
+            Ok(())
+        }
+        UserCmd::Enable { user } => show(out, &set_disabled(&db, &user, false, now).await?),
         UserCmd::Remove { user } => {
             let u = find(&db, &user).await?;
             store::delete(&db, &u.user_id).await?;
@@ -124,12 +149,32 @@ pub async fn run(cmd: UserCmd, cfg: &Config, out: &Out) -> anyhow::Result<()> {
     }
 }
 
-async fn set_disabled(db: &Db, out: &Out, user: &str, disabled: bool, now: i64) -> anyhow::Result<()> {
+async fn set_disabled(db: &Db, user: &str, disabled: bool, now: i64) -> anyhow::Result<User> {
     let mut u = find(db, user).await?;
     u.disabled = disabled;
     u.updated_at = now;
     store::update(db, &u).await?;
-    show(out, &u)
+    Ok(u)
+}
+
+/// Ends the user's sessions as a logout would, and waits for the back-channel
+/// logout of every client that registered one (signing needs the keys, so
+/// the server's state is opened for it). Returns how many sessions ended.
+async fn end_sessions(cfg: &Config, db: &Db, u: &User, revoke_all: bool, now: i64) -> anyhow::Result<usize> {
+    let ended = crate::accounts::end_sessions(db, &u.user_id, revoke_all, now).await?;
+    if ended.iter().all(|s| s.client_ids.is_empty()) {
+        return Ok(ended.len());
+    }
+    match crate::app::AppState::init(cfg.clone(), Clock::system()).await {
+        Ok(state) => {
+            for s in &ended {
+                crate::oidc::backchannel::deliver_all(&state, &s.sid, &u.user_id, &s.client_ids).await;
+            }
+            state.db.close().await;
+        }
+        Err(e) => eprintln!("warning: sessions ended, but no back-channel logout was sent: {e:#}"),
+    }
+    Ok(ended.len())
 }
 
 async fn find(db: &Db, key: &str) -> anyhow::Result<User> {

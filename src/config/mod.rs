@@ -157,7 +157,9 @@ impl Default for TokensConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SessionConfig {
-    pub cookie_name: String,
+    /// Unset: `sesame_session`, as `__Host-sesame_session` where the cookie can
+    /// carry that prefix (Secure, no Domain, issuer without a path). Set: used as written.
+    pub cookie_name: Option<String>,
     /// Empty: a host-only cookie for the issuer's host.
     pub cookie_domain: String,
     pub cookie_same_site: SameSite,
@@ -172,7 +174,7 @@ pub struct SessionConfig {
 impl Default for SessionConfig {
     fn default() -> Self {
         SessionConfig {
-            cookie_name: "sesame_session".into(),
+            cookie_name: None,
             cookie_domain: String::new(),
             cookie_same_site: SameSite::Lax,
             cookie_secure: None,
@@ -458,7 +460,7 @@ impl Config {
         if !self.login.logo_url.is_empty() && Url::parse(&self.login.logo_url).is_err() {
             return Err(err("login.logo_url (SESAME_LOGIN__LOGO_URL) must be an absolute URL"));
         }
-        let name = &self.session.cookie_name;
+        let name = self.session.cookie_name.as_deref().unwrap_or(DEFAULT_COOKIE_NAME);
         if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
             return Err(err("session.cookie_name (SESAME_SESSION__COOKIE_NAME) must be letters, digits, - or _"));
         }
@@ -524,6 +526,28 @@ impl Config {
         self.session.cookie_secure.unwrap_or_else(|| self.issuer_url().map(|u| u.scheme() == "https").unwrap_or(true))
     }
 
+    /// The session cookie's name (the CSRF and browser-state cookies append to
+    /// it). The default takes the `__Host-` prefix where the cookie qualifies
+    /// (Secure, host-only, `Path=/`), so a sibling subdomain cannot plant it.
+    pub fn session_cookie_name(&self) -> String {
+        match &self.session.cookie_name {
+            Some(n) => n.clone(),
+            None if self.host_prefix_allowed() => format!("__Host-{DEFAULT_COOKIE_NAME}"),
+            None => DEFAULT_COOKIE_NAME.to_string(),
+        }
+    }
+
+    /// The name the session cookie had before it took the `__Host-` prefix,
+    /// still read so an upgrade signs nobody out.
+    pub fn legacy_session_cookie_name(&self) -> Option<&'static str> {
+        (self.session.cookie_name.is_none() && self.host_prefix_allowed()).then_some(DEFAULT_COOKIE_NAME)
+    }
+
+    fn host_prefix_allowed(&self) -> bool {
+        let root = self.issuer_url().map(|u| u.path() == "/" || u.path().is_empty()).unwrap_or(false);
+        self.cookie_secure() && self.session.cookie_domain.is_empty() && root
+    }
+
     /// True when the issuer is a plain-http or loopback development setup.
     pub fn issuer_is_loopback(&self) -> bool {
         self.issuer_url().map(|u| is_loopback_host(&u)).unwrap_or(false)
@@ -539,6 +563,9 @@ impl Config {
         dir.join("master.key")
     }
 }
+
+/// The session cookie's base name when none is configured.
+pub const DEFAULT_COOKIE_NAME: &str = "sesame_session";
 
 /// The file path of an `sqlite:` URL, if it names a file.
 pub fn sqlite_path(url: &str) -> Option<PathBuf> {
@@ -645,6 +672,23 @@ mod tests {
         assert_eq!(sqlite_path("sqlite://./data/x.db?mode=rwc"), Some(PathBuf::from("./data/x.db")));
         assert_eq!(sqlite_path("sqlite::memory:"), None);
         assert_eq!(sqlite_path("postgres://h/db"), None);
+    }
+
+    #[test]
+    fn host_prefix_only_where_the_cookie_qualifies() {
+        let https = |f: fn(&mut Config)| {
+            let mut c = Config { issuer: "https://auth.example.com".into(), ..Config::default() };
+            f(&mut c);
+            (c.session_cookie_name(), c.legacy_session_cookie_name())
+        };
+        assert_eq!(https(|_| {}), ("__Host-sesame_session".into(), Some("sesame_session")));
+        assert_eq!(https(|c| c.issuer = "https://auth.example.com/".into()).0, "__Host-sesame_session");
+        assert_eq!(https(|c| c.issuer = "https://example.com/auth".into()), ("sesame_session".into(), None));
+        assert_eq!(https(|c| c.session.cookie_domain = "example.com".into()), ("sesame_session".into(), None));
+        assert_eq!(https(|c| c.session.cookie_secure = Some(false)), ("sesame_session".into(), None));
+        assert_eq!(https(|c| c.session.cookie_name = Some("sid".into())), ("sid".into(), None));
+        let dev = Config::default();
+        assert_eq!((dev.session_cookie_name(), dev.legacy_session_cookie_name()), ("sesame_session".into(), None));
     }
 
     #[test]

@@ -17,9 +17,10 @@ use crate::http::client_ip::ClientIp;
 use crate::http::page::{self, Brand};
 use crate::oidc::authorize::{self, Loaded, RESUME};
 use crate::oidc::error::{ErrorCode, OAuthError};
+use crate::oidc::logout;
 use crate::oidc::params::Params;
 use crate::session;
-use crate::storage::{StorageError, users};
+use crate::storage::{StorageError, auth_requests, users};
 
 const WRONG: &str = "Wrong email or password.";
 const THROTTLED: &str = "Too many attempts. Wait a minute, then try again.";
@@ -66,6 +67,13 @@ pub async fn login_get(State(state): State<AppState>, jar: CookieJar, Query(q): 
         Ok(l) => l,
         Err(r) => return r,
     };
+    // The browser's session was ended without it (password change, disabled
+    // user): the applications' front-channel logout first, then this page.
+    if let Some(frames) = logout::ended_elsewhere(&state, &jar).await.filter(|f| !f.is_empty()) {
+        let here = url(&state, LOGIN, &l.row.id);
+        return (session::remove_cookies(&state, jar), logout::logged_out_page(&state, Some(here), frames))
+            .into_response();
+    }
     let (jar, csrf) = session::ensure_csrf(&state, jar);
     // The account chooser shows who is signed in (prompt=select_account).
     let current = if l.req.prompt("select_account") {
@@ -137,6 +145,12 @@ pub async fn login_post(State(state): State<AppState>, ClientIp(ip): ClientIp, j
 /// Starts the session and continues the authorization request.
 async fn signed_in(state: &AppState, jar: CookieJar, user: &User, l: &Loaded) -> Result<Response, Response> {
     let (jar, s) = session::create(state, jar, &user.user_id, vec!["pwd".into()])
+        .await
+        .map_err(|e| authorize::internal(state, e))?;
+    // A CSRF value known before the login is worthless after it; the pending
+    // request follows the new one.
+    let (jar, csrf) = session::new_csrf(state, jar);
+    auth_requests::rebind(&state.db, &l.row.id, &random::sha256_hex(&csrf))
         .await
         .map_err(|e| authorize::internal(state, e))?;
     tracing::info!(target: "audit", client_id = %l.client.client_id, user_id = %user.user_id, sid = %s.sid, "login succeeded");

@@ -94,9 +94,14 @@ fn login_required(why: &str) -> OAuthError {
 
 /// GET or POST /authorize.
 pub async fn handle(State(state): State<AppState>, ClientIp(ip): ClientIp, jar: CookieJar, params: Params) -> Response {
-    match start(&state, jar, &params, ip).await {
-        Ok(r) => r,
-        Err(r) => r,
+    // A session cookie still under its pre-`__Host-` name moves to the new one.
+    let upgraded = session::upgrade_legacy(&state, &jar);
+    let resp = match start(&state, jar, &params, ip).await {
+        Ok(r) | Err(r) => r,
+    };
+    match upgraded {
+        Some(moved) => (moved, resp).into_response(),
+        None => resp,
     }
 }
 

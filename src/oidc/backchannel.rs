@@ -16,17 +16,23 @@ const ATTEMPTS: u32 = 3;
 /// Starts delivery to the clients of an ended session and returns at once.
 pub fn notify(state: &AppState, sid: String, user_id: String, client_ids: Vec<String>) {
     let state = state.clone();
-    tokio::spawn(async move {
-        for id in client_ids {
-            let client = match state.client(&id).await {
-                Ok(Some(c)) if c.backchannel_logout_uri.is_some() => c,
-                _ => continue,
-            };
-            let state = state.clone();
-            let (sid, user_id) = (sid.clone(), user_id.clone());
-            tokio::spawn(async move { deliver(&state, &client, &sid, &user_id).await });
-        }
-    });
+    tokio::spawn(async move { deliver_all(&state, &sid, &user_id, &client_ids).await });
+}
+
+/// Delivers to every client of an ended session that registered a URI, in
+/// parallel, and returns when all have answered or given up (the CLI waits).
+pub async fn deliver_all(state: &AppState, sid: &str, user_id: &str, client_ids: &[String]) {
+    let mut set = tokio::task::JoinSet::new();
+    for id in client_ids {
+        let client = match state.client(id).await {
+            Ok(Some(c)) if c.backchannel_logout_uri.is_some() => c,
+            _ => continue,
+        };
+        let state = state.clone();
+        let (sid, user_id) = (sid.to_string(), user_id.to_string());
+        set.spawn(async move { deliver(&state, &client, &sid, &user_id).await });
+    }
+    set.join_all().await;
 }
 
 /// The `logout_token` for one client: `typ: logout+jwt`, the logout event, `sid`

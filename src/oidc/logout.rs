@@ -135,7 +135,15 @@ async fn run(
     };
     let mut frames = Vec::new();
     let jar = match &current {
-        None => jar,
+        // A session ended without this browser (password change, disabled
+        // user): its front-channel logout happens now.
+        None => match ended_elsewhere(state, &jar).await {
+            Some(f) => {
+                frames = f;
+                session::remove_cookies(state, jar)
+            }
+            None => jar,
+        },
         Some(s) if hinted || confirmed || (trusted_return && redirect.is_some()) => {
             let used_by =
                 sessions::clients(&state.db, &s.sid).await.map_err(|e| crate::oidc::authorize::internal(state, e))?;
@@ -173,6 +181,15 @@ async fn run(
     Ok((jar, done).into_response())
 }
 
+/// The front-channel iframes of a session that was ended without this browser
+/// (password change, disabled user), if the browser still presents its
+/// cookie; handed out once.
+pub async fn ended_elsewhere(state: &AppState, jar: &CookieJar) -> Option<Vec<String>> {
+    let hash = session::cookie_hash(state, jar)?;
+    let (sid, clients) = sessions::take_ended(&state.db, &hash).await.ok().flatten()?;
+    Some(frontchannel_frames(state, &sid, &clients).await)
+}
+
 /// Front-channel logout (OIDC Front-Channel Logout 1.0): each client that used
 /// the session and registered a `frontchannel_logout_uri` gets it loaded with
 /// `iss` and `sid`.
@@ -190,7 +207,7 @@ async fn frontchannel_frames(state: &AppState, sid: &str, client_ids: &[String])
 
 /// The signed-out page; with front-channel iframes its CSP allows exactly
 /// their origins as frames and its one script by hash.
-fn logged_out_page(state: &AppState, next: Option<String>, frames: Vec<String>) -> Response {
+pub fn logged_out_page(state: &AppState, next: Option<String>, frames: Vec<String>) -> Response {
     let sources: Vec<String> = frames
         .iter()
         .filter_map(|f| url::Url::parse(f).ok())

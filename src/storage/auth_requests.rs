@@ -58,3 +58,13 @@ pub async fn delete(db: &Db, id: &str) -> Result<()> {
     sqlx::query("DELETE FROM auth_requests WHERE id = $1").bind(id).execute(db.pool()).await?;
     Ok(())
 }
+
+/// Binds the request to a new browser secret (the CSRF value renewed at login).
+pub async fn rebind(db: &Db, id: &str, browser_hash: &str) -> Result<()> {
+    sqlx::query("UPDATE auth_requests SET browser_hash = $2 WHERE id = $1")
+        .bind(id)
+        .bind(browser_hash)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}

@@ -183,6 +183,8 @@ pub async fn purge_expired(db: &Db, now: i64) -> Result<u64> {
         "DELETE FROM auth_codes WHERE expires_at <= $1 - 3600",
         "DELETE FROM sessions WHERE expires_at <= $1 OR idle_expires_at <= $1",
         "DELETE FROM refresh_tokens WHERE grant_expires_at <= $1",
+        // Front-channel logout for a browser that never came back.
+        "DELETE FROM ended_sessions WHERE ended_at <= $1 - 2592000",
         // Every token of a grant has expired a year after it was revoked.
         "DELETE FROM revoked_grants WHERE revoked_at <= $1 - 31536000",
     ] {

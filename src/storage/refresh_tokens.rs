@@ -173,3 +173,39 @@ pub async fn find_any(db: &Db, token_hash: &str) -> Result<Option<RefreshRow>> {
     let row = sqlx::query(sql).bind(token_hash).fetch_optional(db.pool()).await?;
     row.as_ref().map(from_row).transpose()
 }
+
+/// Revokes a user's refresh tokens (their grants too, so access tokens stop at
+/// userinfo and introspection): the non-offline ones, or all with `offline_too`.
+pub async fn revoke_for_user(db: &Db, user_id: &str, offline_too: bool, now: i64) -> Result<()> {
+    let mut tx = db.pool().begin().await?;
+    if offline_too {
+        sqlx::query(
+            "INSERT INTO revoked_grants (grant_id, revoked_at)
+             SELECT DISTINCT grant_id, $2 FROM refresh_tokens WHERE user_id = $1
+             ON CONFLICT (grant_id) DO NOTHING",
+        )
+        .bind(user_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM refresh_tokens WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
+    } else {
+        sqlx::query(
+            "INSERT INTO revoked_grants (grant_id, revoked_at)
+             SELECT DISTINCT grant_id, $2 FROM refresh_tokens WHERE user_id = $1 AND offline = $3
+             ON CONFLICT (grant_id) DO NOTHING",
+        )
+        .bind(user_id)
+        .bind(now)
+        .bind(false)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM refresh_tokens WHERE user_id = $1 AND offline = $2")
+            .bind(user_id)
+            .bind(false)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}

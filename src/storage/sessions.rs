@@ -123,6 +123,12 @@ pub async fn clients(db: &Db, sid: &str) -> Result<Vec<String>> {
 /// a revoked grant.
 pub async fn end(db: &Db, sid: &str, now: i64) -> Result<()> {
     let mut tx = db.pool().begin().await?;
+    end_in(&mut tx, sid, now).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn end_in(tx: &mut sqlx::Transaction<'_, sqlx::Any>, sid: &str, now: i64) -> Result<()> {
     sqlx::query(
         "INSERT INTO revoked_grants (grant_id, revoked_at)
          SELECT grant_id, $2 FROM refresh_tokens WHERE sid = $1 AND offline = $3
@@ -133,16 +139,65 @@ pub async fn end(db: &Db, sid: &str, now: i64) -> Result<()> {
     .bind(sid)
     .bind(now)
     .bind(false)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
     sqlx::query("DELETE FROM refresh_tokens WHERE sid = $1 AND offline = $2")
         .bind(sid)
         .bind(false)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-    sqlx::query("DELETE FROM auth_codes WHERE sid = $1 AND used_at IS NULL").bind(sid).execute(&mut *tx).await?;
-    sqlx::query("DELETE FROM session_clients WHERE sid = $1").bind(sid).execute(&mut *tx).await?;
-    sqlx::query("DELETE FROM sessions WHERE sid = $1").bind(sid).execute(&mut *tx).await?;
-    tx.commit().await?;
+    sqlx::query("DELETE FROM auth_codes WHERE sid = $1 AND used_at IS NULL").bind(sid).execute(&mut **tx).await?;
+    sqlx::query("DELETE FROM session_clients WHERE sid = $1").bind(sid).execute(&mut **tx).await?;
+    sqlx::query("DELETE FROM sessions WHERE sid = $1").bind(sid).execute(&mut **tx).await?;
     Ok(())
+}
+
+/// Every session of a user, live or not yet purged.
+pub async fn list_for_user(db: &Db, user_id: &str) -> Result<Vec<SessionRow>> {
+    let rows = sqlx::query(
+        "SELECT id_hash, sid, user_id, auth_time, amr, acr, created_at, last_seen_at, idle_expires_at, expires_at
+         FROM sessions WHERE user_id = $1 ORDER BY created_at",
+    )
+    .bind(user_id)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// Ends a session without its browser (as `end`), remembering which clients
+/// it had so the browser can be shown their front-channel logout on its next
+/// visit. Returns those clients.
+pub async fn end_remotely(db: &Db, s: &SessionRow, now: i64) -> Result<Vec<String>> {
+    let mut tx = db.pool().begin().await?;
+    let rows = sqlx::query("SELECT client_id FROM session_clients WHERE sid = $1 ORDER BY client_id")
+        .bind(&s.sid)
+        .fetch_all(&mut *tx)
+        .await?;
+    let clients: Vec<String> = rows.iter().map(|r| r.try_get("client_id")).collect::<std::result::Result<_, _>>()?;
+    sqlx::query(
+        "INSERT INTO ended_sessions (id_hash, sid, client_ids, ended_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (id_hash) DO NOTHING",
+    )
+    .bind(&s.id_hash)
+    .bind(&s.sid)
+    .bind(to_json_list(&clients))
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    end_in(&mut tx, &s.sid, now).await?;
+    tx.commit().await?;
+    Ok(clients)
+}
+
+/// A session ended without its browser, presented by that browser now: its
+/// `sid` and clients, handed out once.
+pub async fn take_ended(db: &Db, id_hash: &str) -> Result<Option<(String, Vec<String>)>> {
+    let row = sqlx::query("DELETE FROM ended_sessions WHERE id_hash = $1 RETURNING sid, client_ids")
+        .bind(id_hash)
+        .fetch_optional(db.pool())
+        .await?;
+    match row {
+        Some(r) => Ok(Some((r.try_get("sid")?, get_list(&r, "client_ids")?))),
+        None => Ok(None),
+    }
 }

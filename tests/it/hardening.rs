@@ -16,6 +16,7 @@ backend_tests!(
     redirect_uri_required_at_token_when_sent,
     control_characters_never_reach_errors,
     sqlite_file_is_private,
+    host_prefix_cookies_and_csrf_renewal,
 );
 
 /// An access token (which every API sees) as `id_token_hint` must not end the
@@ -99,4 +100,70 @@ async fn sqlite_file_is_private(db: TestDb) {
         assert_eq!(std::fs::metadata(&wal).unwrap().permissions().mode() & 0o777, 0o600, "-wal");
     }
     drop(app);
+}
+
+/// The cookies a response sets: name -> (value, attributes).
+fn set_cookies(r: &reqwest::Response) -> std::collections::HashMap<String, (String, String)> {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|c| {
+            let (pair, attrs) = c.split_once(';').unwrap_or((c, ""));
+            let (k, v) = pair.split_once('=')?;
+            Some((k.to_string(), (v.to_string(), attrs.to_string())))
+        })
+        .collect()
+}
+
+/// `__Host-` cookies where the cookie qualifies (Secure, host-only, Path=/),
+/// the old name still read (and moved) after an upgrade, and a CSRF value
+/// renewed at login. Cookies are carried by hand: the test issuer is plain
+/// http, where a cookie store would not send Secure cookies.
+async fn host_prefix_cookies_and_csrf_renewal(db: TestDb) {
+    let app = crate::support::TestApp::spawn(&db, |c| c.session.cookie_secure = Some(true)).await;
+    crate::support::add_client(&app, "spa", true, true, CB, None, &["authorization_code"]).await;
+    crate::support::add_user(&app, "alice@example.com", "correct horse battery").await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let r = http.get(app.url(&auth("spa", ""))).send().await.unwrap();
+    let login_url = location(&r);
+    let set = set_cookies(&r);
+    let (c1, attrs) = set.get("__Host-sesame_session_csrf").expect("prefixed CSRF cookie").clone();
+    assert!(attrs.contains("Secure") && attrs.contains("Path=/") && !attrs.contains("Domain"), "{attrs}");
+    let html = http.get(app.url(&login_url)).header("cookie", format!("__Host-sesame_session_csrf={c1}")).send();
+    let html = html.await.unwrap().text().await.unwrap();
+    let req = crate::support::browser::hidden(&html, "req");
+    let form =
+        [("csrf", c1.as_str()), ("req", &req), ("email", "alice@example.com"), ("password", "correct horse battery")];
+    let r = http
+        .post(app.url("/login"))
+        .header("cookie", format!("__Host-sesame_session_csrf={c1}"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let set = set_cookies(&r);
+    let session = set["__Host-sesame_session"].0.clone();
+    let c2 = set.get("__Host-sesame_session_csrf").expect("CSRF renewed at login").0.clone();
+    assert_ne!(c1, c2);
+    // The pending request follows the renewed value.
+    let cookie = format!("__Host-sesame_session={session}; __Host-sesame_session_csrf={c2}");
+    let r = http.get(app.url(&location(&r))).header("cookie", &cookie).send().await.unwrap();
+    assert!(params(&url::Url::parse(&location(&r)).unwrap()).contains_key("code"));
+    let stale = format!("__Host-sesame_session={session}; __Host-sesame_session_csrf={c1}");
+    let r = http.get(app.url(&format!("/consent?req={req}"))).header("cookie", &stale).send().await.unwrap();
+    assert_ne!(r.status(), 200, "the pre-login CSRF value no longer opens the request");
+
+    // A browser from before the upgrade still has `sesame_session`: still signed in, cookie moved.
+    let r = http
+        .get(app.url(&auth("spa", "&prompt=none")))
+        .header("cookie", format!("sesame_session={session}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(params(&url::Url::parse(&location(&r)).unwrap()).contains_key("code"), "legacy cookie read");
+    let set = set_cookies(&r);
+    assert_eq!(set["__Host-sesame_session"].0, session, "moved to the prefixed name");
+    assert!(set["sesame_session"].0.is_empty(), "old name expired");
 }

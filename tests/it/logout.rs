@@ -47,6 +47,7 @@ backend_tests!(
     logout_without_hint_asks_first,
     logout_refuses_unregistered_redirect,
     backchannel_logout_delivered_with_retry,
+    password_change_and_disable_end_sessions,
 );
 
 async fn backchannel_logout_delivered_with_retry(db: TestDb) {
@@ -197,4 +198,82 @@ async fn logout_refuses_unregistered_redirect(db: TestDb) {
     }
     let r = b.get(&auth("spa", "&prompt=none")).await;
     assert!(params(&url::Url::parse(&location(&r)).unwrap()).contains_key("code"), "nothing was ended");
+}
+
+/// A relying party's back-channel endpoint that records every logout token.
+async fn logout_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::sync::{Arc, Mutex};
+    let got: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = got.clone();
+    let rp = axum::Router::new().route(
+        "/bc",
+        axum::routing::post(move |axum::Form(f): axum::Form<std::collections::HashMap<String, String>>| {
+            let seen = seen.clone();
+            async move {
+                seen.lock().unwrap().push(f.get("logout_token").cloned().unwrap_or_default());
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, rp).await.unwrap() });
+    (format!("http://{addr}/bc"), got)
+}
+
+/// `sesame user set-password` and `sesame user disable` end the user's
+/// sessions like a logout: back-channel logout at once, front-channel on the
+/// browser's next visit, session-bound refresh tokens revoked (offline ones
+/// too with --revoke-all).
+async fn password_change_and_disable_end_sessions(db: TestDb) {
+    let (bc, got) = logout_receiver().await;
+    let app = with_post_logout_uri(&db).await;
+    let mut c = sesame::storage::clients::find(&app.state.db, "spa").await.unwrap().unwrap();
+    c.backchannel_logout_uri = Some(bc);
+    c.frontchannel_logout_uri = Some("https://app.example.com/fc".into());
+    sesame::storage::clients::update(&app.state.db, &c).await.unwrap();
+    let b = Browser::new(&app.base_url);
+    let session_tokens = tokens(&app, &b, "openid%20email").await;
+    let offline = tokens(&app, &b, "openid%20offline_access").await;
+    let sid =
+        crate::flow::decode_payload(session_tokens["id_token"].as_str().unwrap())["sid"].as_str().unwrap().to_string();
+    let env = [("SESAME_ISSUER", app.base_url.as_str())];
+
+    let out = db.sesame_with(
+        &["user", "set-password", "alice@example.com", "--password-stdin", "--json"],
+        &env,
+        Some("another long password\n"),
+    );
+    assert_eq!(crate::support::stdout_json(&out)["sessions_ended"], 1);
+    // Back-channel: delivered before the command returned.
+    let seen = got.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1, "one logout token");
+    let claims = crate::flow::decode_payload(&seen[0]);
+    assert_eq!(claims["sid"], sid.as_str());
+    assert_eq!(claims["iss"], app.state.issuer.as_str());
+    // The session is gone; its refresh tokens with it; offline_access survives.
+    let r = b.get(&auth("spa", "&prompt=none")).await;
+    assert_eq!(params(&url::Url::parse(&location(&r)).unwrap())["error"], "login_required");
+    assert!(!refresh_ok(&app, session_tokens["refresh_token"].as_str().unwrap()).await);
+    assert!(refresh_ok(&app, offline["refresh_token"].as_str().unwrap()).await);
+    // Front-channel: the browser's next visit to the login box loads the iframes first.
+    let r = b.follow(b.get(&auth("spa", "")).await).await;
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("https://app.example.com/fc?iss="), "{html}");
+    assert!(html.contains(&format!("sid={sid}")), "{html}");
+    assert!(html.contains("data-next=\"/login?req="), "continues to the login box");
+    let r = b.follow(b.get(&auth("spa", "")).await).await;
+    assert!(!r.text().await.unwrap().contains("/fc?iss="), "shown once");
+
+    // Disable with --revoke-all: offline_access tokens go too.
+    let b = Browser::new(&app.base_url);
+    let url = auth("spa", "");
+    b.authorize_with_login(&url, "alice@example.com", "another long password").await;
+    let offline = tokens(&app, &b, "openid%20offline_access").await;
+    let out = db.sesame_with(&["user", "disable", "alice@example.com", "--revoke-all", "--json"], &env, None);
+    let v = crate::support::stdout_json(&out);
+    assert_eq!((v["disabled"].as_bool(), v["sessions_ended"].as_i64()), (Some(true), Some(1)));
+    assert_eq!(got.lock().unwrap().len(), 2);
+    assert!(!refresh_ok(&app, offline["refresh_token"].as_str().unwrap()).await);
 }

@@ -1,0 +1,33 @@
+//! Account-wide operations, shared by the CLI (and the management API to
+//! come): ending every session of a user whose password changed or who was
+//! disabled, as a logout would end them.
+
+use crate::storage::{StorageError, refresh_tokens, sessions};
+
+/// A session that was ended, and the clients that had used it.
+#[derive(Debug, Clone)]
+pub struct EndedSession {
+    pub sid: String,
+    pub client_ids: Vec<String>,
+}
+
+/// Ends every session of `user_id` server-side (its unused codes and
+/// non-offline refresh tokens with it) and revokes the user's other
+/// non-offline refresh tokens; `revoke_all` revokes the offline ones too.
+/// The browser is shown the front-channel logout on its next visit; the
+/// caller sends the back-channel logout (`oidc::backchannel::deliver_all`),
+/// which needs the signing keys.
+pub async fn end_sessions(
+    db: &crate::storage::Db,
+    user_id: &str,
+    revoke_all: bool,
+    now: i64,
+) -> Result<Vec<EndedSession>, StorageError> {
+    let mut ended = Vec::new();
+    for s in sessions::list_for_user(db, user_id).await? {
+        let client_ids = sessions::end_remotely(db, &s, now).await?;
+        ended.push(EndedSession { sid: s.sid, client_ids });
+    }
+    refresh_tokens::revoke_for_user(db, user_id, revoke_all, now).await?;
+    Ok(ended)
+}
