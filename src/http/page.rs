@@ -61,10 +61,10 @@ pub fn render<T: Template>(status: StatusCode, t: &T) -> Response {
     }
 }
 
-/// The error page, for requests that must not (or cannot) go back to a client.
+/// The error page's markup. Only `oidc::error::page` calls it: that is where
+/// an error's status and log line are decided.
 pub fn error(state: &AppState, status: StatusCode, message: impl Into<String>) -> Response {
     let message = message.into();
-    tracing::info!(%status, %message, "error page");
     render(status, &ErrorPage { brand: Brand::new(state), message, request_id: String::new() })
 }
 

@@ -47,10 +47,9 @@ pub async fn post(State(state): State<AppState>, jar: CookieJar, p: Params) -> R
     let run = async {
         super::handlers::check_csrf(&state, &jar, &p)?;
         let l = authorize::load_pending(&state, &jar, p.first("req").unwrap_or("")).await?;
-        let s = session::current(&state, &jar)
-            .await
-            .map_err(|e| authorize::internal(&state, e))?
-            .ok_or_else(|| page::error(&state, StatusCode::FORBIDDEN, "You are no longer signed in."))?;
+        let s = session::current(&state, &jar).await.map_err(|e| authorize::internal(&state, e))?.ok_or_else(|| {
+            crate::oidc::error::page(&state, &OAuthError::new(ErrorCode::AccessDenied, "You are no longer signed in."))
+        })?;
         if p.first("decision") != Some("allow") {
             tracing::info!(target: "audit", client_id = %l.client.client_id, user_id = %s.user_id, "consent denied");
             return Ok(authorize::fail_pending(

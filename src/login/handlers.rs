@@ -91,7 +91,8 @@ pub async fn login_get(State(state): State<AppState>, jar: CookieJar, Query(q): 
 /// Checks the form's CSRF token against the browser's cookie.
 pub(super) fn check_csrf(state: &AppState, jar: &CookieJar, p: &Params) -> Result<String, Response> {
     session::check_csrf(state, jar, p.first("csrf")).ok_or_else(|| {
-        page::error(state, StatusCode::FORBIDDEN, "This form has expired. Go back to the application and try again.")
+        let msg = "This form has expired. Go back to the application and try again.";
+        crate::oidc::error::page(state, &OAuthError::new(ErrorCode::AccessDenied, msg))
     })
 }
 
@@ -175,6 +176,10 @@ async fn dummy_verify(pw: String) -> bool {
     false
 }
 
+fn signup_off(state: &AppState) -> Response {
+    crate::oidc::error::page(state, &OAuthError::new(ErrorCode::NotFound, "Sign-up is not available here."))
+}
+
 fn signup_page(
     state: &AppState,
     l: &Loaded,
@@ -198,7 +203,7 @@ fn signup_page(
 
 pub async fn signup_get(State(state): State<AppState>, jar: CookieJar, Query(q): Query<ReqQuery>) -> Response {
     if !state.config.login.signup_enabled {
-        return page::error(&state, StatusCode::NOT_FOUND, "Sign-up is not available here.");
+        return signup_off(&state);
     }
     let l = match authorize::load_pending(&state, &jar, &q.req).await {
         Ok(l) => l,
@@ -211,7 +216,7 @@ pub async fn signup_get(State(state): State<AppState>, jar: CookieJar, Query(q):
 
 pub async fn signup_post(State(state): State<AppState>, ClientIp(ip): ClientIp, jar: CookieJar, p: Params) -> Response {
     if !state.config.login.signup_enabled {
-        return page::error(&state, StatusCode::NOT_FOUND, "Sign-up is not available here.");
+        return signup_off(&state);
     }
     let run = async {
         let csrf = check_csrf(&state, &jar, &p)?;

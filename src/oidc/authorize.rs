@@ -5,7 +5,6 @@
 use std::net::IpAddr;
 
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
@@ -19,7 +18,6 @@ use crate::app::AppState;
 use crate::crypto::random;
 use crate::domain::Client;
 use crate::http::client_ip::ClientIp;
-use crate::http::page;
 use crate::storage::auth_codes::{self, CodeRow};
 use crate::storage::auth_requests::{self, AuthRequestRow};
 use crate::storage::consents;
@@ -111,7 +109,7 @@ async fn start(state: &AppState, jar: CookieJar, params: &Params, ip: Option<IpA
         .client(client_id)
         .await
         .map_err(|e| internal(state, e))?
-        .ok_or_else(|| page::error(state, StatusCode::BAD_REQUEST, "The application is not registered here."))?;
+        .ok_or_else(|| bad_page(state, "The application is not registered here."))?;
     let req = request::validate(params, &client).map_err(|i| invalid(state, i))?;
     // Silent polling is cheap but not free: past the limit, the answer is an
     // error the SPA understands (by redirect or web message), not a hang.
@@ -211,9 +209,8 @@ pub struct Loaded {
 /// Loads pending request `id`, refusing it unless this browser started it.
 pub async fn load_pending(state: &AppState, jar: &CookieJar, id: &str) -> Result<Loaded, Response> {
     let expired = || {
-        page::error(
+        bad_page(
             state,
-            StatusCode::BAD_REQUEST,
             "This sign-in request has expired or was started in another browser. Go back to the application and try again.",
         )
     };
@@ -230,7 +227,7 @@ pub async fn load_pending(state: &AppState, jar: &CookieJar, id: &str) -> Result
         .client(&row.client_id)
         .await
         .map_err(|e| internal(state, e))?
-        .ok_or_else(|| page::error(state, StatusCode::BAD_REQUEST, "The application is no longer registered."))?;
+        .ok_or_else(|| bad_page(state, "The application is no longer registered."))?;
     Ok(Loaded { row, req: p.req, hint_sub: p.hint_sub, client })
 }
 
@@ -373,9 +370,14 @@ async fn issue_implicit(state: &AppState, req: &AuthRequest, s: &SessionRow) -> 
 
 fn invalid(state: &AppState, i: Invalid) -> Response {
     match i {
-        Invalid::Page(msg) => page::error(state, StatusCode::BAD_REQUEST, msg),
+        Invalid::Page(msg) => bad_page(state, &msg),
         Invalid::Redirect(err, target) => response::error(&state.issuer, &target, &err),
     }
+}
+
+/// A request that cannot go back to a client: the error page (400).
+fn bad_page(state: &AppState, msg: &str) -> Response {
+    super::error::page(state, &OAuthError::invalid_request(msg))
 }
 
 /// A failure before the client and redirect_uri are trusted: the error page

@@ -41,6 +41,8 @@ pub enum ErrorCode {
     RequestUriNotSupported,
     /// Rate limits and overload: a client should retry later.
     TemporarilyUnavailable,
+    /// A page or feature that is not there (sign-up switched off).
+    NotFound,
     ServerError,
 }
 
@@ -64,6 +66,7 @@ impl ErrorCode {
             RequestNotSupported => "request_not_supported",
             RequestUriNotSupported => "request_uri_not_supported",
             TemporarilyUnavailable => "temporarily_unavailable",
+            NotFound => "not_found",
             ServerError => "server_error",
         }
     }
@@ -74,6 +77,7 @@ impl ErrorCode {
         match self {
             InvalidClient | InvalidToken => StatusCode::UNAUTHORIZED,
             InsufficientScope | AccessDenied => StatusCode::FORBIDDEN,
+            NotFound => StatusCode::NOT_FOUND,
             TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ServerError => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,

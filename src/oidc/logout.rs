@@ -10,6 +10,7 @@ use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
 
+use super::error::OAuthError;
 use super::params::Params;
 use super::{END_SESSION, response, tokens};
 use crate::app::AppState;
@@ -90,7 +91,7 @@ async fn run(
     p: &Params,
     trusted_return: bool,
 ) -> Result<Response, Response> {
-    let bad = |msg: &str| page::error(state, StatusCode::BAD_REQUEST, msg);
+    let bad = |msg: &str| super::error::page(state, &OAuthError::invalid_request(msg));
     if let Some(d) = p.first_duplicate(&["id_token_hint", "client_id", "post_logout_redirect_uri", "state"]) {
         return Err(bad(&format!("The request repeats {}.", d.0)));
     }

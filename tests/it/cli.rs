@@ -201,6 +201,30 @@ async fn client_rules(db: TestDb) {
         &[],
         "already exists",
     );
+
+    // Refresh-token leeway: per client, at most 60 s; an API gateway may introspect any token.
+    let cb = "https://a.example.com/cb";
+    refused(&["client", "add", "--name", "T", "--redirect-uri", cb, "--refresh-leeway", "61"], &[], "at most 60");
+    let t = stdout_json(&db.sesame(&[
+        "client",
+        "add",
+        "--name",
+        "Tabs",
+        "--id",
+        "tabs",
+        "--redirect-uri",
+        cb,
+        "--refresh-leeway",
+        "10",
+        "--json",
+    ]));
+    assert_eq!((t["refresh_leeway_secs"].as_u64(), t["introspect_any"].as_bool()), (Some(10), Some(false)));
+    let t =
+        stdout_json(&db.sesame(&["client", "update", "tabs", "--refresh-leeway", "0", "--introspect-any", "--json"]));
+    assert_eq!((t["refresh_leeway_secs"].as_u64(), t["introspect_any"].as_bool()), (Some(0), Some(true)));
+    let t = stdout_json(&db.sesame(&["client", "update", "tabs", "--name", "Tabs 2", "--json"]));
+    assert_eq!((t["refresh_leeway_secs"].as_u64(), t["introspect_any"].as_bool()), (Some(0), Some(true)), "kept");
+    refused(&["client", "update", "tabs", "--refresh-leeway", "600"], &[], "at most 60");
 }
 
 async fn user_lifecycle(db: TestDb) {
