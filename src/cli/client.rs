@@ -48,6 +48,13 @@ pub struct AddArgs {
     /// Keep an existing secret (read from stdin) instead of generating one.
     #[arg(long)]
     secret_stdin: bool,
+    #[command(flatten)]
+    more: MoreArgs,
+}
+
+/// Flags `add` and `update` share beyond the lists.
+#[derive(Args, Debug, Default)]
+pub struct MoreArgs {
     /// Receives a signed logout token when a session this client used ends.
     #[arg(long, value_name = "URI")]
     backchannel_logout_uri: Option<String>,
@@ -61,7 +68,8 @@ pub struct AddArgs {
     /// May introspect tokens issued to other clients (an API gateway).
     #[arg(long, overrides_with = "no_introspect_any")]
     introspect_any: bool,
-    #[arg(long, hide = true)]
+    /// Only its own tokens (the default).
+    #[arg(long)]
     no_introspect_any: bool,
 }
 
@@ -98,21 +106,8 @@ pub struct UpdateArgs {
     /// Replace the secret with one read from stdin.
     #[arg(long, conflicts_with = "rotate_secret")]
     secret_stdin: bool,
-    /// Receives a signed logout token when a session this client used ends.
-    #[arg(long, value_name = "URI")]
-    backchannel_logout_uri: Option<String>,
-    /// Loaded in a hidden iframe, with `iss` and `sid`, when a session this client used ends.
-    #[arg(long, value_name = "URI")]
-    frontchannel_logout_uri: Option<String>,
-    /// Seconds (0-60) a rotated refresh token may be presented again and get the same
-    /// successor; default: tokens.refresh_reuse_grace_secs (0).
-    #[arg(long, value_name = "SECS")]
-    refresh_leeway: Option<u64>,
-    /// May introspect tokens issued to other clients (an API gateway).
-    #[arg(long, overrides_with = "no_introspect_any")]
-    introspect_any: bool,
-    #[arg(long, hide = true)]
-    no_introspect_any: bool,
+    #[command(flatten)]
+    more: MoreArgs,
 }
 
 pub async fn run(cmd: ClientCmd, cfg: &Config, out: &Out) -> anyhow::Result<()> {
@@ -132,10 +127,10 @@ pub async fn run(cmd: ClientCmd, cfg: &Config, out: &Out) -> anyhow::Result<()> 
                 grant_types: a.lists.grant_types,
                 id_token_alg: a.id_token_alg,
                 token_endpoint_auth_method: a.token_endpoint_auth_method,
-                backchannel_logout_uri: a.backchannel_logout_uri,
-                frontchannel_logout_uri: a.frontchannel_logout_uri,
-                refresh_leeway_secs: a.refresh_leeway,
-                introspect_any: a.introspect_any && !a.no_introspect_any,
+                backchannel_logout_uri: a.more.backchannel_logout_uri,
+                frontchannel_logout_uri: a.more.frontchannel_logout_uri,
+                refresh_leeway_secs: a.more.refresh_leeway,
+                introspect_any: a.more.introspect_any && !a.more.no_introspect_any,
             };
             let v = clients::validate(spec, https, now).map_err(|e| anyhow!(e))?;
             warn_all(&v.warnings);
@@ -204,12 +199,12 @@ async fn update(db: &crate::storage::Db, u: UpdateArgs, https: bool, now: i64, o
         token_endpoint_auth_method: Some(
             u.token_endpoint_auth_method.unwrap_or_else(|| old.token_endpoint_auth_method.clone()),
         ),
-        backchannel_logout_uri: u.backchannel_logout_uri.or_else(|| old.backchannel_logout_uri.clone()),
-        frontchannel_logout_uri: u.frontchannel_logout_uri.or_else(|| old.frontchannel_logout_uri.clone()),
-        refresh_leeway_secs: u.refresh_leeway.or(old.refresh_leeway_secs),
-        introspect_any: if u.introspect_any {
+        backchannel_logout_uri: u.more.backchannel_logout_uri.or_else(|| old.backchannel_logout_uri.clone()),
+        frontchannel_logout_uri: u.more.frontchannel_logout_uri.or_else(|| old.frontchannel_logout_uri.clone()),
+        refresh_leeway_secs: u.more.refresh_leeway.or(old.refresh_leeway_secs),
+        introspect_any: if u.more.introspect_any {
             true
-        } else if u.no_introspect_any {
+        } else if u.more.no_introspect_any {
             false
         } else {
             old.introspect_any

@@ -51,28 +51,11 @@ backend_tests!(
 );
 
 async fn backchannel_logout_delivered_with_retry(db: TestDb) {
-    use std::sync::{Arc, Mutex};
     // A relying party's back-channel endpoint that fails once, then accepts.
-    let got: Arc<Mutex<Vec<String>>> = Arc::default();
-    let seen = got.clone();
-    let rp = axum::Router::new().route(
-        "/bc",
-        axum::routing::post(move |axum::Form(f): axum::Form<std::collections::HashMap<String, String>>| {
-            let seen = seen.clone();
-            async move {
-                let mut v = seen.lock().unwrap();
-                v.push(f.get("logout_token").cloned().unwrap_or_default());
-                if v.len() == 1 { axum::http::StatusCode::INTERNAL_SERVER_ERROR } else { axum::http::StatusCode::OK }
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, rp).await.unwrap() });
-
+    let (bc, got) = logout_receiver(1).await;
     let app = with_post_logout_uri(&db).await;
     let mut c = sesame::storage::clients::find(&app.state.db, "spa").await.unwrap().unwrap();
-    c.backchannel_logout_uri = Some(format!("http://{addr}/bc"));
+    c.backchannel_logout_uri = Some(bc);
     sesame::storage::clients::update(&app.state.db, &c).await.unwrap();
     let b = Browser::new(&app.base_url);
     let t = tokens(&app, &b, "openid%20email").await;
@@ -200,8 +183,9 @@ async fn logout_refuses_unregistered_redirect(db: TestDb) {
     assert!(params(&url::Url::parse(&location(&r)).unwrap()).contains_key("code"), "nothing was ended");
 }
 
-/// A relying party's back-channel endpoint that records every logout token.
-async fn logout_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+/// A relying party's back-channel endpoint that records every logout token and
+/// answers 500 to the first `fail_first` of them.
+async fn logout_receiver(fail_first: usize) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
     use std::sync::{Arc, Mutex};
     let got: Arc<Mutex<Vec<String>>> = Arc::default();
     let seen = got.clone();
@@ -210,8 +194,13 @@ async fn logout_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Strin
         axum::routing::post(move |axum::Form(f): axum::Form<std::collections::HashMap<String, String>>| {
             let seen = seen.clone();
             async move {
-                seen.lock().unwrap().push(f.get("logout_token").cloned().unwrap_or_default());
-                axum::http::StatusCode::OK
+                let mut v = seen.lock().unwrap();
+                v.push(f.get("logout_token").cloned().unwrap_or_default());
+                if v.len() <= fail_first {
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR
+                } else {
+                    axum::http::StatusCode::OK
+                }
             }
         }),
     );
@@ -226,7 +215,7 @@ async fn logout_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Strin
 /// browser's next visit, session-bound refresh tokens revoked (offline ones
 /// too with --revoke-all).
 async fn password_change_and_disable_end_sessions(db: TestDb) {
-    let (bc, got) = logout_receiver().await;
+    let (bc, got) = logout_receiver(0).await;
     let app = with_post_logout_uri(&db).await;
     let mut c = sesame::storage::clients::find(&app.state.db, "spa").await.unwrap().unwrap();
     c.backchannel_logout_uri = Some(bc);
