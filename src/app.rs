@@ -16,9 +16,20 @@ use crate::issuer::Issuer;
 use crate::storage::Db;
 use crate::{health, http, login, oidc, startup};
 
-/// Shared by every handler. Cheap to clone.
+/// Shared by every handler: one pointer, so the clones that axum makes for
+/// every layer and handler of every request cost one atomic increment.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What `AppState` points to.
+pub struct Shared {
     pub config: Arc<Config>,
     pub issuer: Arc<Issuer>,
     pub db: Db,
@@ -68,7 +79,7 @@ impl AppState {
             nets: config.rate_limit.trusted_nets(),
         });
         let passwords = Arc::new(tokio::sync::Semaphore::new(config.login.max_password_queue));
-        Ok(AppState {
+        Ok(AppState(Arc::new(Shared {
             proxies,
             passwords,
             config: Arc::new(config),
@@ -81,7 +92,7 @@ impl AppState {
             limits,
             http,
             origins,
-        })
+        })))
     }
 }
 
