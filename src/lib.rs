@@ -4,8 +4,6 @@
 //! `http`, `crypto`, `clients` → `storage` → `domain`. `config` is read by all
 //! and imports none of them.
 
-// Handlers return `Result<_, Response>`: the error is the response to send.
-#![allow(clippy::result_large_err, clippy::large_enum_variant)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod accounts;

@@ -12,7 +12,7 @@ use super::pages::{ConsentPage, describe_scope};
 use crate::app::AppState;
 use crate::http::page::{self, Brand};
 use crate::oidc::authorize::{self, RESUME};
-use crate::oidc::error::{ErrorCode, OAuthError};
+use crate::oidc::error::{ErrorCode, Failure, OAuthError};
 use crate::oidc::params::Params;
 use crate::session;
 use crate::storage::{consents, users};
@@ -20,10 +20,12 @@ use crate::storage::{consents, users};
 pub async fn get(State(state): State<AppState>, jar: CookieJar, Query(q): Query<ReqQuery>) -> Response {
     let run = async {
         let l = authorize::load_pending(&state, &jar, q.req()).await?;
-        let s = session::current(&state, &jar).await.map_err(|e| authorize::internal(&state, e))?;
+        let s = session::current(&state, &jar).await.map_err(authorize::internal)?;
         let Some(s) = s else {
-            return Ok(Redirect::to(&format!("{}{}?req={}", state.issuer.path_prefix(), super::LOGIN, l.row.id))
-                .into_response());
+            return Ok::<_, Failure>(
+                Redirect::to(&format!("{}{}?req={}", state.issuer.path_prefix(), super::LOGIN, l.row.id))
+                    .into_response(),
+            );
         };
         let email = users::find_by_id(&state.db, &s.user_id).await.ok().flatten().map(|u| u.email).unwrap_or_default();
         let (jar, csrf) = session::ensure_csrf(&state, jar);
@@ -39,7 +41,8 @@ pub async fn get(State(state): State<AppState>, jar: CookieJar, Query(q): Query<
         Ok((jar, page::render(StatusCode::OK, &page)).into_response())
     };
     match run.await {
-        Ok(r) | Err(r) => r,
+        Ok(r) => r,
+        Err(f) => f.render(&state),
     }
 }
 
@@ -47,21 +50,20 @@ pub async fn post(State(state): State<AppState>, jar: CookieJar, p: Params) -> R
     let run = async {
         super::handlers::check_csrf(&state, &jar, &p)?;
         let l = authorize::load_pending(&state, &jar, p.first("req").unwrap_or("")).await?;
-        let s = session::current(&state, &jar).await.map_err(|e| authorize::internal(&state, e))?.ok_or_else(|| {
-            crate::oidc::error::page(&state, &OAuthError::new(ErrorCode::AccessDenied, "You are no longer signed in."))
-        })?;
+        let s = session::current(&state, &jar)
+            .await
+            .map_err(authorize::internal)?
+            .ok_or_else(|| Failure::page(OAuthError::new(ErrorCode::AccessDenied, "You are no longer signed in.")))?;
         if p.first("decision") != Some("allow") {
             tracing::info!(target: "audit", client_id = %l.client.client_id, user_id = %s.user_id, "consent denied");
-            return Ok(authorize::fail_pending(
-                &state,
+            return Err(authorize::fail_pending(
                 &l,
                 OAuthError::new(ErrorCode::AccessDenied, "the user denied access"),
             ));
         }
         let now = state.clock.now();
-        let (mut granted, _) = consents::find(&state.db, &s.user_id, &l.client.client_id)
-            .await
-            .map_err(|e| authorize::internal(&state, e))?;
+        let (mut granted, _) =
+            consents::find(&state.db, &s.user_id, &l.client.client_id).await.map_err(authorize::internal)?;
         for sc in &l.req.scopes {
             if !granted.contains(sc) {
                 granted.push(sc.clone());
@@ -69,11 +71,12 @@ pub async fn post(State(state): State<AppState>, jar: CookieJar, p: Params) -> R
         }
         consents::upsert(&state.db, &s.user_id, &l.client.client_id, &granted, now)
             .await
-            .map_err(|e| authorize::internal(&state, e))?;
+            .map_err(authorize::internal)?;
         tracing::info!(target: "audit", client_id = %l.client.client_id, user_id = %s.user_id, "consent granted");
         Ok(Redirect::to(&format!("{}{RESUME}?req={}", state.issuer.path_prefix(), l.row.id)).into_response())
     };
     match run.await {
-        Ok(r) | Err(r) => r,
+        Ok(r) => r,
+        Err(f) => f.render(&state),
     }
 }

@@ -16,7 +16,7 @@ use crate::domain::{User, validate_email};
 use crate::http::client_ip::ClientIp;
 use crate::http::page::{self, Brand};
 use crate::oidc::authorize::{self, Loaded, RESUME};
-use crate::oidc::error::{ErrorCode, OAuthError};
+use crate::oidc::error::{ErrorCode, Failure, OAuthError};
 use crate::oidc::logout;
 use crate::oidc::params::Params;
 use crate::session;
@@ -65,7 +65,7 @@ fn login_page(
 pub async fn login_get(State(state): State<AppState>, jar: CookieJar, Query(q): Query<ReqQuery>) -> Response {
     let l = match authorize::load_pending(&state, &jar, &q.req).await {
         Ok(l) => l,
-        Err(r) => return r,
+        Err(f) => return f.render(&state),
     };
     // The browser's session was ended without it (password change, disabled
     // user): the applications' front-channel logout first, then this page.
@@ -89,10 +89,10 @@ pub async fn login_get(State(state): State<AppState>, jar: CookieJar, Query(q): 
 }
 
 /// Checks the form's CSRF token against the browser's cookie.
-pub(super) fn check_csrf(state: &AppState, jar: &CookieJar, p: &Params) -> Result<String, Response> {
+pub(super) fn check_csrf(state: &AppState, jar: &CookieJar, p: &Params) -> Result<String, Failure> {
     session::check_csrf(state, jar, p.first("csrf")).ok_or_else(|| {
         let msg = "This form has expired. Go back to the application and try again.";
-        crate::oidc::error::page(state, &OAuthError::new(ErrorCode::AccessDenied, msg))
+        Failure::page(OAuthError::new(ErrorCode::AccessDenied, msg))
     })
 }
 
@@ -117,7 +117,7 @@ pub async fn login_post(State(state): State<AppState>, ClientIp(ip): ClientIp, j
             return Ok(page::render(StatusCode::TOO_MANY_REQUESTS, &page));
         }
         let _permit = password_slot(&state)?;
-        let user = users::find_by_email(&state.db, &email).await.map_err(|e| authorize::internal(&state, e))?;
+        let user = users::find_by_email(&state.db, &email).await.map_err(authorize::internal)?;
         let ok = match &user {
             Some(u) if !u.disabled => match &u.password_hash {
                 Some(h) => password::verify(pw, h.clone()).await,
@@ -139,21 +139,18 @@ pub async fn login_post(State(state): State<AppState>, ClientIp(ip): ClientIp, j
         signed_in(&state, jar, &user, &l).await
     };
     match run.await {
-        Ok(r) | Err(r) => r,
+        Ok(r) => r,
+        Err(f) => f.render(&state),
     }
 }
 
 /// Starts the session and continues the authorization request.
-async fn signed_in(state: &AppState, jar: CookieJar, user: &User, l: &Loaded) -> Result<Response, Response> {
-    let (jar, s) = session::create(state, jar, &user.user_id, vec!["pwd".into()])
-        .await
-        .map_err(|e| authorize::internal(state, e))?;
+async fn signed_in(state: &AppState, jar: CookieJar, user: &User, l: &Loaded) -> Result<Response, Failure> {
+    let (jar, s) = session::create(state, jar, &user.user_id, vec!["pwd".into()]).await.map_err(authorize::internal)?;
     // A CSRF value known before the login is worthless after it; the pending
     // request follows the new one.
     let (jar, csrf) = session::new_csrf(state, jar);
-    auth_requests::rebind(&state.db, &l.row.id, &random::sha256_hex(&csrf))
-        .await
-        .map_err(|e| authorize::internal(state, e))?;
+    auth_requests::rebind(&state.db, &l.row.id, &random::sha256_hex(&csrf)).await.map_err(authorize::internal)?;
     tracing::info!(target: "audit", client_id = %l.client.client_id, user_id = %user.user_id, sid = %s.sid, "login succeeded");
     Ok((jar, Redirect::to(&url(state, RESUME, &l.row.id))).into_response())
 }
@@ -161,10 +158,9 @@ async fn signed_in(state: &AppState, jar: CookieJar, user: &User, l: &Loaded) ->
 /// A place in the password-hashing queue, or 503 with Retry-After: past
 /// `login.max_password_queue`, a burst gets an answer instead of a backlog
 /// that would starve every login behind it.
-fn password_slot(state: &AppState) -> Result<tokio::sync::OwnedSemaphorePermit, Response> {
+fn password_slot(state: &AppState) -> Result<tokio::sync::OwnedSemaphorePermit, Failure> {
     state.passwords.clone().try_acquire_owned().map_err(|_| {
-        let err = OAuthError::new(ErrorCode::TemporarilyUnavailable, "too many sign-ins at once; retry shortly");
-        crate::oidc::error::page(state, &err)
+        Failure::page(OAuthError::new(ErrorCode::TemporarilyUnavailable, "too many sign-ins at once; retry shortly"))
     })
 }
 
@@ -177,7 +173,7 @@ async fn dummy_verify(pw: String) -> bool {
 }
 
 fn signup_off(state: &AppState) -> Response {
-    crate::oidc::error::page(state, &OAuthError::new(ErrorCode::NotFound, "Sign-up is not available here."))
+    Failure::page(OAuthError::new(ErrorCode::NotFound, "Sign-up is not available here.")).render(state)
 }
 
 fn signup_page(
@@ -207,7 +203,7 @@ pub async fn signup_get(State(state): State<AppState>, jar: CookieJar, Query(q):
     }
     let l = match authorize::load_pending(&state, &jar, &q.req).await {
         Ok(l) => l,
-        Err(r) => return r,
+        Err(f) => return f.render(&state),
     };
     let (jar, csrf) = session::ensure_csrf(&state, jar);
     let email = l.req.login_hint.clone().unwrap_or_default();
@@ -245,7 +241,7 @@ pub async fn signup_post(State(state): State<AppState>, ClientIp(ip): ClientIp, 
             Err(e @ (password::PasswordError::TooShort | password::PasswordError::TooLong)) => {
                 return Ok(again(format!("The {e}.")));
             }
-            Err(e) => return Err(authorize::internal(&state, e)),
+            Err(e) => return Err(authorize::internal(e)),
         };
         let now = state.clock.now();
         let user = User {
@@ -263,12 +259,13 @@ pub async fn signup_post(State(state): State<AppState>, ClientIp(ip): ClientIp, 
             Err(StorageError::Conflict(_)) => {
                 return Ok(again("This email already has an account. Sign in instead.".into()));
             }
-            Err(e) => return Err(authorize::internal(&state, e)),
+            Err(e) => return Err(authorize::internal(e)),
         }
         tracing::info!(target: "audit", user_id = %user.user_id, "user signed up");
         signed_in(&state, jar, &user, &l).await
     };
     match run.await {
-        Ok(r) | Err(r) => r,
+        Ok(r) => r,
+        Err(f) => f.render(&state),
     }
 }

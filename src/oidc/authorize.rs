@@ -9,9 +9,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 
-use super::error::{ErrorCode, OAuthError};
+use super::error::{ErrorCode, Failure, OAuthError};
 use super::params::Params;
-use super::request::{self, AuthRequest, Invalid, ResponseType};
+use super::request::{self, AuthRequest, ResponseType};
 use super::tokens;
 use super::{check_session, response};
 use crate::app::AppState;
@@ -95,7 +95,8 @@ pub async fn handle(State(state): State<AppState>, ClientIp(ip): ClientIp, jar: 
     // A session cookie still under its pre-`__Host-` name moves to the new one.
     let upgraded = session::upgrade_legacy(&state, &jar);
     let resp = match start(&state, jar, &params, ip).await {
-        Ok(r) | Err(r) => r,
+        Ok(r) => r,
+        Err(f) => f.render(&state),
     };
     match upgraded {
         Some(moved) => (moved, resp).into_response(),
@@ -103,43 +104,41 @@ pub async fn handle(State(state): State<AppState>, ClientIp(ip): ClientIp, jar: 
     }
 }
 
-async fn start(state: &AppState, jar: CookieJar, params: &Params, ip: Option<IpAddr>) -> Result<Response, Response> {
-    let client_id = request::client_id(params).map_err(|i| invalid(state, i))?;
+async fn start(state: &AppState, jar: CookieJar, params: &Params, ip: Option<IpAddr>) -> Result<Response, Failure> {
+    let client_id = request::client_id(params)?;
     let client = state
         .client(client_id)
         .await
-        .map_err(|e| internal(state, e))?
-        .ok_or_else(|| bad_page(state, "The application is not registered here."))?;
-    let req = request::validate(params, &client).map_err(|i| invalid(state, i))?;
+        .map_err(internal)?
+        .ok_or_else(|| bad_page("The application is not registered here."))?;
+    let req = request::validate(params, &client)?;
     // Silent polling is cheap but not free: past the limit, the answer is an
     // error the SPA understands (by redirect or web message), not a hang.
     let session_key = session::cookie_hash(state, &jar);
     if !state.limits.authorize(ip, session_key.as_deref()) {
         let err = OAuthError::new(ErrorCode::TemporarilyUnavailable, "too many requests; retry later");
-        return Err(response::error(&state.issuer, &req.target, &err));
+        return Err(Failure::redirect(&req.target, err));
     }
     let hint_sub = match &req.id_token_hint {
         Some(h) => match super::tokens::id_token_hint_subject(state, h, &client.client_id) {
             Some(sub) => Some(sub),
             None => {
-                return Err(response::error(
-                    &state.issuer,
+                return Err(Failure::redirect(
                     &req.target,
-                    &OAuthError::invalid_request("id_token_hint is not a valid ID token from this issuer"),
+                    OAuthError::invalid_request("id_token_hint is not a valid ID token from this issuer"),
                 ));
             }
         },
         None => None,
     };
-    let current =
-        session::current_by_hash(state, session_key.as_deref()).await.map_err(|e| back(state, &req.target, e))?;
+    let current = session::current_by_hash(state, session_key.as_deref()).await.map_err(|e| back(&req.target, e))?;
     let outcome = decide_with_consent(state, &req, &client, current.as_ref(), None, false, hint_sub.as_deref()).await?;
     match outcome {
         Outcome::Issue => match &current {
             Some(s) => issue(state, &req, s).await,
-            None => Err(back(state, &req.target, anyhow::anyhow!("issue without session"))),
+            None => Err(back(&req.target, anyhow::anyhow!("issue without session"))),
         },
-        Outcome::Fail(e) => Ok(response::error(&state.issuer, &req.target, &e)),
+        Outcome::Fail(e) => Err(Failure::redirect(&req.target, e)),
         Outcome::Login | Outcome::Consent => {
             let (jar, csrf) = session::ensure_csrf(state, jar);
             let id = pend(state, &req, &csrf, hint_sub).await?;
@@ -157,10 +156,10 @@ async fn decide_with_consent(
     started_at: Option<i64>,
     account_chosen: bool,
     hint_sub: Option<&str>,
-) -> Result<Outcome, Response> {
+) -> Result<Outcome, Failure> {
     let consent = match (client.first_party, current) {
         (false, Some(s)) => {
-            consents::find(&state.db, &s.user_id, &client.client_id).await.map_err(|e| back(state, &req.target, e))?
+            consents::find(&state.db, &s.user_id, &client.client_id).await.map_err(|e| back(&req.target, e))?
         }
         _ => (Vec::new(), 0),
     };
@@ -176,7 +175,7 @@ async fn decide_with_consent(
 }
 
 /// Keeps the request server-side, bound to this browser's CSRF cookie.
-async fn pend(state: &AppState, req: &AuthRequest, csrf: &str, hint_sub: Option<String>) -> Result<String, Response> {
+async fn pend(state: &AppState, req: &AuthRequest, csrf: &str, hint_sub: Option<String>) -> Result<String, Failure> {
     let now = state.clock.now();
     let id = random::token(24);
     let stored = Pending { req: req.clone(), hint_sub };
@@ -184,11 +183,11 @@ async fn pend(state: &AppState, req: &AuthRequest, csrf: &str, hint_sub: Option<
         id: id.clone(),
         browser_hash: random::sha256_hex(csrf),
         client_id: req.client_id.clone(),
-        params: serde_json::to_string(&stored).map_err(|e| back(state, &req.target, e))?,
+        params: serde_json::to_string(&stored).map_err(|e| back(&req.target, e))?,
         created_at: now,
         expires_at: now + state.config.login.request_ttl_secs as i64,
     };
-    auth_requests::insert(&state.db, &row).await.map_err(|e| back(state, &req.target, e))?;
+    auth_requests::insert(&state.db, &row).await.map_err(|e| back(&req.target, e))?;
     Ok(id)
 }
 
@@ -207,27 +206,24 @@ pub struct Loaded {
 }
 
 /// Loads pending request `id`, refusing it unless this browser started it.
-pub async fn load_pending(state: &AppState, jar: &CookieJar, id: &str) -> Result<Loaded, Response> {
+pub async fn load_pending(state: &AppState, jar: &CookieJar, id: &str) -> Result<Loaded, Failure> {
     let expired = || {
         bad_page(
-            state,
             "This sign-in request has expired or was started in another browser. Go back to the application and try again.",
         )
     };
     let csrf = session::csrf_value(state, jar).ok_or_else(expired)?;
-    let row = auth_requests::find_live(&state.db, id, state.clock.now())
-        .await
-        .map_err(|e| internal(state, e))?
-        .ok_or_else(expired)?;
+    let row =
+        auth_requests::find_live(&state.db, id, state.clock.now()).await.map_err(internal)?.ok_or_else(expired)?;
     if !random::ct_eq(&row.browser_hash, &random::sha256_hex(&csrf)) {
         return Err(expired());
     }
-    let p: Pending = serde_json::from_str(&row.params).map_err(|e| internal(state, e))?;
+    let p: Pending = serde_json::from_str(&row.params).map_err(internal)?;
     let client = state
         .client(&row.client_id)
         .await
-        .map_err(|e| internal(state, e))?
-        .ok_or_else(|| bad_page(state, "The application is no longer registered."))?;
+        .map_err(internal)?
+        .ok_or_else(|| bad_page("The application is no longer registered."))?;
     Ok(Loaded { row, req: p.req, hint_sub: p.hint_sub, client })
 }
 
@@ -242,7 +238,7 @@ pub struct ResumeQuery {
 pub async fn resume(State(state): State<AppState>, jar: CookieJar, Query(q): Query<ResumeQuery>) -> Response {
     let run = async {
         let l = load_pending(&state, &jar, &q.req).await?;
-        let current = session::current(&state, &jar).await.map_err(|e| back(&state, &l.req.target, e))?;
+        let current = session::current(&state, &jar).await.map_err(|e| back(&l.req.target, e))?;
         let chosen = q.account.as_deref() == Some("current");
         let outcome = decide_with_consent(
             &state,
@@ -257,12 +253,12 @@ pub async fn resume(State(state): State<AppState>, jar: CookieJar, Query(q): Que
         let prefix = state.issuer.path_prefix();
         match outcome {
             Outcome::Issue => {
-                let s = current.ok_or_else(|| back(&state, &l.req.target, anyhow::anyhow!("issue without session")))?;
+                let s = current.ok_or_else(|| back(&l.req.target, anyhow::anyhow!("issue without session")))?;
                 let resp = issue(&state, &l.req, &s).await?;
                 let _ = auth_requests::delete(&state.db, &l.row.id).await;
-                Ok(resp)
+                Ok::<_, Failure>(resp)
             }
-            Outcome::Fail(e) => Ok(response::error(&state.issuer, &l.req.target, &e)),
+            Outcome::Fail(e) => Err(Failure::redirect(&l.req.target, e)),
             Outcome::Login => Ok(Redirect::to(&format!("{prefix}{}?req={}", login::LOGIN, l.row.id)).into_response()),
             Outcome::Consent => {
                 Ok(Redirect::to(&format!("{prefix}{}?req={}", login::CONSENT, l.row.id)).into_response())
@@ -270,17 +266,18 @@ pub async fn resume(State(state): State<AppState>, jar: CookieJar, Query(q): Que
         }
     };
     match run.await {
-        Ok(r) | Err(r) => r,
+        Ok(r) => r,
+        Err(f) => f.render(&state),
     }
 }
 
 /// Sends an error for a pending request back to its client (consent denied).
-pub fn fail_pending(state: &AppState, l: &Loaded, err: OAuthError) -> Response {
-    response::error(&state.issuer, &l.req.target, &err)
+pub fn fail_pending(l: &Loaded, err: OAuthError) -> Failure {
+    Failure::redirect(&l.req.target, err)
 }
 
 /// Mints a code for the session's user and sends it to the client.
-async fn issue(state: &AppState, req: &AuthRequest, s: &SessionRow) -> Result<Response, Response> {
+async fn issue(state: &AppState, req: &AuthRequest, s: &SessionRow) -> Result<Response, Failure> {
     if req.response_type != ResponseType::Code {
         return issue_implicit(state, req, s).await;
     }
@@ -303,7 +300,7 @@ async fn issue(state: &AppState, req: &AuthRequest, s: &SessionRow) -> Result<Re
         created_at: now,
         expires_at: now + state.config.tokens.code_ttl_secs as i64,
     };
-    auth_codes::insert_with_grant(&state.db, &row).await.map_err(|e| back(state, &req.target, e))?;
+    auth_codes::insert_with_grant(&state.db, &row).await.map_err(|e| back(&req.target, e))?;
     tracing::info!(
         target: "audit",
         client_id = %req.client_id,
@@ -317,17 +314,17 @@ async fn issue(state: &AppState, req: &AuthRequest, s: &SessionRow) -> Result<Re
 }
 
 /// The implicit `id_token` / `id_token token` response (auth0-js checkSession).
-async fn issue_implicit(state: &AppState, req: &AuthRequest, s: &SessionRow) -> Result<Response, Response> {
+async fn issue_implicit(state: &AppState, req: &AuthRequest, s: &SessionRow) -> Result<Response, Failure> {
     let now = state.clock.now();
     let client = state
         .client(&req.client_id)
         .await
-        .map_err(|e| back(state, &req.target, e))?
-        .ok_or_else(|| back(state, &req.target, anyhow::anyhow!("client vanished")))?;
+        .map_err(|e| back(&req.target, e))?
+        .ok_or_else(|| back(&req.target, anyhow::anyhow!("client vanished")))?;
     let user = crate::storage::users::find_by_id(&state.db, &s.user_id)
         .await
-        .map_err(|e| back(state, &req.target, e))?
-        .ok_or_else(|| back(state, &req.target, anyhow::anyhow!("user vanished")))?;
+        .map_err(|e| back(&req.target, e))?
+        .ok_or_else(|| back(&req.target, anyhow::anyhow!("user vanished")))?;
     let scope = req.scope_string();
     let mut params: Vec<(&'static str, String)> = Vec::new();
     let access = if req.response_type == ResponseType::IdTokenToken {
@@ -338,7 +335,7 @@ async fn issue_implicit(state: &AppState, req: &AuthRequest, s: &SessionRow) -> 
             sid: Some(&s.sid),
             gid: None,
         };
-        Some(tokens::access_token(state, &client, input, now).map_err(|e| back(state, &req.target, e))?)
+        Some(tokens::access_token(state, &client, input, now).map_err(|e| back(&req.target, e))?)
     } else {
         None
     };
@@ -352,7 +349,7 @@ async fn issue_implicit(state: &AppState, req: &AuthRequest, s: &SessionRow) -> 
         acr: s.acr.as_deref(),
         access_token: access.as_deref(),
     };
-    let id_token = tokens::id_token(state, &client, id_input, now).map_err(|e| back(state, &req.target, e))?;
+    let id_token = tokens::id_token(state, &client, id_input, now).map_err(|e| back(&req.target, e))?;
     if let Some(at) = access {
         params.push(("access_token", at));
         params.push(("token_type", "Bearer".into()));
@@ -363,33 +360,26 @@ async fn issue_implicit(state: &AppState, req: &AuthRequest, s: &SessionRow) -> 
     params.extend(check_session::session_state(&req.client_id, &req.target, &s.id_hash).map(|v| ("session_state", v)));
     crate::storage::sessions::add_client(&state.db, &s.sid, &client.client_id, now)
         .await
-        .map_err(|e| back(state, &req.target, e))?;
+        .map_err(|e| back(&req.target, e))?;
     tracing::info!(target: "audit", client_id = %req.client_id, user_id = %s.user_id, "implicit tokens issued");
     Ok(response::deliver(&state.issuer, &req.target, params))
 }
 
-fn invalid(state: &AppState, i: Invalid) -> Response {
-    match i {
-        Invalid::Page(msg) => bad_page(state, &msg),
-        Invalid::Redirect(err, target) => response::error(&state.issuer, &target, &err),
-    }
-}
-
 /// A request that cannot go back to a client: the error page (400).
-fn bad_page(state: &AppState, msg: &str) -> Response {
-    super::error::page(state, &OAuthError::invalid_request(msg))
+fn bad_page(msg: &str) -> Failure {
+    Failure::page(OAuthError::invalid_request(msg))
 }
 
 /// A failure before the client and redirect_uri are trusted: the error page
 /// (503 when the database is away, 500 otherwise).
-pub fn internal(state: &AppState, e: impl Into<anyhow::Error>) -> Response {
-    super::error::page(state, &OAuthError::internal(e))
+pub fn internal(e: impl Into<anyhow::Error>) -> Failure {
+    Failure::page(OAuthError::internal(e))
 }
 
 /// A failure once the redirect_uri is verified: back to the client through its
 /// response mode (`temporarily_unavailable` when the database is away).
-fn back(state: &AppState, target: &request::Target, e: impl Into<anyhow::Error>) -> Response {
-    response::error(&state.issuer, target, &OAuthError::internal(e))
+fn back(target: &request::Target, e: impl Into<anyhow::Error>) -> Failure {
+    Failure::redirect(target, OAuthError::internal(e))
 }
 
 #[cfg(test)]

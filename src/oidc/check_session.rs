@@ -99,14 +99,14 @@ pub async fn page(State(state): State<AppState>) -> Response {
     let ttl = state.config.database.client_cache_secs as i64;
     let origins = match state.origins.get(&state.db, state.clock.now(), ttl).await {
         Ok(o) => o,
-        Err(e) => return super::authorize::internal(&state, e),
+        Err(e) => return super::authorize::internal(e).render(&state),
     };
     let mut ancestors: Vec<&str> = origins.rp.iter().map(String::as_str).collect();
     ancestors.sort_unstable();
     let page = Page { cookie_name: crate::session::browser_state_cookie_name(&state), script: SCRIPT };
     let body = match page.render() {
         Ok(b) => b,
-        Err(e) => return super::authorize::internal(&state, e),
+        Err(e) => return super::authorize::internal(e).render(&state),
     };
     let mut resp = (StatusCode::OK, Html(body)).into_response();
     let csp = format!(

@@ -1,10 +1,11 @@
 //! The one error type of the protocol and the login box: an OAuth error code
 //! (RFC 6749 §4.1.2.1, §5.2; RFC 6750 §3.1; OIDC Core §3.1.2.6), a description
-//! the client may read, and a private detail for the log. It leaves in one of
-//! three ways, all decided here: JSON (token, revocation, introspection), a
-//! redirect to a verified redirect_uri (`response::error`), or an error page
-//! when the client cannot be trusted. The HTTP status of every error is
-//! decided by `ErrorCode::status`, and nowhere else.
+//! the client may read, and a private detail for the log. Handlers return a
+//! `Failure` — the error plus how it leaves: JSON (token, revocation,
+//! introspection), a Bearer challenge (userinfo), a redirect to a verified
+//! redirect_uri, or an error page when the client cannot be trusted — and
+//! `Failure::render` turns it into the response. The HTTP status of every
+//! error is decided by `ErrorCode::status`, and nowhere else.
 //!
 //! Storage failures map by kind: the database being away is
 //! `temporarily_unavailable` (503, `Retry-After`), a conflict is the grant's
@@ -15,6 +16,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use super::request::Target;
 use crate::app::AppState;
 use crate::http::page;
 use crate::storage::StorageError;
@@ -155,20 +157,62 @@ impl From<StorageError> for OAuthError {
     }
 }
 
-/// A JSON error from the token, revocation or introspection endpoint.
-pub struct TokenError {
-    pub err: OAuthError,
-    /// Set when the client tried HTTP Basic: a 401 must then challenge Basic.
-    pub basic_challenge: bool,
+/// How an error reaches whoever made the request.
+#[derive(Debug, Clone)]
+pub enum Via {
+    /// JSON (token, revocation, introspection). A 401 challenges Basic when the
+    /// client tried HTTP Basic.
+    Json { basic_challenge: bool },
+    /// A Bearer-token error (RFC 6750 §3): `WWW-Authenticate` plus JSON.
+    Bearer,
+    /// Back to a verified redirect_uri, through the request's response mode.
+    Redirect(Box<Target>),
+    /// Sesame's error page: the client or its redirect_uri cannot be trusted.
+    Page,
 }
 
-impl From<OAuthError> for TokenError {
-    fn from(err: OAuthError) -> Self {
-        TokenError { err, basic_challenge: false }
+/// An error on its way out: what went wrong, and how the client hears of it.
+/// `render` is the one place where an error becomes a response: its status
+/// (from the code), its log line, and its body.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub err: OAuthError,
+    pub via: Via,
+}
+
+impl Failure {
+    pub fn page(err: OAuthError) -> Failure {
+        Failure { err, via: Via::Page }
+    }
+    pub fn redirect(target: &Target, err: OAuthError) -> Failure {
+        Failure { err, via: Via::Redirect(Box::new(target.clone())) }
+    }
+    pub fn json(err: OAuthError, basic_challenge: bool) -> Failure {
+        Failure { err, via: Via::Json { basic_challenge } }
+    }
+    pub fn bearer(err: OAuthError) -> Failure {
+        Failure { err, via: Via::Bearer }
+    }
+
+    pub fn render(self, state: &AppState) -> Response {
+        match self.via {
+            Via::Json { basic_challenge } => json_error(&self.err, basic_challenge),
+            Via::Bearer => bearer(Some(&self.err)),
+            Via::Redirect(target) => super::response::error(&state.issuer, &target, &self.err),
+            Via::Page => page(state, &self.err),
+        }
     }
 }
 
-impl<E: Into<anyhow::Error>> From<Internal<E>> for TokenError {
+/// OAuth errors raised with `?` in the token, revocation and introspection
+/// code answer as JSON.
+impl From<OAuthError> for Failure {
+    fn from(err: OAuthError) -> Self {
+        Failure::json(err, false)
+    }
+}
+
+impl<E: Into<anyhow::Error>> From<Internal<E>> for Failure {
     fn from(e: Internal<E>) -> Self {
         OAuthError::internal(e.0).into()
     }
@@ -177,20 +221,18 @@ impl<E: Into<anyhow::Error>> From<Internal<E>> for TokenError {
 /// Wraps an internal failure so `?` maps it by kind (see `OAuthError::internal`).
 pub struct Internal<E>(pub E);
 
-impl IntoResponse for TokenError {
-    fn into_response(self) -> Response {
-        let status = self.err.code.status();
-        if status.is_server_error() {
-            self.err.log("token endpoint failure");
-        }
-        let mut headers = no_store();
-        if status == StatusCode::UNAUTHORIZED && self.basic_challenge {
-            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"sesame\""));
-        }
-        retry_after(&mut headers, self.err.code);
-        let body = json!({"error": self.err.error(), "error_description": self.err.description});
-        (status, headers, Json(body)).into_response()
+fn json_error(err: &OAuthError, basic_challenge: bool) -> Response {
+    let status = err.code.status();
+    if status.is_server_error() {
+        err.log("token endpoint failure");
     }
+    let mut headers = no_store();
+    if status == StatusCode::UNAUTHORIZED && basic_challenge {
+        headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"sesame\""));
+    }
+    retry_after(&mut headers, err.code);
+    let body = json!({"error": err.error(), "error_description": err.description});
+    (status, headers, Json(body)).into_response()
 }
 
 /// A bearer-token error (RFC 6750 §3): `WWW-Authenticate` with the code, and
@@ -221,7 +263,7 @@ pub fn bearer(err: Option<&OAuthError>) -> Response {
 
 /// The error page, for failures that must not (or cannot) go back to a client:
 /// its status comes from the code; internals never reach the page.
-pub fn page(state: &AppState, err: &OAuthError) -> Response {
+fn page(state: &AppState, err: &OAuthError) -> Response {
     err.log("error page");
     let message = match err.code {
         ErrorCode::ServerError => "Sesame could not complete the request. Please try again.",

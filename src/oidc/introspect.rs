@@ -8,7 +8,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::error::{Internal, OAuthError, TokenError, no_store};
+use super::error::{Failure, Internal, OAuthError, no_store};
 use super::params::Params;
 use super::token::{authenticate, dup};
 use super::tokens;
@@ -19,11 +19,11 @@ use crate::storage::{grants, refresh_tokens};
 pub async fn post(State(state): State<AppState>, headers: HeaderMap, params: Params) -> Response {
     match run(&state, &headers, &params).await {
         Ok(v) => (no_store(), Json(v)).into_response(),
-        Err(e) => e.into_response(),
+        Err(e) => e.render(&state),
     }
 }
 
-async fn run(state: &AppState, headers: &HeaderMap, p: &Params) -> Result<Value, TokenError> {
+async fn run(state: &AppState, headers: &HeaderMap, p: &Params) -> Result<Value, Failure> {
     let client = authenticate(state, headers, p).await?;
     if client.public {
         return Err(OAuthError::unauthorized_client("introspection is for confidential clients").into());

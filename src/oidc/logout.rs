@@ -10,7 +10,7 @@ use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
 
-use super::error::OAuthError;
+use super::error::{Failure, OAuthError};
 use super::params::Params;
 use super::{END_SESSION, response, tokens};
 use crate::app::AppState;
@@ -73,13 +73,15 @@ pub async fn auth0(State(state): State<AppState>, jar: CookieJar, p: Params) -> 
         _ => false,
     };
     match run(&state, Method::GET, jar, &mapped, registered).await {
-        Ok(r) | Err(r) => r,
+        Ok(r) => r,
+        Err(f) => f.render(&state),
     }
 }
 
 pub async fn handle(State(state): State<AppState>, method: Method, jar: CookieJar, p: Params) -> Response {
     match run(&state, method, jar, &p, false).await {
-        Ok(r) | Err(r) => r,
+        Ok(r) => r,
+        Err(f) => f.render(&state),
     }
 }
 
@@ -90,8 +92,8 @@ async fn run(
     jar: CookieJar,
     p: &Params,
     trusted_return: bool,
-) -> Result<Response, Response> {
-    let bad = |msg: &str| super::error::page(state, &OAuthError::invalid_request(msg));
+) -> Result<Response, Failure> {
+    let bad = |msg: &str| Failure::page(OAuthError::invalid_request(msg));
     if let Some(d) = p.first_duplicate(&["id_token_hint", "client_id", "post_logout_redirect_uri", "state"]) {
         return Err(bad(&format!("The request repeats {}.", d.0)));
     }
@@ -115,7 +117,7 @@ async fn run(
             state
                 .client(id)
                 .await
-                .map_err(|e| crate::oidc::authorize::internal(state, e))?
+                .map_err(crate::oidc::authorize::internal)?
                 .ok_or_else(|| bad("The application is not registered here."))?,
         ),
         None => None,
@@ -126,7 +128,7 @@ async fn run(
         (Some(_), Some(_)) => return Err(bad("The post_logout_redirect_uri is not registered for this application.")),
         (Some(_), None) => return Err(bad("post_logout_redirect_uri needs client_id or id_token_hint.")),
     };
-    let current = session::current(state, &jar).await.map_err(|e| crate::oidc::authorize::internal(state, e))?;
+    let current = session::current(state, &jar).await.map_err(crate::oidc::authorize::internal)?;
     let confirmed = method == Method::POST
         && p.first("confirm") == Some("yes")
         && session::check_csrf(state, &jar, p.first("csrf")).is_some();
@@ -146,11 +148,8 @@ async fn run(
             None => jar,
         },
         Some(s) if hinted || confirmed || (trusted_return && redirect.is_some()) => {
-            let used_by =
-                sessions::clients(&state.db, &s.sid).await.map_err(|e| crate::oidc::authorize::internal(state, e))?;
-            sessions::end(&state.db, &s.sid, state.clock.now())
-                .await
-                .map_err(|e| crate::oidc::authorize::internal(state, e))?;
+            let used_by = sessions::clients(&state.db, &s.sid).await.map_err(crate::oidc::authorize::internal)?;
+            sessions::end(&state.db, &s.sid, state.clock.now()).await.map_err(crate::oidc::authorize::internal)?;
             frames = frontchannel_frames(state, &s.sid, &used_by).await;
             super::backchannel::notify(state, s.sid.clone(), s.user_id.clone(), used_by);
             tracing::info!(target: "audit", user_id = %s.user_id, sid = %s.sid, client_id = ?client_id, "logged out");

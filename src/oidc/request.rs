@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::error::{ErrorCode, OAuthError};
+use super::error::{ErrorCode, Failure, OAuthError};
 use super::params::Params;
 use crate::domain::Client;
 
@@ -80,11 +80,9 @@ impl AuthRequest {
     }
 }
 
-pub enum Invalid {
-    /// Unknown client or unverified redirect: render, never redirect.
-    Page(String),
-    /// Send the error to the verified redirect_uri.
-    Redirect(OAuthError, Target),
+/// A request that cannot be trusted with a redirect: Sesame's error page.
+fn page(msg: String) -> Failure {
+    Failure::page(OAuthError::invalid_request(msg))
 }
 
 /// The longest value any /authorize parameter may have ...
@@ -118,18 +116,18 @@ const NAMES: [&str; 17] = [
 ];
 
 /// Step 1: which client, and whether it exists (looked up by the caller).
-pub fn client_id(p: &Params) -> Result<&str, Invalid> {
+pub fn client_id(p: &Params) -> Result<&str, Failure> {
     match p.get("client_id") {
         // Client ids are at most 128 characters: a longer one is no client.
-        Ok(Some(id)) if id.len() > 128 => Err(Invalid::Page("The application is not registered here.".into())),
+        Ok(Some(id)) if id.len() > 128 => Err(page("The application is not registered here.".into())),
         Ok(Some(id)) => Ok(id),
-        Ok(None) => Err(Invalid::Page("The request has no client_id.".into())),
-        Err(_) => Err(Invalid::Page("The request repeats client_id.".into())),
+        Ok(None) => Err(page("The request has no client_id.".into())),
+        Err(_) => Err(page("The request repeats client_id.".into())),
     }
 }
 
 /// Steps 2 onwards, for a known client.
-pub fn validate(p: &Params, client: &Client) -> Result<AuthRequest, Invalid> {
+pub fn validate(p: &Params, client: &Client) -> Result<AuthRequest, Failure> {
     let implicit = p.first("response_type").is_some_and(|t| t.split(' ').any(|x| x == "id_token" || x == "token"));
     let mode = match p.get("response_mode") {
         Ok(None) if implicit => ResponseMode::Fragment,
@@ -159,7 +157,7 @@ pub fn validate(p: &Params, client: &Client) -> Result<AuthRequest, Invalid> {
     };
     let redirect_uri_sent = p.first("redirect_uri").is_some();
     let target = Target { redirect_uri, redirect_uri_sent, mode, state, web_origin, frame_ancestors };
-    let fail = |e: OAuthError| Invalid::Redirect(e, target.clone());
+    let fail = |e: OAuthError| Failure::redirect(&target, e);
     // Every value is bounded, so a pending request stays a small row.
     if let Some(name) = too_long {
         let limit = max_len(name);
@@ -201,18 +199,18 @@ pub fn validate(p: &Params, client: &Client) -> Result<AuthRequest, Invalid> {
 
 /// Exact, byte-for-byte match against the registered list; may be omitted only
 /// when exactly one is registered.
-fn check_redirect_uri(p: &Params, client: &Client) -> Result<String, Invalid> {
+fn check_redirect_uri(p: &Params, client: &Client) -> Result<String, Failure> {
     match p.get("redirect_uri") {
-        Err(_) => Err(Invalid::Page("The request repeats redirect_uri.".into())),
+        Err(_) => Err(page("The request repeats redirect_uri.".into())),
         Ok(Some(uri)) if client.redirect_uris.iter().any(|r| r == uri) => Ok(uri.to_string()),
-        Ok(Some(_)) => Err(Invalid::Page(format!(
+        Ok(Some(_)) => Err(page(format!(
             "The redirect_uri is not registered for the application \u{201c}{}\u{201d}.",
             client.name
         ))),
         Ok(None) => match client.redirect_uris.as_slice() {
             [only] => Ok(only.clone()),
-            [] => Err(Invalid::Page("This application has no redirect URI registered.".into())),
-            _ => Err(Invalid::Page("The request has no redirect_uri, and the application registered several.".into())),
+            [] => Err(page("This application has no redirect URI registered.".into())),
+            _ => Err(page("The request has no redirect_uri, and the application registered several.".into())),
         },
     }
 }
@@ -220,9 +218,9 @@ fn check_redirect_uri(p: &Params, client: &Client) -> Result<String, Invalid> {
 /// web_message never navigates to redirect_uri; it only names the window
 /// origin to post to. That origin must be registered: as a web origin of the
 /// client, or as the origin of one of its exact redirect URIs.
-fn check_web_message_origin(p: &Params, client: &Client) -> Result<(String, Option<String>), Invalid> {
+fn check_web_message_origin(p: &Params, client: &Client) -> Result<(String, Option<String>), Failure> {
     let uri = match p.get("redirect_uri") {
-        Err(_) => return Err(Invalid::Page("The request repeats redirect_uri.".into())),
+        Err(_) => return Err(page("The request repeats redirect_uri.".into())),
         Ok(Some(u)) => u.to_string(),
         Ok(None) => check_redirect_uri(p, client)?,
     };
@@ -231,7 +229,7 @@ fn check_web_message_origin(p: &Params, client: &Client) -> Result<(String, Opti
     let registered = |o: &String| client.web_origins.contains(o) || client.redirect_uris.iter().any(|r| r == &uri);
     match origin {
         Some(o) if registered(&o) => Ok((uri, Some(o))),
-        _ => Err(Invalid::Page(format!(
+        _ => Err(page(format!(
             "The origin of redirect_uri is not registered for the application \u{201c}{}\u{201d}.",
             client.name
         ))),

@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::error::{Internal, OAuthError, TokenError, no_store};
+use super::error::{Failure, Internal, OAuthError, no_store};
 use super::params::Params;
 use super::token::{authenticate, dup};
 use super::tokens;
@@ -17,11 +17,11 @@ use crate::storage::{grants, refresh_tokens};
 pub async fn post(State(state): State<AppState>, headers: HeaderMap, params: Params) -> Response {
     match run(&state, &headers, &params).await {
         Ok(()) => (StatusCode::OK, no_store()).into_response(),
-        Err(e) => e.into_response(),
+        Err(e) => e.render(&state),
     }
 }
 
-async fn run(state: &AppState, headers: &HeaderMap, p: &Params) -> Result<(), TokenError> {
+async fn run(state: &AppState, headers: &HeaderMap, p: &Params) -> Result<(), Failure> {
     let client = authenticate(state, headers, p).await?;
     let token = p.get("token").map_err(dup)?.ok_or_else(|| OAuthError::invalid_request("token is required"))?;
     let now = state.clock.now();

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde::Serialize;
 
-use super::error::{ErrorCode, Internal, OAuthError, TokenError, no_store};
+use super::error::{ErrorCode, Failure, Internal, OAuthError, no_store};
 use super::grants;
 use super::params::Params;
 use crate::app::AppState;
@@ -33,11 +33,11 @@ pub struct TokenResponse {
 pub async fn post(State(state): State<AppState>, headers: HeaderMap, params: Params) -> Response {
     match run(&state, &headers, &params).await {
         Ok(t) => (no_store(), Json(t)).into_response(),
-        Err(e) => e.into_response(),
+        Err(e) => e.render(&state),
     }
 }
 
-async fn run(state: &AppState, headers: &HeaderMap, p: &Params) -> Result<TokenResponse, TokenError> {
+async fn run(state: &AppState, headers: &HeaderMap, p: &Params) -> Result<TokenResponse, Failure> {
     let client = authenticate(state, headers, p).await?;
     // A browser call must come from one of this client's own web origins.
     if let Some(origin) = headers.get(axum::http::header::ORIGIN).and_then(|v| v.to_str().ok())
@@ -62,7 +62,7 @@ async fn run(state: &AppState, headers: &HeaderMap, p: &Params) -> Result<TokenR
     }
 }
 
-pub fn dup(d: super::params::Duplicate) -> TokenError {
+pub fn dup(d: super::params::Duplicate) -> Failure {
     OAuthError::invalid_request(format!("parameter `{}` is repeated", d.0)).into()
 }
 
@@ -75,10 +75,10 @@ enum Presented {
 
 /// Authenticates the client by its registered method (RFC 6749 §2.3), comparing
 /// the SHA-256 of the presented secret in constant time.
-pub async fn authenticate(state: &AppState, headers: &HeaderMap, p: &Params) -> Result<Arc<Client>, TokenError> {
+pub async fn authenticate(state: &AppState, headers: &HeaderMap, p: &Params) -> Result<Arc<Client>, Failure> {
     let presented = presented(headers, p)?;
     let basic = matches!(presented, Presented::Basic { .. });
-    let fail = |msg: &str| TokenError { err: OAuthError::invalid_client(msg), basic_challenge: basic };
+    let fail = |msg: &str| Failure::json(OAuthError::invalid_client(msg), basic);
     let (id, secret, method) = match &presented {
         Presented::Basic { id, secret } => (id, Some(secret), "client_secret_basic"),
         Presented::Post { id, secret } => (id, Some(secret), "client_secret_post"),
@@ -98,7 +98,7 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap, p: &Params) -> 
     Ok(client)
 }
 
-fn presented(headers: &HeaderMap, p: &Params) -> Result<Presented, TokenError> {
+fn presented(headers: &HeaderMap, p: &Params) -> Result<Presented, Failure> {
     let form_id = p.get("client_id").map_err(dup)?;
     let form_secret = p.get("client_secret").map_err(dup)?;
     let basic = headers
@@ -106,8 +106,7 @@ fn presented(headers: &HeaderMap, p: &Params) -> Result<Presented, TokenError> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")));
     if let Some(b64) = basic {
-        let bad =
-            || TokenError { err: OAuthError::invalid_client("malformed Basic credentials"), basic_challenge: true };
+        let bad = || Failure::json(OAuthError::invalid_client("malformed Basic credentials"), true);
         if form_secret.is_some() {
             return Err(OAuthError::invalid_request("use one client authentication method, not two").into());
         }
@@ -126,9 +125,6 @@ fn presented(headers: &HeaderMap, p: &Params) -> Result<Presented, TokenError> {
     match (form_id, form_secret) {
         (Some(id), Some(secret)) => Ok(Presented::Post { id: id.into(), secret: secret.into() }),
         (Some(id), None) => Ok(Presented::None { id: id.into() }),
-        _ => Err(TokenError {
-            err: OAuthError::invalid_client("client authentication is required"),
-            basic_challenge: false,
-        }),
+        _ => Err(Failure::json(OAuthError::invalid_client("client authentication is required"), false)),
     }
 }

@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, header};
 use axum::response::{IntoResponse, Response};
 
-use super::error::{ErrorCode, OAuthError};
+use super::error::{ErrorCode, Failure, OAuthError};
 use super::grants::split_scope;
 use super::params::Params;
 use super::tokens::{self, profile_claims};
@@ -25,41 +25,34 @@ pub async fn handle(State(state): State<AppState>, method: Method, headers: Head
     let Some(token) = from_header.or(from_body) else {
         return super::error::bearer(None);
     };
-    let Some(claims) = tokens::verify_access_token(&state, token) else {
-        return challenge(OAuthError::new(ErrorCode::InvalidToken, "the access token is invalid or expired"));
-    };
+    match run(&state, token).await {
+        Ok(r) => r,
+        Err(e) => e.render(&state),
+    }
+}
+
+async fn run(state: &AppState, token: &str) -> Result<Response, Failure> {
+    let invalid = |why: &str| Failure::bearer(OAuthError::new(ErrorCode::InvalidToken, why));
+    let claims =
+        tokens::verify_access_token(state, token).ok_or_else(|| invalid("the access token is invalid or expired"))?;
     let scopes = split_scope(&claims.scope);
     if !scopes.iter().any(|s| s == "openid") {
-        return challenge(OAuthError::new(ErrorCode::InsufficientScope, "the token lacks the openid scope"));
+        return Err(Failure::bearer(OAuthError::new(ErrorCode::InsufficientScope, "the token lacks the openid scope")));
     }
-    if let Some(gid) = &claims.gid {
-        match grants::is_active(&state.db, gid).await {
-            Ok(true) => {}
-            Ok(false) => {
-                return challenge(OAuthError::new(ErrorCode::InvalidToken, "the token was revoked"));
-            }
-            Err(e) => return server_error(e),
-        }
+    let internal = |e: crate::storage::StorageError| Failure::bearer(OAuthError::internal(e));
+    if let Some(gid) = &claims.gid
+        && !grants::is_active(&state.db, gid).await.map_err(internal)?
+    {
+        return Err(invalid("the token was revoked"));
     }
-    let user = match users::find_by_id(&state.db, &claims.sub).await {
-        Ok(Some(u)) if !u.disabled => u,
-        Ok(_) => {
-            return challenge(OAuthError::new(ErrorCode::InvalidToken, "the user no longer exists"));
-        }
-        Err(e) => return server_error(e),
+    let user = match users::find_by_id(&state.db, &claims.sub).await.map_err(internal)? {
+        Some(u) if !u.disabled => u,
+        _ => return Err(invalid("the user no longer exists")),
     };
     let mut body = serde_json::Map::new();
     body.insert("sub".into(), user.user_id.clone().into());
     for (k, v) in profile_claims(&user, &scopes) {
         body.insert(k.into(), v);
     }
-    (super::error::no_store(), Json(serde_json::Value::Object(body))).into_response()
-}
-
-fn challenge(err: OAuthError) -> Response {
-    super::error::bearer(Some(&err))
-}
-
-fn server_error(e: impl Into<anyhow::Error>) -> Response {
-    super::error::bearer(Some(&OAuthError::internal(e)))
+    Ok((super::error::no_store(), Json(serde_json::Value::Object(body))).into_response())
 }

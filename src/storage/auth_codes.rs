@@ -25,6 +25,8 @@ pub struct CodeRow {
     pub expires_at: i64,
 }
 
+// Returned once per redemption and matched at once: boxing the row would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 pub enum Consumed<E = std::convert::Infallible> {
     /// First use: the code is now spent.
     Fresh(CodeRow),

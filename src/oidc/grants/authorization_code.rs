@@ -8,14 +8,14 @@ use super::{UserGrant, active_user, mint, new_refresh, split_scope};
 use crate::app::AppState;
 use crate::crypto::random;
 use crate::domain::Client;
-use crate::oidc::error::{Internal, OAuthError, TokenError};
+use crate::oidc::error::{Failure, Internal, OAuthError};
 use crate::oidc::params::Params;
 use crate::oidc::token::{TokenResponse, dup};
 use crate::storage::auth_codes::{self, CodeRow, Consumed};
 use crate::storage::grants;
 use crate::storage::refresh_tokens::RefreshRow;
 
-pub async fn exchange(state: &AppState, client: &Client, p: &Params) -> Result<TokenResponse, TokenError> {
+pub async fn exchange(state: &AppState, client: &Client, p: &Params) -> Result<TokenResponse, Failure> {
     let code = p.get("code").map_err(dup)?.ok_or_else(|| OAuthError::invalid_request("code is required"))?;
     let redirect_uri = p.get("redirect_uri").map_err(dup)?;
     let verifier = p.get("code_verifier").map_err(dup)?;

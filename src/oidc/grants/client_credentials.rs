@@ -2,12 +2,12 @@
 
 use crate::app::AppState;
 use crate::domain::Client;
-use crate::oidc::error::{Internal, OAuthError, TokenError};
+use crate::oidc::error::{Failure, Internal, OAuthError};
 use crate::oidc::params::Params;
 use crate::oidc::token::{TokenResponse, dup};
 use crate::oidc::tokens::{self, AccessInput};
 
-pub async fn exchange(state: &AppState, client: &Client, p: &Params) -> Result<TokenResponse, TokenError> {
+pub async fn exchange(state: &AppState, client: &Client, p: &Params) -> Result<TokenResponse, Failure> {
     if client.public {
         return Err(OAuthError::unauthorized_client("client_credentials needs a confidential client").into());
     }

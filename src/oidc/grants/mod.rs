@@ -4,7 +4,7 @@ pub mod authorization_code;
 pub mod client_credentials;
 pub mod refresh_token;
 
-use super::error::{Internal, OAuthError, TokenError};
+use super::error::{Failure, Internal, OAuthError};
 use super::token::TokenResponse;
 use super::tokens::{self, AccessInput, IdInput};
 use crate::app::AppState;
@@ -25,13 +25,7 @@ pub struct UserGrant<'a> {
 }
 
 /// Access token, plus an ID token when `openid` was granted.
-pub fn mint(
-    state: &AppState,
-    client: &Client,
-    user: &User,
-    g: &UserGrant,
-    now: i64,
-) -> Result<TokenResponse, TokenError> {
+pub fn mint(state: &AppState, client: &Client, user: &User, g: &UserGrant, now: i64) -> Result<TokenResponse, Failure> {
     let scope = g.scopes.join(" ");
     let access = tokens::access_token(
         state,
@@ -96,7 +90,7 @@ pub fn new_refresh(state: &AppState, client: &Client, g: &UserGrant, user_id: &s
 }
 
 /// The user behind a grant, if they may still get tokens.
-pub async fn active_user(state: &AppState, user_id: &str) -> Result<User, TokenError> {
+pub async fn active_user(state: &AppState, user_id: &str) -> Result<User, Failure> {
     match users::find_by_id(&state.db, user_id).await.map_err(Internal)? {
         Some(u) if !u.disabled => Ok(u),
         _ => Err(OAuthError::invalid_grant("the user no longer exists or is disabled").into()),

@@ -9,13 +9,13 @@ use super::{UserGrant, active_user, mint, split_scope};
 use crate::app::AppState;
 use crate::crypto::random;
 use crate::domain::Client;
-use crate::oidc::error::{Internal, OAuthError, TokenError};
+use crate::oidc::error::{Failure, Internal, OAuthError};
 use crate::oidc::params::Params;
 use crate::oidc::token::{TokenResponse, dup};
 use crate::storage::grants;
 use crate::storage::refresh_tokens::{self, RefreshRow, Rotation};
 
-pub async fn exchange(state: &AppState, client: &Client, p: &Params) -> Result<TokenResponse, TokenError> {
+pub async fn exchange(state: &AppState, client: &Client, p: &Params) -> Result<TokenResponse, Failure> {
     let presented =
         p.get("refresh_token").map_err(dup)?.ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
     let asked = p.get("scope").map_err(dup)?.map(split_scope);
@@ -101,7 +101,7 @@ async fn leeway_successor(
     sealed: Option<Vec<u8>>,
     hash: &str,
     now: i64,
-) -> Result<String, TokenError> {
+) -> Result<String, Failure> {
     let in_leeway =
         now - used_at <= leeway as i64 && grants::is_active(&state.db, &row.grant_id).await.map_err(Internal)?;
     let successor = sealed
