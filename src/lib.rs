@@ -1,8 +1,9 @@
 //! Sesame: a self-hosted OpenID Connect identity provider.
 //!
-//! Layering, top to bottom: `cli` → `app` → protocol areas (`oidc`, `health`) →
-//! `http`, `crypto`, `clients` → `storage` → `domain`. `config` is read by all
-//! and imports none of them.
+//! Layering, top to bottom: `cli` → `app` → protocol areas (`oidc`, `health`)
+//! and the login box (`login`), which do not import each other and meet in
+//! `pending` → `error`, `session`, `http`, `crypto`, `clients` → `storage` →
+//! `domain`. `config` is read by all and imports none of them.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
@@ -14,6 +15,8 @@ pub mod clients;
 pub mod config;
 pub mod crypto;
 pub mod domain;
+pub mod error;
+pub mod frontchannel;
 pub mod health;
 pub mod http;
 pub mod issuer;
@@ -21,6 +24,7 @@ pub mod limits;
 pub mod logging;
 pub mod login;
 pub mod oidc;
+pub mod pending;
 pub mod session;
 pub mod startup;
 pub mod storage;

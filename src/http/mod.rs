@@ -3,6 +3,7 @@
 
 pub mod client_ip;
 pub mod page;
+pub mod params;
 pub mod server;
 
 use std::time::Duration;

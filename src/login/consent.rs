@@ -10,17 +10,17 @@ use super::CONSENT;
 use super::handlers::ReqQuery;
 use super::pages::{ConsentPage, describe_scope};
 use crate::app::AppState;
+use crate::error::{ErrorCode, Failure, OAuthError};
 use crate::http::page::{self, Brand};
-use crate::oidc::authorize::{self, RESUME};
-use crate::oidc::error::{ErrorCode, Failure, OAuthError};
-use crate::oidc::params::Params;
+use crate::http::params::Params;
+use crate::pending::{self, RESUME};
 use crate::session;
 use crate::storage::{consents, users};
 
 pub async fn get(State(state): State<AppState>, jar: CookieJar, Query(q): Query<ReqQuery>) -> Response {
     let run = async {
-        let l = authorize::load_pending(&state, &jar, q.req()).await?;
-        let s = session::current(&state, &jar).await.map_err(authorize::internal)?;
+        let l = pending::load(&state, &jar, q.req()).await?;
+        let s = session::current(&state, &jar).await.map_err(Failure::internal)?;
         let Some(s) = s else {
             return Ok::<_, Failure>(
                 Redirect::to(&format!("{}{}?req={}", state.issuer.path_prefix(), super::LOGIN, l.row.id))
@@ -49,29 +49,24 @@ pub async fn get(State(state): State<AppState>, jar: CookieJar, Query(q): Query<
 pub async fn post(State(state): State<AppState>, jar: CookieJar, p: Params) -> Response {
     let run = async {
         super::handlers::check_csrf(&state, &jar, &p)?;
-        let l = authorize::load_pending(&state, &jar, p.first("req").unwrap_or("")).await?;
+        let l = pending::load(&state, &jar, p.first("req").unwrap_or("")).await?;
         let s = session::current(&state, &jar)
             .await
-            .map_err(authorize::internal)?
+            .map_err(Failure::internal)?
             .ok_or_else(|| Failure::page(OAuthError::new(ErrorCode::AccessDenied, "You are no longer signed in.")))?;
         if p.first("decision") != Some("allow") {
             tracing::info!(target: "audit", client_id = %l.client.client_id, user_id = %s.user_id, "consent denied");
-            return Err(authorize::fail_pending(
-                &l,
-                OAuthError::new(ErrorCode::AccessDenied, "the user denied access"),
-            ));
+            return Err(pending::fail(&l, OAuthError::new(ErrorCode::AccessDenied, "the user denied access")));
         }
         let now = state.clock.now();
         let (mut granted, _) =
-            consents::find(&state.db, &s.user_id, &l.client.client_id).await.map_err(authorize::internal)?;
+            consents::find(&state.db, &s.user_id, &l.client.client_id).await.map_err(Failure::internal)?;
         for sc in &l.req.scopes {
             if !granted.contains(sc) {
                 granted.push(sc.clone());
             }
         }
-        consents::upsert(&state.db, &s.user_id, &l.client.client_id, &granted, now)
-            .await
-            .map_err(authorize::internal)?;
+        consents::upsert(&state.db, &s.user_id, &l.client.client_id, &granted, now).await.map_err(Failure::internal)?;
         tracing::info!(target: "audit", client_id = %l.client.client_id, user_id = %s.user_id, "consent granted");
         Ok(Redirect::to(&format!("{}{RESUME}?req={}", state.issuer.path_prefix(), l.row.id)).into_response())
     };

@@ -3,7 +3,7 @@
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 use tokio::sync::OnceCell;
@@ -13,14 +13,13 @@ use super::{LOGIN, SIGNUP};
 use crate::app::AppState;
 use crate::crypto::{password, random};
 use crate::domain::{User, validate_email};
+use crate::error::{ErrorCode, Failure, OAuthError};
 use crate::http::client_ip::ClientIp;
 use crate::http::page::{self, Brand};
-use crate::oidc::authorize::{self, Loaded, RESUME};
-use crate::oidc::error::{ErrorCode, Failure, OAuthError};
-use crate::oidc::logout;
-use crate::oidc::params::Params;
+use crate::http::params::Params;
+use crate::pending::{self, Loaded, RESUME};
 use crate::session;
-use crate::storage::{StorageError, auth_requests, users};
+use crate::storage::{StorageError, users};
 
 const WRONG: &str = "Wrong email or password.";
 const THROTTLED: &str = "Too many attempts. Wait a minute, then try again.";
@@ -63,15 +62,18 @@ fn login_page(
 }
 
 pub async fn login_get(State(state): State<AppState>, jar: CookieJar, Query(q): Query<ReqQuery>) -> Response {
-    let l = match authorize::load_pending(&state, &jar, &q.req).await {
+    let l = match pending::load(&state, &jar, &q.req).await {
         Ok(l) => l,
         Err(f) => return f.render(&state),
     };
     // The browser's session was ended without it (password change, disabled
     // user): the applications' front-channel logout first, then this page.
-    if let Some(frames) = logout::ended_elsewhere(&state, &jar).await.filter(|f| !f.is_empty()) {
+    if let Some(frames) = crate::frontchannel::ended_elsewhere(&state, &jar).await.filter(|f| !f.is_empty()) {
         let here = url(&state, LOGIN, &l.row.id);
-        return (session::remove_cookies(&state, jar), logout::logged_out_page(&state, Some(here), frames))
+        return (
+            session::remove_cookies(&state, jar),
+            crate::frontchannel::logged_out_page(&state, Some(here), frames),
+        )
             .into_response();
     }
     let (jar, csrf) = session::ensure_csrf(&state, jar);
@@ -103,7 +105,7 @@ const MAX_EMAIL_LEN: usize = 254;
 pub async fn login_post(State(state): State<AppState>, ClientIp(ip): ClientIp, jar: CookieJar, p: Params) -> Response {
     let run = async {
         let csrf = check_csrf(&state, &jar, &p)?;
-        let l = authorize::load_pending(&state, &jar, p.first("req").unwrap_or("")).await?;
+        let l = pending::load(&state, &jar, p.first("req").unwrap_or("")).await?;
         let email = p.first("email").unwrap_or("").trim().to_string();
         let pw = p.first("password").unwrap_or("").to_string();
         if email.len() > MAX_EMAIL_LEN || pw.len() > 4 * password::MAX_PASSWORD_LEN {
@@ -117,7 +119,7 @@ pub async fn login_post(State(state): State<AppState>, ClientIp(ip): ClientIp, j
             return Ok(page::render(StatusCode::TOO_MANY_REQUESTS, &page));
         }
         let _permit = password_slot(&state)?;
-        let user = users::find_by_email(&state.db, &email).await.map_err(authorize::internal)?;
+        let user = users::find_by_email(&state.db, &email).await.map_err(Failure::internal)?;
         let ok = match &user {
             Some(u) if !u.disabled => match &u.password_hash {
                 Some(h) => password::verify(pw, h.clone()).await,
@@ -144,15 +146,9 @@ pub async fn login_post(State(state): State<AppState>, ClientIp(ip): ClientIp, j
     }
 }
 
-/// Starts the session and continues the authorization request.
+/// Hands the identified user to the pending request.
 async fn signed_in(state: &AppState, jar: CookieJar, user: &User, l: &Loaded) -> Result<Response, Failure> {
-    let (jar, s) = session::create(state, jar, &user.user_id, vec!["pwd".into()]).await.map_err(authorize::internal)?;
-    // A CSRF value known before the login is worthless after it; the pending
-    // request follows the new one.
-    let (jar, csrf) = session::new_csrf(state, jar);
-    auth_requests::rebind(&state.db, &l.row.id, &random::sha256_hex(&csrf)).await.map_err(authorize::internal)?;
-    tracing::info!(target: "audit", client_id = %l.client.client_id, user_id = %user.user_id, sid = %s.sid, "login succeeded");
-    Ok((jar, Redirect::to(&url(state, RESUME, &l.row.id))).into_response())
+    pending::identified(state, jar, user, vec!["pwd".into()], l).await
 }
 
 /// A place in the password-hashing queue, or 503 with Retry-After: past
@@ -201,7 +197,7 @@ pub async fn signup_get(State(state): State<AppState>, jar: CookieJar, Query(q):
     if !state.config.login.signup_enabled {
         return signup_off(&state);
     }
-    let l = match authorize::load_pending(&state, &jar, &q.req).await {
+    let l = match pending::load(&state, &jar, &q.req).await {
         Ok(l) => l,
         Err(f) => return f.render(&state),
     };
@@ -216,7 +212,7 @@ pub async fn signup_post(State(state): State<AppState>, ClientIp(ip): ClientIp, 
     }
     let run = async {
         let csrf = check_csrf(&state, &jar, &p)?;
-        let l = authorize::load_pending(&state, &jar, p.first("req").unwrap_or("")).await?;
+        let l = pending::load(&state, &jar, p.first("req").unwrap_or("")).await?;
         let email = p.first("email").unwrap_or("").trim().to_string();
         let name = p.first("name").unwrap_or("").trim().to_string();
         let pw = p.first("password").unwrap_or("").to_string();
@@ -241,7 +237,7 @@ pub async fn signup_post(State(state): State<AppState>, ClientIp(ip): ClientIp, 
             Err(e @ (password::PasswordError::TooShort | password::PasswordError::TooLong)) => {
                 return Ok(again(format!("The {e}.")));
             }
-            Err(e) => return Err(authorize::internal(e)),
+            Err(e) => return Err(Failure::internal(e)),
         };
         let now = state.clock.now();
         let user = User {
@@ -259,7 +255,7 @@ pub async fn signup_post(State(state): State<AppState>, ClientIp(ip): ClientIp, 
             Err(StorageError::Conflict(_)) => {
                 return Ok(again("This email already has an account. Sign in instead.".into()));
             }
-            Err(e) => return Err(authorize::internal(e)),
+            Err(e) => return Err(Failure::internal(e)),
         }
         tracing::info!(target: "audit", user_id = %user.user_id, "user signed up");
         signed_in(&state, jar, &user, &l).await

@@ -14,9 +14,10 @@ use axum::routing::get;
 
 use crate::app::AppState;
 
-pub const LOGIN: &str = "/login";
+/// The login box serves the identify and consent steps of a pending request.
+pub const LOGIN: &str = crate::pending::IDENTIFY;
 pub const SIGNUP: &str = "/signup";
-pub const CONSENT: &str = "/consent";
+pub const CONSENT: &str = crate::pending::CONSENT;
 
 pub fn routes() -> Router<AppState> {
     Router::new()

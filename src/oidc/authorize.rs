@@ -9,22 +9,20 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 
-use super::error::{ErrorCode, Failure, OAuthError};
-use super::params::Params;
 use super::request::{self, AuthRequest, ResponseType};
 use super::tokens;
 use super::{check_session, response};
 use crate::app::AppState;
 use crate::crypto::random;
 use crate::domain::Client;
+use crate::error::{ErrorCode, Failure, OAuthError};
 use crate::http::client_ip::ClientIp;
+use crate::http::params::Params;
+use crate::pending::{self, Step};
+use crate::session;
 use crate::storage::auth_codes::{self, CodeRow};
-use crate::storage::auth_requests::{self, AuthRequestRow};
 use crate::storage::consents;
 use crate::storage::sessions::SessionRow;
-use crate::{login, session};
-
-pub const RESUME: &str = "/authorize/resume";
 
 /// What to do with a valid request.
 #[derive(Debug, PartialEq, Eq)]
@@ -109,7 +107,7 @@ async fn start(state: &AppState, jar: CookieJar, params: &Params, ip: Option<IpA
     let client = state
         .client(client_id)
         .await
-        .map_err(internal)?
+        .map_err(Failure::internal)?
         .ok_or_else(|| bad_page("The application is not registered here."))?;
     let req = request::validate(params, &client)?;
     // Silent polling is cheap but not free: past the limit, the answer is an
@@ -141,9 +139,9 @@ async fn start(state: &AppState, jar: CookieJar, params: &Params, ip: Option<IpA
         Outcome::Fail(e) => Err(Failure::redirect(&req.target, e)),
         Outcome::Login | Outcome::Consent => {
             let (jar, csrf) = session::ensure_csrf(state, jar);
-            let id = pend(state, &req, &csrf, hint_sub).await?;
-            let next = if outcome == Outcome::Login { login::LOGIN } else { login::CONSENT };
-            Ok((jar, Redirect::to(&format!("{}{}?req={id}", state.issuer.path_prefix(), next))).into_response())
+            let id = pending::park(state, &req, &csrf, hint_sub).await?;
+            let step = if outcome == Outcome::Login { Step::Identify } else { Step::Consent };
+            Ok((jar, Redirect::to(&pending::url(state, step, &id))).into_response())
         }
     }
 }
@@ -174,59 +172,6 @@ async fn decide_with_consent(
     Ok(decide(req, client, &cx))
 }
 
-/// Keeps the request server-side, bound to this browser's CSRF cookie.
-async fn pend(state: &AppState, req: &AuthRequest, csrf: &str, hint_sub: Option<String>) -> Result<String, Failure> {
-    let now = state.clock.now();
-    let id = random::token(24);
-    let stored = Pending { req: req.clone(), hint_sub };
-    let row = AuthRequestRow {
-        id: id.clone(),
-        browser_hash: random::sha256_hex(csrf),
-        client_id: req.client_id.clone(),
-        params: serde_json::to_string(&stored).map_err(|e| back(&req.target, e))?,
-        created_at: now,
-        expires_at: now + state.config.login.request_ttl_secs as i64,
-    };
-    auth_requests::insert(&state.db, &row).await.map_err(|e| back(&req.target, e))?;
-    Ok(id)
-}
-
-#[derive(serde::Serialize, Deserialize)]
-struct Pending {
-    req: AuthRequest,
-    hint_sub: Option<String>,
-}
-
-/// A pending request loaded for this browser.
-pub struct Loaded {
-    pub row: AuthRequestRow,
-    pub req: AuthRequest,
-    pub hint_sub: Option<String>,
-    pub client: std::sync::Arc<Client>,
-}
-
-/// Loads pending request `id`, refusing it unless this browser started it.
-pub async fn load_pending(state: &AppState, jar: &CookieJar, id: &str) -> Result<Loaded, Failure> {
-    let expired = || {
-        bad_page(
-            "This sign-in request has expired or was started in another browser. Go back to the application and try again.",
-        )
-    };
-    let csrf = session::csrf_value(state, jar).ok_or_else(expired)?;
-    let row =
-        auth_requests::find_live(&state.db, id, state.clock.now()).await.map_err(internal)?.ok_or_else(expired)?;
-    if !random::ct_eq(&row.browser_hash, &random::sha256_hex(&csrf)) {
-        return Err(expired());
-    }
-    let p: Pending = serde_json::from_str(&row.params).map_err(internal)?;
-    let client = state
-        .client(&row.client_id)
-        .await
-        .map_err(internal)?
-        .ok_or_else(|| bad_page("The application is no longer registered."))?;
-    Ok(Loaded { row, req: p.req, hint_sub: p.hint_sub, client })
-}
-
 #[derive(Deserialize)]
 pub struct ResumeQuery {
     req: String,
@@ -237,7 +182,7 @@ pub struct ResumeQuery {
 /// GET /authorize/resume: after login or consent, decide again.
 pub async fn resume(State(state): State<AppState>, jar: CookieJar, Query(q): Query<ResumeQuery>) -> Response {
     let run = async {
-        let l = load_pending(&state, &jar, &q.req).await?;
+        let l = pending::load(&state, &jar, &q.req).await?;
         let current = session::current(&state, &jar).await.map_err(|e| back(&l.req.target, e))?;
         let chosen = q.account.as_deref() == Some("current");
         let outcome = decide_with_consent(
@@ -250,30 +195,22 @@ pub async fn resume(State(state): State<AppState>, jar: CookieJar, Query(q): Que
             l.hint_sub.as_deref(),
         )
         .await?;
-        let prefix = state.issuer.path_prefix();
         match outcome {
             Outcome::Issue => {
                 let s = current.ok_or_else(|| back(&l.req.target, anyhow::anyhow!("issue without session")))?;
                 let resp = issue(&state, &l.req, &s).await?;
-                let _ = auth_requests::delete(&state.db, &l.row.id).await;
+                pending::finish(&state, &l.row.id).await;
                 Ok::<_, Failure>(resp)
             }
             Outcome::Fail(e) => Err(Failure::redirect(&l.req.target, e)),
-            Outcome::Login => Ok(Redirect::to(&format!("{prefix}{}?req={}", login::LOGIN, l.row.id)).into_response()),
-            Outcome::Consent => {
-                Ok(Redirect::to(&format!("{prefix}{}?req={}", login::CONSENT, l.row.id)).into_response())
-            }
+            Outcome::Login => Ok(Redirect::to(&pending::url(&state, Step::Identify, &l.row.id)).into_response()),
+            Outcome::Consent => Ok(Redirect::to(&pending::url(&state, Step::Consent, &l.row.id)).into_response()),
         }
     };
     match run.await {
         Ok(r) => r,
         Err(f) => f.render(&state),
     }
-}
-
-/// Sends an error for a pending request back to its client (consent denied).
-pub fn fail_pending(l: &Loaded, err: OAuthError) -> Failure {
-    Failure::redirect(&l.req.target, err)
 }
 
 /// Mints a code for the session's user and sends it to the client.
@@ -368,12 +305,6 @@ async fn issue_implicit(state: &AppState, req: &AuthRequest, s: &SessionRow) -> 
 /// A request that cannot go back to a client: the error page (400).
 fn bad_page(msg: &str) -> Failure {
     Failure::page(OAuthError::invalid_request(msg))
-}
-
-/// A failure before the client and redirect_uri are trusted: the error page
-/// (503 when the database is away, 500 otherwise).
-pub fn internal(e: impl Into<anyhow::Error>) -> Failure {
-    Failure::page(OAuthError::internal(e))
 }
 
 /// A failure once the redirect_uri is verified: back to the client through its

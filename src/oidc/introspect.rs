@@ -8,12 +8,12 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::error::{Failure, Internal, OAuthError, no_store};
-use super::params::Params;
 use super::token::{authenticate, dup};
 use super::tokens;
 use crate::app::AppState;
 use crate::crypto::random;
+use crate::error::{Failure, Internal, OAuthError, no_store};
+use crate::http::params::Params;
 use crate::storage::{grants, refresh_tokens};
 
 pub async fn post(State(state): State<AppState>, headers: HeaderMap, params: Params) -> Response {

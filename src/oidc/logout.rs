@@ -10,11 +10,12 @@ use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
 
-use super::error::{Failure, OAuthError};
-use super::params::Params;
 use super::{END_SESSION, response, tokens};
 use crate::app::AppState;
+use crate::error::{Failure, OAuthError};
+use crate::frontchannel;
 use crate::http::page::{self, Brand};
+use crate::http::params::Params;
 use crate::session;
 use crate::storage::sessions;
 
@@ -29,30 +30,6 @@ struct ConfirmPage {
     post_logout_redirect_uri: Option<String>,
     state: Option<String>,
 }
-
-#[derive(Template)]
-#[template(path = "logged_out.html")]
-struct LoggedOutPage {
-    brand: Brand,
-    /// Where to continue once the front-channel iframes have loaded.
-    next: Option<String>,
-    frames: Vec<String>,
-    script: &'static str,
-}
-
-/// Continues to `data-next` once every front-channel iframe has loaded, or
-/// after 3 s, so one slow application cannot strand the user.
-pub const FRONTCHANNEL_SCRIPT: &str = r#"(function () {
-  var box = document.getElementById("frontchannel");
-  var next = box && box.getAttribute("data-next");
-  if (!next) return;
-  var frames = box.getElementsByTagName("iframe"), left = frames.length, done = false;
-  function go() { if (!done) { done = true; window.location.replace(next); } }
-  for (var i = 0; i < frames.length; i++) {
-    frames[i].addEventListener("load", function () { if (--left <= 0) go(); });
-  }
-  setTimeout(go, 3000);
-})();"#;
 
 /// Auth0's `/v2/logout?returnTo=…&client_id=…`: like Auth0, no confirmation
 /// page when `returnTo` is registered for the client (as a post-logout URI).
@@ -117,7 +94,7 @@ async fn run(
             state
                 .client(id)
                 .await
-                .map_err(crate::oidc::authorize::internal)?
+                .map_err(Failure::internal)?
                 .ok_or_else(|| bad("The application is not registered here."))?,
         ),
         None => None,
@@ -128,7 +105,7 @@ async fn run(
         (Some(_), Some(_)) => return Err(bad("The post_logout_redirect_uri is not registered for this application.")),
         (Some(_), None) => return Err(bad("post_logout_redirect_uri needs client_id or id_token_hint.")),
     };
-    let current = session::current(state, &jar).await.map_err(crate::oidc::authorize::internal)?;
+    let current = session::current(state, &jar).await.map_err(Failure::internal)?;
     let confirmed = method == Method::POST
         && p.first("confirm") == Some("yes")
         && session::check_csrf(state, &jar, p.first("csrf")).is_some();
@@ -140,7 +117,7 @@ async fn run(
     let jar = match &current {
         // A session ended without this browser (password change, disabled
         // user): its front-channel logout happens now.
-        None => match ended_elsewhere(state, &jar).await {
+        None => match frontchannel::ended_elsewhere(state, &jar).await {
             Some(f) => {
                 frames = f;
                 session::remove_cookies(state, jar)
@@ -148,9 +125,9 @@ async fn run(
             None => jar,
         },
         Some(s) if hinted || confirmed || (trusted_return && redirect.is_some()) => {
-            let used_by = sessions::clients(&state.db, &s.sid).await.map_err(crate::oidc::authorize::internal)?;
-            sessions::end(&state.db, &s.sid, state.clock.now()).await.map_err(crate::oidc::authorize::internal)?;
-            frames = frontchannel_frames(state, &s.sid, &used_by).await;
+            let used_by = sessions::clients(&state.db, &s.sid).await.map_err(Failure::internal)?;
+            sessions::end(&state.db, &s.sid, state.clock.now()).await.map_err(Failure::internal)?;
+            frames = frontchannel::frames(state, &s.sid, &used_by).await;
             super::backchannel::notify(state, s.sid.clone(), s.user_id.clone(), used_by);
             tracing::info!(target: "audit", user_id = %s.user_id, sid = %s.sid, client_id = ?client_id, "logged out");
             session::remove_cookies(state, jar)
@@ -175,58 +152,8 @@ async fn run(
         Some(uri) if frames.is_empty() => response::redirect_with_query(&uri, &params),
         redirect => {
             let next = redirect.map(|uri| response::with_query(&uri, &params));
-            logged_out_page(state, next, frames)
+            frontchannel::logged_out_page(state, next, frames)
         }
     };
     Ok((jar, done).into_response())
-}
-
-/// The front-channel iframes of a session that was ended without this browser
-/// (password change, disabled user), if the browser still presents its
-/// cookie; handed out once.
-pub async fn ended_elsewhere(state: &AppState, jar: &CookieJar) -> Option<Vec<String>> {
-    let hash = session::cookie_hash(state, jar)?;
-    let (sid, clients) = sessions::take_ended(&state.db, &hash).await.ok().flatten()?;
-    Some(frontchannel_frames(state, &sid, &clients).await)
-}
-
-/// Front-channel logout (OIDC Front-Channel Logout 1.0): each client that used
-/// the session and registered a `frontchannel_logout_uri` gets it loaded with
-/// `iss` and `sid`.
-async fn frontchannel_frames(state: &AppState, sid: &str, client_ids: &[String]) -> Vec<String> {
-    let mut frames = Vec::new();
-    for id in client_ids {
-        if let Ok(Some(c)) = state.client(id).await
-            && let Some(uri) = &c.frontchannel_logout_uri
-        {
-            frames.push(response::with_query(uri, &[("iss", state.issuer.as_str().to_string()), ("sid", sid.into())]));
-        }
-    }
-    frames
-}
-
-/// The signed-out page; with front-channel iframes its CSP allows exactly
-/// their origins as frames and its one script by hash.
-pub fn logged_out_page(state: &AppState, next: Option<String>, frames: Vec<String>) -> Response {
-    let sources: Vec<String> = frames
-        .iter()
-        .filter_map(|f| url::Url::parse(f).ok())
-        .map(|u| u.origin().ascii_serialization())
-        .filter(|o| o != "null")
-        .collect();
-    let with_frames = !frames.is_empty();
-    let mut resp = page::render(
-        StatusCode::OK,
-        &LoggedOutPage { brand: Brand::new(state), next, frames, script: FRONTCHANNEL_SCRIPT },
-    );
-    if with_frames {
-        let csp = format!(
-            "default-src 'none'; style-src 'self'; img-src 'self' https: data:; script-src '{}'; frame-src {}; \
-             frame-ancestors 'none'; base-uri 'none'",
-            crate::http::csp_hash(FRONTCHANNEL_SCRIPT),
-            page::sources(&sources)
-        );
-        page::set_csp(&mut resp, &csp);
-    }
-    resp
 }

@@ -6,12 +6,10 @@ pub mod backchannel;
 pub mod check_session;
 pub mod cors;
 pub mod discovery;
-pub mod error;
 pub mod grants;
 pub mod introspect;
 pub mod jwks;
 pub mod logout;
-pub mod params;
 pub mod request;
 pub mod response;
 pub mod revoke;
@@ -60,7 +58,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .merge(metadata)
         .merge(fetched)
         .route(AUTHORIZE, get(authorize::handle).post(authorize::handle))
-        .route(authorize::RESUME, get(authorize::resume))
+        .route(crate::pending::RESUME, get(authorize::resume))
         .route(INTROSPECT, post(introspect::post))
         .route(END_SESSION, get(logout::handle).post(logout::handle))
         .route(LOGOUT_AUTH0, get(logout::auth0))

@@ -5,9 +5,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::error::{ErrorCode, Failure, OAuthError};
-use super::params::Params;
 use crate::domain::Client;
+use crate::error::{ErrorCode, Failure, OAuthError};
+use crate::http::params::Params;
 
 pub const SUPPORTED_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
 pub const PROMPTS: [&str; 4] = ["none", "login", "consent", "select_account"];

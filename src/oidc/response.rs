@@ -5,8 +5,8 @@ use askama::Template;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
-use super::error::OAuthError;
 use super::request::{ResponseMode, Target};
+use crate::error::OAuthError;
 use crate::issuer::Issuer;
 
 /// Sends `params` (plus `state` and `iss`) to the client.

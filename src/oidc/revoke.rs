@@ -6,12 +6,12 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::error::{Failure, Internal, OAuthError, no_store};
-use super::params::Params;
 use super::token::{authenticate, dup};
 use super::tokens;
 use crate::app::AppState;
 use crate::crypto::random;
+use crate::error::{Failure, Internal, OAuthError, no_store};
+use crate::http::params::Params;
 use crate::storage::{grants, refresh_tokens};
 
 pub async fn post(State(state): State<AppState>, headers: HeaderMap, params: Params) -> Response {

@@ -10,12 +10,12 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde::Serialize;
 
-use super::error::{ErrorCode, Failure, Internal, OAuthError, no_store};
 use super::grants;
-use super::params::Params;
 use crate::app::AppState;
 use crate::crypto::random;
 use crate::domain::Client;
+use crate::error::{ErrorCode, Failure, Internal, OAuthError, no_store};
+use crate::http::params::Params;
 
 #[derive(Debug, Serialize, Default)]
 pub struct TokenResponse {
@@ -62,7 +62,7 @@ async fn run(state: &AppState, headers: &HeaderMap, p: &Params) -> Result<TokenR
     }
 }
 
-pub fn dup(d: super::params::Duplicate) -> Failure {
+pub fn dup(d: crate::http::params::Duplicate) -> Failure {
     OAuthError::invalid_request(format!("parameter `{}` is repeated", d.0)).into()
 }
 

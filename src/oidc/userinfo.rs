@@ -6,11 +6,11 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, header};
 use axum::response::{IntoResponse, Response};
 
-use super::error::{ErrorCode, Failure, OAuthError};
 use super::grants::split_scope;
-use super::params::Params;
 use super::tokens::{self, profile_claims};
 use crate::app::AppState;
+use crate::error::{ErrorCode, Failure, OAuthError};
+use crate::http::params::Params;
 use crate::storage::{grants, users};
 
 pub async fn handle(State(state): State<AppState>, method: Method, headers: HeaderMap, params: Params) -> Response {
@@ -23,7 +23,7 @@ pub async fn handle(State(state): State<AppState>, method: Method, headers: Head
     // string (OAuth 2.1, RFC 9700 §2.5): URLs end up in logs and histories.
     let from_body = params.first("access_token").filter(|_| method == Method::POST);
     let Some(token) = from_header.or(from_body) else {
-        return super::error::bearer(None);
+        return crate::error::bearer(None);
     };
     match run(&state, token).await {
         Ok(r) => r,
@@ -54,5 +54,5 @@ async fn run(state: &AppState, token: &str) -> Result<Response, Failure> {
     for (k, v) in profile_claims(&user, &scopes) {
         body.insert(k.into(), v);
     }
-    Ok((super::error::no_store(), Json(serde_json::Value::Object(body))).into_response())
+    Ok((crate::error::no_store(), Json(serde_json::Value::Object(body))).into_response())
 }

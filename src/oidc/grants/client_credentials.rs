@@ -2,8 +2,8 @@
 
 use crate::app::AppState;
 use crate::domain::Client;
-use crate::oidc::error::{Failure, Internal, OAuthError};
-use crate::oidc::params::Params;
+use crate::error::{Failure, Internal, OAuthError};
+use crate::http::params::Params;
 use crate::oidc::token::{TokenResponse, dup};
 use crate::oidc::tokens::{self, AccessInput};
 

@@ -4,12 +4,12 @@ pub mod authorization_code;
 pub mod client_credentials;
 pub mod refresh_token;
 
-use super::error::{Failure, Internal, OAuthError};
 use super::token::TokenResponse;
 use super::tokens::{self, AccessInput, IdInput};
 use crate::app::AppState;
 use crate::crypto::random;
 use crate::domain::{Client, User};
+use crate::error::{Failure, Internal, OAuthError};
 use crate::storage::refresh_tokens::RefreshRow;
 use crate::storage::users;
 

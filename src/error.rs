@@ -16,7 +16,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::request::Target;
 use crate::app::AppState;
 use crate::http::page;
 use crate::storage::StorageError;
@@ -166,7 +165,7 @@ pub enum Via {
     /// A Bearer-token error (RFC 6750 §3): `WWW-Authenticate` plus JSON.
     Bearer,
     /// Back to a verified redirect_uri, through the request's response mode.
-    Redirect(Box<Target>),
+    Redirect(Box<crate::oidc::request::Target>),
     /// Sesame's error page: the client or its redirect_uri cannot be trusted.
     Page,
 }
@@ -184,7 +183,7 @@ impl Failure {
     pub fn page(err: OAuthError) -> Failure {
         Failure { err, via: Via::Page }
     }
-    pub fn redirect(target: &Target, err: OAuthError) -> Failure {
+    pub fn redirect(target: &crate::oidc::request::Target, err: OAuthError) -> Failure {
         Failure { err, via: Via::Redirect(Box::new(target.clone())) }
     }
     pub fn json(err: OAuthError, basic_challenge: bool) -> Failure {
@@ -193,12 +192,17 @@ impl Failure {
     pub fn bearer(err: OAuthError) -> Failure {
         Failure { err, via: Via::Bearer }
     }
+    /// An internal failure where nothing can go back to a client: the error
+    /// page (503 when the database is away, 500 otherwise).
+    pub fn internal(e: impl Into<anyhow::Error>) -> Failure {
+        Failure::page(OAuthError::internal(e))
+    }
 
     pub fn render(self, state: &AppState) -> Response {
         match self.via {
             Via::Json { basic_challenge } => json_error(&self.err, basic_challenge),
             Via::Bearer => bearer(Some(&self.err)),
-            Via::Redirect(target) => super::response::error(&state.issuer, &target, &self.err),
+            Via::Redirect(target) => crate::oidc::response::error(&state.issuer, &target, &self.err),
             Via::Page => page(state, &self.err),
         }
     }

@@ -1,0 +1,139 @@
+//! The pending authorization: a validated `/authorize` request kept
+//! server-side, bound to the browser's CSRF cookie, while the user is
+//! identified and asked for consent. It belongs to neither the protocol
+//! (`oidc/`) nor the pages (`login/`): `/authorize` parks a request here with
+//! its next step; a way of identifying the user (the password form today, an
+//! upstream identity provider next) hands it an authenticated user through
+//! `identified`; `/authorize/resume` then decides again.
+
+use std::sync::Arc;
+
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::CookieJar;
+use serde::{Deserialize, Serialize};
+
+use crate::app::AppState;
+use crate::crypto::random;
+use crate::domain::{Client, User};
+use crate::error::{Failure, OAuthError};
+use crate::oidc::request::AuthRequest;
+use crate::session;
+use crate::storage::auth_requests::{self, AuthRequestRow};
+
+/// Where the user is identified (the login box).
+pub const IDENTIFY: &str = "/login";
+/// Where the user grants a third-party client its scopes.
+pub const CONSENT: &str = "/consent";
+/// Where a request goes once a step is done, to be decided again.
+pub const RESUME: &str = "/authorize/resume";
+
+/// What must happen before the request can be answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Identify,
+    Consent,
+}
+
+/// The stored form of a pending request.
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    req: AuthRequest,
+    hint_sub: Option<String>,
+}
+
+/// A pending request loaded for the browser that started it.
+pub struct Loaded {
+    pub row: AuthRequestRow,
+    pub req: AuthRequest,
+    /// `sub` of a verified `id_token_hint`.
+    pub hint_sub: Option<String>,
+    pub client: Arc<Client>,
+}
+
+/// The page of `step` for pending request `id`.
+pub fn url(state: &AppState, step: Step, id: &str) -> String {
+    let path = match step {
+        Step::Identify => IDENTIFY,
+        Step::Consent => CONSENT,
+    };
+    format!("{}{path}?req={id}", state.issuer.path_prefix())
+}
+
+/// `/authorize/resume` for pending request `id`.
+pub fn resume_url(state: &AppState, id: &str) -> String {
+    format!("{}{RESUME}?req={id}", state.issuer.path_prefix())
+}
+
+/// Parks `req` bound to this browser's CSRF value; returns its id.
+pub async fn park(
+    state: &AppState,
+    req: &AuthRequest,
+    csrf: &str,
+    hint_sub: Option<String>,
+) -> Result<String, Failure> {
+    let back = |e: anyhow::Error| Failure::redirect(&req.target, OAuthError::internal(e));
+    let now = state.clock.now();
+    let id = random::token(24);
+    let stored = Stored { req: req.clone(), hint_sub };
+    let row = AuthRequestRow {
+        id: id.clone(),
+        browser_hash: random::sha256_hex(csrf),
+        client_id: req.client_id.clone(),
+        params: serde_json::to_string(&stored).map_err(|e| back(e.into()))?,
+        created_at: now,
+        expires_at: now + state.config.login.request_ttl_secs as i64,
+    };
+    auth_requests::insert(&state.db, &row).await.map_err(|e| back(e.into()))?;
+    Ok(id)
+}
+
+/// Loads pending request `id`, refusing it unless this browser started it.
+pub async fn load(state: &AppState, jar: &CookieJar, id: &str) -> Result<Loaded, Failure> {
+    let expired = || {
+        Failure::page(OAuthError::invalid_request(
+            "This sign-in request has expired or was started in another browser. Go back to the application and try again.",
+        ))
+    };
+    let csrf = session::csrf_value(state, jar).ok_or_else(expired)?;
+    let row = auth_requests::find_live(&state.db, id, state.clock.now())
+        .await
+        .map_err(Failure::internal)?
+        .ok_or_else(expired)?;
+    if !random::ct_eq(&row.browser_hash, &random::sha256_hex(&csrf)) {
+        return Err(expired());
+    }
+    let p: Stored = serde_json::from_str(&row.params).map_err(Failure::internal)?;
+    let client = state
+        .client(&row.client_id)
+        .await
+        .map_err(Failure::internal)?
+        .ok_or_else(|| Failure::page(OAuthError::invalid_request("The application is no longer registered.")))?;
+    Ok(Loaded { row, req: p.req, hint_sub: p.hint_sub, client })
+}
+
+/// Ends a pending request with an error sent back to its client.
+pub fn fail(l: &Loaded, err: OAuthError) -> Failure {
+    Failure::redirect(&l.req.target, err)
+}
+
+/// Forgets a pending request once it has been answered.
+pub async fn finish(state: &AppState, id: &str) {
+    let _ = auth_requests::delete(&state.db, id).await;
+}
+
+/// The hand-off: `user` was identified (`amr` says how). Starts the session,
+/// renews the CSRF value (a value known before a login is worthless after it)
+/// with the pending request rebound to it, and continues at `/authorize/resume`.
+pub async fn identified(
+    state: &AppState,
+    jar: CookieJar,
+    user: &User,
+    amr: Vec<String>,
+    l: &Loaded,
+) -> Result<Response, Failure> {
+    let (jar, s) = session::create(state, jar, &user.user_id, amr).await.map_err(Failure::internal)?;
+    let (jar, csrf) = session::new_csrf(state, jar);
+    auth_requests::rebind(&state.db, &l.row.id, &random::sha256_hex(&csrf)).await.map_err(Failure::internal)?;
+    tracing::info!(target: "audit", client_id = %l.client.client_id, user_id = %user.user_id, sid = %s.sid, "login succeeded");
+    Ok((jar, Redirect::to(&resume_url(state, &l.row.id))).into_response())
+}
