@@ -73,24 +73,30 @@ pub fn remove_cookies(state: &AppState, jar: CookieJar) -> CookieJar {
     remove_legacy(state, jar.add(c).add(bs))
 }
 
-/// Expires the pre-`__Host-` session, browser-state and CSRF cookies, if any.
-fn remove_legacy(state: &AppState, mut jar: CookieJar) -> CookieJar {
-    let Some(legacy) = state.config.legacy_session_cookie_name() else { return jar };
+/// Expires the pre-`__Host-` session, browser-state and CSRF cookies the
+/// browser still sends.
+fn remove_legacy(state: &AppState, jar: CookieJar) -> CookieJar {
+    let seen = jar.clone();
+    expire_legacy(state, &seen, jar)
+}
+
+/// Adds to `out` the removal of each pre-`__Host-` cookie present in `seen`.
+fn expire_legacy(state: &AppState, seen: &CookieJar, mut out: CookieJar) -> CookieJar {
+    let Some(legacy) = state.config.legacy_session_cookie_name() else { return out };
     for suffix in ["", "_bs", "_csrf"] {
         let name = format!("{legacy}{suffix}");
-        if jar.get(&name).is_some() {
+        if seen.get(&name).is_some() {
             let mut c = base_cookie(state, name, String::new());
-            c.set_secure(false);
             c.make_removal();
-            jar = jar.add(c);
+            out = out.add(c);
         }
     }
-    jar
+    out
 }
 
 /// A browser that still carries the session under its pre-`__Host-` name
-/// gets it (and its browser state) under the new one; None when there is
-/// nothing to move.
+/// gets it (with its browser state and CSRF value) under the new one; None
+/// when there is nothing to move.
 pub fn upgrade_legacy(state: &AppState, jar: &CookieJar) -> Option<CookieJar> {
     let legacy = state.config.legacy_session_cookie_name()?;
     if jar.get(&state.config.session_cookie_name()).is_some() {
@@ -98,22 +104,13 @@ pub fn upgrade_legacy(state: &AppState, jar: &CookieJar) -> Option<CookieJar> {
     }
     let value = jar.get(legacy)?.value().to_string();
     let hash = random::sha256_hex(&value);
-    let moved = CookieJar::new().add(session_cookie(state, value)).add(browser_state_cookie(state, &hash));
-    let mut moved = match jar.get(&format!("{legacy}_csrf")) {
-        Some(c) => {
-            let mut csrf = base_cookie(state, csrf_cookie_name(state), c.value().to_string());
-            csrf.set_same_site(CookieSameSite::Lax);
-            moved.add(csrf)
-        }
-        None => moved,
-    };
-    for suffix in ["", "_bs", "_csrf"] {
-        let mut c = base_cookie(state, format!("{legacy}{suffix}"), String::new());
-        c.set_secure(false);
-        c.make_removal();
-        moved = moved.add(c);
+    let mut moved = CookieJar::new().add(session_cookie(state, value)).add(browser_state_cookie(state, &hash));
+    if let Some(c) = jar.get(&format!("{legacy}_csrf")) {
+        let mut csrf = base_cookie(state, csrf_cookie_name(state), c.value().to_string());
+        csrf.set_same_site(CookieSameSite::Lax);
+        moved = moved.add(csrf);
     }
-    Some(moved)
+    Some(expire_legacy(state, jar, moved))
 }
 
 /// The CSRF cookie value, creating one if the browser has none.
