@@ -177,35 +177,25 @@ pub async fn find_any(db: &Db, token_hash: &str) -> Result<Option<RefreshRow>> {
 /// Revokes a user's refresh tokens (their grants too, so access tokens stop at
 /// userinfo and introspection): the non-offline ones, or all with `offline_too`.
 pub async fn revoke_for_user(db: &Db, user_id: &str, offline_too: bool, now: i64) -> Result<()> {
+    // `offline IN (false, offline_too)`: non-offline tokens, plus offline ones when asked.
     let mut tx = db.pool().begin().await?;
-    if offline_too {
-        sqlx::query(
-            "INSERT INTO revoked_grants (grant_id, revoked_at)
-             SELECT DISTINCT grant_id, $2 FROM refresh_tokens WHERE user_id = $1
-             ON CONFLICT (grant_id) DO NOTHING",
-        )
+    sqlx::query(
+        "INSERT INTO revoked_grants (grant_id, revoked_at)
+         SELECT DISTINCT grant_id, $2 FROM refresh_tokens WHERE user_id = $1 AND offline IN ($3, $4)
+         ON CONFLICT (grant_id) DO NOTHING",
+    )
+    .bind(user_id)
+    .bind(now)
+    .bind(false)
+    .bind(offline_too)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("DELETE FROM refresh_tokens WHERE user_id = $1 AND offline IN ($2, $3)")
         .bind(user_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("DELETE FROM refresh_tokens WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
-    } else {
-        sqlx::query(
-            "INSERT INTO revoked_grants (grant_id, revoked_at)
-             SELECT DISTINCT grant_id, $2 FROM refresh_tokens WHERE user_id = $1 AND offline = $3
-             ON CONFLICT (grant_id) DO NOTHING",
-        )
-        .bind(user_id)
-        .bind(now)
         .bind(false)
+        .bind(offline_too)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("DELETE FROM refresh_tokens WHERE user_id = $1 AND offline = $2")
-            .bind(user_id)
-            .bind(false)
-            .execute(&mut *tx)
-            .await?;
-    }
     tx.commit().await?;
     Ok(())
 }
