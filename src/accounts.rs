@@ -31,3 +31,32 @@ pub async fn end_sessions(
     refresh_tokens::revoke_for_user(db, user_id, revoke_all, now).await?;
     Ok(ended)
 }
+
+#[derive(Debug, thiserror::Error)]
+pub enum UnlinkError {
+    #[error("no such identity")]
+    NotLinked,
+    #[error("this is the user's last way to sign in (no password, no other identity); set a password first")]
+    LastWayIn,
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Removes `user`'s identities at `provider` (one `subject`, or all there),
+/// refusing to leave the user with no way to sign in. Returns how many went.
+pub async fn unlink(
+    db: &crate::storage::Db,
+    user: &crate::domain::User,
+    provider: &str,
+    subject: Option<&str>,
+) -> Result<u64, UnlinkError> {
+    let all = crate::storage::identities::for_user(db, &user.user_id).await?;
+    let going = all.iter().filter(|i| i.provider == provider && subject.is_none_or(|s| i.subject == s)).count();
+    if going == 0 {
+        return Err(UnlinkError::NotLinked);
+    }
+    if going == all.len() && user.password_hash.is_none() {
+        return Err(UnlinkError::LastWayIn);
+    }
+    Ok(crate::storage::identities::remove(db, &user.user_id, provider, subject).await?)
+}

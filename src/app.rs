@@ -14,7 +14,7 @@ use crate::crypto::seal::MasterKey;
 use crate::domain::Clock;
 use crate::issuer::Issuer;
 use crate::storage::Db;
-use crate::{health, http, login, oidc, startup};
+use crate::{federation, health, http, login, oidc, startup};
 
 /// Shared by every handler: one pointer, so the clones that axum makes for
 /// every layer and handler of every request cost one atomic increment.
@@ -47,6 +47,8 @@ pub struct Shared {
     pub proxies: Arc<http::client_ip::Proxies>,
     /// Admission to the password-hashing pool (login, sign-up).
     pub passwords: Arc<tokio::sync::Semaphore>,
+    /// Upstream identity providers.
+    pub federation: Arc<crate::federation::Registry>,
 }
 
 impl AppState {
@@ -79,9 +81,11 @@ impl AppState {
             nets: config.rate_limit.trusted_nets(),
         });
         let passwords = Arc::new(tokio::sync::Semaphore::new(config.login.max_password_queue));
+        let federation = Arc::new(crate::federation::Registry::new(&config, issuer.as_str())?);
         Ok(AppState(Arc::new(Shared {
             proxies,
             passwords,
+            federation,
             config: Arc::new(config),
             issuer: Arc::new(issuer),
             db,
@@ -98,7 +102,7 @@ impl AppState {
 
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
-    let api = Router::new().merge(oidc::routes(&state)).merge(login::routes());
+    let api = Router::new().merge(oidc::routes(&state)).merge(login::routes()).merge(federation::routes());
     let prefix = state.issuer.path_prefix().to_string();
     let mounted = if prefix.is_empty() { api } else { Router::new().nest(&prefix, api) };
     let app = Router::new()

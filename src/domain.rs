@@ -45,14 +45,29 @@ pub const AUTH_METHODS: [&str; 3] = ["client_secret_basic", "client_secret_post"
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct User {
     pub user_id: String,
-    pub email: String,
+    /// None for a user who signs in only through a provider that gave no
+    /// (or no verified, unclaimed) address.
+    pub email: Option<String>,
     pub email_verified: bool,
     pub name: Option<String>,
+    pub picture: Option<String>,
     #[serde(skip)]
     pub password_hash: Option<String>,
     pub disabled: bool,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+impl User {
+    /// The email, or "" for display where none is known.
+    pub fn email_or_empty(&self) -> &str {
+        self.email.as_deref().unwrap_or("")
+    }
+
+    /// How to name the user on a page or in CLI output: email, else name, else id.
+    pub fn label(&self) -> &str {
+        self.email.as_deref().or(self.name.as_deref()).unwrap_or(&self.user_id)
+    }
 }
 
 /// Lower-cases an email for uniqueness and lookup.

@@ -16,6 +16,7 @@ pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod error;
+pub mod federation;
 pub mod frontchannel;
 pub mod health;
 pub mod http;

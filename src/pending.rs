@@ -18,7 +18,9 @@ use crate::domain::{Client, User};
 use crate::error::{Failure, OAuthError};
 use crate::oidc::request::AuthRequest;
 use crate::session;
+use crate::storage::StorageError;
 use crate::storage::auth_requests::{self, AuthRequestRow};
+use crate::storage::identities::{self, Identity};
 
 /// Where the user is identified (the login box).
 pub const IDENTIFY: &str = "/login";
@@ -39,6 +41,28 @@ pub enum Step {
 struct Stored {
     req: AuthRequest,
     hint_sub: Option<String>,
+    #[serde(default)]
+    link: Option<PendingLink>,
+}
+
+/// An upstream identity waiting to be linked to the account that holds its
+/// verified email: stored with the pending request (so bound to the browser
+/// that started it), short-lived, and spent by the next identification, which
+/// links it only if it signed in to that very account.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingLink {
+    pub identity: Identity,
+    pub provider_name: String,
+    /// The account's email, shown on the login box.
+    pub email: String,
+    pub expires_at: i64,
+}
+
+/// How the user was identified.
+pub struct SignedIn {
+    pub amr: Vec<String>,
+    /// The upstream provider; None for a password.
+    pub idp: Option<String>,
 }
 
 /// A pending request loaded for the browser that started it.
@@ -48,6 +72,8 @@ pub struct Loaded {
     /// `sub` of a verified `id_token_hint`.
     pub hint_sub: Option<String>,
     pub client: Arc<Client>,
+    /// A live account link waiting for proof.
+    pub link: Option<PendingLink>,
 }
 
 /// The page of `step` for pending request `id`.
@@ -74,7 +100,7 @@ pub async fn park(
     let back = |e: anyhow::Error| Failure::redirect(&req.target, OAuthError::internal(e));
     let now = state.clock.now();
     let id = random::token(24);
-    let stored = Stored { req: req.clone(), hint_sub };
+    let stored = Stored { req: req.clone(), hint_sub, link: None };
     let row = AuthRequestRow {
         id: id.clone(),
         browser_hash: random::sha256_hex(csrf),
@@ -108,7 +134,36 @@ pub async fn load(state: &AppState, jar: &CookieJar, id: &str) -> Result<Loaded,
         .await
         .map_err(Failure::internal)?
         .ok_or_else(|| Failure::page(OAuthError::invalid_request("The application is no longer registered.")))?;
-    Ok(Loaded { row, req: p.req, hint_sub: p.hint_sub, client })
+    let now = state.clock.now();
+    let link = p.link.filter(|k| k.expires_at > now);
+    Ok(Loaded { row, req: p.req, hint_sub: p.hint_sub, client, link })
+}
+
+/// Where the identify step starts: the login box, or straight to the
+/// provider named by `connection=` (or the only one, without password login).
+pub fn identify_url(state: &AppState, req: &AuthRequest, id: &str) -> String {
+    let direct = match req.connection.as_deref() {
+        Some(c) => state.federation.get(c).map(|p| p.id().to_string()),
+        None if !state.config.login.password_login => {
+            let mut it = state.federation.enabled();
+            match (it.next(), it.next()) {
+                (Some(p), None) => Some(p.id().to_string()),
+                _ => None,
+            }
+        }
+        None => None,
+    };
+    match direct {
+        Some(p) => crate::federation::start_url(state, &p, id),
+        None => url(state, Step::Identify, id),
+    }
+}
+
+/// Keeps `link` with pending request `l` until the user proves the account.
+pub async fn ask_link(state: &AppState, l: &Loaded, link: PendingLink) -> Result<(), Failure> {
+    let stored = Stored { req: l.req.clone(), hint_sub: l.hint_sub.clone(), link: Some(link) };
+    let params = serde_json::to_string(&stored).map_err(Failure::internal)?;
+    auth_requests::update_params(&state.db, &l.row.id, &params).await.map_err(Failure::internal)
 }
 
 /// Ends a pending request with an error sent back to its client.
@@ -128,12 +183,30 @@ pub async fn identified(
     state: &AppState,
     jar: CookieJar,
     user: &User,
-    amr: Vec<String>,
+    how: SignedIn,
     l: &Loaded,
 ) -> Result<Response, Failure> {
-    let (jar, s) = session::create(state, jar, &user.user_id, amr).await.map_err(Failure::internal)?;
+    // A pending link is spent here: stored only if this sign-in proved the
+    // account it names.
+    if let Some(link) = &l.link {
+        if link.identity.user_id == user.user_id {
+            let mut identity = link.identity.clone();
+            identity.created_at = state.clock.now();
+            identity.last_login_at = identity.created_at;
+            match identities::insert(&state.db, &identity).await {
+                Ok(()) | Err(StorageError::Conflict(_)) => {}
+                Err(e) => return Err(Failure::internal(e)),
+            }
+            tracing::info!(target: "audit", user_id = %user.user_id, provider = %identity.provider, "identity linked");
+        }
+        let stored = Stored { req: l.req.clone(), hint_sub: l.hint_sub.clone(), link: None };
+        let params = serde_json::to_string(&stored).map_err(Failure::internal)?;
+        auth_requests::update_params(&state.db, &l.row.id, &params).await.map_err(Failure::internal)?;
+    }
+    let method = how.idp.clone().unwrap_or_else(|| "pwd".into());
+    let (jar, s) = session::create(state, jar, &user.user_id, how.amr, how.idp).await.map_err(Failure::internal)?;
     let (jar, csrf) = session::new_csrf(state, jar);
     auth_requests::rebind(&state.db, &l.row.id, &random::sha256_hex(&csrf)).await.map_err(Failure::internal)?;
-    tracing::info!(target: "audit", client_id = %l.client.client_id, user_id = %user.user_id, sid = %s.sid, "login succeeded");
+    tracing::info!(target: "audit", client_id = %l.client.client_id, user_id = %user.user_id, sid = %s.sid, method = %method, "login succeeded");
     Ok((jar, Redirect::to(&resume_url(state, &l.row.id))).into_response())
 }

@@ -176,6 +176,7 @@ pub async fn create(
     jar: CookieJar,
     user_id: &str,
     amr: Vec<String>,
+    idp: Option<String>,
 ) -> Result<(CookieJar, SessionRow), crate::storage::StorageError> {
     if let Some(old) = cookie_hash(state, &jar) {
         sessions::delete(&state.db, &old).await?;
@@ -191,6 +192,7 @@ pub async fn create(
         auth_time: now,
         amr,
         acr: None,
+        idp,
         created_at: now,
         last_seen_at: now,
         idle_expires_at: (now + cfg.idle_timeout_secs as i64).min(expires_at),

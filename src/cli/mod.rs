@@ -3,6 +3,7 @@
 
 mod client;
 mod keys;
+mod provider;
 mod user;
 
 use std::path::PathBuf;
@@ -62,6 +63,9 @@ pub enum Command {
     /// User accounts.
     #[command(subcommand)]
     User(user::UserCmd),
+    /// Upstream identity providers (`[[providers]]` in the config).
+    #[command(subcommand)]
+    Provider(provider::ProviderCmd),
 }
 
 /// An error with a chosen exit code; every other error exits 2.
@@ -109,6 +113,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 Command::Keys(k) => keys::run(k, &cfg, &out).await,
                 Command::Client(c) => client::run(c, &cfg, &out).await,
                 Command::User(u) => user::run(u, &cfg, &out).await,
+                Command::Provider(p) => provider::run(p, &cfg, &out).await,
                 Command::Serve | Command::Healthcheck { .. } => Ok(()),
             }
         }

@@ -55,6 +55,17 @@ pub enum UserCmd {
     Enable { user: String },
     /// Delete a user.
     Remove { user: String },
+    /// Remove a linked upstream identity (refused when it is the user's last
+    /// way to sign in: no password and no other identity).
+    Unlink {
+        user: String,
+        /// The provider id (`[[providers]] id`).
+        #[arg(long)]
+        provider: String,
+        /// One identity's upstream subject, when the user has several there.
+        #[arg(long)]
+        subject: Option<String>,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -88,9 +99,10 @@ pub async fn run(cmd: UserCmd, cfg: &Config, out: &Out) -> anyhow::Result<()> {
             };
             let user = User {
                 user_id: uuid::Uuid::new_v4().to_string(),
-                email: email.trim().to_string(),
+                email: Some(email.trim().to_string()),
                 email_verified,
                 name: name.filter(|n| !n.trim().is_empty()),
+                picture: None,
                 password_hash,
                 disabled: false,
                 created_at: now,
@@ -98,11 +110,11 @@ pub async fn run(cmd: UserCmd, cfg: &Config, out: &Out) -> anyhow::Result<()> {
             };
             store::insert(&db, &user).await.map_err(|e| match e {
                 StorageError::Conflict(_) => {
-                    anyhow!("a user with email {} already exists", user.email)
+                    anyhow!("a user with email {} already exists", user.email_or_empty())
                 }
                 e => e.into(),
             })?;
-            show(out, &user)
+            show(out, &db, &user).await
         }
         UserCmd::List { limit, offset } => {
             let list = store::list(&db, limit.clamp(1, 10_000), offset.max(0)).await?;
@@ -111,11 +123,11 @@ pub async fn run(cmd: UserCmd, cfg: &Config, out: &Out) -> anyhow::Result<()> {
             }
             println!("{:<36} {:<8} EMAIL", "USER_ID", "STATUS");
             for u in list {
-                println!("{:<36} {:<8} {}", u.user_id, if u.disabled { "disabled" } else { "active" }, u.email);
+                println!("{:<36} {:<8} {}", u.user_id, if u.disabled { "disabled" } else { "active" }, u.label());
             }
             Ok(())
         }
-        UserCmd::Show { user } => show(out, &find(&db, &user).await?),
+        UserCmd::Show { user } => show(out, &db, &find(&db, &user).await?).await,
         UserCmd::SetPassword { user, password, revoke_all } => {
             let mut u = find(&db, &user).await?;
             let Some(p) = password.read()? else { bail!("give --password-stdin or --password") };
@@ -124,7 +136,7 @@ pub async fn run(cmd: UserCmd, cfg: &Config, out: &Out) -> anyhow::Result<()> {
             store::update(&db, &u).await?;
             let ended = end_sessions(cfg, &db, &u, revoke_all, now).await?;
             out.done(
-                &format!("password set for {}; {ended} session(s) ended", u.email),
+                &format!("password set for {}; {ended} session(s) ended", u.label()),
                 &json!({ "user_id": u.user_id, "password_set": true, "sessions_ended": ended }),
             )
         }
@@ -136,15 +148,29 @@ pub async fn run(cmd: UserCmd, cfg: &Config, out: &Out) -> anyhow::Result<()> {
                 v["sessions_ended"] = json!(ended);
                 return out.print_json(&v);
             }
-            show(out, &u)?;
+            show(out, &db, &u).await?;
             println!("sessions ended: {ended}");
             Ok(())
         }
-        UserCmd::Enable { user } => show(out, &set_disabled(&db, &user, false, now).await?),
+        UserCmd::Enable { user } => show(out, &db, &set_disabled(&db, &user, false, now).await?).await,
         UserCmd::Remove { user } => {
             let u = find(&db, &user).await?;
             store::delete(&db, &u.user_id).await?;
-            out.done(&format!("removed {}", u.email), &json!({ "removed": u.user_id }))
+            out.done(&format!("removed {}", u.label()), &json!({ "removed": u.user_id }))
+        }
+        UserCmd::Unlink { user, provider, subject } => {
+            let u = find(&db, &user).await?;
+            let removed =
+                crate::accounts::unlink(&db, &u, &provider, subject.as_deref()).await.map_err(|e| match e {
+                    crate::accounts::UnlinkError::NotLinked => {
+                        not_found(format!("{} has no identity at `{provider}`", u.label()))
+                    }
+                    e => anyhow!(e),
+                })?;
+            out.done(
+                &format!("unlinked {removed} identity(ies) at {provider} from {}", u.label()),
+                &json!({ "user_id": u.user_id, "provider": provider, "removed": removed }),
+            )
         }
     }
 }
@@ -183,20 +209,47 @@ async fn find(db: &Db, key: &str) -> anyhow::Result<User> {
     found.ok_or_else(|| not_found(format!("no user `{key}`")))
 }
 
-fn show(out: &Out, u: &User) -> anyhow::Result<()> {
+async fn show(out: &Out, db: &Db, u: &User) -> anyhow::Result<()> {
+    let identities = crate::storage::identities::for_user(db, &u.user_id).await?;
     if out.json {
         let mut v = serde_json::to_value(u)?;
         if let Some(o) = v.as_object_mut() {
             o.insert("has_password".into(), json!(u.password_hash.is_some()));
+            let ids: Vec<_> = identities
+                .iter()
+                .map(|i| {
+                    json!({
+                        "provider": i.provider,
+                        "subject": i.subject,
+                        "email": i.email,
+                        "email_verified": i.email_verified,
+                        "created_at": i.created_at,
+                        "last_login_at": i.last_login_at,
+                    })
+                })
+                .collect();
+            o.insert("identities".into(), json!(ids));
         }
         return out.print_json(&v);
     }
     println!("user_id: {}", u.user_id);
-    println!("email: {}{}", u.email, if u.email_verified { " (verified)" } else { "" });
+    match &u.email {
+        Some(e) => println!("email: {e}{}", if u.email_verified { " (verified)" } else { "" }),
+        None => println!("email: none"),
+    }
     if let Some(n) = &u.name {
         println!("name: {n}");
     }
     println!("password: {}", if u.password_hash.is_some() { "set" } else { "none" });
     println!("status: {}", if u.disabled { "disabled" } else { "active" });
+    for i in &identities {
+        println!(
+            "identity: {} {} (linked {}, last sign-in {})",
+            i.provider,
+            i.subject,
+            crate::domain::rfc3339(i.created_at),
+            crate::domain::rfc3339(i.last_login_at)
+        );
+    }
     Ok(())
 }

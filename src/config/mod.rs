@@ -4,8 +4,10 @@
 //! This module imports nothing else from the crate.
 
 mod env;
+mod providers;
 mod sections;
 
+pub use providers::*;
 pub use sections::*;
 
 use std::net::SocketAddr;
@@ -43,6 +45,8 @@ pub struct Config {
     pub http: HttpConfig,
     /// Clients declared here are kept in the database and cannot be edited from the CLI.
     pub clients: Vec<StaticClient>,
+    /// Upstream identity providers shown on the login box, in this order.
+    pub providers: Vec<ProviderConfig>,
     /// What loading noticed but did not refuse (unknown `SESAME_*` variables),
     /// logged once logging is up.
     #[serde(skip)]
@@ -67,6 +71,7 @@ impl Default for Config {
             rate_limit: RateLimitConfig::default(),
             http: HttpConfig::default(),
             clients: Vec::new(),
+            providers: Vec::new(),
             warnings: Vec::new(),
         }
     }
@@ -167,6 +172,13 @@ impl Config {
         }
         tracing_subscriber::EnvFilter::try_new(&self.log_level)
             .map_err(|e| err(format!("log_level (SESAME_LOG_LEVEL): {e}")))?;
+        let mut ids = std::collections::HashSet::new();
+        for (i, p) in self.providers.iter().enumerate() {
+            self.provider(i)?;
+            if !ids.insert(p.id.as_str()) {
+                return Err(err(format!("providers[{i}].id: `{}` is declared twice", p.id)));
+            }
+        }
         for (i, c) in self.clients.iter().enumerate() {
             if c.client_id.is_empty() {
                 return Err(err(format!("clients[{i}].client_id is required")));
@@ -176,6 +188,13 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// Provider `i` with its secret read from its file or variable.
+    pub fn provider(&self, i: usize) -> Result<ProviderConfig, ConfigError> {
+        let mut p = self.providers.get(i).cloned().ok_or_else(|| err(format!("providers[{i}] does not exist")))?;
+        p.resolve(i).map_err(err)?;
+        Ok(p)
     }
 
     pub fn issuer_url(&self) -> Result<Url, ConfigError> {

@@ -197,6 +197,12 @@ pub enum SameSite {
 pub struct LoginConfig {
     /// Show the sign-up page (signing up is just the first login).
     pub signup_enabled: bool,
+    /// Show the email and password form. Off with exactly one provider, the
+    /// login box sends users straight to it.
+    pub password_login: bool,
+    /// How long a round trip to an upstream provider may take before its
+    /// state expires (seconds).
+    pub federation_ttl_secs: u64,
     pub product_name: String,
     pub logo_url: String,
     /// CSS colour of buttons and links, `#rgb` or `#rrggbb`.
@@ -212,6 +218,8 @@ impl Default for LoginConfig {
     fn default() -> Self {
         LoginConfig {
             signup_enabled: true,
+            password_login: true,
+            federation_ttl_secs: 600,
             product_name: "Sesame".into(),
             logo_url: String::new(),
             primary_color: "#4f46e5".into(),

@@ -27,7 +27,12 @@ pub async fn get(State(state): State<AppState>, jar: CookieJar, Query(q): Query<
                     .into_response(),
             );
         };
-        let email = users::find_by_id(&state.db, &s.user_id).await.ok().flatten().map(|u| u.email).unwrap_or_default();
+        let email = users::find_by_id(&state.db, &s.user_id)
+            .await
+            .ok()
+            .flatten()
+            .map(|u| u.label().to_string())
+            .unwrap_or_default();
         let (jar, csrf) = session::ensure_csrf(&state, jar);
         let page = ConsentPage {
             brand: Brand::new(&state),

@@ -8,12 +8,13 @@ use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 use tokio::sync::OnceCell;
 
-use super::pages::{LoginPage, SignupPage};
+use super::pages::{LoginPage, ProviderButton, SignupPage};
 use super::{LOGIN, SIGNUP};
 use crate::app::AppState;
 use crate::crypto::{password, random};
 use crate::domain::{User, validate_email};
 use crate::error::{ErrorCode, Failure, OAuthError};
+use crate::federation;
 use crate::http::client_ip::ClientIp;
 use crate::http::page::{self, Brand};
 use crate::http::params::Params;
@@ -27,6 +28,11 @@ const THROTTLED: &str = "Too many attempts. Wait a minute, then try again.";
 #[derive(Deserialize)]
 pub struct ReqQuery {
     req: String,
+    /// A failed upstream sign-in (`federation::Problem` code) and its provider.
+    #[serde(default)]
+    fed_error: Option<String>,
+    #[serde(default)]
+    provider: Option<String>,
 }
 
 impl ReqQuery {
@@ -47,15 +53,36 @@ fn login_page(
     error: Option<String>,
     current: Option<String>,
 ) -> LoginPage {
+    let brand = Brand::new(state);
+    let providers = state
+        .federation
+        .enabled()
+        .map(|p| ProviderButton {
+            id: p.id().to_string(),
+            label: format!("Continue with {}", p.name),
+            url: federation::start_url(state, p.id(), &l.row.id),
+            icon: p.icon_url(&brand.static_base),
+        })
+        .collect();
+    let notice = l.link.as_ref().map(|k| {
+        format!(
+            "An account with {} already exists. Sign in to it once to link your {} account.",
+            k.email, k.provider_name
+        )
+    });
+    let password_login = state.config.login.password_login;
     LoginPage {
-        brand: Brand::new(state),
+        providers,
+        password_login,
+        notice,
+        brand,
         client_name: l.client.name.clone(),
         action: format!("{}{LOGIN}", state.issuer.path_prefix()),
         csrf,
         req: l.row.id.clone(),
         email,
         error,
-        signup_url: state.config.login.signup_enabled.then(|| url(state, SIGNUP, &l.row.id)),
+        signup_url: (state.config.login.signup_enabled && password_login).then(|| url(state, SIGNUP, &l.row.id)),
         continue_url: format!("{}&account=current", url(state, RESUME, &l.row.id)),
         current_account: current,
     }
@@ -80,14 +107,23 @@ pub async fn login_get(State(state): State<AppState>, jar: CookieJar, Query(q): 
     // The account chooser shows who is signed in (prompt=select_account).
     let current = if l.req.prompt("select_account") {
         match session::current(&state, &jar).await {
-            Ok(Some(s)) => users::find_by_id(&state.db, &s.user_id).await.ok().flatten().map(|u| u.email),
+            Ok(Some(s)) => users::find_by_id(&state.db, &s.user_id).await.ok().flatten().map(|u| u.label().to_string()),
             _ => None,
         }
     } else {
         None
     };
-    let email = l.req.login_hint.clone().unwrap_or_default();
-    (jar, page::render(StatusCode::OK, &login_page(&state, &l, csrf, email, None, current))).into_response()
+    let email = match &l.link {
+        Some(k) => k.email.clone(),
+        None => l.req.login_hint.clone().unwrap_or_default(),
+    };
+    // A failed upstream sign-in comes back here with its problem's code.
+    let error = q.fed_error.as_deref().and_then(federation::Problem::from_code).map(|p| {
+        let name = q.provider.as_deref().and_then(|id| state.federation.get(id)).map(|p| p.name.clone());
+        p.message(name.as_deref().unwrap_or("The provider"))
+    });
+    let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    (jar, page::render(status, &login_page(&state, &l, csrf, email, error, current))).into_response()
 }
 
 /// Checks the form's CSRF token against the browser's cookie.
@@ -106,6 +142,9 @@ pub async fn login_post(State(state): State<AppState>, ClientIp(ip): ClientIp, j
     let run = async {
         let csrf = check_csrf(&state, &jar, &p)?;
         let l = pending::load(&state, &jar, p.first("req").unwrap_or("")).await?;
+        if !state.config.login.password_login {
+            return Err(Failure::page(OAuthError::new(ErrorCode::NotFound, "Password sign-in is not available here.")));
+        }
         let email = p.first("email").unwrap_or("").trim().to_string();
         let pw = p.first("password").unwrap_or("").to_string();
         if email.len() > MAX_EMAIL_LEN || pw.len() > 4 * password::MAX_PASSWORD_LEN {
@@ -148,7 +187,7 @@ pub async fn login_post(State(state): State<AppState>, ClientIp(ip): ClientIp, j
 
 /// Hands the identified user to the pending request.
 async fn signed_in(state: &AppState, jar: CookieJar, user: &User, l: &Loaded) -> Result<Response, Failure> {
-    pending::identified(state, jar, user, vec!["pwd".into()], l).await
+    pending::identified(state, jar, user, pending::SignedIn { amr: vec!["pwd".into()], idp: None }, l).await
 }
 
 /// A place in the password-hashing queue, or 503 with Retry-After: past
@@ -242,9 +281,10 @@ pub async fn signup_post(State(state): State<AppState>, ClientIp(ip): ClientIp, 
         let now = state.clock.now();
         let user = User {
             user_id: uuid::Uuid::new_v4().to_string(),
-            email: email.clone(),
+            email: Some(email.clone()),
             email_verified: false,
             name: (!name.is_empty()).then(|| name.clone()),
+            picture: None,
             password_hash: Some(hash),
             disabled: false,
             created_at: now,

@@ -17,6 +17,18 @@ pub struct LoginPage {
     pub signup_url: Option<String>,
     pub current_account: Option<String>,
     pub continue_url: String,
+    /// "Continue with …" buttons, in the config's order.
+    pub providers: Vec<ProviderButton>,
+    pub password_login: bool,
+    /// An account link waiting for proof, in plain words.
+    pub notice: Option<String>,
+}
+
+pub struct ProviderButton {
+    pub id: String,
+    pub label: String,
+    pub url: String,
+    pub icon: String,
 }
 
 #[derive(Template)]

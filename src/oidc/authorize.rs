@@ -88,6 +88,9 @@ fn login_required(why: &str) -> OAuthError {
     OAuthError::new(ErrorCode::LoginRequired, why)
 }
 
+/// `connection` values that mean the email and password form (Auth0's name for it too).
+const PASSWORD_CONNECTIONS: [&str; 2] = ["password", "Username-Password-Authentication"];
+
 /// GET or POST /authorize.
 pub async fn handle(State(state): State<AppState>, ClientIp(ip): ClientIp, jar: CookieJar, params: Params) -> Response {
     // A session cookie still under its pre-`__Host-` name moves to the new one.
@@ -110,6 +113,13 @@ async fn start(state: &AppState, jar: CookieJar, params: &Params, ip: Option<IpA
         .map_err(Failure::internal)?
         .ok_or_else(|| bad_page("The application is not registered here."))?;
     let req = request::validate(params, &client)?;
+    if let Some(c) = &req.connection
+        && state.federation.get(c).is_none()
+        && !(state.config.login.password_login && PASSWORD_CONNECTIONS.contains(&c.as_str()))
+    {
+        let err = OAuthError::invalid_request(format!("unknown connection `{c}`"));
+        return Err(Failure::redirect(&req.target, err));
+    }
     // Silent polling is cheap but not free: past the limit, the answer is an
     // error the SPA understands (by redirect or web message), not a hang.
     let session_key = session::cookie_hash(state, &jar);
@@ -140,8 +150,11 @@ async fn start(state: &AppState, jar: CookieJar, params: &Params, ip: Option<IpA
         Outcome::Login | Outcome::Consent => {
             let (jar, csrf) = session::ensure_csrf(state, jar);
             let id = pending::park(state, &req, &csrf, hint_sub).await?;
-            let step = if outcome == Outcome::Login { Step::Identify } else { Step::Consent };
-            Ok((jar, Redirect::to(&pending::url(state, step, &id))).into_response())
+            let to = match outcome {
+                Outcome::Login => pending::identify_url(state, &req, &id),
+                _ => pending::url(state, Step::Consent, &id),
+            };
+            Ok((jar, Redirect::to(&to)).into_response())
         }
     }
 }
@@ -203,7 +216,7 @@ pub async fn resume(State(state): State<AppState>, jar: CookieJar, Query(q): Que
                 Ok::<_, Failure>(resp)
             }
             Outcome::Fail(e) => Err(Failure::redirect(&l.req.target, e)),
-            Outcome::Login => Ok(Redirect::to(&pending::url(&state, Step::Identify, &l.row.id)).into_response()),
+            Outcome::Login => Ok(Redirect::to(&pending::identify_url(&state, &l.req, &l.row.id)).into_response()),
             Outcome::Consent => Ok(Redirect::to(&pending::url(&state, Step::Consent, &l.row.id)).into_response()),
         }
     };
@@ -233,6 +246,7 @@ async fn issue(state: &AppState, req: &AuthRequest, s: &SessionRow) -> Result<Re
         code_challenge: req.code_challenge.clone(),
         auth_time: s.auth_time,
         amr: s.amr.clone(),
+        idp: s.idp.clone(),
         acr: s.acr.clone(),
         created_at: now,
         expires_at: now + state.config.tokens.code_ttl_secs as i64,
@@ -283,6 +297,7 @@ async fn issue_implicit(state: &AppState, req: &AuthRequest, s: &SessionRow) -> 
         auth_time: s.auth_time,
         sid: Some(&s.sid),
         amr: &s.amr,
+        idp: s.idp.as_deref(),
         acr: s.acr.as_deref(),
         access_token: access.as_deref(),
     };
@@ -339,6 +354,7 @@ mod tests {
             id_token_hint: None,
             ui_locales: None,
             acr_values: None,
+            connection: None,
         }
     }
 
@@ -373,6 +389,7 @@ mod tests {
             auth_time,
             amr: vec!["pwd".into()],
             acr: None,
+            idp: None,
             created_at: auth_time,
             last_seen_at: auth_time,
             idle_expires_at: i64::MAX,

@@ -69,6 +69,9 @@ pub struct AuthRequest {
     pub id_token_hint: Option<String>,
     pub ui_locales: Option<String>,
     pub acr_values: Option<String>,
+    /// An upstream provider to go to at once, skipping the login box (Auth0's `connection`).
+    #[serde(default)]
+    pub connection: Option<String>,
 }
 
 impl AuthRequest {
@@ -95,7 +98,7 @@ fn max_len(name: &str) -> usize {
 }
 
 /// Every parameter this endpoint reads; each may appear at most once.
-const NAMES: [&str; 17] = [
+const NAMES: [&str; 18] = [
     "client_id",
     "redirect_uri",
     "response_type",
@@ -111,6 +114,7 @@ const NAMES: [&str; 17] = [
     "id_token_hint",
     "ui_locales",
     "acr_values",
+    "connection",
     "request",
     "request_uri",
 ];
@@ -194,6 +198,7 @@ pub fn validate(p: &Params, client: &Client) -> Result<AuthRequest, Failure> {
         id_token_hint: p.first("id_token_hint").map(str::to_string),
         ui_locales: p.first("ui_locales").map(str::to_string),
         acr_values: p.first("acr_values").map(str::to_string),
+        connection: p.first("connection").map(str::to_string),
     })
 }
 

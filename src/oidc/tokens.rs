@@ -67,6 +67,8 @@ pub struct IdInput<'a> {
     pub auth_time: i64,
     pub sid: Option<&'a str>,
     pub amr: &'a [String],
+    /// The upstream provider the session was started with (`idp` claim).
+    pub idp: Option<&'a str>,
     pub acr: Option<&'a str>,
     pub access_token: Option<&'a str>,
 }
@@ -92,6 +94,9 @@ pub fn id_token(state: &AppState, client: &Client, input: IdInput, now: i64) -> 
     if !input.amr.is_empty() {
         obj.insert("amr".into(), input.amr.into());
     }
+    if let Some(p) = input.idp {
+        obj.insert("idp".into(), p.into());
+    }
     if let Some(a) = input.acr {
         obj.insert("acr".into(), a.into());
     }
@@ -111,10 +116,15 @@ pub fn profile_claims(user: &User, scopes: &[String]) -> Vec<(&'static str, serd
         if let Some(n) = &user.name {
             out.push(("name", n.clone().into()));
         }
+        if let Some(p) = &user.picture {
+            out.push(("picture", p.clone().into()));
+        }
         out.push(("updated_at", user.updated_at.into()));
     }
-    if scopes.iter().any(|s| s == "email") {
-        out.push(("email", user.email.clone().into()));
+    if scopes.iter().any(|s| s == "email")
+        && let Some(e) = &user.email
+    {
+        out.push(("email", e.clone().into()));
         out.push(("email_verified", user.email_verified.into()));
     }
     out

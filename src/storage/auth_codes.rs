@@ -21,6 +21,7 @@ pub struct CodeRow {
     pub auth_time: i64,
     pub amr: Vec<String>,
     pub acr: Option<String>,
+    pub idp: Option<String>,
     pub created_at: i64,
     pub expires_at: i64,
 }
@@ -40,7 +41,7 @@ pub enum Consumed<E = std::convert::Infallible> {
 }
 
 const COLUMNS: &str = "code_hash, grant_id, client_id, user_id, sid, redirect_uri, redirect_uri_sent, scope, nonce, code_challenge, \
-    auth_time, amr, acr, created_at, expires_at";
+    auth_time, amr, acr, idp, created_at, expires_at";
 
 fn from_row(r: &AnyRow) -> Result<CodeRow> {
     Ok(CodeRow {
@@ -57,6 +58,7 @@ fn from_row(r: &AnyRow) -> Result<CodeRow> {
         auth_time: r.try_get("auth_time")?,
         amr: get_list(r, "amr")?,
         acr: r.try_get("acr")?,
+        idp: r.try_get("idp")?,
         created_at: r.try_get("created_at")?,
         expires_at: r.try_get("expires_at")?,
     })
@@ -67,8 +69,8 @@ pub async fn insert_with_grant(db: &Db, c: &CodeRow) -> Result<()> {
     let mut tx = db.pool().begin().await?;
     sqlx::query(
         "INSERT INTO auth_codes (code_hash, grant_id, client_id, user_id, sid, redirect_uri, scope, nonce,
-            code_challenge, auth_time, amr, acr, created_at, expires_at, redirect_uri_sent)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+            code_challenge, auth_time, amr, acr, created_at, expires_at, redirect_uri_sent, idp)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
     )
     .bind(&c.code_hash)
     .bind(&c.grant_id)
@@ -85,6 +87,7 @@ pub async fn insert_with_grant(db: &Db, c: &CodeRow) -> Result<()> {
     .bind(c.created_at)
     .bind(c.expires_at)
     .bind(c.redirect_uri_sent)
+    .bind(&c.idp)
     .execute(&mut *tx)
     .await?;
     // The client now uses this session (single logout needs the list).

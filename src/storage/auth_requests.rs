@@ -68,3 +68,9 @@ pub async fn rebind(db: &Db, id: &str, browser_hash: &str) -> Result<()> {
         .await?;
     Ok(())
 }
+
+/// Replaces the stored parameters (a pending account link added or spent).
+pub async fn update_params(db: &Db, id: &str, params: &str) -> Result<()> {
+    sqlx::query("UPDATE auth_requests SET params = $2 WHERE id = $1").bind(id).bind(params).execute(db.pool()).await?;
+    Ok(())
+}

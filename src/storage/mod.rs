@@ -8,7 +8,9 @@ pub mod auth_codes;
 pub mod auth_requests;
 pub mod clients;
 pub mod consents;
+pub mod federation_states;
 pub mod grants;
+pub mod identities;
 pub mod keys;
 pub mod refresh_tokens;
 pub mod sessions;
@@ -180,6 +182,7 @@ pub async fn purge_expired(db: &Db, now: i64) -> Result<u64> {
     let mut n = 0;
     for sql in [
         "DELETE FROM auth_requests WHERE expires_at <= $1",
+        "DELETE FROM federation_states WHERE expires_at <= $1",
         "DELETE FROM auth_codes WHERE expires_at <= $1 - 3600",
         "DELETE FROM sessions WHERE expires_at <= $1 OR idle_expires_at <= $1",
         "DELETE FROM refresh_tokens WHERE grant_expires_at <= $1",

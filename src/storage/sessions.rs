@@ -13,6 +13,8 @@ pub struct SessionRow {
     pub auth_time: i64,
     pub amr: Vec<String>,
     pub acr: Option<String>,
+    /// The upstream provider the user signed in with; None for a password.
+    pub idp: Option<String>,
     pub created_at: i64,
     pub last_seen_at: i64,
     pub idle_expires_at: i64,
@@ -27,6 +29,7 @@ fn from_row(r: &AnyRow) -> Result<SessionRow> {
         auth_time: r.try_get("auth_time")?,
         amr: get_list(r, "amr")?,
         acr: r.try_get("acr")?,
+        idp: r.try_get("idp")?,
         created_at: r.try_get("created_at")?,
         last_seen_at: r.try_get("last_seen_at")?,
         idle_expires_at: r.try_get("idle_expires_at")?,
@@ -37,8 +40,8 @@ fn from_row(r: &AnyRow) -> Result<SessionRow> {
 pub async fn insert(db: &Db, s: &SessionRow) -> Result<()> {
     sqlx::query(
         "INSERT INTO sessions (id_hash, sid, user_id, auth_time, amr, acr, created_at, last_seen_at,
-            idle_expires_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            idle_expires_at, expires_at, idp)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(&s.id_hash)
     .bind(&s.sid)
@@ -50,6 +53,7 @@ pub async fn insert(db: &Db, s: &SessionRow) -> Result<()> {
     .bind(s.last_seen_at)
     .bind(s.idle_expires_at)
     .bind(s.expires_at)
+    .bind(&s.idp)
     .execute(db.pool())
     .await?;
     Ok(())
@@ -60,7 +64,7 @@ pub async fn find_live(db: &Db, id_hash: &str, now: i64) -> Result<Option<Sessio
     // Joined with users so a disabled or deleted user has no session, in one round trip.
     let row = sqlx::query(
         "SELECT s.id_hash, s.sid, s.user_id, s.auth_time, s.amr, s.acr, s.created_at, s.last_seen_at,
-            s.idle_expires_at, s.expires_at
+            s.idle_expires_at, s.expires_at, s.idp
          FROM sessions s JOIN users u ON u.user_id = s.user_id
          WHERE s.id_hash = $1 AND s.expires_at > $2 AND s.idle_expires_at > $2 AND u.disabled = $3",
     )
@@ -155,7 +159,7 @@ async fn end_in(tx: &mut sqlx::Transaction<'_, sqlx::Any>, sid: &str, now: i64) 
 /// Every session of a user, live or not yet purged.
 pub async fn list_for_user(db: &Db, user_id: &str) -> Result<Vec<SessionRow>> {
     let rows = sqlx::query(
-        "SELECT id_hash, sid, user_id, auth_time, amr, acr, created_at, last_seen_at, idle_expires_at, expires_at
+        "SELECT id_hash, sid, user_id, auth_time, amr, acr, created_at, last_seen_at, idle_expires_at, expires_at, idp
          FROM sessions WHERE user_id = $1 ORDER BY created_at",
     )
     .bind(user_id)

@@ -6,7 +6,7 @@ use sqlx::any::AnyRow;
 use super::{Db, Result, StorageError, get_bool};
 use crate::domain::{User, normalize_email};
 
-const COLUMNS: &str = "user_id, email, email_verified, name, password_hash, disabled, created_at, updated_at";
+const COLUMNS: &str = "user_id, email, email_verified, name, picture, password_hash, disabled, created_at, updated_at";
 
 fn from_row(r: &AnyRow) -> Result<User> {
     Ok(User {
@@ -14,6 +14,7 @@ fn from_row(r: &AnyRow) -> Result<User> {
         email: r.try_get("email")?,
         email_verified: get_bool(r, "email_verified")?,
         name: r.try_get("name")?,
+        picture: r.try_get("picture")?,
         password_hash: r.try_get("password_hash")?,
         disabled: get_bool(r, "disabled")?,
         created_at: r.try_get("created_at")?,
@@ -23,27 +24,32 @@ fn from_row(r: &AnyRow) -> Result<User> {
 
 type Query<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
 
-/// Binds $1..$7, shared by INSERT and UPDATE (same placeholder numbering).
+/// Binds $1..$8, shared by INSERT and UPDATE (same placeholder numbering).
 fn bind_fields<'q>(q: Query<'q>, u: &'q User) -> Query<'q> {
     q.bind(&u.user_id)
         .bind(&u.email)
-        .bind(normalize_email(&u.email))
+        .bind(u.email.as_deref().map(normalize_email))
         .bind(u.email_verified)
         .bind(&u.name)
         .bind(&u.password_hash)
         .bind(u.disabled)
+        .bind(&u.picture)
 }
 
 pub async fn insert(db: &Db, u: &User) -> Result<()> {
+    insert_on(db.pool(), u).await
+}
+
+pub(super) async fn insert_on<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(ex: E, u: &User) -> Result<()> {
     let q = sqlx::query(
         "INSERT INTO users (user_id, email, email_normalized, email_verified, name, password_hash, disabled,
-            created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            picture, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     );
     bind_fields(q, u)
         .bind(u.created_at)
         .bind(u.updated_at)
-        .execute(db.pool())
+        .execute(ex)
         .await
         .map_err(|e| StorageError::on_unique(e, "a user with this email"))?;
     Ok(())
@@ -53,7 +59,7 @@ pub async fn insert(db: &Db, u: &User) -> Result<()> {
 pub async fn update(db: &Db, u: &User) -> Result<()> {
     let q = sqlx::query(
         "UPDATE users SET email = $2, email_normalized = $3, email_verified = $4, name = $5,
-            password_hash = $6, disabled = $7, updated_at = $8
+            password_hash = $6, disabled = $7, picture = $8, updated_at = $9
          WHERE user_id = $1",
     );
     let res = bind_fields(q, u)
@@ -78,7 +84,9 @@ pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<User>> {
 
 /// Users ordered by email, at most `limit` after `offset`.
 pub async fn list(db: &Db, limit: i64, offset: i64) -> Result<Vec<User>> {
-    let sql = sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM users ORDER BY email_normalized LIMIT $1 OFFSET $2"));
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM users ORDER BY email_normalized IS NULL, email_normalized, user_id LIMIT $1 OFFSET $2"
+    ));
     let rows = sqlx::query(sql).bind(limit).bind(offset).fetch_all(db.pool()).await?;
     rows.iter().map(from_row).collect()
 }

@@ -58,6 +58,7 @@ fn grant_of(row: &CodeRow) -> UserGrant<'_> {
         sid: Some(&row.sid),
         auth_time: row.auth_time,
         amr: &row.amr,
+        idp: row.idp.as_deref(),
         acr: row.acr.as_deref(),
         nonce: row.nonce.as_deref(),
     }

@@ -20,6 +20,7 @@ pub struct UserGrant<'a> {
     pub sid: Option<&'a str>,
     pub auth_time: i64,
     pub amr: &'a [String],
+    pub idp: Option<&'a str>,
     pub acr: Option<&'a str>,
     pub nonce: Option<&'a str>,
 }
@@ -48,6 +49,7 @@ pub fn mint(state: &AppState, client: &Client, user: &User, g: &UserGrant, now: 
             auth_time: g.auth_time,
             sid: g.sid,
             amr: g.amr,
+            idp: g.idp,
             acr: g.acr,
             access_token: Some(&access),
         };
@@ -81,6 +83,7 @@ pub fn new_refresh(state: &AppState, client: &Client, g: &UserGrant, user_id: &s
         scope: g.scopes.join(" "),
         auth_time: g.auth_time,
         amr: g.amr.to_vec(),
+        idp: g.idp.map(str::to_string),
         offline: g.scopes.iter().any(|s| s == "offline_access"),
         created_at: now,
         expires_at: now + t.refresh_token_idle_ttl_secs as i64,

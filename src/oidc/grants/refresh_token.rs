@@ -55,6 +55,7 @@ pub async fn exchange(state: &AppState, client: &Client, p: &Params) -> Result<T
         sid: old.sid.as_deref(),
         auth_time: old.auth_time,
         amr: &old.amr,
+        idp: old.idp.as_deref(),
         acr: None,
         nonce: None,
     };

@@ -261,9 +261,10 @@ pub async fn add_user(app: &TestApp, email: &str, password: &str) -> String {
     let now = app.state.clock.now();
     let u = sesame::domain::User {
         user_id: uuid::Uuid::new_v4().to_string(),
-        email: email.into(),
+        email: Some(email.into()),
         email_verified: true,
         name: Some("Alice Example".into()),
+        picture: None,
         password_hash: Some(sesame::crypto::password::hash(password.into()).await.unwrap()),
         disabled: false,
         created_at: now,
