@@ -10,6 +10,7 @@ mod cli;
 mod config;
 mod cors;
 mod discovery;
+mod federation;
 mod flow;
 mod hardening;
 mod keys;

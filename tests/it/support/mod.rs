@@ -228,6 +228,7 @@ impl Drop for TestApp {
 }
 
 pub mod browser;
+pub mod fake_idp;
 
 /// Registers a client directly in storage; returns its secret for confidential ones.
 pub async fn add_client(

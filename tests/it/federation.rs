@@ -1,0 +1,522 @@
+//! Federation end to end: a second Sesame is the upstream OpenID provider
+//! (real discovery, JWKS, PKCE and nonce on both sides); an in-process fake
+//! plays GitHub- and Apple-style providers and sends tampered ID tokens.
+//! The two Sesames share one cookie jar (cookies ignore ports), so the
+//! upstream has its own session cookie name.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sesame::config::{ProviderConfig, ProviderKind, Secret};
+
+use crate::authorize::{CB, VERIFIER, auth};
+use crate::backend_tests;
+use crate::flow::decode_payload;
+use crate::support::browser::{hidden, location, params};
+use crate::support::fake_idp::{FakeIdp, Settings, Tamper, apple_team_key};
+use crate::support::{Backend, TestApp, TestDb, add_client, add_user};
+
+const PW: &str = "correct horse battery";
+const UP_SECRET: &str = "upstream-client-secret-0123456789";
+
+pub struct Fed {
+    pub down: TestApp,
+    pub up: TestApp,
+    _updb: TestDb,
+}
+
+/// A downstream Sesame with provider `corp` = an upstream Sesame where
+/// alice@example.com (verified) has a password.
+pub async fn fed(db: &TestDb, tweak: impl FnOnce(&mut ProviderConfig)) -> Fed {
+    let updb = TestDb::new(Backend::Sqlite).await.unwrap();
+    let up = TestApp::spawn(&updb, |c| c.session.cookie_name = Some("upstream".into())).await;
+    add_user(&up, "alice@example.com", PW).await;
+    let mut p = ProviderConfig {
+        id: "corp".into(),
+        name: "Corp SSO".into(),
+        kind: ProviderKind::Oidc,
+        issuer: up.state.issuer.as_str().to_string(),
+        client_id: "downstream".into(),
+        client_secret: Secret::new(UP_SECRET),
+        ..Default::default()
+    };
+    tweak(&mut p);
+    let down = TestApp::spawn(db, |c| c.providers = vec![p]).await;
+    add_client(&down, "spa", true, true, CB, None, &["authorization_code", "refresh_token"]).await;
+    let spec = sesame::clients::ClientSpec {
+        client_id: Some("downstream".into()),
+        name: "Downstream Sesame".into(),
+        first_party: true,
+        redirect_uris: vec![format!("{}/federation/corp/callback", down.base_url)],
+        grant_types: vec!["authorization_code".into()],
+        ..Default::default()
+    };
+    let mut c = sesame::clients::validate(spec, false, up.state.clock.now()).unwrap().client;
+    c.secret_hash = Some(sesame::crypto::random::sha256_hex(UP_SECRET));
+    sesame::storage::clients::insert(&up.state.db, &c).await.unwrap();
+    Fed { down, up, _updb: updb }
+}
+
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).cookie_store(true).build().unwrap()
+}
+
+/// Follows redirects through both Sesames; stops at a page or at the app's callback.
+pub async fn walk(c: &reqwest::Client, mut resp: reqwest::Response) -> reqwest::Response {
+    for _ in 0..12 {
+        if !resp.status().is_redirection() {
+            return resp;
+        }
+        let loc = location(&resp);
+        if loc.starts_with(CB) {
+            return resp;
+        }
+        let next = resp.url().join(&loc).unwrap();
+        resp = c.get(next).send().await.unwrap();
+    }
+    panic!("redirect loop");
+}
+
+async fn open(c: &reqwest::Client, down: &TestApp, extra: &str) -> reqwest::Response {
+    walk(c, c.get(down.url(&auth("spa", extra))).send().await.unwrap()).await
+}
+
+/// The href of the "Continue with …" button of provider `id`.
+fn button(html: &str, id: &str) -> String {
+    let needle = format!("id=\"provider-{id}\" href=\"");
+    let start = html.find(&needle).unwrap_or_else(|| panic!("no button {id} in {html}")) + needle.len();
+    html[start..start + html[start..].find('"').unwrap()].replace("&amp;", "&")
+}
+
+/// Signs in on the upstream Sesame's login box shown by `page`.
+async fn upstream_login(c: &reqwest::Client, page: reqwest::Response, email: &str) -> reqwest::Response {
+    let base = page.url().origin().ascii_serialization();
+    assert!(page.url().path().ends_with("/login"), "upstream login box expected: {}", page.url());
+    let html = page.text().await.unwrap();
+    let form = [
+        ("csrf", hidden(&html, "csrf")),
+        ("req", hidden(&html, "req")),
+        ("email", email.into()),
+        ("password", PW.into()),
+    ];
+    walk(c, c.post(format!("{base}/login")).form(&form).send().await.unwrap()).await
+}
+
+/// Redeems the code of a redirect to the app; returns the ID token's claims.
+pub async fn redeem(down: &TestApp, back: &reqwest::Response) -> Value {
+    assert_eq!(back.status(), StatusCode::FOUND, "redirect to the app expected");
+    let p = params(&url::Url::parse(&location(back)).unwrap());
+    let code = p.get("code").unwrap_or_else(|| panic!("no code: {p:?}"));
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("client_id", "spa"),
+        ("code", code),
+        ("redirect_uri", CB),
+        ("code_verifier", VERIFIER),
+    ];
+    let tok: Value =
+        reqwest::Client::new().post(down.url("/token")).form(&form).send().await.unwrap().json().await.unwrap();
+    decode_payload(tok["id_token"].as_str().unwrap_or_else(|| panic!("no id_token: {tok}")))
+}
+
+/// Chooser → upstream login box → back to the app.
+async fn sign_in_through_corp(f: &Fed, c: &reqwest::Client, email: &str) -> Value {
+    let page = open(c, &f.down, "").await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Continue with Corp SSO"), "{html}");
+    let go = button(&html, "corp");
+    let at_upstream = walk(c, c.get(f.down.url(&go)).send().await.unwrap()).await;
+    let back = upstream_login(c, at_upstream, email).await;
+    redeem(&f.down, &back).await
+}
+
+backend_tests!(
+    first_login_creates_the_user_and_returns_map_to_the_same_sub,
+    linking_waits_for_proof_of_the_existing_account,
+    an_unverified_email_never_links,
+    connection_skips_the_chooser,
+    upstream_errors_end_on_the_login_box,
+    upstream_down_or_slow,
+    tampered_id_tokens_are_refused,
+    github_style_takes_only_the_primary_verified_email,
+    apple_style_form_post_with_a_minted_secret,
+    cli_shows_unlinks_and_checks,
+);
+
+async fn first_login_creates_the_user_and_returns_map_to_the_same_sub(db: TestDb) {
+    let f = fed(&db, |_| {}).await;
+    let claims = sign_in_through_corp(&f, &browser(), "alice@example.com").await;
+    let sub = claims["sub"].as_str().unwrap().to_string();
+    assert_eq!(claims["idp"], "corp");
+    // The upstream Sesame says how it authenticated (a password).
+    assert_eq!(claims["amr"], json!(["pwd"]));
+    assert_eq!(claims["email"], "alice@example.com");
+    assert_eq!(claims["email_verified"], true);
+    let user = sesame::storage::users::find_by_id(&f.down.state.db, &sub).await.unwrap().unwrap();
+    assert!(user.password_hash.is_none(), "a federated user has no password");
+    let ids = sesame::storage::identities::for_user(&f.down.state.db, &sub).await.unwrap();
+    assert_eq!(ids.len(), 1);
+    assert_eq!(ids[0].provider, "corp");
+
+    // Upstream email changes (verified): same Sesame user, email follows.
+    let mut u = sesame::storage::users::find_by_email(&f.up.state.db, "alice@example.com").await.unwrap().unwrap();
+    u.email = Some("alice@corp.example".into());
+    sesame::storage::users::update(&f.up.state.db, &u).await.unwrap();
+    let again = sign_in_through_corp(&f, &browser(), "alice@corp.example").await;
+    assert_eq!(again["sub"], sub.as_str());
+    assert_eq!(again["email"], "alice@corp.example");
+    let n = sesame::storage::users::list(&f.down.state.db, 100, 0).await.unwrap().len();
+    assert_eq!(n, 1, "no second account");
+}
+
+async fn linking_waits_for_proof_of_the_existing_account(db: TestDb) {
+    let f = fed(&db, |_| {}).await;
+    let existing = add_user(&f.down, "alice@example.com", PW).await;
+    let mallory = add_user(&f.down, "mallory@example.com", PW).await;
+    let c = browser();
+    let page = open(&c, &f.down, "").await;
+    let go = button(&page.text().await.unwrap(), "corp");
+    let at_upstream = walk(&c, c.get(f.down.url(&go)).send().await.unwrap()).await;
+    let back = upstream_login(&c, at_upstream, "alice@example.com").await;
+    // Not signed in, not merged: the login box asks for the account's password.
+    assert_eq!(back.status(), StatusCode::OK);
+    assert!(back.url().path().ends_with("/login"));
+    let html = back.text().await.unwrap();
+    assert!(html.contains("already exists") && html.contains("Corp SSO"), "{html}");
+    assert!(sesame::storage::identities::for_user(&f.down.state.db, &existing).await.unwrap().is_empty());
+
+    // Signing in to another account proves nothing and links nothing.
+    let form = [
+        ("csrf", hidden(&html, "csrf")),
+        ("req", hidden(&html, "req")),
+        ("email", "mallory@example.com".into()),
+        ("password", PW.into()),
+    ];
+    let r = walk(&c, c.post(f.down.url("/login")).form(&form).send().await.unwrap()).await;
+    assert_eq!(r.status(), StatusCode::FOUND);
+    assert!(sesame::storage::identities::for_user(&f.down.state.db, &mallory).await.unwrap().is_empty());
+    assert!(sesame::storage::identities::for_user(&f.down.state.db, &existing).await.unwrap().is_empty());
+    let n: usize = sesame::storage::users::list(&f.down.state.db, 100, 0).await.unwrap().len();
+    assert_eq!(n, 2);
+
+    // The owner proves it with the password: linked, and the tokens are the existing account's.
+    let c = browser();
+    let page = open(&c, &f.down, "").await;
+    let go = button(&page.text().await.unwrap(), "corp");
+    let at_upstream = walk(&c, c.get(f.down.url(&go)).send().await.unwrap()).await;
+    let back = upstream_login(&c, at_upstream, "alice@example.com").await;
+    let html = back.text().await.unwrap();
+    let form = [
+        ("csrf", hidden(&html, "csrf")),
+        ("req", hidden(&html, "req")),
+        ("email", "alice@example.com".into()),
+        ("password", PW.into()),
+    ];
+    let r = walk(&c, c.post(f.down.url("/login")).form(&form).send().await.unwrap()).await;
+    let claims = redeem(&f.down, &r).await;
+    assert_eq!(claims["sub"], existing.as_str());
+    let ids = sesame::storage::identities::for_user(&f.down.state.db, &existing).await.unwrap();
+    assert_eq!(ids.len(), 1, "linked after proof");
+
+    // From now on the provider alone signs in to that account.
+    let claims = sign_in_through_corp(&f, &browser(), "alice@example.com").await;
+    assert_eq!(claims["sub"], existing.as_str());
+    assert_eq!(claims["idp"], "corp");
+}
+
+async fn an_unverified_email_never_links(db: TestDb) {
+    let f = fed(&db, |_| {}).await;
+    let existing = add_user(&f.down, "alice@example.com", PW).await;
+    let mut u = sesame::storage::users::find_by_email(&f.up.state.db, "alice@example.com").await.unwrap().unwrap();
+    u.email_verified = false;
+    sesame::storage::users::update(&f.up.state.db, &u).await.unwrap();
+    let claims = sign_in_through_corp(&f, &browser(), "alice@example.com").await;
+    let sub = claims["sub"].as_str().unwrap();
+    assert_ne!(sub, existing, "a new account, not the existing one");
+    assert!(claims.get("email").is_none(), "the unverified address is not taken onto the new account: {claims}");
+    let new = sesame::storage::users::find_by_id(&f.down.state.db, sub).await.unwrap().unwrap();
+    assert_eq!(new.email, None);
+    assert!(sesame::storage::identities::for_user(&f.down.state.db, &existing).await.unwrap().is_empty());
+}
+
+async fn connection_skips_the_chooser(db: TestDb) {
+    let f = fed(&db, |_| {}).await;
+    let c = browser();
+    let r = c
+        .get(f.down.url(&auth("spa", "&connection=corp&login_hint=alice%40example.com&prompt=login")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(location(&r).contains("/federation/corp/start?req="), "{}", location(&r));
+    let r = c.get(r.url().join(&location(&r)).unwrap()).send().await.unwrap();
+    let upstream = url::Url::parse(&location(&r)).unwrap();
+    assert!(upstream.as_str().starts_with(&f.up.base_url), "{upstream}");
+    let q = params(&upstream);
+    assert_eq!(q["login_hint"], "alice@example.com", "login_hint forwarded");
+    assert_eq!(q["prompt"], "login", "prompt=login forwarded");
+    assert_eq!(q["code_challenge_method"], "S256");
+    assert!(q["nonce"].len() >= 20 && q["state"].len() >= 32);
+    assert_eq!(q["redirect_uri"], format!("{}/federation/corp/callback", f.down.base_url));
+    let at_upstream = walk(&c, c.get(upstream).send().await.unwrap()).await;
+    let back = upstream_login(&c, at_upstream, "alice@example.com").await;
+    assert_eq!(redeem(&f.down, &back).await["idp"], "corp");
+
+    // An unknown connection goes back to the app as invalid_request.
+    let r = browser().get(f.down.url(&auth("spa", "&connection=nope"))).send().await.unwrap();
+    let p = params(&url::Url::parse(&location(&r)).unwrap());
+    assert_eq!(p["error"], "invalid_request");
+}
+
+/// Starts a round trip with `connection=corp` and returns the `state` sent upstream.
+async fn state_sent_upstream(f: &Fed, c: &reqwest::Client) -> String {
+    let r = c.get(f.down.url(&auth("spa", "&connection=corp"))).send().await.unwrap();
+    let r = c.get(r.url().join(&location(&r)).unwrap()).send().await.unwrap();
+    params(&url::Url::parse(&location(&r)).unwrap())["state"].clone()
+}
+
+async fn login_box_says(c: &reqwest::Client, r: reqwest::Response, words: &str) {
+    let r = walk(c, r).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{}", r.url());
+    assert!(r.url().path().ends_with("/login"));
+    let html = r.text().await.unwrap();
+    assert!(html.contains(words), "expected `{words}` in {html}");
+    assert!(html.contains("id=\"provider-corp\""), "a retry button");
+}
+
+async fn upstream_errors_end_on_the_login_box(db: TestDb) {
+    let f = fed(&db, |_| {}).await;
+    let c = browser();
+    let cb = f.down.url("/federation/corp/callback");
+
+    // The user cancels at the upstream.
+    let st = state_sent_upstream(&f, &c).await;
+    let r = c.get(format!("{cb}?state={st}&error=access_denied")).send().await.unwrap();
+    login_box_says(&c, r, "was cancelled").await;
+    // The same answer again: a replay.
+    let r = c.get(format!("{cb}?state={st}&error=access_denied")).send().await.unwrap();
+    login_box_says(&c, r, "already used").await;
+    // An upstream error.
+    let st = state_sent_upstream(&f, &c).await;
+    let r = c.get(format!("{cb}?state={st}&error=server_error&error_description=boom")).send().await.unwrap();
+    login_box_says(&c, r, "did not sign you in").await;
+    // A code the upstream never issued.
+    let st = state_sent_upstream(&f, &c).await;
+    let r = c.get(format!("{cb}?state={st}&code=forged")).send().await.unwrap();
+    login_box_says(&c, r, "did not sign you in").await;
+    // Too slow: the round trip expired.
+    let st = state_sent_upstream(&f, &c).await;
+    f.down.state.clock.advance(601);
+    let r = c.get(format!("{cb}?state={st}&code=x")).send().await.unwrap();
+    login_box_says(&c, r, "took too long").await;
+
+    // A state nobody issued, or another browser's: an error page, no sign-in.
+    let r = c.get(format!("{cb}?state=forged&code=x")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.text().await.unwrap().contains("unknown"));
+    let st = state_sent_upstream(&f, &c).await;
+    let r = browser().get(format!("{cb}?state={st}&code=x")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.text().await.unwrap().contains("another browser"));
+    assert!(sesame::storage::users::list(&f.down.state.db, 10, 0).await.unwrap().is_empty(), "nobody half-created");
+}
+
+async fn upstream_down_or_slow(db: TestDb) {
+    // Connection refused: a port that was bound and let go.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let f = fed(&db, |p| p.issuer = format!("http://{closed}")).await;
+    let c = browser();
+    let r = c.get(f.down.url(&auth("spa", "&connection=corp"))).send().await.unwrap();
+    login_box_says(&c, r, "did not answer in time").await;
+    drop(f);
+
+    // Slow: accepts the connection, never answers.
+    let slow = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = slow.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = slow.accept().await {
+            held.push(s);
+        }
+    });
+    let db2 = TestDb::new(db.backend).await.unwrap();
+    let f = fed(&db2, |p| {
+        p.issuer = format!("http://{addr}");
+        p.timeout_secs = 1;
+    })
+    .await;
+    let c = browser();
+    let started = std::time::Instant::now();
+    let r = c.get(f.down.url(&auth("spa", "&connection=corp"))).send().await.unwrap();
+    login_box_says(&c, r, "did not answer in time").await;
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
+
+/// Downstream with provider `fake` of `kind` pointing at an in-process fake.
+async fn with_fake(
+    db: &TestDb,
+    kind: ProviderKind,
+    settings: Settings,
+    tweak: impl FnOnce(&mut ProviderConfig),
+) -> (TestApp, FakeIdp) {
+    let idp = FakeIdp::start(settings).await;
+    let base = idp.base().to_string();
+    let mut p = ProviderConfig {
+        id: "fake".into(),
+        kind,
+        issuer: base.clone(),
+        client_id: "sesame".into(),
+        client_secret: Secret::new("fake-secret"),
+        authorization_endpoint: Some(format!("{base}/authorize")),
+        token_endpoint: Some(format!("{base}/token")),
+        userinfo_endpoint: Some(format!("{base}/user")),
+        emails_endpoint: Some(format!("{base}/user/emails")),
+        jwks_uri: Some(format!("{base}/jwks")),
+        ..Default::default()
+    };
+    tweak(&mut p);
+    let down = TestApp::spawn(db, |c| c.providers = vec![p]).await;
+    add_client(&down, "spa", true, true, CB, None, &["authorization_code", "refresh_token"]).await;
+    (down, idp)
+}
+
+async fn fake_round_trip(down: &TestApp, c: &reqwest::Client) -> reqwest::Response {
+    let r = c.get(down.url(&auth("spa", "&connection=fake"))).send().await.unwrap();
+    walk(c, r).await
+}
+
+async fn tampered_id_tokens_are_refused(db: TestDb) {
+    let (down, idp) = with_fake(&db, ProviderKind::Oidc, Settings::default(), |_| {}).await;
+    for t in [Tamper::BadSignature, Tamper::WrongAudience, Tamper::WrongNonce, Tamper::Expired] {
+        idp.set(|s| s.tamper = t);
+        let c = browser();
+        let r = fake_round_trip(&down, &c).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{t:?}");
+        let html = r.text().await.unwrap();
+        assert!(html.contains("could not be verified"), "{t:?}: {html}");
+    }
+    assert!(sesame::storage::users::list(&down.state.db, 10, 0).await.unwrap().is_empty());
+    // The genuine token signs in.
+    idp.set(|s| s.tamper = Tamper::None);
+    let c = browser();
+    let claims = redeem(&down, &fake_round_trip(&down, &c).await).await;
+    assert_eq!(claims["email"], "fake@example.com");
+    assert_eq!(claims["amr"], json!(["fed"]), "the upstream sent no amr");
+}
+
+async fn github_style_takes_only_the_primary_verified_email(db: TestDb) {
+    let (down, idp) = with_fake(&db, ProviderKind::Github, Settings::default(), |_| {}).await;
+    let claims = redeem(&down, &fake_round_trip(&down, &browser()).await).await;
+    assert_eq!(claims["email"], "octo@example.com", "primary verified, not the public profile's");
+    assert_eq!(claims["email_verified"], true);
+    assert_eq!(claims["idp"], "fake");
+    let ids = sesame::storage::identities::for_user(&down.state.db, claims["sub"].as_str().unwrap()).await.unwrap();
+    assert_eq!(ids[0].subject, "4242", "GitHub's numeric id");
+
+    // Another GitHub user whose primary address is unverified: no email at all.
+    idp.set(|s| {
+        s.profile = json!({ "id": 7, "login": "nomail", "email": "claimed@example.com" });
+        s.emails = json!([{ "email": "claimed@example.com", "primary": true, "verified": false }]);
+    });
+    let claims = redeem(&down, &fake_round_trip(&down, &browser()).await).await;
+    assert!(claims.get("email").is_none(), "{claims}");
+    let u = sesame::storage::users::find_by_id(&down.state.db, claims["sub"].as_str().unwrap()).await.unwrap().unwrap();
+    assert_eq!(u.email, None);
+    assert_eq!(u.name.as_deref(), None);
+}
+
+async fn apple_style_form_post_with_a_minted_secret(db: TestDb) {
+    let (pem, public) = apple_team_key();
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("AuthKey_KEY1.p8");
+    std::fs::write(&key_file, pem).unwrap();
+    let settings = Settings {
+        apple_team_key: Some(public),
+        apple_user: Some(r#"{"name":{"firstName":"Ada","lastName":"Lovelace"},"email":"ada@example.com"}"#.into()),
+        claims: json!({ "sub": "001234.apple", "email": "ada@example.com", "email_verified": "true" }),
+        ..Default::default()
+    };
+    let (down, idp) = with_fake(&db, ProviderKind::Apple, settings, |p| {
+        p.client_secret = Secret::default();
+        p.team_id = "TEAM123456".into();
+        p.key_id = "KEY1".into();
+        p.private_key_file = key_file.display().to_string();
+    })
+    .await;
+    let c = browser();
+    let page = fake_round_trip(&down, &c).await;
+    // The upstream's page would post this form cross-site: no cookies come with it.
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    let field = |n: &str| hidden(&html, n).replace("&quot;", "\"").replace("&amp;", "&");
+    let form = [("code", field("code")), ("state", field("state")), ("user", field("user"))];
+    let cookieless = browser();
+    let r = cookieless.post(down.url("/federation/fake/callback")).form(&form).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let hop = r.text().await.unwrap();
+    assert!(hop.contains("http-equiv=\"refresh\""), "{hop}");
+    assert_eq!(idp.token_calls(), 0, "nothing redeemed before the browser is back");
+    // The same-site hop, now with the browser's cookies.
+    let start = hop.find("url=").unwrap() + 4;
+    let next = hop[start..start + hop[start..].find('"').unwrap()].replace("&amp;", "&");
+    let back = walk(&c, c.get(down.url(&next)).send().await.unwrap()).await;
+    let claims = redeem(&down, &back).await;
+    assert_eq!(claims["email"], "ada@example.com");
+    assert_eq!(claims["email_verified"], true, "Apple's \"true\" string");
+    let u = sesame::storage::users::find_by_id(&down.state.db, claims["sub"].as_str().unwrap()).await.unwrap().unwrap();
+    assert_eq!(u.name.as_deref(), Some("Ada Lovelace"), "the name Apple posts once is kept");
+    assert_eq!(idp.token_calls(), 1, "the minted ES256 secret was accepted");
+}
+
+async fn cli_shows_unlinks_and_checks(db: TestDb) {
+    let f = fed(&db, |_| {}).await;
+    let claims = sign_in_through_corp(&f, &browser(), "alice@example.com").await;
+    let sub = claims["sub"].as_str().unwrap();
+    let cfg = f.down.state.config.providers[0].clone();
+    let toml = format!(
+        "[[providers]]\nid = \"corp\"\nname = \"Corp SSO\"\nkind = \"oidc\"\nissuer = \"{}\"\nclient_id = \"downstream\"\nclient_secret_env = \"CORP_SECRET\"\n\n[[providers]]\nid = \"gone\"\nkind = \"oidc\"\nissuer = \"http://127.0.0.1:9\"\nclient_id = \"x\"\nclient_secret = \"hunter2-provider\"\n",
+        cfg.issuer
+    );
+    let file = db.dir.path().join("sesame.toml");
+    std::fs::write(&file, toml).unwrap();
+    let path = file.display().to_string();
+    let env = [("SESAME_ISSUER", f.down.base_url.as_str()), ("CORP_SECRET", UP_SECRET)];
+
+    let out = db.sesame_with(&["--config", &path, "user", "show", sub, "--json"], &env, None);
+    let v = crate::support::stdout_json(&out);
+    assert_eq!(v["identities"][0]["provider"], "corp");
+    assert_eq!(v["has_password"], false);
+    // The last way in is not removed.
+    let out = db.sesame_with(&["--config", &path, "user", "unlink", sub, "--provider", "corp"], &env, None);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("last way to sign in"));
+
+    // provider list / check; check-config never shows a secret.
+    let out = db.sesame_with(&["--config", &path, "provider", "list", "--json"], &env, None);
+    let v = crate::support::stdout_json(&out);
+    assert_eq!(v[0]["callback"], format!("{}/federation/corp/callback", f.down.base_url));
+    let out = db.sesame_with(&["--config", &path, "provider", "check", "corp"], &env, None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok"));
+    let out = db.sesame_with(&["--config", &path, "provider", "check", "gone"], &env, None);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    let out = db.sesame_with(&["--config", &path, "check-config"], &env, None);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(!text.contains("hunter2-provider") && !text.contains(UP_SECRET), "{text}");
+
+    // With a password set, the identity may go.
+    let out = db.sesame_with(
+        &["--config", &path, "user", "set-password", sub, "--password-stdin"],
+        &env,
+        Some("a new long password\n"),
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = db.sesame_with(&["--config", &path, "user", "unlink", sub, "--provider", "corp", "--json"], &env, None);
+    assert_eq!(crate::support::stdout_json(&out)["removed"], 1);
+}
