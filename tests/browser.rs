@@ -67,7 +67,7 @@ fn run(backend: &str) {
         return;
     }
     let status = Command::new("node")
-        .args(["--test", "--test-concurrency=1", "--test-reporter=spec", "sso.test.mjs"])
+        .args(["--test", "--test-concurrency=1", "--test-reporter=spec", "sso.test.mjs", "federation.test.mjs"])
         .current_dir(suite_dir())
         .env("BROWSER_TEST_SESAME_BIN", env!("CARGO_BIN_EXE_sesame"))
         .env("BROWSER_TEST_BACKEND", backend)

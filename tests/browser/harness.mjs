@@ -77,7 +77,58 @@ export async function startStack(options) {
   }
 }
 
-async function start({ authHost, clients, session = {} }, cleanup) {
+/**
+ * Starts one `sesame serve` (migrated, with clients and users made by its
+ * CLI) on a free port and waits until it is ready.
+ */
+async function launch({ dir, name, issuer, site, clients, users, session, config, secrets = {} }, cleanup) {
+  const sesamePort = await freePort();
+  const pg = process.env.BROWSER_TEST_BACKEND === 'postgres' ? postgresDatabase() : null;
+  if (pg) cleanup.push(pg.drop);
+  // Sesame refuses SESAME_* variables it does not know; pass only ours.
+  const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SESAME_')));
+  const env = {
+    ...inherited,
+    ...secrets,
+    SESAME_ISSUER: issuer,
+    SESAME_LISTEN: `127.0.0.1:${sesamePort}`,
+    SESAME_DATABASE_URL: pg ? pg.url : `sqlite://${path.join(dir, `${name}.db`)}`,
+    SESAME_MASTER_KEY: execFileSync(BIN, ['keys', 'new-master-key'], { env: inherited }).toString().trim(),
+    SESAME_LOG_FORMAT: 'json',
+    SESAME_LOGIN__PRODUCT_NAME: 'Example Login',
+  };
+  if (config) {
+    const file = path.join(dir, `${name}.toml`);
+    fs.writeFileSync(file, config);
+    env.SESAME_CONFIG = file;
+  }
+  for (const [k, v] of Object.entries(session)) env[`SESAME_SESSION__${k.toUpperCase()}`] = String(v);
+  const cli = (args, input) => execFileSync(BIN, args, { env, input, stdio: ['pipe', 'pipe', 'pipe'] }).toString();
+  cli(['migrate']);
+  for (const c of clients) {
+    const input = c.secret ? `${c.secret}\n` : undefined;
+    const args = c.args || c;
+    cli(['client', 'add', ...args.map((a) => a.replace(/\{site:([^}]+)\}/g, (_, h) => site(h)))], input);
+  }
+  for (const u of users) {
+    cli(['user', 'add', '--email', u.email, '--name', u.name, '--email-verified', '--password-stdin'], `${PASSWORD}\n`);
+  }
+  const logFile = path.join(dir, `${name}.log`);
+  const log = fs.openSync(logFile, 'a');
+  const server = spawn(BIN, ['serve'], { env, stdio: ['ignore', log, log] });
+  cleanup.push(() => server.kill('SIGKILL'));
+  const started = Date.now();
+  for (;;) {
+    if (server.exitCode !== null) throw new Error(`sesame exited: ${fs.readFileSync(logFile)}`);
+    const ok = await fetch(`http://127.0.0.1:${sesamePort}/readyz`).then((r) => r.ok, () => false);
+    if (ok) break;
+    if (Date.now() - started > 20000) throw new Error('sesame did not become ready');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { port: sesamePort, cli, server, pg, log: () => fs.readFileSync(logFile, 'utf8') };
+}
+
+async function start({ authHost, clients, session = {}, upstream = null, config = null, secrets = {} }, cleanup) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sesame-browser-'));
   const tls = certificate(dir);
   cleanup.push(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -88,42 +139,29 @@ async function start({ authHost, clients, session = {} }, cleanup) {
   const site = (host) => `https://${host}:${port}`;
   // Auth0's issuer form, with the trailing slash, which auth0-js and auth0-spa-js require.
   const issuer = `${site(authHost)}/`;
-  const sesamePort = await freePort();
-  const pg = process.env.BROWSER_TEST_BACKEND === 'postgres' ? postgresDatabase() : null;
-  if (pg) cleanup.push(pg.drop);
-  // Sesame refuses SESAME_* variables it does not know; pass only ours.
-  const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SESAME_')));
-  const env = {
-    ...inherited,
-    SESAME_ISSUER: issuer,
-    SESAME_LISTEN: `127.0.0.1:${sesamePort}`,
-    SESAME_DATABASE_URL: pg ? pg.url : `sqlite://${path.join(dir, 'sesame.db')}`,
-    SESAME_MASTER_KEY: execFileSync(BIN, ['keys', 'new-master-key'], { env: inherited }).toString().trim(),
-    SESAME_LOG_FORMAT: 'json',
-    SESAME_LOGIN__PRODUCT_NAME: 'Example Login',
-  };
-  for (const [k, v] of Object.entries(session)) env[`SESAME_SESSION__${k.toUpperCase()}`] = String(v);
-  const cli = (args, input) => execFileSync(BIN, args, { env, input, stdio: ['pipe', 'pipe', 'pipe'] }).toString();
-  cli(['migrate']);
-  for (const c of clients) cli(['client', 'add', ...c.map((a) => a.replace(/\{site:([^}]+)\}/g, (_, h) => site(h)))]);
-  cli(['user', 'add', '--email', EMAIL, '--name', 'Alice Example', '--email-verified', '--password-stdin'], `${PASSWORD}\n`);
-
-  const log = fs.openSync(path.join(dir, 'sesame.log'), 'a');
-  const server = spawn(BIN, ['serve'], { env, stdio: ['ignore', log, log] });
-  cleanup.push(() => server.kill('SIGKILL'));
-  const started = Date.now();
-  for (;;) {
-    if (server.exitCode !== null) throw new Error(`sesame exited: ${fs.readFileSync(path.join(dir, 'sesame.log'))}`);
-    const ok = await fetch(`http://127.0.0.1:${sesamePort}/readyz`).then((r) => r.ok, () => false);
-    if (ok) break;
-    if (Date.now() - started > 20000) throw new Error('sesame did not become ready');
-    await new Promise((r) => setTimeout(r, 50));
+  const servers = [];
+  // The upstream identity provider: a second Sesame on its own host.
+  let up = null;
+  if (upstream) {
+    up = await launch({
+      dir, name: 'upstream', issuer: `${site(upstream.host)}/`, site, clients: upstream.clients,
+      users: upstream.users, session: {}, config: null,
+    }, cleanup);
+    servers.push(up);
   }
-
+  const main = await launch({
+    dir, name: 'sesame', issuer, site, clients, users: [{ email: EMAIL, name: 'Alice Example' }], session,
+    config: typeof config === 'function' ? config({ site, upstreamPort: up && up.port }) : config,
+    secrets,
+  }, cleanup);
+  servers.push(main);
+  const { cli } = main;
+  const sesamePort = main.port;
   const pageRequests = [];
   front.on('request', (req, res) => {
     const host = (req.headers.host || '').split(':')[0];
     if (host === authHost) return proxy(req, res, sesamePort);
+    if (upstream && host === upstream.host) return proxy(req, res, up.port);
     pageRequests.push(new URL(req.url, `https://${req.headers.host}`));
     return servePage(req, res);
   });
@@ -162,14 +200,17 @@ async function start({ authHost, clients, session = {} }, cleanup) {
     },
     async stop() {
       for (const b of browsers) await b.close().catch(() => {});
-      server.kill('SIGTERM');
-      await new Promise((r) => (server.exitCode !== null ? r() : server.once('exit', r)));
+      for (const x of servers) {
+        x.server.kill('SIGTERM');
+        await new Promise((r) => (x.server.exitCode !== null ? r() : x.server.once('exit', r)));
+        if (x.pg) x.pg.drop();
+      }
       await new Promise((r) => front.close(r));
       front.closeAllConnections?.();
-      if (pg) pg.drop();
       fs.rmSync(dir, { recursive: true, force: true });
     },
-    log: () => fs.readFileSync(path.join(dir, 'sesame.log'), 'utf8'),
+    log: () => main.log(),
+    upstreamLog: () => (up ? up.log() : ''),
   };
 }
 
