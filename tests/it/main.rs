@@ -21,3 +21,4 @@ mod server;
 mod session_mgmt;
 mod throttling;
 mod token;
+mod upgrade;
