@@ -26,7 +26,7 @@ pub struct Fed {
 
 /// A downstream Sesame with provider `corp` = an upstream Sesame where
 /// alice@example.com (verified) has a password.
-pub async fn fed(db: &TestDb, tweak: impl FnOnce(&mut ProviderConfig)) -> Fed {
+pub async fn fed(db: &TestDb, tweak: impl FnOnce(&mut sesame::config::Config)) -> Fed {
     let updb = TestDb::new(Backend::Sqlite).await.unwrap();
     let up = TestApp::spawn(&updb, |c| c.session.cookie_name = Some("upstream".into())).await;
     add_user(&up, "alice@example.com", PW).await;
@@ -39,14 +39,19 @@ pub async fn fed(db: &TestDb, tweak: impl FnOnce(&mut ProviderConfig)) -> Fed {
         client_secret: Secret::new(UP_SECRET),
         ..Default::default()
     };
-    tweak(&mut p);
-    let down = TestApp::spawn(db, |c| c.providers = vec![p]).await;
+    let down = TestApp::spawn(db, |c| {
+        c.providers = vec![p];
+        tweak(c);
+    })
+    .await;
     add_client(&down, "spa", true, true, CB, None, &["authorization_code", "refresh_token"]).await;
+    let callbacks =
+        down.state.config.providers.iter().map(|p| format!("{}/federation/{}/callback", down.base_url, p.id));
     let spec = sesame::clients::ClientSpec {
         client_id: Some("downstream".into()),
         name: "Downstream Sesame".into(),
         first_party: true,
-        redirect_uris: vec![format!("{}/federation/corp/callback", down.base_url)],
+        redirect_uris: callbacks.collect(),
         grant_types: vec!["authorization_code".into()],
         ..Default::default()
     };
@@ -141,6 +146,10 @@ backend_tests!(
     github_style_takes_only_the_primary_verified_email,
     apple_style_form_post_with_a_minted_secret,
     cli_shows_unlinks_and_checks,
+    proof_through_a_provider_already_linked,
+    account_rules_refuse_with_a_message,
+    password_login_off_with_one_provider_goes_straight_there,
+    a_pending_link_expires_unused,
 );
 
 async fn first_login_creates_the_user_and_returns_map_to_the_same_sub(db: TestDb) {
@@ -327,7 +336,7 @@ async fn upstream_down_or_slow(db: TestDb) {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap()
     };
-    let f = fed(&db, |p| p.issuer = format!("http://{closed}")).await;
+    let f = fed(&db, |c| c.providers[0].issuer = format!("http://{closed}")).await;
     let c = browser();
     let r = c.get(f.down.url(&auth("spa", "&connection=corp"))).send().await.unwrap();
     login_box_says(&c, r, "did not answer in time").await;
@@ -343,9 +352,9 @@ async fn upstream_down_or_slow(db: TestDb) {
         }
     });
     let db2 = TestDb::new(db.backend).await.unwrap();
-    let f = fed(&db2, |p| {
-        p.issuer = format!("http://{addr}");
-        p.timeout_secs = 1;
+    let f = fed(&db2, |c| {
+        c.providers[0].issuer = format!("http://{addr}");
+        c.providers[0].timeout_secs = 1;
     })
     .await;
     let c = browser();
@@ -519,4 +528,119 @@ async fn cli_shows_unlinks_and_checks(db: TestDb) {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let out = db.sesame_with(&["--config", &path, "user", "unlink", sub, "--provider", "corp", "--json"], &env, None);
     assert_eq!(crate::support::stdout_json(&out)["removed"], 1);
+}
+
+async fn proof_through_a_provider_already_linked(db: TestDb) {
+    let f = fed(&db, |c| {
+        let mut two = c.providers[0].clone();
+        two.id = "corp2".into();
+        two.name = "Corp Two".into();
+        c.providers.push(two);
+    })
+    .await;
+    let u = sign_in_through_corp(&f, &browser(), "alice@example.com").await["sub"].as_str().unwrap().to_string();
+    let c = browser();
+    let r = walk(&c, c.get(f.down.url(&auth("spa", "&connection=corp2"))).send().await.unwrap()).await;
+    let back = upstream_login(&c, r, "alice@example.com").await;
+    let html = back.text().await.unwrap();
+    assert!(html.contains("already exists") && html.contains("Corp Two"), "{html}");
+    // The proof: signing in with the provider already linked to the account
+    // (the upstream still has a session: straight back).
+    let r = walk(&c, c.get(f.down.url(&button(&html, "corp"))).send().await.unwrap()).await;
+    let claims = redeem(&f.down, &r).await;
+    assert_eq!(claims["sub"], u.as_str());
+    assert_eq!(claims["idp"], "corp");
+    let ids = sesame::storage::identities::for_user(&f.down.state.db, &u).await.unwrap();
+    assert_eq!(ids.iter().map(|i| i.provider.as_str()).collect::<Vec<_>>(), ["corp", "corp2"]);
+    // Corp Two alone now signs in to the same account.
+    let c = browser();
+    let r = walk(&c, c.get(f.down.url(&auth("spa", "&connection=corp2"))).send().await.unwrap()).await;
+    let claims = redeem(&f.down, &upstream_login(&c, r, "alice@example.com").await).await;
+    assert_eq!(claims["sub"], u.as_str());
+    assert_eq!(claims["idp"], "corp2");
+}
+
+/// Signs in through `connection=corp` and returns the page the browser ends on.
+async fn through_connection(f: &Fed) -> reqwest::Response {
+    let c = browser();
+    let r = walk(&c, c.get(f.down.url(&auth("spa", "&connection=corp"))).send().await.unwrap()).await;
+    upstream_login(&c, r, "alice@example.com").await
+}
+
+async fn refused_with(r: reqwest::Response, words: &str) {
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{}", r.url());
+    let html = r.text().await.unwrap();
+    assert!(html.contains(words), "expected `{words}` in {html}");
+}
+
+async fn account_rules_refuse_with_a_message(db: TestDb) {
+    // create_users = false: only identities linked before may sign in.
+    let f = fed(&db, |c| c.providers[0].create_users = false).await;
+    refused_with(through_connection(&f).await, "There is no account here").await;
+    assert!(sesame::storage::users::list(&f.down.state.db, 10, 0).await.unwrap().is_empty());
+    drop(f);
+
+    // allowed_domains: alice@example.com is not from corp.example.
+    let db2 = TestDb::new(db.backend).await.unwrap();
+    let f = fed(&db2, |c| c.providers[0].allowed_domains = vec!["corp.example".into()]).await;
+    refused_with(through_connection(&f).await, "may not sign in here").await;
+    assert!(sesame::storage::users::list(&f.down.state.db, 10, 0).await.unwrap().is_empty());
+    drop(f);
+
+    // A disabled account stays disabled through a provider.
+    let db3 = TestDb::new(db.backend).await.unwrap();
+    let f = fed(&db3, |c| c.providers[0].allowed_domains = vec!["example.com".into()]).await;
+    let sub = redeem(&f.down, &through_connection(&f).await).await["sub"].as_str().unwrap().to_string();
+    let mut u = sesame::storage::users::find_by_id(&f.down.state.db, &sub).await.unwrap().unwrap();
+    u.disabled = true;
+    sesame::storage::users::update(&f.down.state.db, &u).await.unwrap();
+    refused_with(through_connection(&f).await, "This account is disabled").await;
+}
+
+async fn password_login_off_with_one_provider_goes_straight_there(db: TestDb) {
+    let f = fed(&db, |c| c.login.password_login = false).await;
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    let c = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_provider(jar.clone())
+        .build()
+        .unwrap();
+    let r = walk(&c, c.get(f.down.url(&auth("spa", ""))).send().await.unwrap()).await;
+    assert!(r.url().as_str().starts_with(&f.up.base_url), "straight to the provider: {}", r.url());
+    // Cancelled there: the login box has the button and no password form.
+    let st = state_sent_upstream(&f, &c).await;
+    let cancel = format!("/federation/corp/callback?state={st}&error=access_denied");
+    let r = walk(&c, c.get(f.down.url(&cancel)).send().await.unwrap()).await;
+    let req = r.url().query_pairs().find(|(k, _)| k == "req").unwrap().1.to_string();
+    let html = r.text().await.unwrap();
+    assert!(html.contains("id=\"provider-corp\"") && !html.contains("name=\"password\""), "{html}");
+    // And a password POST, with this browser's valid CSRF value, is refused outright.
+    use reqwest::cookie::CookieStore;
+    let cookies = jar.cookies(&f.down.base_url.parse().unwrap()).unwrap();
+    let csrf = cookies.to_str().unwrap().split("; ").find_map(|c| c.strip_prefix("sesame_session_csrf=")).unwrap();
+    let form = [("csrf", csrf), ("req", req.as_str()), ("email", "alice@example.com"), ("password", PW)];
+    let r = c.post(f.down.url("/login")).form(&form).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}
+
+async fn a_pending_link_expires_unused(db: TestDb) {
+    let f = fed(&db, |_| {}).await;
+    let existing = add_user(&f.down, "alice@example.com", PW).await;
+    let c = browser();
+    let r = walk(&c, c.get(f.down.url(&auth("spa", "&connection=corp"))).send().await.unwrap()).await;
+    let html = upstream_login(&c, r, "alice@example.com").await.text().await.unwrap();
+    assert!(html.contains("already exists"));
+    f.down.state.clock.advance(601);
+    let form = [
+        ("csrf", hidden(&html, "csrf")),
+        ("req", hidden(&html, "req")),
+        ("email", "alice@example.com".into()),
+        ("password", PW.into()),
+    ];
+    let r = walk(&c, c.post(f.down.url("/login")).form(&form).send().await.unwrap()).await;
+    assert_eq!(redeem(&f.down, &r).await["sub"], existing.as_str(), "the password still signs in");
+    assert!(
+        sesame::storage::identities::for_user(&f.down.state.db, &existing).await.unwrap().is_empty(),
+        "no late link"
+    );
 }
