@@ -30,7 +30,7 @@ pub async fn fed(db: &TestDb, tweak: impl FnOnce(&mut sesame::config::Config)) -
     let updb = TestDb::new(Backend::Sqlite).await.unwrap();
     let up = TestApp::spawn(&updb, |c| c.session.cookie_name = Some("upstream".into())).await;
     add_user(&up, "alice@example.com", PW).await;
-    let mut p = ProviderConfig {
+    let p = ProviderConfig {
         id: "corp".into(),
         name: "Corp SSO".into(),
         kind: ProviderKind::Oidc,
