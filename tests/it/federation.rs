@@ -106,6 +106,17 @@ async fn upstream_login(c: &reqwest::Client, page: reqwest::Response, email: &st
     walk(c, c.post(format!("{base}/login")).form(&form).send().await.unwrap()).await
 }
 
+/// Submits the downstream login box shown in `html` with `email`'s password.
+async fn password_on(c: &reqwest::Client, f: &Fed, html: &str, email: &str) -> reqwest::Response {
+    let form = [
+        ("csrf", hidden(html, "csrf")),
+        ("req", hidden(html, "req")),
+        ("email", email.into()),
+        ("password", PW.into()),
+    ];
+    walk(c, c.post(f.down.url("/login")).form(&form).send().await.unwrap()).await
+}
+
 /// Redeems the code of a redirect to the app; returns the ID token's claims.
 pub async fn redeem(down: &TestApp, back: &reqwest::Response) -> Value {
     assert_eq!(back.status(), StatusCode::FOUND, "redirect to the app expected");
@@ -195,13 +206,7 @@ async fn linking_waits_for_proof_of_the_existing_account(db: TestDb) {
     assert!(sesame::storage::identities::for_user(&f.down.state.db, &existing).await.unwrap().is_empty());
 
     // Signing in to another account proves nothing and links nothing.
-    let form = [
-        ("csrf", hidden(&html, "csrf")),
-        ("req", hidden(&html, "req")),
-        ("email", "mallory@example.com".into()),
-        ("password", PW.into()),
-    ];
-    let r = walk(&c, c.post(f.down.url("/login")).form(&form).send().await.unwrap()).await;
+    let r = password_on(&c, &f, &html, "mallory@example.com").await;
     assert_eq!(r.status(), StatusCode::FOUND);
     assert!(sesame::storage::identities::for_user(&f.down.state.db, &mallory).await.unwrap().is_empty());
     assert!(sesame::storage::identities::for_user(&f.down.state.db, &existing).await.unwrap().is_empty());
@@ -215,13 +220,7 @@ async fn linking_waits_for_proof_of_the_existing_account(db: TestDb) {
     let at_upstream = walk(&c, c.get(f.down.url(&go)).send().await.unwrap()).await;
     let back = upstream_login(&c, at_upstream, "alice@example.com").await;
     let html = back.text().await.unwrap();
-    let form = [
-        ("csrf", hidden(&html, "csrf")),
-        ("req", hidden(&html, "req")),
-        ("email", "alice@example.com".into()),
-        ("password", PW.into()),
-    ];
-    let r = walk(&c, c.post(f.down.url("/login")).form(&form).send().await.unwrap()).await;
+    let r = password_on(&c, &f, &html, "alice@example.com").await;
     let claims = redeem(&f.down, &r).await;
     assert_eq!(claims["sub"], existing.as_str());
     let ids = sesame::storage::identities::for_user(&f.down.state.db, &existing).await.unwrap();
@@ -631,13 +630,7 @@ async fn a_pending_link_expires_unused(db: TestDb) {
     let html = upstream_login(&c, r, "alice@example.com").await.text().await.unwrap();
     assert!(html.contains("already exists"));
     f.down.state.clock.advance(601);
-    let form = [
-        ("csrf", hidden(&html, "csrf")),
-        ("req", hidden(&html, "req")),
-        ("email", "alice@example.com".into()),
-        ("password", PW.into()),
-    ];
-    let r = walk(&c, c.post(f.down.url("/login")).form(&form).send().await.unwrap()).await;
+    let r = password_on(&c, &f, &html, "alice@example.com").await;
     assert_eq!(redeem(&f.down, &r).await["sub"], existing.as_str(), "the password still signs in");
     assert!(
         sesame::storage::identities::for_user(&f.down.state.db, &existing).await.unwrap().is_empty(),
