@@ -22,6 +22,7 @@ use super::{Failed, Problem};
 use crate::app::AppState;
 use crate::crypto::random;
 use crate::error::{ErrorCode, Failure, OAuthError};
+use crate::http::client_ip::ClientIp;
 use crate::http::page::{self, Brand};
 use crate::http::params::Params;
 use crate::pending::{self, Loaded, PendingLink, SignedIn, Step};
@@ -36,11 +37,17 @@ pub struct StartQuery {
 
 pub async fn start(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     jar: CookieJar,
     Path(id): Path<String>,
     Query(q): Query<StartQuery>,
 ) -> Response {
     let run = async {
+        // Each round trip writes a row: it spends from the /authorize budget.
+        if !state.limits.authorize(ip, None) {
+            let msg = "too many sign-in attempts; retry shortly";
+            return Err(Failure::page(OAuthError::new(ErrorCode::TemporarilyUnavailable, msg)));
+        }
         let l = pending::load(&state, &jar, &q.req).await?;
         let p = state.federation.get(&id).cloned().ok_or_else(unavailable)?;
         let csrf = session::csrf_value(&state, &jar).ok_or_else(unavailable)?;
@@ -76,7 +83,7 @@ pub async fn start(
             Err(f) => return Ok(back_to_login(&state, &l, &id, f)),
         };
         federation_states::insert(&state.db, &row).await.map_err(Failure::internal)?;
-        tracing::info!(provider = %id, req = %l.row.id, "sent to the upstream provider");
+        tracing::info!(provider = %id, client_id = %l.client.client_id, "sent to the upstream provider");
         Ok(Redirect::to(&url).into_response())
     };
     run.await.unwrap_or_else(|f: Failure| f.render(&state))

@@ -258,3 +258,31 @@ fn token_error<T: oauth2::ErrorResponse + 'static>(
         other => Failed::new(Problem::Invalid, format!("token endpoint: {other}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multi_tenant_issuer_is_checked_per_tenant() {
+        let common = "https://login.microsoftonline.com/common/v2.0";
+        let tid = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+        let good = serde_json::json!({ "iss": format!("https://login.microsoftonline.com/{tid}/v2.0"), "tid": tid });
+        assert!(check_tenant_issuer(common, &good).is_ok());
+        let other = serde_json::json!({ "iss": "https://login.microsoftonline.com/00000000-0000-0000-0000-000000000000/v2.0", "tid": tid });
+        assert!(check_tenant_issuer(common, &other).is_err(), "a token whose iss names another tenant than its tid");
+        let none = serde_json::json!({ "iss": "https://login.microsoftonline.com/common/v2.0" });
+        assert!(check_tenant_issuer(common, &none).is_err(), "no tid");
+        let single = format!("https://login.microsoftonline.com/{tid}/v2.0");
+        assert!(check_tenant_issuer(&single, &good).is_ok());
+    }
+
+    #[test]
+    fn apple_name_joins_the_claims_once() {
+        let mut p = serde_json::json!({ "sub": "x" });
+        apple_name(&mut p, r#"{"name":{"firstName":"Ada","lastName":"Lovelace"}}"#);
+        assert_eq!(p["name"], "Ada Lovelace");
+        apple_name(&mut p, "not json");
+        assert_eq!(p["name"], "Ada Lovelace");
+    }
+}
