@@ -5,6 +5,7 @@
 #
 #   bash bench/run.sh                 # both backends, 10 s per scenario
 #   SECS=5 BACKENDS=sqlite bash bench/run.sh
+#   BENCH_BIN=/path/to/other/sesame bash bench/run.sh   # another build (A/B)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,7 +16,7 @@ PORT="${PORT:-18080}"
 BASE="http://127.0.0.1:${PORT}"
 
 cargo build --release --locked --bin sesame --example loadgen >&2
-BIN=target/release/sesame
+BIN="${BENCH_BIN:-target/release/sesame}"
 GEN=target/release/examples/loadgen
 WORK="$(mktemp -d)"
 SERVER_PID=""
