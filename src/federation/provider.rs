@@ -19,6 +19,8 @@ use crate::config::{Config, ProviderConfig, ProviderKind, Secret};
 
 /// How long discovered metadata is trusted before it is fetched again.
 const METADATA_TTL: Duration = Duration::from_secs(3600);
+/// The largest discovery document, key set or profile read from a provider.
+const MAX_DOCUMENT_BYTES: usize = 1 << 20;
 /// Signing keys are fetched at most this often on an unknown `kid`.
 const JWKS_MIN_REFETCH: Duration = Duration::from_secs(5);
 
@@ -259,8 +261,19 @@ impl Provider {
         if !resp.status().is_success() {
             return Err(Failed::new(Problem::Refused, format!("GET {url}: HTTP {}", resp.status())));
         }
-        let bytes = resp.bytes().await.map_err(|e| unreachable_or_invalid(&e, url))?;
-        serde_json::from_slice(&bytes).map_err(|e| Failed::new(Problem::Invalid, format!("GET {url}: not JSON: {e}")))
+        // A provider's documents are small: a bounded read, whatever it sends.
+        let mut resp = resp;
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| unreachable_or_invalid(&e, url))? {
+            if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {
+                return Err(Failed::new(
+                    Problem::Invalid,
+                    format!("GET {url}: larger than {MAX_DOCUMENT_BYTES} bytes"),
+                ));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        serde_json::from_slice(&body).map_err(|e| Failed::new(Problem::Invalid, format!("GET {url}: not JSON: {e}")))
     }
 }
 

@@ -434,6 +434,12 @@ async fn github_style_takes_only_the_primary_verified_email(db: TestDb) {
     let u = sesame::storage::users::find_by_id(&down.state.db, claims["sub"].as_str().unwrap()).await.unwrap().unwrap();
     assert_eq!(u.email, None);
     assert_eq!(u.name.as_deref(), None);
+
+    // A profile past 1 MiB is refused, not read into memory.
+    idp.set(|s| s.profile = json!({ "id": 8, "name": "x".repeat(2 << 20) }));
+    let r = fake_round_trip(&down, &browser()).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.text().await.unwrap().contains("could not be verified"));
 }
 
 async fn apple_style_form_post_with_a_minted_secret(db: TestDb) {
