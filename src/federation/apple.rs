@@ -60,3 +60,33 @@ impl AppleSecret {
         Ok(s)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use p256::pkcs8::EncodePrivateKey;
+
+    use super::*;
+
+    #[test]
+    fn minted_once_then_renewed_an_hour_before_expiry() {
+        let key = p256::ecdsa::SigningKey::random(&mut rand::rngs::OsRng);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("AuthKey.p8");
+        std::fs::write(&file, key.to_pkcs8_pem(p256::pkcs8::LineEnding::LF).unwrap().as_bytes()).unwrap();
+        let cfg = ProviderConfig {
+            id: "apple".into(),
+            team_id: "TEAM".into(),
+            key_id: "KID".into(),
+            private_key_file: file.display().to_string(),
+            ..Default::default()
+        };
+        let a = AppleSecret::load(&cfg, "https://appleid.apple.com").unwrap();
+        let first = a.secret("com.example.web", 1_000).unwrap();
+        assert_eq!(a.secret("com.example.web", 1_000 + LIFETIME_SECS - RENEW_BEFORE_SECS - 1).unwrap(), first);
+        let renewed = a.secret("com.example.web", 1_000 + LIFETIME_SECS - RENEW_BEFORE_SECS + 1).unwrap();
+        assert_ne!(renewed, first);
+        let header = jsonwebtoken::decode_header(&renewed).unwrap();
+        assert_eq!(header.alg, Algorithm::ES256);
+        assert_eq!(header.kid.as_deref(), Some("KID"));
+    }
+}
