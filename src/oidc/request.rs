@@ -274,9 +274,12 @@ fn check_response_type(p: &Params, client: &Client, mode: ResponseMode) -> Resul
         _ if !has("implicit") => Err(OAuthError::unauthorized_client(
             "this client may not use implicit responses (register it with --grant-type implicit; code + PKCE is preferred)",
         )),
-        _ if !matches!(mode, ResponseMode::Fragment | ResponseMode::WebMessage) => {
-            Err(OAuthError::invalid_request("implicit responses use response_mode fragment or web_message"))
-        }
+        // An ID token alone may be posted (OpenID Form Post Response Mode:
+        // nonce-bound, never in a URL), as express-openid-connect asks by default.
+        ResponseType::IdToken if mode == ResponseMode::FormPost => Ok(t),
+        _ if !matches!(mode, ResponseMode::Fragment | ResponseMode::WebMessage) => Err(OAuthError::invalid_request(
+            "implicit responses use response_mode fragment or web_message (an ID token alone may also use form_post)",
+        )),
         _ => Ok(t),
     }
 }

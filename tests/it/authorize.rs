@@ -126,6 +126,31 @@ async fn implicit_only_where_allowed(db: TestDb) {
         .await;
     let loc = location(&r);
     assert!(loc.starts_with("https://games.example.com/cb#") && loc.contains("id_token="), "{loc}");
+
+    // An ID token alone by form_post (express-openid-connect's default): posted, never in a URL.
+    let cb = urlencode("https://games.example.com/cb");
+    let r = b
+        .get(
+            &imp("id_token", "&nonce=n3&response_mode=form_post").replace(&urlencode("https://games.example.com"), &cb),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("action=\"https://games.example.com/cb\""), "{html}");
+    let id_token = crate::support::browser::hidden(&html, "id_token");
+    assert_eq!(crate::flow::decode_payload(&id_token)["nonce"], "n3");
+    assert!(!html.contains("name=\"access_token\""), "no access token by form_post");
+    // An access token by form_post stays refused.
+    let r = b
+        .get(
+            &imp("id_token%20token", "&nonce=n4&response_mode=form_post")
+                .replace(&urlencode("https://games.example.com"), &cb),
+        )
+        .await;
+    // (The error itself goes back the way the request asked: posted.)
+    let html = r.text().await.unwrap();
+    assert_eq!(crate::support::browser::hidden(&html, "error"), "invalid_request");
+    assert!(!html.contains("name=\"access_token\""));
 }
 
 async fn web_message_mode(db: TestDb) {
