@@ -1,6 +1,7 @@
 //! Runs the browser suite (`tests/browser`): the real `sesame` binary behind
 //! an HTTPS front, driven in headless Chromium through auth0-spa-js, auth0-js
-//! and oidc-client-ts. Once on SQLite, once on Postgres, one after the other
+//! and oidc-client-ts; a second Sesame as an upstream provider; Auth0's Express
+//! SDK (express-openid-connect). Once on SQLite, once on Postgres, one after the other
 //! (two Chromiums on two cores would only slow both down).
 //!
 //! Needs Debian's `chromium` and Node.js; the npm packages are installed from
@@ -66,8 +67,14 @@ fn run(backend: &str) {
     if backend == "postgres" && !postgres_reachable() && !skip_or_fail("Postgres is unreachable") {
         return;
     }
+    let mut files = vec!["sso.test.mjs", "federation.test.mjs"];
+    // The Express SDK scenario does not depend on the backend: once is enough.
+    if backend == "sqlite" {
+        files.push("express.test.mjs");
+    }
     let status = Command::new("node")
-        .args(["--test", "--test-concurrency=1", "--test-reporter=spec", "sso.test.mjs", "federation.test.mjs"])
+        .args(["--test", "--test-concurrency=1", "--test-reporter=spec"])
+        .args(&files)
         .current_dir(suite_dir())
         .env("BROWSER_TEST_SESAME_BIN", env!("CARGO_BIN_EXE_sesame"))
         .env("BROWSER_TEST_BACKEND", backend)

@@ -28,7 +28,7 @@ const LIBS = {
   '/lib/oidc-client-ts.min.js': 'node_modules/oidc-client-ts/dist/browser/oidc-client-ts.min.js',
 };
 
-async function freePort() {
+export async function freePort() {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
     s.once('error', reject);
@@ -81,8 +81,8 @@ export async function startStack(options) {
  * Starts one `sesame serve` (migrated, with clients and users made by its
  * CLI) on a free port and waits until it is ready.
  */
-async function launch({ dir, name, issuer, site, clients, users, session, config, secrets = {} }, cleanup) {
-  const sesamePort = await freePort();
+export async function launch({ dir, name, issuer, site, clients, users, session, config, secrets = {}, port = null }, cleanup) {
+  const sesamePort = port || (await freePort());
   const pg = process.env.BROWSER_TEST_BACKEND === 'postgres' ? postgresDatabase() : null;
   if (pg) cleanup.push(pg.drop);
   // Sesame refuses SESAME_* variables it does not know; pass only ours.
