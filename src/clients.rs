@@ -26,6 +26,10 @@ pub struct ClientSpec {
     pub refresh_leeway_secs: Option<u64>,
     /// May introspect tokens issued to other clients.
     pub introspect_any: bool,
+    /// Per-application access (roles, groups); empty: everyone.
+    pub require_roles: Vec<String>,
+    pub require_groups: Vec<String>,
+    pub default_audience: Option<String>,
 }
 
 /// A validated client plus anything the operator should be warned about.
@@ -126,6 +130,9 @@ pub fn validate(spec: ClientSpec, issuer_is_https: bool, now: i64) -> Result<Val
             frontchannel_logout_uri: spec.frontchannel_logout_uri,
             refresh_leeway_secs: spec.refresh_leeway_secs,
             introspect_any: spec.introspect_any,
+            require_roles: dedup(spec.require_roles),
+            require_groups: dedup(spec.require_groups),
+            default_audience: spec.default_audience,
             source: "cli".into(),
             created_at: now,
             updated_at: now,
@@ -156,6 +163,9 @@ pub fn from_static(s: &StaticClient, issuer_is_https: bool, now: i64) -> Result<
         frontchannel_logout_uri: s.frontchannel_logout_uri.clone(),
         refresh_leeway_secs: s.refresh_leeway_secs,
         introspect_any: s.introspect_any,
+        require_roles: s.require_roles.clone(),
+        require_groups: s.require_groups.clone(),
+        default_audience: s.default_audience.clone(),
     };
     let mut v = validate(spec, issuer_is_https, now).map_err(|e| format!("clients `{}`: {e}", s.client_id))?;
     v.client.source = "config".into();

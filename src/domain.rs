@@ -31,6 +31,12 @@ pub struct Client {
     pub introspect_any: bool,
     /// `cli` or `config` (static clients cannot be edited from the CLI).
     pub source: String,
+    /// Per-application access: a user needs one of these roles (direct or
+    /// through a group) or to be in one of these groups; both empty: everyone.
+    pub require_roles: Vec<String>,
+    pub require_groups: Vec<String>,
+    /// The API an access token is for when a request names none.
+    pub default_audience: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -40,6 +46,26 @@ pub const GRANT_TYPES: [&str; 4] = ["authorization_code", "refresh_token", "clie
 pub const MAX_REFRESH_LEEWAY_SECS: u64 = 60;
 
 pub const AUTH_METHODS: [&str; 3] = ["client_secret_basic", "client_secret_post", "none"];
+
+impl Client {
+    pub fn is_restricted(&self) -> bool {
+        !self.require_roles.is_empty() || !self.require_groups.is_empty()
+    }
+}
+
+/// An API (resource server): access tokens for it carry its identifier as `aud`.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Api {
+    pub identifier: String,
+    pub name: String,
+    pub permissions: Vec<String>,
+    /// None: `tokens.access_token_ttl_secs`.
+    pub token_ttl_secs: Option<u64>,
+    /// None: the client's, or the default.
+    pub alg: Option<SigningAlg>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
 
 /// A person who can sign in. `user_id` is the stable `sub`.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]

@@ -29,6 +29,8 @@ pub enum ErrorCode {
     InvalidClient,
     InvalidGrant,
     InvalidScope,
+    /// RFC 8707: the requested API (audience / resource) is unknown.
+    InvalidTarget,
     InvalidToken,
     InsufficientScope,
     UnauthorizedClient,
@@ -55,6 +57,7 @@ impl ErrorCode {
             InvalidClient => "invalid_client",
             InvalidGrant => "invalid_grant",
             InvalidScope => "invalid_scope",
+            InvalidTarget => "invalid_target",
             InvalidToken => "invalid_token",
             InsufficientScope => "insufficient_scope",
             UnauthorizedClient => "unauthorized_client",

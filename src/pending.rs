@@ -26,6 +26,8 @@ use crate::storage::identities::{self, Identity};
 pub const IDENTIFY: &str = "/login";
 /// Where the user grants a third-party client its scopes.
 pub const CONSENT: &str = "/consent";
+/// Where a user who may not use the client is told so.
+pub const NO_ACCESS: &str = "/no-access";
 /// Where a request goes once a step is done, to be decided again.
 pub const RESUME: &str = "/authorize/resume";
 
@@ -34,6 +36,8 @@ pub const RESUME: &str = "/authorize/resume";
 pub enum Step {
     Identify,
     Consent,
+    /// The signed-in user may not use this client: say so, then `access_denied`.
+    NoAccess,
 }
 
 /// The stored form of a pending request.
@@ -81,6 +85,7 @@ pub fn url(state: &AppState, step: Step, id: &str) -> String {
     let path = match step {
         Step::Identify => IDENTIFY,
         Step::Consent => CONSENT,
+        Step::NoAccess => NO_ACCESS,
     };
     format!("{}{path}?req={id}", state.issuer.path_prefix())
 }

@@ -108,6 +108,36 @@ pub struct UpdateArgs {
     secret_stdin: bool,
     #[command(flatten)]
     more: MoreArgs,
+    #[command(flatten)]
+    access: AccessArgs,
+}
+
+/// Per-application access and the APIs a client may call.
+#[derive(Args, Debug, Default)]
+pub struct AccessArgs {
+    /// Only users with one of these roles (direct or through a group) may use it.
+    #[arg(long = "require-role", value_name = "ROLE", num_args = 1..)]
+    require_roles: Vec<String>,
+    /// Only users in one of these groups may use it.
+    #[arg(long = "require-group", value_name = "GROUP", num_args = 1..)]
+    require_groups: Vec<String>,
+    /// Everyone may use it again.
+    #[arg(long, conflicts_with_all = ["require_roles", "require_groups"])]
+    no_access_restriction: bool,
+    /// An API whose `--permission`s the client may ask for (added to what it had).
+    #[arg(long, value_name = "URL", requires = "permissions")]
+    api: Option<String>,
+    #[arg(long = "permission", value_name = "P", num_args = 1.., requires = "api")]
+    permissions: Vec<String>,
+    /// The client may no longer call this API.
+    #[arg(long, value_name = "URL")]
+    remove_api: Option<String>,
+    /// The API access tokens are for when a request names none.
+    #[arg(long, value_name = "URL")]
+    default_audience: Option<String>,
+    /// Access tokens are for the client itself again when a request names no API.
+    #[arg(long, conflicts_with = "default_audience")]
+    no_default_audience: bool,
 }
 
 pub async fn run(cmd: ClientCmd, cfg: &Config, out: &Out) -> anyhow::Result<()> {
@@ -131,6 +161,7 @@ pub async fn run(cmd: ClientCmd, cfg: &Config, out: &Out) -> anyhow::Result<()> 
                 frontchannel_logout_uri: a.more.frontchannel_logout_uri,
                 refresh_leeway_secs: a.more.refresh_leeway,
                 introspect_any: a.more.introspect_any && !a.more.no_introspect_any,
+                ..Default::default()
             };
             let v = clients::validate(spec, https, now).map_err(|e| anyhow!(e))?;
             warn_all(&v.warnings);
@@ -209,6 +240,9 @@ async fn update(db: &crate::storage::Db, u: UpdateArgs, https: bool, now: i64, o
         } else {
             old.introspect_any
         },
+        require_roles: old.require_roles.clone(),
+        require_groups: old.require_groups.clone(),
+        default_audience: old.default_audience.clone(),
     };
     let v = clients::validate(spec, https, now).map_err(|e| anyhow!(e))?;
     warn_all(&v.warnings);
@@ -226,6 +260,23 @@ async fn update(db: &crate::storage::Db, u: UpdateArgs, https: bool, now: i64, o
         client.secret_hash = Some(sha256_hex(s));
     }
     store::update(db, &client).await?;
+    let a = u.access;
+    let change = crate::access::ClientAccessChange {
+        require_roles: if a.no_access_restriction {
+            Some(vec![])
+        } else {
+            (!a.require_roles.is_empty()).then_some(a.require_roles)
+        },
+        require_groups: if a.no_access_restriction {
+            Some(vec![])
+        } else {
+            (!a.require_groups.is_empty()).then_some(a.require_groups)
+        },
+        default_audience: if a.no_default_audience { Some(None) } else { a.default_audience.map(Some) },
+        grant: a.api.map(|api| (api, a.permissions)),
+        remove_api: a.remove_api,
+    };
+    crate::access::change_client_access(db, &mut client, change, now).await.map_err(super::access_error)?;
     match new_secret {
         Some(s) => print_created(out, &client, Some(&s)),
         None if out.json => out.print_json(&client),

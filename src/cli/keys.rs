@@ -36,7 +36,9 @@ pub async fn run(cmd: KeysCmd, cfg: &Config, out: &Out) -> anyhow::Result<()> {
         }
         KeysCmd::List => {
             let db = super::open(cfg).await?;
-            let list = keys::list_info(&db, clock.now(), ttl).await?;
+            // A retired key stays published for the longest lifetime an API sets too.
+            let api_ttl = crate::storage::apis::max_token_ttl(&db).await?.unwrap_or(0) as i64;
+            let list = keys::list_info(&db, clock.now(), ttl.max(api_ttl)).await?;
             if out.json {
                 return out.print_json(&list);
             }

@@ -1,9 +1,11 @@
 //! The `sesame` command line. Subcommand names and flags are a public contract:
 //! operators' scripts depend on them, so add freely and never rename.
 
+mod api;
 mod client;
 mod keys;
 mod provider;
+mod role;
 mod user;
 
 use std::path::PathBuf;
@@ -40,6 +42,8 @@ pub enum CliLogFormat {
     Json,
 }
 
+// Parsed once per process: boxing the large variants would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the HTTP server (migrates the database first).
@@ -66,6 +70,15 @@ pub enum Command {
     /// Upstream identity providers (`[[providers]]` in the config).
     #[command(subcommand)]
     Provider(provider::ProviderCmd),
+    /// APIs (resource servers) and their permissions.
+    #[command(subcommand)]
+    Api(api::ApiCmd),
+    /// Roles: permissions on APIs, granted to users and groups.
+    #[command(subcommand)]
+    Role(role::RoleCmd),
+    /// Groups of users, holding roles.
+    #[command(subcommand)]
+    Group(role::GroupCmd),
 }
 
 /// An error with a chosen exit code; every other error exits 2.
@@ -82,6 +95,14 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
 
 pub fn not_found(what: impl Into<String>) -> anyhow::Error {
     Exit { code: 1, message: what.into() }.into()
+}
+
+/// Something named that does not exist exits 1, like `not_found`.
+pub fn access_error(e: crate::access::AccessError) -> anyhow::Error {
+    match e {
+        crate::access::AccessError::NotFound(m) => not_found(m),
+        e => e.into(),
+    }
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -114,6 +135,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 Command::Client(c) => client::run(c, &cfg, &out).await,
                 Command::User(u) => user::run(u, &cfg, &out).await,
                 Command::Provider(p) => provider::run(p, &cfg, &out).await,
+                Command::Api(a) => api::run(a, &cfg, &out).await,
+                Command::Role(r) => role::run_role(r, &cfg, &out).await,
+                Command::Group(g) => role::run_group(g, &cfg, &out).await,
                 Command::Serve | Command::Healthcheck { .. } => Ok(()),
             }
         }

@@ -55,6 +55,20 @@ pub enum UserCmd {
     Enable { user: String },
     /// Delete a user.
     Remove { user: String },
+    /// Give a user a role (permissions on APIs, access to restricted clients).
+    GrantRole { user: String, role: String },
+    /// Take a directly granted role away (roles through groups stay).
+    RevokeRole { user: String, role: String },
+    /// List the user's sessions.
+    Sessions { user: String },
+    /// End every session of the user, with back-channel logout now and
+    /// front-channel logout on the browser's next visit.
+    EndSessions {
+        user: String,
+        /// Revoke offline_access refresh tokens too.
+        #[arg(long)]
+        revoke_all: bool,
+    },
     /// Remove a linked upstream identity (refused when it is the user's last
     /// way to sign in: no password and no other identity).
     Unlink {
@@ -158,6 +172,53 @@ pub async fn run(cmd: UserCmd, cfg: &Config, out: &Out) -> anyhow::Result<()> {
             store::delete(&db, &u.user_id).await?;
             out.done(&format!("removed {}", u.label()), &json!({ "removed": u.user_id }))
         }
+        UserCmd::GrantRole { user, role } => {
+            let u = find(&db, &user).await?;
+            crate::access::user_role(&db, &u.user_id, &role, true).await.map_err(super::access_error)?;
+            out.done(&format!("{} holds role {role}", u.label()), &json!({ "user_id": u.user_id, "granted": role }))
+        }
+        UserCmd::RevokeRole { user, role } => {
+            let u = find(&db, &user).await?;
+            crate::access::user_role(&db, &u.user_id, &role, false).await.map_err(super::access_error)?;
+            out.done(
+                &format!("{} no longer holds role {role} directly", u.label()),
+                &json!({ "user_id": u.user_id, "revoked": role }),
+            )
+        }
+        UserCmd::Sessions { user } => {
+            let u = find(&db, &user).await?;
+            let list = crate::storage::sessions::list_for_user(&db, &u.user_id).await?;
+            let live: Vec<_> = list.iter().filter(|s| s.expires_at > now && s.idle_expires_at > now).collect();
+            if out.json {
+                let v: Vec<_> = live
+                    .iter()
+                    .map(|s| {
+                        json!({ "sid": s.sid, "auth_time": s.auth_time, "amr": s.amr, "idp": s.idp,
+                            "last_seen_at": s.last_seen_at, "expires_at": s.expires_at })
+                    })
+                    .collect();
+                return out.print_json(&v);
+            }
+            println!("{:<24} {:<26} {:<26} HOW", "SID", "SIGNED IN", "LAST SEEN");
+            for s in live {
+                let how = s.idp.clone().unwrap_or_else(|| s.amr.join(" "));
+                println!(
+                    "{:<24} {:<26} {:<26} {how}",
+                    s.sid,
+                    crate::domain::rfc3339(s.auth_time),
+                    crate::domain::rfc3339(s.last_seen_at)
+                );
+            }
+            Ok(())
+        }
+        UserCmd::EndSessions { user, revoke_all } => {
+            let u = find(&db, &user).await?;
+            let ended = end_sessions(cfg, &db, &u, revoke_all, now).await?;
+            out.done(
+                &format!("{ended} session(s) of {} ended", u.label()),
+                &json!({ "user_id": u.user_id, "sessions_ended": ended }),
+            )
+        }
         UserCmd::Unlink { user, provider, subject } => {
             let u = find(&db, &user).await?;
             let removed =
@@ -203,7 +264,7 @@ async fn end_sessions(cfg: &Config, db: &Db, u: &User, revoke_all: bool, now: i6
     Ok(ended.len())
 }
 
-async fn find(db: &Db, key: &str) -> anyhow::Result<User> {
+pub(super) async fn find(db: &Db, key: &str) -> anyhow::Result<User> {
     let found =
         if key.contains('@') { store::find_by_email(db, key).await? } else { store::find_by_id(db, key).await? };
     found.ok_or_else(|| not_found(format!("no user `{key}`")))

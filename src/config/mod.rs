@@ -132,6 +132,13 @@ impl Config {
         if self.tokens.access_token_ttl_secs == 0 || self.tokens.id_token_ttl_secs == 0 {
             return Err(err("tokens.*_ttl_secs must be positive"));
         }
+        for (key, name) in [("roles_claim", &self.tokens.roles_claim), ("groups_claim", &self.tokens.groups_claim)] {
+            const RESERVED: [&str; 12] =
+                ["iss", "sub", "aud", "exp", "iat", "jti", "scope", "client_id", "permissions", "sid", "nonce", "azp"];
+            if name.is_empty() || RESERVED.contains(&name.as_str()) {
+                return Err(err(format!("tokens.{key}: `{name}` must be a claim name of its own")));
+            }
+        }
         if self.tokens.code_ttl_secs == 0 || self.tokens.code_ttl_secs > 60 {
             return Err(err("tokens.code_ttl_secs (SESAME_TOKENS__CODE_TTL_SECS) must be between 1 and 60"));
         }

@@ -73,7 +73,16 @@ pub struct TokensConfig {
     /// successor (tabs refreshing at once) instead of revoking the family. Default 0
     /// (RFC 9700 §4.14.2): the first replay revokes the family. At most 60.
     pub refresh_reuse_grace_secs: u64,
+    /// The claim carrying a user's roles (scope `roles`); an API that expects
+    /// Auth0-style namespaced claims can have `https://example.com/roles`.
+    pub roles_claim: String,
+    /// The claim carrying a user's groups (scope `groups`).
+    pub groups_claim: String,
 }
+
+/// The longest access-token lifetime an API may set (the key ring keeps a
+/// retired key published for the longest lifetime any API sets).
+pub const MAX_API_TOKEN_TTL_SECS: u64 = 86_400;
 
 impl Default for TokensConfig {
     fn default() -> Self {
@@ -85,6 +94,8 @@ impl Default for TokensConfig {
             refresh_token_absolute_ttl_secs: 90 * 86_400,
             public_refresh_token_absolute_ttl_secs: 7 * 86_400,
             refresh_reuse_grace_secs: 0,
+            roles_claim: "roles".into(),
+            groups_claim: "groups".into(),
         }
     }
 }
@@ -260,6 +271,12 @@ pub struct StaticClient {
     pub refresh_leeway_secs: Option<u64>,
     /// May introspect tokens issued to other clients (an API gateway).
     pub introspect_any: bool,
+    /// Only users with one of these roles (direct or through a group)…
+    pub require_roles: Vec<String>,
+    /// …or in one of these groups may use this client; both empty: everyone.
+    pub require_groups: Vec<String>,
+    /// The API access tokens are for when a request names none.
+    pub default_audience: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -247,13 +247,17 @@ pub struct KeyRing {
     current: Arc<RwLock<Arc<KeySet>>>,
     master: MasterKey,
     db: Db,
-    max_token_ttl: i64,
+    /// The configured token lifetimes; the effective retention also covers
+    /// the longest lifetime an API sets, read again at every reload.
+    base_ttl: i64,
+    max_token_ttl: Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl KeyRing {
     /// Loads (and decrypts) every key that can still sign or be published.
     pub async fn load(db: Db, master: MasterKey, max_token_ttl: i64, now: i64) -> Result<KeyRing, KeyError> {
-        let ring = KeyRing { current: Arc::default(), master, db, max_token_ttl };
+        let ttl = Arc::new(std::sync::atomic::AtomicI64::new(max_token_ttl));
+        let ring = KeyRing { current: Arc::default(), master, db, base_ttl: max_token_ttl, max_token_ttl: ttl };
         ring.reload(now).await?;
         Ok(ring)
     }
@@ -265,12 +269,17 @@ impl KeyRing {
         }
     }
 
+    /// The longest a token signed now may live: the configured lifetimes or
+    /// the longest API lifetime, whichever is longer.
     pub fn max_token_ttl(&self) -> i64 {
-        self.max_token_ttl
+        self.max_token_ttl.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Re-reads the rows, decrypting only keys this replica has not seen yet.
     pub async fn reload(&self, now: i64) -> Result<(), KeyError> {
+        let api_ttl = crate::storage::apis::max_token_ttl(&self.db).await?.unwrap_or(0) as i64;
+        let ttl = self.base_ttl.max(api_ttl);
+        self.max_token_ttl.store(ttl, std::sync::atomic::Ordering::Relaxed);
         let rows = typed_rows(store::list(&self.db).await?)?;
         let old = self.snapshot();
         let mut keys = Vec::with_capacity(rows.len());
@@ -279,8 +288,7 @@ impl KeyRing {
                 keys.push(k.clone());
                 continue;
             }
-            let expired =
-                status_of(&rows, *alg, row.generation, row.activates_at, now, self.max_token_ttl) == KeyStatus::Expired;
+            let expired = status_of(&rows, *alg, row.generation, row.activates_at, now, ttl) == KeyStatus::Expired;
             keys.push(Arc::new(self.open(*alg, row, expired)?));
         }
         let set = Arc::new(KeySet { keys });

@@ -41,13 +41,38 @@ pub async fn get(State(state): State<AppState>, jar: CookieJar, Query(q): Query<
             csrf,
             req: l.row.id.clone(),
             email,
-            scopes: l.req.scopes.iter().filter_map(|s| describe_scope(s)).collect(),
+            scopes: scope_lines(&state, &l).await,
         };
         Ok((jar, page::render(StatusCode::OK, &page)).into_response())
     };
     match run.await {
         Ok(r) => r,
         Err(f) => f.render(&state),
+    }
+}
+
+/// The scopes in plain words, then each API permission asked for, with the API's name.
+async fn scope_lines(state: &AppState, l: &pending::Loaded) -> Vec<String> {
+    let mut out: Vec<String> = l.req.scopes.iter().filter_map(|s| describe_scope(s)).map(str::to_string).collect();
+    if let Some(aud) = &l.req.audience {
+        let name = crate::storage::apis::find(&state.db, aud).await.ok().flatten().map(|a| a.name);
+        let name = name.unwrap_or_else(|| aud.clone());
+        out.extend(l.req.api_scopes.iter().map(|p| format!("{} on {name}", describe_permission(p))));
+    }
+    out
+}
+
+/// `read:users` → "Read users"; other names as they are.
+fn describe_permission(p: &str) -> String {
+    match p.split_once(':') {
+        Some((verb, what)) if !verb.is_empty() && !what.is_empty() => {
+            let mut v = verb.to_string();
+            if let Some(f) = v.get_mut(0..1) {
+                f.make_ascii_uppercase();
+            }
+            format!("{v} {}", what.replace(['_', '-'], " "))
+        }
+        _ => p.to_string(),
     }
 }
 
@@ -66,7 +91,7 @@ pub async fn post(State(state): State<AppState>, jar: CookieJar, p: Params) -> R
         let now = state.clock.now();
         let (mut granted, _) =
             consents::find(&state.db, &s.user_id, &l.client.client_id).await.map_err(Failure::internal)?;
-        for sc in &l.req.scopes {
+        for sc in l.req.scopes.iter().chain(&l.req.api_scopes) {
             if !granted.contains(sc) {
                 granted.push(sc.clone());
             }

@@ -4,6 +4,7 @@
 
 mod consent;
 mod handlers;
+mod no_access;
 mod pages;
 
 use axum::Router;
@@ -24,6 +25,7 @@ pub fn routes() -> Router<AppState> {
         .route(LOGIN, get(handlers::login_get).post(handlers::login_post))
         .route(SIGNUP, get(handlers::signup_get).post(handlers::signup_post))
         .route(CONSENT, get(consent::get).post(consent::post))
+        .route(crate::pending::NO_ACCESS, get(no_access::get).post(no_access::post))
         .route("/static/{version}/app.css", get(app_css))
         .route("/static/{version}/theme.css", get(theme_css))
 }

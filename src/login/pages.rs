@@ -46,6 +46,17 @@ pub struct SignupPage {
 }
 
 #[derive(Template)]
+#[template(path = "no_access.html")]
+pub struct NoAccessPage {
+    pub brand: Brand,
+    pub client_name: String,
+    pub account: String,
+    pub action: String,
+    pub csrf: String,
+    pub req: String,
+}
+
+#[derive(Template)]
 #[template(path = "consent.html")]
 pub struct ConsentPage {
     pub brand: Brand,
@@ -54,7 +65,7 @@ pub struct ConsentPage {
     pub csrf: String,
     pub req: String,
     pub email: String,
-    pub scopes: Vec<&'static str>,
+    pub scopes: Vec<String>,
 }
 
 /// Plain-words descriptions of scopes for the consent page.

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 
+use super::audience;
 use super::request::{self, AuthRequest, ResponseType};
 use super::tokens;
 use super::{check_session, response};
@@ -21,8 +22,8 @@ use crate::http::params::Params;
 use crate::pending::{self, Step};
 use crate::session;
 use crate::storage::auth_codes::{self, CodeRow};
-use crate::storage::consents;
 use crate::storage::sessions::SessionRow;
+use crate::storage::{consents, roles};
 
 /// What to do with a valid request.
 #[derive(Debug, PartialEq, Eq)]
@@ -30,6 +31,8 @@ pub enum Outcome {
     Issue,
     Login,
     Consent,
+    /// The signed-in user may not use this (restricted) client.
+    NoAccess,
     Fail(OAuthError),
 }
 
@@ -45,6 +48,8 @@ pub struct Context<'a> {
     pub account_chosen: bool,
     /// `sub` of a verified id_token_hint.
     pub hint_sub: Option<&'a str>,
+    /// The session's user may use this client (always true for unrestricted ones).
+    pub access_ok: bool,
     pub now: i64,
 }
 
@@ -68,9 +73,16 @@ pub fn decide(req: &AuthRequest, client: &Client, cx: &Context) -> Outcome {
     {
         return Outcome::Login;
     }
+    if !cx.access_ok {
+        return if none {
+            Outcome::Fail(OAuthError::new(ErrorCode::AccessDenied, "the user may not use this application"))
+        } else {
+            Outcome::NoAccess
+        };
+    }
     if !client.first_party {
         let (granted, granted_at) = cx.consent;
-        let covered = req.scopes.iter().all(|s| granted.contains(s));
+        let covered = req.scopes.iter().chain(&req.api_scopes).all(|s| granted.contains(s));
         let fresh_consent = cx.started_at.is_some_and(|t| granted_at >= t);
         let needs = !covered || (req.prompt("consent") && !fresh_consent);
         if needs {
@@ -112,13 +124,25 @@ async fn start(state: &AppState, jar: CookieJar, params: &Params, ip: Option<IpA
         .await
         .map_err(Failure::internal)?
         .ok_or_else(|| bad_page("The application is not registered here."))?;
-    let req = request::validate(params, &client)?;
+    let mut req = request::validate(params, &client)?;
     if let Some(c) = &req.connection
         && state.federation.get(c).is_none()
         && !(state.config.login.password_login && PASSWORD_CONNECTIONS.contains(&c.as_str()))
     {
         let err = OAuthError::invalid_request(format!("unknown connection `{c}`"));
         return Err(Failure::redirect(&req.target, err));
+    }
+    // The API the access token will be for, and the permissions asked of it.
+    if req.response_type == ResponseType::Code {
+        let target = audience::resolve(state, &client, req.audience.as_deref(), ErrorCode::AccessDenied)
+            .await
+            .map_err(|e| Failure::redirect(&req.target, e))?;
+        req.audience = target.as_ref().map(|t| t.api.identifier.clone());
+        let defined = target.map(|t| t.api.permissions).unwrap_or_default();
+        req.api_scopes.retain(|s| defined.contains(s));
+    } else {
+        req.audience = None;
+        req.api_scopes.clear();
     }
     // Silent polling is cheap but not free: past the limit, the answer is an
     // error the SPA understands (by redirect or web message), not a hang.
@@ -147,11 +171,12 @@ async fn start(state: &AppState, jar: CookieJar, params: &Params, ip: Option<IpA
             None => Err(back(&req.target, anyhow::anyhow!("issue without session"))),
         },
         Outcome::Fail(e) => Err(Failure::redirect(&req.target, e)),
-        Outcome::Login | Outcome::Consent => {
+        Outcome::Login | Outcome::Consent | Outcome::NoAccess => {
             let (jar, csrf) = session::ensure_csrf(state, jar);
             let id = pending::park(state, &req, &csrf, hint_sub).await?;
             let to = match outcome {
                 Outcome::Login => pending::identify_url(state, &req, &id),
+                Outcome::NoAccess => pending::url(state, Step::NoAccess, &id),
                 _ => pending::url(state, Step::Consent, &id),
             };
             Ok((jar, Redirect::to(&to)).into_response())
@@ -174,12 +199,21 @@ async fn decide_with_consent(
         }
         _ => (Vec::new(), 0),
     };
+    // Per-application access costs a query only for restricted clients.
+    let access_ok = match current {
+        Some(s) if client.is_restricted() => {
+            let held = roles::access_of(&state.db, &s.user_id, None).await.map_err(|e| back(&req.target, e))?;
+            crate::access::has_access(client, &held)
+        }
+        _ => true,
+    };
     let cx = Context {
         session: current,
         consent: (&consent.0, consent.1),
         started_at,
         account_chosen,
         hint_sub,
+        access_ok,
         now: state.clock.now(),
     };
     Ok(decide(req, client, &cx))
@@ -218,6 +252,7 @@ pub async fn resume(State(state): State<AppState>, jar: CookieJar, Query(q): Que
             Outcome::Fail(e) => Err(Failure::redirect(&l.req.target, e)),
             Outcome::Login => Ok(Redirect::to(&pending::identify_url(&state, &l.req, &l.row.id)).into_response()),
             Outcome::Consent => Ok(Redirect::to(&pending::url(&state, Step::Consent, &l.row.id)).into_response()),
+            Outcome::NoAccess => Ok(Redirect::to(&pending::url(&state, Step::NoAccess, &l.row.id)).into_response()),
         }
     };
     match run.await {
@@ -241,12 +276,13 @@ async fn issue(state: &AppState, req: &AuthRequest, s: &SessionRow) -> Result<Re
         sid: s.sid.clone(),
         redirect_uri: req.target.redirect_uri.clone(),
         redirect_uri_sent: req.target.redirect_uri_sent,
-        scope: req.scope_string(),
+        scope: req.scopes.iter().chain(&req.api_scopes).cloned().collect::<Vec<_>>().join(" "),
         nonce: req.nonce.clone(),
         code_challenge: req.code_challenge.clone(),
         auth_time: s.auth_time,
         amr: s.amr.clone(),
         idp: s.idp.clone(),
+        audience: req.audience.clone(),
         acr: s.acr.clone(),
         created_at: now,
         expires_at: now + state.config.tokens.code_ttl_secs as i64,
@@ -285,6 +321,7 @@ async fn issue_implicit(state: &AppState, req: &AuthRequest, s: &SessionRow) -> 
             auth_time: Some(s.auth_time),
             sid: Some(&s.sid),
             gid: None,
+            ent: &Default::default(),
         };
         Some(tokens::access_token(state, &client, input, now).map_err(|e| back(&req.target, e))?)
     } else {
@@ -300,6 +337,7 @@ async fn issue_implicit(state: &AppState, req: &AuthRequest, s: &SessionRow) -> 
         idp: s.idp.as_deref(),
         acr: s.acr.as_deref(),
         access_token: access.as_deref(),
+        ent: None,
     };
     let id_token = tokens::id_token(state, &client, id_input, now).map_err(|e| back(&req.target, e))?;
     if let Some(at) = access {
@@ -355,6 +393,8 @@ mod tests {
             ui_locales: None,
             acr_values: None,
             connection: None,
+            audience: None,
+            api_scopes: vec![],
         }
     }
 
@@ -376,6 +416,9 @@ mod tests {
             refresh_leeway_secs: None,
             introspect_any: false,
             source: "cli".into(),
+            require_roles: vec![],
+            require_groups: vec![],
+            default_audience: None,
             created_at: 0,
             updated_at: 0,
         }
@@ -398,7 +441,15 @@ mod tests {
     }
 
     fn cx<'a>(s: Option<&'a SessionRow>, consent: &'a [String], started_at: Option<i64>) -> Context<'a> {
-        Context { session: s, consent: (consent, 50), started_at, account_chosen: false, hint_sub: None, now: 1000 }
+        Context {
+            session: s,
+            consent: (consent, 50),
+            started_at,
+            account_chosen: false,
+            hint_sub: None,
+            access_ok: true,
+            now: 1000,
+        }
     }
 
     #[test]

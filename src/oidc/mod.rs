@@ -1,6 +1,7 @@
 //! The OpenID Connect protocol endpoints. Handlers stay thin; paths are
 //! constants so discovery and the router cannot disagree.
 
+pub mod audience;
 pub mod authorize;
 pub mod backchannel;
 pub mod check_session;

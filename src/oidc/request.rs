@@ -9,7 +9,9 @@ use crate::domain::Client;
 use crate::error::{ErrorCode, Failure, OAuthError};
 use crate::http::params::Params;
 
-pub const SUPPORTED_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
+pub const SUPPORTED_SCOPES: [&str; 6] = ["openid", "profile", "email", "offline_access", "roles", "groups"];
+/// At most this many API permissions may be asked for in one request.
+pub const MAX_API_SCOPES: usize = 64;
 pub const PROMPTS: [&str; 4] = ["none", "login", "consent", "select_account"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,6 +74,13 @@ pub struct AuthRequest {
     /// An upstream provider to go to at once, skipping the login box (Auth0's `connection`).
     #[serde(default)]
     pub connection: Option<String>,
+    /// The API the access token is for (Auth0's `audience`, RFC 8707 `resource`).
+    #[serde(default)]
+    pub audience: Option<String>,
+    /// Requested scopes that are not OpenID Connect's: API permissions, kept
+    /// once `/authorize` has checked them against the API.
+    #[serde(default)]
+    pub api_scopes: Vec<String>,
 }
 
 impl AuthRequest {
@@ -98,7 +107,7 @@ fn max_len(name: &str) -> usize {
 }
 
 /// Every parameter this endpoint reads; each may appear at most once.
-const NAMES: [&str; 18] = [
+const NAMES: [&str; 20] = [
     "client_id",
     "redirect_uri",
     "response_type",
@@ -115,6 +124,8 @@ const NAMES: [&str; 18] = [
     "ui_locales",
     "acr_values",
     "connection",
+    "audience",
+    "resource",
     "request",
     "request_uri",
 ];
@@ -199,6 +210,8 @@ pub fn validate(p: &Params, client: &Client) -> Result<AuthRequest, Failure> {
         ui_locales: p.first("ui_locales").map(str::to_string),
         acr_values: p.first("acr_values").map(str::to_string),
         connection: p.first("connection").map(str::to_string),
+        audience: audience(p).map_err(fail)?,
+        api_scopes: api_scopes(p),
     })
 }
 
@@ -282,6 +295,30 @@ fn check_response_type(p: &Params, client: &Client, mode: ResponseMode) -> Resul
         )),
         _ => Ok(t),
     }
+}
+
+/// Auth0's `audience` or RFC 8707's `resource`: one API per request.
+pub fn audience(p: &Params) -> Result<Option<String>, OAuthError> {
+    let a = p.get("audience").map_err(|_| OAuthError::invalid_request("audience may appear once"))?;
+    let r = p.get("resource").map_err(|_| OAuthError::new(ErrorCode::InvalidTarget, "one resource per request"))?;
+    match (a, r) {
+        (Some(a), Some(r)) if a != r => {
+            Err(OAuthError::new(ErrorCode::InvalidTarget, "audience and resource name different APIs"))
+        }
+        (Some(x), _) | (None, Some(x)) if !x.is_empty() => Ok(Some(x.to_string())),
+        _ => Ok(None),
+    }
+}
+
+/// Requested scopes beyond OpenID Connect's (API permissions), in order, bounded.
+pub fn api_scopes(p: &Params) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for s in p.first("scope").unwrap_or("").split(' ').filter(|s| !s.is_empty() && !SUPPORTED_SCOPES.contains(s)) {
+        if out.len() < MAX_API_SCOPES && !out.iter().any(|x| x == s) {
+            out.push(s.to_string());
+        }
+    }
+    out
 }
 
 /// Known scopes are kept in a stable order; unknown ones are dropped (RFC 6749

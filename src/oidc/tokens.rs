@@ -8,6 +8,7 @@ use crate::app::AppState;
 use crate::config::SigningAlg;
 use crate::crypto::random;
 use crate::domain::{Client, User};
+use crate::oidc::audience::Entitled;
 
 /// The algorithm a client's tokens are signed with.
 pub fn alg_for(state: &AppState, client: &Client) -> SigningAlg {
@@ -33,6 +34,12 @@ pub struct AccessClaims {
     /// userinfo and introspection.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gid: Option<String>,
+    /// Every permission the token's user (or client) holds on its API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<Vec<String>>,
+    /// Roles and groups, under their configured claim names.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 pub struct AccessInput<'a> {
@@ -41,14 +48,30 @@ pub struct AccessInput<'a> {
     pub auth_time: Option<i64>,
     pub sid: Option<&'a str>,
     pub gid: Option<&'a str>,
+    /// The API, its permissions, roles and groups (default: the client itself).
+    pub ent: &'a Entitled,
+}
+
+/// Roles and groups under the configured claim names.
+fn rbac_claims(state: &AppState, ent: &Entitled) -> serde_json::Map<String, serde_json::Value> {
+    let mut m = serde_json::Map::new();
+    if let Some(r) = &ent.roles {
+        m.insert(state.config.tokens.roles_claim.clone(), r.clone().into());
+    }
+    if let Some(g) = &ent.groups {
+        m.insert(state.config.tokens.groups_claim.clone(), g.clone().into());
+    }
+    m
 }
 
 pub fn access_token(state: &AppState, client: &Client, input: AccessInput, now: i64) -> anyhow::Result<String> {
+    let ent = input.ent;
+    let ttl = ent.ttl.unwrap_or(state.config.tokens.access_token_ttl_secs);
     let claims = AccessClaims {
         iss: state.issuer.as_str().to_string(),
         sub: input.sub.to_string(),
-        aud: client.client_id.clone(),
-        exp: now + state.config.tokens.access_token_ttl_secs as i64,
+        aud: ent.aud.clone().unwrap_or_else(|| client.client_id.clone()),
+        exp: now + ttl as i64,
         iat: now,
         jti: random::token(16),
         client_id: client.client_id.clone(),
@@ -56,8 +79,11 @@ pub fn access_token(state: &AppState, client: &Client, input: AccessInput, now: 
         auth_time: input.auth_time,
         sid: input.sid.map(str::to_string),
         gid: input.gid.map(str::to_string),
+        permissions: ent.permissions.clone(),
+        extra: rbac_claims(state, ent),
     };
-    Ok(state.keys.snapshot().sign(alg_for(state, client), "at+jwt", &claims, now)?)
+    let alg = ent.alg.unwrap_or_else(|| alg_for(state, client));
+    Ok(state.keys.snapshot().sign(alg, "at+jwt", &claims, now)?)
 }
 
 pub struct IdInput<'a> {
@@ -71,6 +97,8 @@ pub struct IdInput<'a> {
     pub idp: Option<&'a str>,
     pub acr: Option<&'a str>,
     pub access_token: Option<&'a str>,
+    /// Roles and groups when the scope asked for them.
+    pub ent: Option<&'a Entitled>,
 }
 
 pub fn id_token(state: &AppState, client: &Client, input: IdInput, now: i64) -> anyhow::Result<String> {
@@ -105,6 +133,9 @@ pub fn id_token(state: &AppState, client: &Client, input: IdInput, now: i64) -> 
     }
     for (k, v) in profile_claims(input.user, input.scopes) {
         obj.insert(k.into(), v);
+    }
+    if let Some(e) = input.ent {
+        obj.extend(rbac_claims(state, e));
     }
     Ok(state.keys.snapshot().sign(alg, "JWT", &c, now)?)
 }

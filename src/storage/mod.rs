@@ -4,6 +4,7 @@
 //! the few places that differ are decided here, not in callers.
 //! Must not import axum, askama or jsonwebtoken.
 
+pub mod apis;
 pub mod auth_codes;
 pub mod auth_requests;
 pub mod clients;
@@ -13,6 +14,7 @@ pub mod grants;
 pub mod identities;
 pub mod keys;
 pub mod refresh_tokens;
+pub mod roles;
 pub mod sessions;
 pub mod users;
 

@@ -18,13 +18,14 @@ pub struct RefreshRow {
     pub auth_time: i64,
     pub amr: Vec<String>,
     pub idp: Option<String>,
+    pub audience: Option<String>,
     pub offline: bool,
     pub created_at: i64,
     pub expires_at: i64,
     pub grant_expires_at: i64,
 }
 
-const COLUMNS: &str = "token_hash, grant_id, client_id, user_id, sid, scope, auth_time, amr, idp, offline, created_at, \
+const COLUMNS: &str = "token_hash, grant_id, client_id, user_id, sid, scope, auth_time, amr, idp, audience, offline, created_at, \
     expires_at, grant_expires_at";
 
 fn from_row(r: &AnyRow) -> Result<RefreshRow> {
@@ -38,6 +39,7 @@ fn from_row(r: &AnyRow) -> Result<RefreshRow> {
         auth_time: r.try_get("auth_time")?,
         amr: get_list(r, "amr")?,
         idp: r.try_get("idp")?,
+        audience: r.try_get("audience")?,
         offline: get_bool(r, "offline")?,
         created_at: r.try_get("created_at")?,
         expires_at: r.try_get("expires_at")?,
@@ -48,8 +50,8 @@ fn from_row(r: &AnyRow) -> Result<RefreshRow> {
 async fn insert_in<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(ex: E, t: &RefreshRow) -> Result<()> {
     sqlx::query(
         "INSERT INTO refresh_tokens (token_hash, grant_id, client_id, user_id, sid, scope, auth_time, amr, offline,
-            created_at, expires_at, grant_expires_at, idp)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            created_at, expires_at, grant_expires_at, idp, audience)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
     )
     .bind(&t.token_hash)
     .bind(&t.grant_id)
@@ -64,6 +66,7 @@ async fn insert_in<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(ex: E, t: &R
     .bind(t.expires_at)
     .bind(t.grant_expires_at)
     .bind(&t.idp)
+    .bind(&t.audience)
     .execute(ex)
     .await?;
     Ok(())

@@ -17,6 +17,7 @@ backend_tests!(
     restart_keeps_keys,
     private_keys_sealed_at_rest,
     replicas_share_keys,
+    a_retired_key_stays_for_the_longest_api_lifetime,
 );
 
 async fn jwks(app: &TestApp) -> JwkSet {
@@ -116,6 +117,25 @@ async fn rotation_publishes_first_and_retires_after_expiry(db: TestDb) {
     assert!(!after.contains(&old_kid));
     assert!(after.contains(&new_kid));
     assert_eq!(after.len(), 3);
+}
+
+async fn a_retired_key_stays_for_the_longest_api_lifetime(db: TestDb) {
+    let app = TestApp::spawn(&db, |c| c.keys.reload_interval_secs = 1).await;
+    let clock = app.state.clock.clone();
+    let api = ["api", "add", "--identifier", "https://api.example.com", "--name", "API", "--token-ttl", "7200"];
+    assert!(db.sesame(&api).status.success());
+    let old_kid = signing_kid(&app, SigningAlg::EdDSA);
+    let made = stdout_json(&db.sesame(&["keys", "rotate", "--alg", "EdDSA", "--json"]));
+    let new_kid = made[0]["kid"].as_str().unwrap().to_string();
+    wait_for(|| async { kids(&jwks(&app).await).contains(&new_kid) }).await;
+    clock.advance(made[0]["activates_at"].as_i64().unwrap() - made[0]["created_at"].as_i64().unwrap());
+    assert_eq!(signing_kid(&app, SigningAlg::EdDSA), new_kid);
+    // Past the configured lifetimes (an hour) the old key is still published:
+    // tokens for the API live two hours.
+    clock.advance(3600 + 120);
+    assert!(kids(&jwks(&app).await).contains(&old_kid));
+    clock.advance(3600);
+    assert!(!kids(&jwks(&app).await).contains(&old_kid));
 }
 
 fn signing_kid(app: &TestApp, alg: SigningAlg) -> String {

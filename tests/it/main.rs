@@ -5,6 +5,7 @@
 
 mod support;
 
+mod access;
 mod authorize;
 mod cli;
 mod config;

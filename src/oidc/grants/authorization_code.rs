@@ -10,6 +10,7 @@ use crate::crypto::random;
 use crate::domain::Client;
 use crate::error::{Failure, Internal, OAuthError};
 use crate::http::params::Params;
+use crate::oidc::audience;
 use crate::oidc::token::{TokenResponse, dup};
 use crate::storage::auth_codes::{self, CodeRow, Consumed};
 use crate::storage::grants;
@@ -44,7 +45,9 @@ pub async fn exchange(state: &AppState, client: &Client, p: &Params) -> Result<T
         Consumed::NotFound => return Err(OAuthError::invalid_grant("the code is invalid").into()),
     };
     let user = active_user(state, &row.user_id).await?;
-    let mut resp = mint(state, client, &user, &grant_of(&row), now)?;
+    let g = grant_of(&row);
+    let ent = audience::entitle(state, client, &user.user_id, g.audience, &g.scopes).await?;
+    let mut resp = mint(state, client, &user, &g, &ent, now)?;
     resp.refresh_token = refresh_value;
     tracing::info!(target: "audit", client_id = %client.client_id, user_id = %user.user_id, "tokens issued (authorization_code)");
     Ok(resp)
@@ -59,6 +62,7 @@ fn grant_of(row: &CodeRow) -> UserGrant<'_> {
         auth_time: row.auth_time,
         amr: &row.amr,
         idp: row.idp.as_deref(),
+        audience: row.audience.as_deref(),
         acr: row.acr.as_deref(),
         nonce: row.nonce.as_deref(),
     }

@@ -2,8 +2,9 @@
 
 use crate::app::AppState;
 use crate::domain::Client;
-use crate::error::{Failure, Internal, OAuthError};
+use crate::error::{ErrorCode, Failure, Internal, OAuthError};
 use crate::http::params::Params;
+use crate::oidc::audience;
 use crate::oidc::token::{TokenResponse, dup};
 use crate::oidc::tokens::{self, AccessInput};
 
@@ -16,13 +17,23 @@ pub async fn exchange(state: &AppState, client: &Client, p: &Params) -> Result<T
     if asked.split(' ').any(|s| s == "openid" || s == "offline_access") {
         return Err(OAuthError::invalid_scope("openid and offline_access need a user").into());
     }
+    if asked.split(' ').any(|s| s == "roles" || s == "groups") {
+        return Err(OAuthError::invalid_scope("roles and groups are a user's").into());
+    }
+    // An API: the requested permissions within what the client was granted.
+    let named = crate::oidc::request::audience(p)?;
+    let target = audience::resolve(state, client, named.as_deref(), ErrorCode::InvalidTarget).await?;
+    let requested: Vec<String> = asked.split(' ').filter(|s| !s.is_empty()).map(str::to_string).collect();
+    let ent = audience::for_client(target.as_ref(), &requested);
     let now = state.clock.now();
-    let input = AccessInput { sub: &client.client_id, scope: "", auth_time: None, sid: None, gid: None };
+    let scope = ent.scope.join(" ");
+    let input = AccessInput { sub: &client.client_id, scope: &scope, auth_time: None, sid: None, gid: None, ent: &ent };
     let access = tokens::access_token(state, client, input, now).map_err(Internal)?;
     Ok(TokenResponse {
         access_token: access,
         token_type: "Bearer",
-        expires_in: state.config.tokens.access_token_ttl_secs,
+        expires_in: ent.ttl.unwrap_or(state.config.tokens.access_token_ttl_secs),
+        scope,
         ..Default::default()
     })
 }

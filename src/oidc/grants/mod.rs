@@ -4,6 +4,7 @@ pub mod authorization_code;
 pub mod client_credentials;
 pub mod refresh_token;
 
+use super::audience::Entitled;
 use super::token::TokenResponse;
 use super::tokens::{self, AccessInput, IdInput};
 use crate::app::AppState;
@@ -21,13 +22,22 @@ pub struct UserGrant<'a> {
     pub auth_time: i64,
     pub amr: &'a [String],
     pub idp: Option<&'a str>,
+    /// The API the grant's access tokens are for.
+    pub audience: Option<&'a str>,
     pub acr: Option<&'a str>,
     pub nonce: Option<&'a str>,
 }
 
 /// Access token, plus an ID token when `openid` was granted.
-pub fn mint(state: &AppState, client: &Client, user: &User, g: &UserGrant, now: i64) -> Result<TokenResponse, Failure> {
-    let scope = g.scopes.join(" ");
+pub fn mint(
+    state: &AppState,
+    client: &Client,
+    user: &User,
+    g: &UserGrant,
+    ent: &Entitled,
+    now: i64,
+) -> Result<TokenResponse, Failure> {
+    let scope = ent.scope.join(" ");
     let access = tokens::access_token(
         state,
         client,
@@ -37,6 +47,7 @@ pub fn mint(state: &AppState, client: &Client, user: &User, g: &UserGrant, now: 
             auth_time: Some(g.auth_time),
             sid: g.sid,
             gid: Some(g.grant_id),
+            ent,
         },
         now,
     )
@@ -52,6 +63,7 @@ pub fn mint(state: &AppState, client: &Client, user: &User, g: &UserGrant, now: 
             idp: g.idp,
             acr: g.acr,
             access_token: Some(&access),
+            ent: Some(ent),
         };
         Some(tokens::id_token(state, client, input, now).map_err(Internal)?)
     } else {
@@ -60,7 +72,7 @@ pub fn mint(state: &AppState, client: &Client, user: &User, g: &UserGrant, now: 
     Ok(TokenResponse {
         access_token: access,
         token_type: "Bearer",
-        expires_in: state.config.tokens.access_token_ttl_secs,
+        expires_in: ent.ttl.unwrap_or(state.config.tokens.access_token_ttl_secs),
         scope,
         id_token,
         refresh_token: None,
@@ -84,6 +96,7 @@ pub fn new_refresh(state: &AppState, client: &Client, g: &UserGrant, user_id: &s
         auth_time: g.auth_time,
         amr: g.amr.to_vec(),
         idp: g.idp.map(str::to_string),
+        audience: g.audience.map(str::to_string),
         offline: g.scopes.iter().any(|s| s == "offline_access"),
         created_at: now,
         expires_at: now + t.refresh_token_idle_ttl_secs as i64,

@@ -19,6 +19,8 @@ pub async fn exchange(state: &AppState, client: &Client, p: &Params) -> Result<T
     let presented =
         p.get("refresh_token").map_err(dup)?.ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
     let asked = p.get("scope").map_err(dup)?.map(split_scope);
+    // A refresh may narrow to the grant's API, never switch to another.
+    let target = crate::oidc::request::audience(p)?;
     let now = state.clock.now();
     let leeway = leeway_secs(state, client);
     let hash = random::sha256_hex(presented);
@@ -29,6 +31,7 @@ pub async fn exchange(state: &AppState, client: &Client, p: &Params) -> Result<T
     // Scope narrowing is checked inside the rotation, so a refused request spends nothing.
     let successor_for = |old: &RefreshRow| -> Result<RefreshRow, OAuthError> {
         check_scope(asked.as_deref(), old)?;
+        check_target(target.as_deref(), old)?;
         Ok(successor(state, client, old, &value, now))
     };
     let rotation = refresh_tokens::rotate(&state.db, &hash, &client.client_id, now, sealed.as_deref(), successor_for)
@@ -40,6 +43,7 @@ pub async fn exchange(state: &AppState, client: &Client, p: &Params) -> Result<T
             let v = leeway_successor(state, &row, leeway, used_at, successor_sealed, &hash, now).await?;
             // Inside the leeway the replay gets nothing broader than the grant.
             check_scope(asked.as_deref(), &row)?;
+            check_target(target.as_deref(), &row)?;
             (row, v)
         }
         Rotation::Invalid => {
@@ -56,10 +60,13 @@ pub async fn exchange(state: &AppState, client: &Client, p: &Params) -> Result<T
         auth_time: old.auth_time,
         amr: &old.amr,
         idp: old.idp.as_deref(),
+        audience: old.audience.as_deref(),
         acr: None,
         nonce: None,
     };
-    let mut resp = mint(state, client, &user, &g, now)?;
+    // Access and permissions are decided again: a role taken away stops here.
+    let ent = crate::oidc::audience::entitle(state, client, &user.user_id, g.audience, &g.scopes).await?;
+    let mut resp = mint(state, client, &user, &g, &ent, now)?;
     resp.refresh_token = Some(issued);
     Ok(resp)
 }
@@ -70,6 +77,17 @@ pub fn leeway_secs(state: &AppState, client: &Client) -> u64 {
         .refresh_leeway_secs
         .unwrap_or(state.config.tokens.refresh_reuse_grace_secs)
         .min(crate::domain::MAX_REFRESH_LEEWAY_SECS)
+}
+
+/// The grant's API, if one is named (RFC 8707 §2.2).
+fn check_target(asked: Option<&str>, grant: &RefreshRow) -> Result<(), OAuthError> {
+    match asked {
+        Some(a) if Some(a) != grant.audience.as_deref() => Err(OAuthError::new(
+            crate::error::ErrorCode::InvalidTarget,
+            "a refresh token stays with the API it was issued for",
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Every requested scope must have been granted (RFC 6749 §6).
