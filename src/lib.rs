@@ -21,6 +21,7 @@ pub mod federation;
 pub mod frontchannel;
 pub mod health;
 pub mod http;
+pub mod import;
 pub mod issuer;
 pub mod limits;
 pub mod logging;

@@ -55,6 +55,22 @@ pub enum UserCmd {
     Enable { user: String },
     /// Delete a user.
     Remove { user: String },
+    /// Import users from Auth0: the bulk user export, the password-hash export
+    /// (merged with it by id or email) and Auth0's import format; bcrypt and
+    /// argon2 hashes. Idempotent: a re-run updates, never duplicates.
+    Import {
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+        /// Keep Auth0's user_id (`auth0|…`) as the `sub`.
+        #[arg(long)]
+        keep_ids: bool,
+        /// Say what would happen; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Map an Auth0 connection to a provider id, e.g. google-oauth2=google.
+        #[arg(long = "map-connection", value_name = "AUTH0=ID")]
+        map_connection: Vec<String>,
+    },
     /// Give a user a role (permissions on APIs, access to restricted clients).
     GrantRole { user: String, role: String },
     /// Take a directly granted role away (roles through groups stay).
@@ -171,6 +187,36 @@ pub async fn run(cmd: UserCmd, cfg: &Config, out: &Out) -> anyhow::Result<()> {
             let u = find(&db, &user).await?;
             store::delete(&db, &u.user_id).await?;
             out.done(&format!("removed {}", u.label()), &json!({ "removed": u.user_id }))
+        }
+        UserCmd::Import { files, keep_ids, dry_run, map_connection } => {
+            let mut connections = std::collections::HashMap::new();
+            for m in map_connection {
+                let (from, to) =
+                    m.split_once('=').ok_or_else(|| anyhow!("--map-connection takes AUTH0=ID, not `{m}`"))?;
+                connections.insert(from.to_string(), to.to_string());
+            }
+            let mut values = Vec::new();
+            for f in &files {
+                let text = std::fs::read_to_string(f).map_err(|e| anyhow!("cannot read {}: {e}", f.display()))?;
+                values.extend(crate::import::parse(&text).map_err(|e| anyhow!("{}: {e}", f.display()))?);
+            }
+            let opts = crate::import::Options { keep_ids, dry_run, connections };
+            let report = crate::import::run(&db, values, &opts, now).await?;
+            if out.json {
+                return out.print_json(&report);
+            }
+            let verb = if dry_run { "would be" } else { "were" };
+            println!(
+                "{} user(s) {verb} created, {} updated, {} identit(ies) linked, {} skipped",
+                report.created,
+                report.updated,
+                report.identities_linked,
+                report.skipped.len()
+            );
+            for s in &report.skipped {
+                println!("skipped {}: {}", s.user, s.reason);
+            }
+            Ok(())
         }
         UserCmd::GrantRole { user, role } => {
             let u = find(&db, &user).await?;

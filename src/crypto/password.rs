@@ -88,7 +88,11 @@ thread_local! {
 
 /// Runs argon2 with this thread's reusable memory, sized for `params`.
 fn compute(params: Params, pwd: &[u8], salt: &[u8], out: &mut [u8]) -> Result<(), PasswordError> {
-    let a = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    compute_with(Algorithm::Argon2id, params, pwd, salt, out)
+}
+
+fn compute_with(alg: Algorithm, params: Params, pwd: &[u8], salt: &[u8], out: &mut [u8]) -> Result<(), PasswordError> {
+    let a = Argon2::new(alg, Version::V0x13, params.clone());
     BLOCKS.with(|cell| {
         let mut blocks = cell.borrow_mut();
         let need = params.block_count();
@@ -120,17 +124,40 @@ pub async fn hash(password: String) -> Result<String, PasswordError> {
     .await?
 }
 
-/// Verifies `password` against a stored PHC string (with whatever parameters
-/// it records). A malformed hash verifies false.
+/// A bcrypt hash (`$2a$`, `$2b$`, `$2y$`), as Auth0 and others export them.
+pub fn is_bcrypt(hash: &str) -> bool {
+    ["$2a$", "$2b$", "$2y$"].iter().any(|p| hash.starts_with(p)) && hash.len() == 60
+}
+
+/// A hash Sesame can verify: bcrypt, or an argon2 PHC string.
+pub fn is_supported(hash: &str) -> bool {
+    is_bcrypt(hash)
+        || PasswordHash::new(hash).is_ok_and(|h| ["argon2id", "argon2i", "argon2d"].contains(&h.algorithm.as_str()))
+}
+
+/// Anything but argon2id with our parameters is hashed again at the next
+/// successful sign-in (imported bcrypt, weaker argon2 settings).
+pub fn needs_upgrade(hash: &str) -> bool {
+    !hash.starts_with(&format!("$argon2id$v=19$m={M_COST},t={T_COST},p={P_COST}$"))
+}
+
+/// Verifies `password` against a stored hash: an argon2 PHC string (with
+/// whatever parameters it records) or bcrypt. A malformed hash verifies false.
 pub async fn verify(password: String, phc: String) -> bool {
     on_pool(move || {
-        let Ok(h) = PasswordHash::new(&phc) else { return false };
-        if h.algorithm.as_str() != "argon2id" {
-            return false;
+        if is_bcrypt(&phc) {
+            return bcrypt::verify(password.as_bytes(), &phc).unwrap_or(false);
         }
+        let Ok(h) = PasswordHash::new(&phc) else { return false };
+        let alg = match h.algorithm.as_str() {
+            "argon2id" => Algorithm::Argon2id,
+            "argon2i" => Algorithm::Argon2i,
+            "argon2d" => Algorithm::Argon2d,
+            _ => return false,
+        };
         let (Ok(params), Some(salt), Some(expected)) = (Params::try_from(&h), h.salt, h.hash) else { return false };
         let mut out = vec![0u8; expected.len()];
-        if compute(params, password.as_bytes(), salt.as_ref(), &mut out).is_err() {
+        if compute_with(alg, params, password.as_bytes(), salt.as_ref(), &mut out).is_err() {
             return false;
         }
         subtle::ConstantTimeEq::ct_eq(out.as_slice(), expected.as_bytes()).into()
@@ -157,5 +184,12 @@ mod tests {
         assert!(Argon2::default().verify_password(b"interop pass", &PasswordHash::new(&ours).unwrap()).is_ok());
         let theirs = Argon2::default().hash_password(b"interop pass").unwrap().to_string();
         assert!(verify("interop pass".into(), theirs).await);
+        // bcrypt (imported), and which hashes are hashed again at the next login.
+        let b = bcrypt::hash("imported pass", 4).unwrap();
+        assert!(is_bcrypt(&b) && is_supported(&b) && needs_upgrade(&b));
+        assert!(verify("imported pass".into(), b.clone()).await);
+        assert!(!verify("wrong pass".into(), b).await);
+        assert!(!needs_upgrade(&ours));
+        assert!(!is_supported("md5$abc"));
     }
 }

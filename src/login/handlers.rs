@@ -161,15 +161,15 @@ pub async fn login_post(State(state): State<AppState>, ClientIp(ip): ClientIp, j
         let user = users::find_by_email(&state.db, &email).await.map_err(Failure::internal)?;
         let ok = match &user {
             Some(u) if !u.disabled => match &u.password_hash {
-                Some(h) => password::verify(pw, h.clone()).await,
-                None => dummy_verify(pw).await,
+                Some(h) => password::verify(pw.clone(), h.clone()).await,
+                None => dummy_verify(pw.clone()).await,
             },
-            _ => dummy_verify(pw).await,
+            _ => dummy_verify(pw.clone()).await,
         };
         let user = match user {
             Some(u) if ok && !u.disabled => {
                 state.limits.signed_in(ip, &email);
-                u
+                upgrade_hash(&state, u, pw).await
             }
             _ => {
                 tracing::info!(target: "audit", client_id = %l.client.client_id, "login failed");
@@ -188,6 +188,28 @@ pub async fn login_post(State(state): State<AppState>, ClientIp(ip): ClientIp, j
 /// Hands the identified user to the pending request.
 async fn signed_in(state: &AppState, jar: CookieJar, user: &User, l: &Loaded) -> Result<Response, Failure> {
     pending::identified(state, jar, user, pending::SignedIn { amr: vec!["pwd".into()], idp: None }, l).await
+}
+
+/// An imported (bcrypt) or weaker hash is replaced by argon2id with our
+/// parameters once the password is known to be right. A failure keeps the old
+/// hash: the sign-in goes on.
+async fn upgrade_hash(state: &AppState, mut u: User, pw: String) -> User {
+    if !u.password_hash.as_deref().is_some_and(password::needs_upgrade) {
+        return u;
+    }
+    match password::hash(pw).await {
+        Ok(h) => {
+            u.password_hash = Some(h);
+            u.updated_at = state.clock.now();
+            match users::update(&state.db, &u).await {
+                Ok(()) => tracing::info!(target: "audit", user_id = %u.user_id, "password hash upgraded to argon2id"),
+                Err(e) => tracing::warn!(user_id = %u.user_id, error = %e, "password hash upgrade not stored"),
+            }
+        }
+        // An imported password may be shorter than our policy: keep it as it is.
+        Err(e) => tracing::info!(user_id = %u.user_id, reason = %e, "password hash not upgraded"),
+    }
+    u
 }
 
 /// A place in the password-hashing queue, or 503 with Retry-After: past

@@ -14,6 +14,7 @@ mod discovery;
 mod federation;
 mod flow;
 mod hardening;
+mod import;
 mod keys;
 mod logout;
 mod outage;

@@ -1,0 +1,106 @@
+//! `sesame user import` with what Auth0 hands out: a bulk export of a few
+//! hundred users and the password-hash export (bcrypt, made here at a low
+//! cost), merged; the imported users sign in with their old passwords, keep
+//! their Auth0 ids as `sub`, and their hashes become argon2id.
+
+use serde_json::json;
+
+use crate::authorize::{CB, VERIFIER, auth};
+use crate::backend_tests;
+use crate::flow::decode_payload;
+use crate::support::browser::{Browser, location, params};
+use crate::support::{TestApp, TestDb, add_client, stdout_json};
+
+backend_tests!(auth0_export_imports_signs_in_and_upgrades);
+
+const N: usize = 300;
+
+async fn auth0_export_imports_signs_in_and_upgrades(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut export = String::new();
+    let mut hashes = String::new();
+    for i in 0..N {
+        let oid = format!("5f{i:022x}");
+        let u = json!({
+            "user_id": format!("auth0|{oid}"), "email": format!("user{i}@example.com"), "email_verified": true,
+            "name": format!("User {i}"), "created_at": "2024-03-01T10:00:00.000Z",
+            "identities": [{ "provider": "auth0", "user_id": oid, "connection": "Username-Password-Authentication", "isSocial": false }],
+        });
+        export.push_str(&format!("{u}\n"));
+        // Only a few real hashes keep the test fast; the rest share one.
+        let hash = if i < 3 {
+            bcrypt::hash(format!("password number {i}"), 4).unwrap()
+        } else {
+            "$2b$04$K4Lm7ZL0WcQm7Rz5fS0HMeB9gaqJk1A2Z0y5kZ8mZq9zA6b0C5Rm.".into()
+        };
+        let h = json!({ "_id": { "$oid": oid }, "email": format!("user{i}@example.com"), "email_verified": true,
+            "passwordHash": hash, "connection": "Username-Password-Authentication" });
+        hashes.push_str(&format!("{h}\n"));
+    }
+    let social = json!({ "user_id": "google-oauth2|1098", "email": "g@example.com", "email_verified": true, "name": "G",
+        "identities": [{ "provider": "google-oauth2", "user_id": "1098", "connection": "google-oauth2", "isSocial": true }] });
+    export.push_str(&format!("{social}\n"));
+    export.push_str(&format!("{}\n", json!({ "user_id": "auth0|bad", "email": "not an email" })));
+    let custom = json!([{ "email": "md5@example.com", "custom_password_hash": { "algorithm": "md5", "hash": { "value": "5f4dcc3b5aa765d61d8327deb882cf99" } } }]);
+    let (e, h, c) = (dir.path().join("export.json"), dir.path().join("hashes.json"), dir.path().join("custom.json"));
+    std::fs::write(&e, export).unwrap();
+    std::fs::write(&h, hashes).unwrap();
+    std::fs::write(&c, custom.to_string()).unwrap();
+    let files = [e.to_str().unwrap(), h.to_str().unwrap(), c.to_str().unwrap()];
+    let import = |extra: &[&str]| {
+        let mut args = vec!["--json", "user", "import", "--keep-ids", "--map-connection", "google-oauth2=google"];
+        args.extend_from_slice(&files);
+        args.extend_from_slice(extra);
+        stdout_json(&db.sesame(&args))
+    };
+
+    // A dry run says what would happen and writes nothing.
+    let r = import(&["--dry-run"]);
+    assert_eq!(r["created"], N + 1);
+    assert_eq!(r["dry_run"], true);
+    let app = TestApp::spawn(&db, |_| {}).await;
+    assert!(sesame::storage::users::list(&app.state.db, 10, 0).await.unwrap().is_empty());
+
+    let r = import(&[]);
+    assert_eq!(r["created"], N + 1, "{r}");
+    assert_eq!(r["identities_linked"], 1);
+    let skipped = r["skipped"].as_array().unwrap();
+    assert_eq!(skipped.len(), 2, "{r}");
+    assert!(skipped.iter().any(|s| s["reason"].as_str().unwrap().contains("not an email")));
+    assert!(skipped.iter().any(|s| s["reason"].as_str().unwrap().contains("neither bcrypt nor argon2")));
+    let g = sesame::storage::identities::find(&app.state.db, "google", "1098").await.unwrap().unwrap();
+    assert_eq!(g.user_id, "google-oauth2|1098");
+
+    // An imported user signs in with the old password; the sub is Auth0's id.
+    add_client(&app, "spa", true, true, CB, None, &["authorization_code"]).await;
+    let b = Browser::new(&app.base_url);
+    let back = b.authorize_with_login(&auth("spa", ""), "user1@example.com", "password number 1").await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("client_id", "spa"),
+        ("code", &params(&back)["code"]),
+        ("redirect_uri", CB),
+        ("code_verifier", VERIFIER),
+    ];
+    let tok: serde_json::Value =
+        reqwest::Client::new().post(app.url("/token")).form(&form).send().await.unwrap().json().await.unwrap();
+    let oid1 = format!("auth0|5f{:022x}", 1);
+    assert_eq!(decode_payload(tok["id_token"].as_str().unwrap())["sub"], oid1.as_str());
+    let u = sesame::storage::users::find_by_id(&app.state.db, &oid1).await.unwrap().unwrap();
+    assert!(u.password_hash.as_deref().unwrap().starts_with("$argon2id$"), "upgraded at sign-in");
+    // A wrong password still fails against a bcrypt hash.
+    let r = b.get(&auth("spa", "&prompt=login")).await;
+    let page = b.follow(r).await;
+    let html = page.text().await.unwrap();
+    let r = b.submit_login(&html, "user2@example.com", "not the password").await;
+    assert_eq!(r.status(), 401);
+    assert!(location(&r).is_empty());
+
+    // A re-run changes nothing, duplicates nobody, and keeps the upgraded hash.
+    let r = import(&[]);
+    assert_eq!((r["created"].as_u64(), r["updated"].as_u64()), (Some(0), Some(0)), "{r}");
+    let all = sesame::storage::users::list(&app.state.db, 10_000, 0).await.unwrap();
+    assert_eq!(all.len(), N + 1);
+    let u = sesame::storage::users::find_by_id(&app.state.db, &oid1).await.unwrap().unwrap();
+    assert!(u.password_hash.as_deref().unwrap().starts_with("$argon2id$"));
+}
