@@ -286,29 +286,14 @@ mod tests {
 
     #[test]
     fn access_rules() {
-        let mut c = crate::domain::Client {
-            client_id: "c".into(),
+        let spec = crate::clients::ClientSpec {
+            client_id: Some("c".into()),
             name: "c".into(),
-            secret_hash: None,
             public: true,
-            first_party: true,
-            redirect_uris: vec![],
-            post_logout_redirect_uris: vec![],
-            web_origins: vec![],
-            grant_types: vec![],
-            id_token_alg: None,
-            token_endpoint_auth_method: "none".into(),
-            backchannel_logout_uri: None,
-            frontchannel_logout_uri: None,
-            refresh_leeway_secs: None,
-            introspect_any: false,
-            source: "cli".into(),
-            require_roles: vec![],
-            require_groups: vec![],
-            default_audience: None,
-            created_at: 0,
-            updated_at: 0,
+            redirect_uris: vec!["https://app.example.com/cb".into()],
+            ..Default::default()
         };
+        let mut c = crate::clients::validate(spec, true, 0).unwrap().client;
         let nobody = Access::default();
         assert!(has_access(&c, &nobody));
         c.require_roles = vec!["admin".into()];
