@@ -195,7 +195,18 @@ pub async fn run(cmd: ClientCmd, cfg: &Config, out: &Out) -> anyhow::Result<()> 
         }
         ClientCmd::Show { client_id } => {
             let c = find(&db, &client_id).await?;
-            if out.json { out.print_json(&c) } else { print_client(&c) }
+            let grants = crate::storage::apis::client_grants(&db, &c.client_id).await?;
+            if out.json {
+                let mut v = serde_json::to_value(&c)?;
+                let apis: Vec<_> = grants.iter().map(|(a, p)| json!({ "api": a, "permissions": p })).collect();
+                v["apis"] = json!(apis);
+                return out.print_json(&v);
+            }
+            print_client(&c)?;
+            for (a, p) in grants {
+                println!("api: {a} {}", p.join(" "));
+            }
+            Ok(())
         }
         ClientCmd::Update(u) => update(&db, u, https, now, out).await,
         ClientCmd::Remove { client_id } => {
@@ -347,6 +358,13 @@ fn print_client(c: &Client) -> anyhow::Result<()> {
         println!("refresh_leeway_secs: {l}");
     }
     println!("introspect_any: {}", c.introspect_any);
+    if c.is_restricted() {
+        println!("require_roles: {}", c.require_roles.join(" "));
+        println!("require_groups: {}", c.require_groups.join(" "));
+    }
+    if let Some(a) = &c.default_audience {
+        println!("default_audience: {a}");
+    }
     println!("source: {}", c.source);
     Ok(())
 }

@@ -318,10 +318,13 @@ pub(super) async fn find(db: &Db, key: &str) -> anyhow::Result<User> {
 
 async fn show(out: &Out, db: &Db, u: &User) -> anyhow::Result<()> {
     let identities = crate::storage::identities::for_user(db, &u.user_id).await?;
+    let held = crate::storage::roles::access_of(db, &u.user_id, None).await?;
     if out.json {
         let mut v = serde_json::to_value(u)?;
         if let Some(o) = v.as_object_mut() {
             o.insert("has_password".into(), json!(u.password_hash.is_some()));
+            o.insert("roles".into(), json!(held.roles));
+            o.insert("groups".into(), json!(held.groups));
             let ids: Vec<_> = identities
                 .iter()
                 .map(|i| {
@@ -349,6 +352,10 @@ async fn show(out: &Out, db: &Db, u: &User) -> anyhow::Result<()> {
     }
     println!("password: {}", if u.password_hash.is_some() { "set" } else { "none" });
     println!("status: {}", if u.disabled { "disabled" } else { "active" });
+    if !held.roles.is_empty() || !held.groups.is_empty() {
+        println!("roles: {}", held.roles.join(" "));
+        println!("groups: {}", held.groups.join(" "));
+    }
     for i in &identities {
         println!(
             "identity: {} {} (linked {}, last sign-in {})",

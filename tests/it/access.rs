@@ -239,6 +239,10 @@ async fn the_cli_lists_and_refuses_what_does_not_exist(db: TestDb) {
     let roles = cli(&db, &["role", "list"]);
     assert_eq!(roles[0]["name"], "admin");
     assert_eq!(roles[0]["permissions"].as_array().unwrap().len(), 2);
+    let alice = cli(&db, &["user", "show", "alice@example.com"]);
+    assert_eq!((alice["roles"].clone(), alice["groups"].clone()), (json!(["admin"]), json!(["staff"])));
+    let spa = cli(&db, &["client", "show", "spa"]);
+    assert_eq!(spa["apis"], json!([{ "api": API, "permissions": ["read:users", "write:users"] }]));
     let groups = cli(&db, &["group", "list"]);
     assert_eq!(groups[0]["name"], "staff");
     assert_eq!(groups[0]["roles"], json!(["admin"]));
