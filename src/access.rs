@@ -106,7 +106,8 @@ pub struct ApiChange {
     pub alg: Option<SigningAlg>,
 }
 
-pub async fn update_api(db: &Db, identifier: &str, c: ApiChange, now: i64) -> Result<Api> {
+pub async fn update_api(db: &Db, identifier: &str, c: ApiChange, issuer: &str, now: i64) -> Result<Api> {
+    not_built_in(identifier, issuer)?;
     let old = find_api(db, identifier).await?;
     let spec = ApiSpec {
         identifier: old.identifier.clone(),
@@ -120,7 +121,43 @@ pub async fn update_api(db: &Db, identifier: &str, c: ApiChange, now: i64) -> Re
     Ok(api)
 }
 
-pub async fn remove_api(db: &Db, identifier: &str) -> Result<()> {
+/// The management API (`{issuer}/api/v1`) exists with its permissions; it
+/// cannot be changed or removed.
+pub async fn ensure_management_api(db: &Db, issuer: &str, now: i64) -> Result<()> {
+    let id = crate::management::audience(issuer);
+    let permissions: Vec<String> = crate::management::PERMISSIONS.iter().map(|p| p.to_string()).collect();
+    match apis::find(db, &id).await? {
+        Some(a) if a.permissions == permissions => Ok(()),
+        Some(a) => Ok(apis::update(db, &Api { permissions, updated_at: now, ..a }).await?),
+        None => {
+            let api = Api {
+                identifier: id,
+                name: "Sesame management API".into(),
+                permissions,
+                token_ttl_secs: None,
+                alg: None,
+                created_at: now,
+                updated_at: now,
+            };
+            match apis::insert(db, &api).await {
+                // Another replica made it first.
+                Ok(()) | Err(StorageError::Conflict(_)) => Ok(()),
+                Err(e) => Err(e.into()),
+            }
+        }
+    }
+}
+
+fn not_built_in(identifier: &str, issuer: &str) -> Result<()> {
+    if identifier == crate::management::audience(issuer) {
+        return Err(invalid("the management API is built in: it cannot be changed or removed"));
+    }
+    Ok(())
+}
+
+/// Removes an API (not the built-in management API of `issuer`).
+pub async fn remove_api(db: &Db, identifier: &str, issuer: &str) -> Result<()> {
+    not_built_in(identifier, issuer)?;
     apis::delete(db, identifier).await.map_err(|e| match e {
         StorageError::NotFound => AccessError::NotFound(format!("no API `{identifier}`")),
         e => e.into(),

@@ -14,7 +14,7 @@ use crate::crypto::seal::MasterKey;
 use crate::domain::Clock;
 use crate::issuer::Issuer;
 use crate::storage::Db;
-use crate::{federation, health, http, login, oidc, startup};
+use crate::{federation, health, http, login, management, oidc, startup};
 
 /// Shared by every handler: one pointer, so the clones that axum makes for
 /// every layer and handler of every request cost one atomic increment.
@@ -67,6 +67,7 @@ impl AppState {
         let master = startup::master_key(&config)?;
         startup::ensure_keys(&db, &master, &clock).await?;
         startup::sync_static_clients(&db, &config, &clock).await?;
+        crate::access::ensure_management_api(&db, issuer.as_str(), clock.now()).await?;
         let ttl = config.tokens.max_signed_ttl_secs() as i64;
         let keys = KeyRing::load(db.clone(), master.clone(), ttl, clock.now()).await?;
         let clients = Arc::new(ClientCache::new(config.database.client_cache_secs));
@@ -102,7 +103,11 @@ impl AppState {
 
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
-    let api = Router::new().merge(oidc::routes(&state)).merge(login::routes()).merge(federation::routes());
+    let api = Router::new()
+        .merge(oidc::routes(&state))
+        .merge(login::routes())
+        .merge(federation::routes())
+        .merge(management::routes());
     let prefix = state.issuer.path_prefix().to_string();
     let mounted = if prefix.is_empty() { api } else { Router::new().nest(&prefix, api) };
     let app = Router::new()

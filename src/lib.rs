@@ -26,6 +26,7 @@ pub mod issuer;
 pub mod limits;
 pub mod logging;
 pub mod login;
+pub mod management;
 pub mod oidc;
 pub mod pending;
 pub mod session;

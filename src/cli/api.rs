@@ -72,11 +72,11 @@ pub async fn run(cmd: ApiCmd, cfg: &Config, out: &Out) -> anyhow::Result<()> {
                 token_ttl_secs: token_ttl,
                 alg,
             };
-            let api = access::update_api(&db, &identifier, change, now).await.map_err(access_error)?;
+            let api = access::update_api(&db, &identifier, change, &cfg.issuer, now).await.map_err(access_error)?;
             show(out, &api)
         }
         ApiCmd::Remove { identifier } => {
-            access::remove_api(&db, &identifier).await.map_err(access_error)?;
+            access::remove_api(&db, &identifier, &cfg.issuer).await.map_err(access_error)?;
             out.done(&format!("removed {identifier}"), &json!({ "removed": identifier }))
         }
     }

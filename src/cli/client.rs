@@ -71,6 +71,11 @@ pub struct MoreArgs {
     /// Only its own tokens (the default).
     #[arg(long)]
     no_introspect_any: bool,
+    /// Management API permissions (read:users, write:users, …) this client
+    /// gets through client_credentials with audience {issuer}/api/v1 (implies
+    /// the client_credentials grant; adds to what it had).
+    #[arg(long = "management-scope", value_name = "P", num_args = 1..)]
+    management_scope: Vec<String>,
 }
 
 #[derive(Args, Debug, Default)]
@@ -163,6 +168,10 @@ pub async fn run(cmd: ClientCmd, cfg: &Config, out: &Out) -> anyhow::Result<()> 
                 introspect_any: a.more.introspect_any && !a.more.no_introspect_any,
                 ..Default::default()
             };
+            let mut spec = spec;
+            if !a.more.management_scope.is_empty() && !spec.grant_types.iter().any(|g| g == "client_credentials") {
+                spec.grant_types.push("client_credentials".into());
+            }
             let v = clients::validate(spec, https, now).map_err(|e| anyhow!(e))?;
             warn_all(&v.warnings);
             let mut client = v.client;
@@ -179,6 +188,7 @@ pub async fn run(cmd: ClientCmd, cfg: &Config, out: &Out) -> anyhow::Result<()> 
                 }
                 e => e.into(),
             })?;
+            management_grant(cfg, &db, &mut client, a.more.management_scope, now).await?;
             print_created(out, &client, secret.as_deref())
         }
         ClientCmd::List => {
@@ -208,7 +218,7 @@ pub async fn run(cmd: ClientCmd, cfg: &Config, out: &Out) -> anyhow::Result<()> 
             }
             Ok(())
         }
-        ClientCmd::Update(u) => update(&db, u, https, now, out).await,
+        ClientCmd::Update(u) => update(cfg, &db, u, https, now, out).await,
         ClientCmd::Remove { client_id } => {
             let c = find(&db, &client_id).await?;
             refuse_static(&c)?;
@@ -218,7 +228,14 @@ pub async fn run(cmd: ClientCmd, cfg: &Config, out: &Out) -> anyhow::Result<()> 
     }
 }
 
-async fn update(db: &crate::storage::Db, u: UpdateArgs, https: bool, now: i64, out: &Out) -> anyhow::Result<()> {
+async fn update(
+    cfg: &Config,
+    db: &crate::storage::Db,
+    u: UpdateArgs,
+    https: bool,
+    now: i64,
+    out: &Out,
+) -> anyhow::Result<()> {
     let old = find(db, &u.client_id).await?;
     refuse_static(&old)?;
     let pick = |new: Vec<String>, old: &Vec<String>| if new.is_empty() { old.clone() } else { new };
@@ -236,7 +253,13 @@ async fn update(db: &crate::storage::Db, u: UpdateArgs, https: bool, now: i64, o
         redirect_uris: pick(u.lists.redirect_uris, &old.redirect_uris),
         post_logout_redirect_uris: pick(u.lists.post_logout_redirect_uris, &old.post_logout_redirect_uris),
         web_origins: pick(u.lists.web_origins, &old.web_origins),
-        grant_types: pick(u.lists.grant_types, &old.grant_types),
+        grant_types: {
+            let mut g = pick(u.lists.grant_types, &old.grant_types);
+            if !u.more.management_scope.is_empty() && !g.iter().any(|x| x == "client_credentials") {
+                g.push("client_credentials".into());
+            }
+            g
+        },
         id_token_alg: u.id_token_alg.or(old.id_token_alg),
         token_endpoint_auth_method: Some(
             u.token_endpoint_auth_method.unwrap_or_else(|| old.token_endpoint_auth_method.clone()),
@@ -288,11 +311,31 @@ async fn update(db: &crate::storage::Db, u: UpdateArgs, https: bool, now: i64, o
         remove_api: a.remove_api,
     };
     crate::access::change_client_access(db, &mut client, change, now).await.map_err(super::access_error)?;
+    management_grant(cfg, db, &mut client, u.more.management_scope, now).await?;
     match new_secret {
         Some(s) => print_created(out, &client, Some(&s)),
         None if out.json => out.print_json(&client),
         None => print_client(&client),
     }
+}
+
+/// `--management-scope`: the built-in management API's permissions.
+async fn management_grant(
+    cfg: &Config,
+    db: &crate::storage::Db,
+    client: &mut Client,
+    perms: Vec<String>,
+    now: i64,
+) -> anyhow::Result<()> {
+    if perms.is_empty() {
+        return Ok(());
+    }
+    crate::access::ensure_management_api(db, &cfg.issuer, now).await.map_err(super::access_error)?;
+    let change = crate::access::ClientAccessChange {
+        grant: Some((crate::management::audience(&cfg.issuer), perms)),
+        ..Default::default()
+    };
+    crate::access::change_client_access(db, client, change, now).await.map_err(super::access_error)
 }
 
 async fn find(db: &crate::storage::Db, id: &str) -> anyhow::Result<Client> {

@@ -95,3 +95,37 @@ pub async fn delete(db: &Db, user_id: &str) -> Result<()> {
     let res = sqlx::query("DELETE FROM users WHERE user_id = $1").bind(user_id).execute(db.pool()).await?;
     if res.rows_affected() == 0 { Err(StorageError::NotFound) } else { Ok(()) }
 }
+
+/// Which users a page holds; empty strings mean "any".
+#[derive(Debug, Default)]
+pub struct Filter {
+    pub email: String,
+    pub role: String,
+    pub group: String,
+    pub provider: String,
+}
+
+/// Users by id after `after` (exclusive), at most `limit`, matching `f`.
+pub async fn page(db: &Db, f: &Filter, after: &str, limit: i64) -> Result<Vec<User>> {
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM users u
+         WHERE ($1 = '' OR u.user_id > $1)
+           AND ($2 = '' OR u.email_normalized = $2)
+           AND ($3 = '' OR u.user_id IN (SELECT user_id FROM user_roles WHERE role = $3
+                UNION SELECT gm.user_id FROM group_members gm
+                JOIN group_roles gr ON gr.group_name = gm.group_name WHERE gr.role = $3))
+           AND ($4 = '' OR u.user_id IN (SELECT user_id FROM group_members WHERE group_name = $4))
+           AND ($5 = '' OR u.user_id IN (SELECT user_id FROM identities WHERE provider = $5))
+         ORDER BY u.user_id LIMIT $6"
+    ));
+    let rows = sqlx::query(sql)
+        .bind(after)
+        .bind(if f.email.is_empty() { String::new() } else { normalize_email(&f.email) })
+        .bind(&f.role)
+        .bind(&f.group)
+        .bind(&f.provider)
+        .bind(limit)
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter().map(from_row).collect()
+}

@@ -17,6 +17,7 @@ mod hardening;
 mod import;
 mod keys;
 mod logout;
+mod management;
 mod outage;
 mod refresh;
 mod server;

@@ -1,0 +1,413 @@
+//! `/roles`, `/groups` and `/apis`: what the CLI's `role`, `group` and `api`
+//! commands do, through the same service layer (`access`).
+
+use axum::Router;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::problem::Problem;
+use super::{body, caller, check_if_match, etag, item};
+use crate::access::{self, ApiChange, ApiSpec};
+use crate::app::AppState;
+use crate::config::SigningAlg;
+use crate::domain::Api;
+use crate::storage::{apis, roles, users};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/roles", get(list_roles).post(create_role))
+        .route("/api/v1/roles/{name}", get(get_role).patch(patch_role).delete(delete_role))
+        .route("/api/v1/groups", get(list_groups).post(create_group))
+        .route("/api/v1/groups/{name}", get(get_group).patch(patch_group).delete(delete_group))
+        .route("/api/v1/apis", get(list_apis).post(create_api))
+        .route("/api/v1/apis/{identifier}", get(get_api).patch(patch_api).delete(delete_api))
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct ApiPermissions {
+    /// The API's identifier.
+    pub api: String,
+    pub permissions: Vec<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RoleOut {
+    pub name: String,
+    pub permissions: Vec<ApiPermissions>,
+    pub created_at: i64,
+}
+
+fn role_out(r: &roles::Role) -> RoleOut {
+    let mut out: Vec<ApiPermissions> = Vec::new();
+    for (api, p) in &r.permissions {
+        match out.iter_mut().find(|x| &x.api == api) {
+            Some(x) => x.permissions.push(p.clone()),
+            None => out.push(ApiPermissions { api: api.clone(), permissions: vec![p.clone()] }),
+        }
+    }
+    RoleOut { name: r.name.clone(), permissions: out, created_at: r.created_at }
+}
+
+async fn find_role(state: &AppState, name: &str) -> Result<RoleOut, Problem> {
+    let all = roles::list_roles(&state.db).await?;
+    all.iter().find(|r| r.name == name).map(role_out).ok_or_else(|| Problem::not_found(format!("no role `{name}`")))
+}
+
+/// Every role with its permissions.
+#[utoipa::path(get, path = "/roles", responses((status = 200, body = Vec<RoleOut>), (status = 401, body = Problem)))]
+pub async fn list_roles(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, Problem> {
+    caller(&state, &headers, "read:roles")?;
+    let list: Vec<RoleOut> = roles::list_roles(&state.db).await?.iter().map(role_out).collect();
+    Ok(axum::Json(list).into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewRole {
+    name: String,
+    /// Permissions of one API to start with.
+    #[serde(default)]
+    permissions: Option<ApiPermissions>,
+}
+
+/// Create a role.
+#[utoipa::path(post, path = "/roles", request_body = NewRole, responses(
+    (status = 201, body = RoleOut), (status = 400, body = Problem), (status = 404, body = Problem)))]
+pub async fn create_role(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    b: Result<axum::Json<NewRole>, JsonRejection>,
+) -> Result<Response, Problem> {
+    caller(&state, &headers, "write:roles")?;
+    let n = body(b)?;
+    let grant = n.permissions.as_ref().map(|p| (p.api.as_str(), p.permissions.as_slice()));
+    access::add_role(&state.db, &n.name, grant, state.clock.now()).await?;
+    Ok(item(StatusCode::CREATED, &find_role(&state, &n.name).await?))
+}
+
+/// One role.
+#[utoipa::path(get, path = "/roles/{name}", params(("name" = String, Path)), responses(
+    (status = 200, body = RoleOut, headers(("ETag" = String))), (status = 404, body = Problem)))]
+pub async fn get_role(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Response, Problem> {
+    caller(&state, &headers, "read:roles")?;
+    Ok(item(StatusCode::OK, &find_role(&state, &name).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RolePatch {
+    /// Permissions added.
+    #[serde(default)]
+    grant: Option<ApiPermissions>,
+    /// Permissions taken away.
+    #[serde(default)]
+    revoke: Option<ApiPermissions>,
+}
+
+/// Add or take away a role's permissions.
+#[utoipa::path(patch, path = "/roles/{name}", params(("name" = String, Path)), request_body = RolePatch, responses(
+    (status = 200, body = RoleOut), (status = 400, body = Problem), (status = 404, body = Problem), (status = 412, body = Problem)))]
+pub async fn patch_role(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    b: Result<axum::Json<RolePatch>, JsonRejection>,
+) -> Result<Response, Problem> {
+    caller(&state, &headers, "write:roles")?;
+    let p = body(b)?;
+    check_if_match(&headers, &etag(&find_role(&state, &name).await?))?;
+    if let Some(g) = &p.grant {
+        access::role_permissions(&state.db, &name, &g.api, &g.permissions, true).await?;
+    }
+    if let Some(r) = &p.revoke {
+        access::role_permissions(&state.db, &name, &r.api, &r.permissions, false).await?;
+    }
+    Ok(item(StatusCode::OK, &find_role(&state, &name).await?))
+}
+
+/// Delete a role (users and groups lose it).
+#[utoipa::path(delete, path = "/roles/{name}", params(("name" = String, Path)), responses(
+    (status = 204), (status = 404, body = Problem), (status = 412, body = Problem)))]
+pub async fn delete_role(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Response, Problem> {
+    caller(&state, &headers, "write:roles")?;
+    check_if_match(&headers, &etag(&find_role(&state, &name).await?))?;
+    access::remove_role(&state.db, &name).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct GroupOut {
+    pub name: String,
+    /// User ids.
+    pub members: Vec<String>,
+    pub roles: Vec<String>,
+    pub created_at: i64,
+}
+
+async fn find_group(state: &AppState, name: &str) -> Result<GroupOut, Problem> {
+    let all = roles::list_groups(&state.db).await?;
+    all.into_iter()
+        .find(|g| g.name == name)
+        .map(|g| GroupOut { name: g.name, members: g.members, roles: g.roles, created_at: g.created_at })
+        .ok_or_else(|| Problem::not_found(format!("no group `{name}`")))
+}
+
+/// Every group with its members and roles.
+#[utoipa::path(get, path = "/groups", responses((status = 200, body = Vec<GroupOut>), (status = 401, body = Problem)))]
+pub async fn list_groups(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, Problem> {
+    caller(&state, &headers, "read:roles")?;
+    let list: Vec<GroupOut> = roles::list_groups(&state.db)
+        .await?
+        .into_iter()
+        .map(|g| GroupOut { name: g.name, members: g.members, roles: g.roles, created_at: g.created_at })
+        .collect();
+    Ok(axum::Json(list).into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewGroup {
+    name: String,
+}
+
+/// Create a group.
+#[utoipa::path(post, path = "/groups", request_body = NewGroup, responses(
+    (status = 201, body = GroupOut), (status = 400, body = Problem)))]
+pub async fn create_group(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    b: Result<axum::Json<NewGroup>, JsonRejection>,
+) -> Result<Response, Problem> {
+    caller(&state, &headers, "write:roles")?;
+    let n = body(b)?;
+    access::add_group(&state.db, &n.name, state.clock.now()).await?;
+    Ok(item(StatusCode::CREATED, &find_group(&state, &n.name).await?))
+}
+
+/// One group.
+#[utoipa::path(get, path = "/groups/{name}", params(("name" = String, Path)), responses(
+    (status = 200, body = GroupOut, headers(("ETag" = String))), (status = 404, body = Problem)))]
+pub async fn get_group(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Response, Problem> {
+    caller(&state, &headers, "read:roles")?;
+    Ok(item(StatusCode::OK, &find_group(&state, &name).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GroupPatch {
+    /// User ids or emails.
+    #[serde(default)]
+    add_members: Vec<String>,
+    #[serde(default)]
+    remove_members: Vec<String>,
+    #[serde(default)]
+    add_roles: Vec<String>,
+    #[serde(default)]
+    remove_roles: Vec<String>,
+}
+
+async fn user_id(state: &AppState, key: &str) -> Result<String, Problem> {
+    let u = if key.contains('@') {
+        users::find_by_email(&state.db, key).await?
+    } else {
+        users::find_by_id(&state.db, key).await?
+    };
+    u.map(|u| u.user_id).ok_or_else(|| Problem::not_found(format!("no user `{key}`")))
+}
+
+/// Change a group's members and roles.
+#[utoipa::path(patch, path = "/groups/{name}", params(("name" = String, Path)), request_body = GroupPatch, responses(
+    (status = 200, body = GroupOut), (status = 404, body = Problem), (status = 412, body = Problem)))]
+pub async fn patch_group(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    b: Result<axum::Json<GroupPatch>, JsonRejection>,
+) -> Result<Response, Problem> {
+    caller(&state, &headers, "write:roles")?;
+    let p = body(b)?;
+    check_if_match(&headers, &etag(&find_group(&state, &name).await?))?;
+    for (list, add) in [(&p.add_members, true), (&p.remove_members, false)] {
+        for m in list {
+            let id = user_id(&state, m).await?;
+            access::group_member(&state.db, &name, &id, add).await?;
+        }
+    }
+    for (list, grant) in [(&p.add_roles, true), (&p.remove_roles, false)] {
+        for r in list {
+            access::group_role(&state.db, &name, r, grant).await?;
+        }
+    }
+    Ok(item(StatusCode::OK, &find_group(&state, &name).await?))
+}
+
+/// Delete a group.
+#[utoipa::path(delete, path = "/groups/{name}", params(("name" = String, Path)), responses(
+    (status = 204), (status = 404, body = Problem), (status = 412, body = Problem)))]
+pub async fn delete_group(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Response, Problem> {
+    caller(&state, &headers, "write:roles")?;
+    check_if_match(&headers, &etag(&find_group(&state, &name).await?))?;
+    access::remove_group(&state.db, &name).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ApiOut {
+    pub identifier: String,
+    pub name: String,
+    pub permissions: Vec<String>,
+    pub token_ttl_secs: Option<u64>,
+    /// RS256, ES256 or EdDSA.
+    pub alg: Option<String>,
+    /// The management API itself: not deletable.
+    pub built_in: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+fn api_out(state: &AppState, a: &Api) -> ApiOut {
+    ApiOut {
+        identifier: a.identifier.clone(),
+        name: a.name.clone(),
+        permissions: a.permissions.clone(),
+        token_ttl_secs: a.token_ttl_secs,
+        alg: a.alg.map(|x| x.as_str().to_string()),
+        built_in: a.identifier == super::audience(state.issuer.as_str()),
+        created_at: a.created_at,
+        updated_at: a.updated_at,
+    }
+}
+
+/// Every API.
+#[utoipa::path(get, path = "/apis", responses((status = 200, body = Vec<ApiOut>), (status = 401, body = Problem)))]
+pub async fn list_apis(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, Problem> {
+    caller(&state, &headers, "read:clients")?;
+    let list: Vec<ApiOut> = apis::list(&state.db).await?.iter().map(|a| api_out(&state, a)).collect();
+    Ok(axum::Json(list).into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewApi {
+    identifier: String,
+    name: String,
+    #[serde(default)]
+    permissions: Vec<String>,
+    token_ttl_secs: Option<u64>,
+    alg: Option<String>,
+}
+
+fn alg(a: Option<&str>) -> Result<Option<SigningAlg>, Problem> {
+    a.map(|s| s.parse::<SigningAlg>().map_err(Problem::bad_request)).transpose()
+}
+
+/// Register an API.
+#[utoipa::path(post, path = "/apis", request_body = NewApi, responses(
+    (status = 201, body = ApiOut), (status = 400, body = Problem)))]
+pub async fn create_api(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    b: Result<axum::Json<NewApi>, JsonRejection>,
+) -> Result<Response, Problem> {
+    caller(&state, &headers, "write:clients")?;
+    let n = body(b)?;
+    let spec = ApiSpec {
+        identifier: n.identifier,
+        name: n.name,
+        permissions: n.permissions,
+        token_ttl_secs: n.token_ttl_secs,
+        alg: alg(n.alg.as_deref())?,
+    };
+    let a = access::add_api(&state.db, spec, state.clock.now()).await?;
+    Ok(item(StatusCode::CREATED, &api_out(&state, &a)))
+}
+
+/// One API (its identifier percent-encoded in the path).
+#[utoipa::path(get, path = "/apis/{identifier}", params(("identifier" = String, Path)), responses(
+    (status = 200, body = ApiOut, headers(("ETag" = String))), (status = 404, body = Problem)))]
+pub async fn get_api(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    caller(&state, &headers, "read:clients")?;
+    Ok(item(StatusCode::OK, &api_out(&state, &access::find_api(&state.db, &id).await?)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApiPatch {
+    name: Option<String>,
+    /// Replaces the list; roles and clients lose permissions no longer defined.
+    permissions: Option<Vec<String>>,
+    token_ttl_secs: Option<u64>,
+    alg: Option<String>,
+}
+
+fn not_built_in(state: &AppState, id: &str) -> Result<(), Problem> {
+    if id == super::audience(state.issuer.as_str()) {
+        return Err(Problem::conflict("the management API is built in"));
+    }
+    Ok(())
+}
+
+/// Change an API.
+#[utoipa::path(patch, path = "/apis/{identifier}", params(("identifier" = String, Path)), request_body = ApiPatch, responses(
+    (status = 200, body = ApiOut), (status = 400, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 412, body = Problem)))]
+pub async fn patch_api(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    b: Result<axum::Json<ApiPatch>, JsonRejection>,
+) -> Result<Response, Problem> {
+    caller(&state, &headers, "write:clients")?;
+    let p = body(b)?;
+    let current = access::find_api(&state.db, &id).await?;
+    not_built_in(&state, &id)?;
+    check_if_match(&headers, &etag(&api_out(&state, &current)))?;
+    let change = ApiChange {
+        name: p.name,
+        permissions: p.permissions,
+        token_ttl_secs: p.token_ttl_secs,
+        alg: alg(p.alg.as_deref())?,
+    };
+    let a = access::update_api(&state.db, &id, change, state.issuer.as_str(), state.clock.now()).await?;
+    Ok(item(StatusCode::OK, &api_out(&state, &a)))
+}
+
+/// Delete an API (roles and clients lose it).
+#[utoipa::path(delete, path = "/apis/{identifier}", params(("identifier" = String, Path)), responses(
+    (status = 204), (status = 404, body = Problem), (status = 409, body = Problem), (status = 412, body = Problem)))]
+pub async fn delete_api(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    caller(&state, &headers, "write:clients")?;
+    let current = access::find_api(&state.db, &id).await?;
+    not_built_in(&state, &id)?;
+    check_if_match(&headers, &etag(&api_out(&state, &current)))?;
+    access::remove_api(&state.db, &id, state.issuer.as_str()).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

@@ -1,0 +1,96 @@
+//! `/keys`: the signing keys (public halves and status), and rotation.
+
+use axum::Router;
+use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::problem::Problem;
+use super::{body, caller};
+use crate::app::AppState;
+use crate::config::SigningAlg;
+use crate::crypto::keys;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/api/v1/keys", get(list).post(rotate))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct KeyOut {
+    pub kid: String,
+    pub alg: String,
+    pub generation: i64,
+    /// pending, active, retired or expired.
+    pub status: String,
+    pub created_at: i64,
+    pub activates_at: i64,
+}
+
+/// Every signing key with its status.
+#[utoipa::path(get, path = "/keys", responses((status = 200, body = Vec<KeyOut>), (status = 401, body = Problem)))]
+pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, Problem> {
+    caller(&state, &headers, "read:keys")?;
+    let infos = keys::list_info(&state.db, state.clock.now(), state.keys.max_token_ttl())
+        .await
+        .map_err(|e| Problem::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let list: Vec<KeyOut> = infos
+        .into_iter()
+        .map(|k| KeyOut {
+            kid: k.kid,
+            alg: k.alg.to_string(),
+            generation: k.generation,
+            status: serde_json::to_value(k.status)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            created_at: k.created_at,
+            activates_at: k.activates_at,
+        })
+        .collect();
+    Ok(axum::Json(list).into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rotate {
+    /// RS256, ES256, EdDSA; all three when empty.
+    #[serde(default)]
+    algs: Vec<String>,
+}
+
+/// Make a new key per algorithm: published at once, signing after every JWKS
+/// cache has seen it (`keys.jwks_cache_secs` + `keys.reload_interval_secs`).
+#[utoipa::path(post, path = "/keys", request_body = Rotate, responses(
+    (status = 201, body = Vec<KeyOut>), (status = 400, body = Problem)))]
+pub async fn rotate(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    b: Result<axum::Json<Rotate>, JsonRejection>,
+) -> Result<Response, Problem> {
+    caller(&state, &headers, "write:keys")?;
+    let r = body(b)?;
+    let algs: Vec<SigningAlg> =
+        r.algs.iter().map(|a| a.parse::<SigningAlg>().map_err(Problem::bad_request)).collect::<Result<_, _>>()?;
+    let algs = if algs.is_empty() { SigningAlg::ALL.to_vec() } else { algs };
+    let now = state.clock.now();
+    let lead = (state.config.keys.jwks_cache_secs + state.config.keys.reload_interval_secs) as i64;
+    let made = keys::rotate(&state.db, &state.master, &algs, now, now + lead)
+        .await
+        .map_err(|e| Problem::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let list: Vec<KeyOut> = made
+        .into_iter()
+        .map(|k| KeyOut {
+            kid: k.kid,
+            alg: k.alg.to_string(),
+            generation: k.generation,
+            status: "pending".into(),
+            created_at: k.created_at,
+            activates_at: k.activates_at,
+        })
+        .collect();
+    Ok((StatusCode::CREATED, axum::Json(list)).into_response())
+}

@@ -1,0 +1,227 @@
+//! The management API: REST + JSON under `/api/v1`, protected by access
+//! tokens Sesame issues for its own built-in API (`{issuer}/api/v1`), e.g.
+//! through client_credentials. It uses the same service layer as the CLI
+//! (`access`, `accounts`); errors are `application/problem+json`; lists are
+//! cursor-paginated; items carry an `ETag` and honour `If-Match`. The OpenAPI
+//! document at `/api/v1/openapi.json` is generated from these handlers.
+
+mod directory;
+mod keys;
+pub mod problem;
+mod users;
+
+use axum::Router;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Serialize;
+use utoipa::OpenApi;
+
+use crate::app::AppState;
+use crate::crypto::random;
+use crate::oidc::tokens::{self, AccessClaims};
+use problem::Problem;
+
+pub const PREFIX: &str = "/api/v1";
+
+/// The permissions of the built-in management API.
+pub const PERMISSIONS: [&str; 9] = [
+    "read:users",
+    "write:users",
+    "read:clients",
+    "write:clients",
+    "read:roles",
+    "write:roles",
+    "read:keys",
+    "write:keys",
+    "read:audit",
+];
+
+/// `{issuer}/api/v1`, the audience of management tokens.
+pub fn audience(issuer: &str) -> String {
+    format!("{}{PREFIX}", issuer.trim_end_matches('/'))
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/openapi.json", get(openapi_json))
+        .merge(users::routes())
+        .merge(directory::routes())
+        .merge(keys::routes())
+}
+
+/// The caller's token, if it is for this API and carries `need`.
+pub fn caller(state: &AppState, headers: &HeaderMap, need: &str) -> Result<AccessClaims, Problem> {
+    let aud = audience(state.issuer.as_str());
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| Problem::unauthorized(format!("a Bearer access token for {aud} is required")))?;
+    let claims = tokens::verify_access_token(state, token)
+        .ok_or_else(|| Problem::unauthorized("the access token is invalid or expired"))?;
+    if claims.aud != aud {
+        return Err(Problem::unauthorized(format!("the access token is not for {aud}")));
+    }
+    if !claims.permissions.as_deref().unwrap_or_default().iter().any(|p| p == need) {
+        return Err(Problem::forbidden(format!("the access token lacks the `{need}` permission")));
+    }
+    Ok(claims)
+}
+
+/// A strong ETag of an item's JSON form.
+pub fn etag<T: Serialize>(v: &T) -> String {
+    let json = serde_json::to_string(v).unwrap_or_default();
+    format!("\"{}\"", random::sha256_hex(&json).get(..32).unwrap_or_default())
+}
+
+/// `If-Match`, when sent, must name the current ETag (or `*`).
+pub fn check_if_match(headers: &HeaderMap, current: &str) -> Result<(), Problem> {
+    match headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()) {
+        None => Ok(()),
+        Some(m) if m.split(',').map(str::trim).any(|t| t == current || t == "*") => Ok(()),
+        Some(_) => Err(Problem::stale()),
+    }
+}
+
+/// An item with its ETag.
+pub fn item<T: Serialize>(status: StatusCode, v: &T) -> Response {
+    let mut r = (status, axum::Json(v)).into_response();
+    if let Ok(h) = HeaderValue::from_str(&etag(v)) {
+        r.headers_mut().insert(header::ETAG, h);
+    }
+    r
+}
+
+/// Page size: 50 unless asked, at most 200.
+pub fn limit(asked: Option<u32>) -> i64 {
+    i64::from(asked.unwrap_or(50).clamp(1, 200))
+}
+
+/// Opaque cursors: the last key of the page, base64url.
+pub fn encode_cursor(key: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key)
+}
+
+pub fn decode_cursor(c: Option<&str>) -> Result<String, Problem> {
+    use base64::Engine;
+    match c {
+        None | Some("") => Ok(String::new()),
+        Some(c) => base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(c)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or_else(|| Problem::bad_request("cursor is not one this API handed out")),
+    }
+}
+
+/// A JSON body, or a problem saying what is wrong with it.
+pub fn body<T>(b: Result<axum::Json<T>, axum::extract::rejection::JsonRejection>) -> Result<T, Problem> {
+    b.map(|axum::Json(v)| v).map_err(|e| Problem::new(e.status(), e.body_text()))
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Sesame management API", description = "Users, roles, groups, APIs and signing keys."),
+    paths(
+        users::list,
+        users::create,
+        users::get_one,
+        users::patch,
+        users::remove,
+        users::sessions,
+        users::end_sessions,
+        users::end_session,
+        users::identities,
+        users::unlink,
+        users::grant_role,
+        users::revoke_role,
+        directory::list_roles,
+        directory::create_role,
+        directory::get_role,
+        directory::patch_role,
+        directory::delete_role,
+        directory::list_groups,
+        directory::create_group,
+        directory::get_group,
+        directory::patch_group,
+        directory::delete_group,
+        directory::list_apis,
+        directory::create_api,
+        directory::get_api,
+        directory::patch_api,
+        directory::delete_api,
+        keys::list,
+        keys::rotate,
+    ),
+    components(schemas(Problem)),
+    modifiers(&Security),
+    security(("bearer" = []))
+)]
+pub struct ApiDoc;
+
+struct Security;
+
+impl utoipa::Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let scheme = HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build();
+        components.add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    }
+}
+
+/// The generated document, with what every operation may answer besides its
+/// own responses (401, 403, 503; 400 where it reads input), and problems
+/// under their own media type.
+pub fn document(issuer: &str) -> serde_json::Value {
+    let mut doc = ApiDoc::openapi();
+    doc.servers = Some(vec![utoipa::openapi::Server::new(audience(issuer))]);
+    let mut v = serde_json::to_value(&doc).unwrap_or_default();
+    let problem = serde_json::json!({
+        "content": { "application/problem+json": { "schema": { "$ref": "#/components/schemas/Problem" } } }
+    });
+    if let Some(paths) = v.get_mut("paths").and_then(|p| p.as_object_mut()) {
+        for item in paths.values_mut().filter_map(|i| i.as_object_mut()) {
+            for op in item.values_mut().filter_map(|o| o.as_object_mut()) {
+                let reads_input = op.contains_key("requestBody") || op.contains_key("parameters");
+                let has_body = op.contains_key("requestBody");
+                let Some(responses) = op.get_mut("responses").and_then(|r| r.as_object_mut()) else { continue };
+                for r in responses.values_mut() {
+                    if let Some(c) = r.get_mut("content").and_then(|c| c.as_object_mut())
+                        && c.get("application/json").and_then(|j| j.pointer("/schema/$ref")).and_then(|x| x.as_str())
+                            == Some("#/components/schemas/Problem")
+                        && let Some(j) = c.remove("application/json")
+                    {
+                        c.insert("application/problem+json".into(), j);
+                    }
+                }
+                let mut add = vec![
+                    ("401", "No valid token for this API"),
+                    ("403", "The token lacks the permission"),
+                    ("503", "The database is unavailable"),
+                ];
+                if reads_input {
+                    add.push(("400", "The request is malformed"));
+                }
+                if has_body {
+                    add.push(("415", "The body is not application/json"));
+                    add.push(("422", "The body does not fit the schema"));
+                }
+                for (code, what) in add {
+                    let mut p = problem.clone();
+                    p["description"] = what.into();
+                    responses.entry(code).or_insert(p);
+                }
+            }
+        }
+    }
+    v
+}
+
+async fn openapi_json(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    let mut r = axum::Json(document(state.issuer.as_str())).into_response();
+    r.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    r
+}

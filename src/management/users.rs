@@ -1,0 +1,401 @@
+//! `/users`: accounts, their sessions (how access is taken away at once),
+//! linked identities and directly granted roles.
+
+use axum::Router;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::problem::Problem;
+use super::{body, caller, check_if_match, decode_cursor, encode_cursor, etag, item, limit};
+use crate::app::AppState;
+use crate::crypto::password;
+use crate::domain::{User, validate_email};
+use crate::storage::{identities, sessions, users};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/users", get(list).post(create))
+        .route("/api/v1/users/{id}", get(get_one).patch(patch).delete(remove))
+        .route("/api/v1/users/{id}/sessions", get(sessions).delete(end_sessions))
+        .route("/api/v1/users/{id}/sessions/{sid}", delete(end_session))
+        .route("/api/v1/users/{id}/identities", get(identities))
+        .route("/api/v1/users/{id}/identities/{provider}/{subject}", delete(unlink))
+        .route("/api/v1/users/{id}/roles", post(grant_role))
+        .route("/api/v1/users/{id}/roles/{role}", delete(revoke_role))
+}
+
+/// A user as the API shows it (never a password hash).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserOut {
+    pub user_id: String,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub name: Option<String>,
+    pub picture: Option<String>,
+    pub disabled: bool,
+    pub has_password: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl From<&User> for UserOut {
+    fn from(u: &User) -> UserOut {
+        UserOut {
+            user_id: u.user_id.clone(),
+            email: u.email.clone(),
+            email_verified: u.email_verified,
+            name: u.name.clone(),
+            picture: u.picture.clone(),
+            disabled: u.disabled,
+            has_password: u.password_hash.is_some(),
+            created_at: u.created_at,
+            updated_at: u.updated_at,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UserPage {
+    pub items: Vec<UserOut>,
+    /// Pass as `cursor` for the next page; absent on the last one.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct ListQuery {
+    /// 1-200, default 50.
+    limit: Option<u32>,
+    cursor: Option<String>,
+    email: Option<String>,
+    /// Users holding this role, directly or through a group.
+    role: Option<String>,
+    group: Option<String>,
+    /// Users with an identity at this provider.
+    provider: Option<String>,
+}
+
+async fn find(state: &AppState, id: &str) -> Result<User, Problem> {
+    users::find_by_id(&state.db, id).await?.ok_or_else(|| Problem::not_found(format!("no user `{id}`")))
+}
+
+/// List users, by id.
+#[utoipa::path(get, path = "/users", params(ListQuery), responses(
+    (status = 200, body = UserPage), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
+pub async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, Problem> {
+    caller(&state, &headers, "read:users")?;
+    let Query(q) = q.map_err(|e| Problem::bad_request(e.body_text()))?;
+    let n = limit(q.limit);
+    let filter = users::Filter {
+        email: q.email.unwrap_or_default(),
+        role: q.role.unwrap_or_default(),
+        group: q.group.unwrap_or_default(),
+        provider: q.provider.unwrap_or_default(),
+    };
+    let found = users::page(&state.db, &filter, &decode_cursor(q.cursor.as_deref())?, n + 1).await?;
+    let more = found.len() as i64 > n;
+    let items: Vec<UserOut> = found.iter().take(n as usize).map(UserOut::from).collect();
+    let next_cursor = if more { items.last().map(|u| encode_cursor(&u.user_id)) } else { None };
+    Ok(axum::Json(UserPage { items, next_cursor }).into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    email: String,
+    #[serde(default)]
+    email_verified: bool,
+    name: Option<String>,
+    /// At least 8 characters; without one the user signs in through a provider.
+    password: Option<String>,
+}
+
+/// Create a user.
+#[utoipa::path(post, path = "/users", request_body = NewUser, responses(
+    (status = 201, body = UserOut), (status = 400, body = Problem), (status = 409, body = Problem)))]
+pub async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    b: Result<axum::Json<NewUser>, JsonRejection>,
+) -> Result<Response, Problem> {
+    caller(&state, &headers, "write:users")?;
+    let n = body(b)?;
+    validate_email(&n.email).map_err(Problem::bad_request)?;
+    let password_hash = match n.password {
+        Some(p) => Some(password::hash(p).await.map_err(|e| Problem::bad_request(format!("the {e}")))?),
+        None => None,
+    };
+    let now = state.clock.now();
+    let u = User {
+        user_id: uuid::Uuid::new_v4().to_string(),
+        email: Some(n.email.trim().to_string()),
+        email_verified: n.email_verified,
+        name: n.name.filter(|s| !s.trim().is_empty()),
+        picture: None,
+        password_hash,
+        disabled: false,
+        created_at: now,
+        updated_at: now,
+    };
+    users::insert(&state.db, &u).await?;
+    Ok(item(StatusCode::CREATED, &UserOut::from(&u)))
+}
+
+/// One user.
+#[utoipa::path(get, path = "/users/{id}", params(("id" = String, Path)), responses(
+    (status = 200, body = UserOut, headers(("ETag" = String))), (status = 404, body = Problem)))]
+pub async fn get_one(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    caller(&state, &headers, "read:users")?;
+    Ok(item(StatusCode::OK, &UserOut::from(&find(&state, &id).await?)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserPatch {
+    name: Option<String>,
+    email_verified: Option<bool>,
+    /// Disabling ends every session of the user (back-channel logout now).
+    disabled: Option<bool>,
+    /// A new password ends every session of the user.
+    password: Option<String>,
+}
+
+/// Change a user; `If-Match` is honoured when sent.
+#[utoipa::path(patch, path = "/users/{id}", params(("id" = String, Path)), request_body = UserPatch, responses(
+    (status = 200, body = UserOut), (status = 400, body = Problem), (status = 404, body = Problem), (status = 412, body = Problem)))]
+pub async fn patch(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    b: Result<axum::Json<UserPatch>, JsonRejection>,
+) -> Result<Response, Problem> {
+    caller(&state, &headers, "write:users")?;
+    let p = body(b)?;
+    let mut u = find(&state, &id).await?;
+    check_if_match(&headers, &etag(&UserOut::from(&u)))?;
+    let mut end = false;
+    if let Some(n) = p.name {
+        u.name = Some(n.trim().to_string()).filter(|s| !s.is_empty());
+    }
+    if let Some(v) = p.email_verified {
+        u.email_verified = v;
+    }
+    if let Some(d) = p.disabled {
+        end |= d && !u.disabled;
+        u.disabled = d;
+    }
+    if let Some(pw) = p.password {
+        u.password_hash = Some(password::hash(pw).await.map_err(|e| Problem::bad_request(format!("the {e}")))?);
+        end = true;
+    }
+    u.updated_at = state.clock.now();
+    users::update(&state.db, &u).await?;
+    if end {
+        end_all(&state, &u.user_id).await?;
+    }
+    Ok(item(StatusCode::OK, &UserOut::from(&u)))
+}
+
+/// Delete a user (their sessions, identities and roles go with them).
+#[utoipa::path(delete, path = "/users/{id}", params(("id" = String, Path)), responses(
+    (status = 204), (status = 404, body = Problem), (status = 412, body = Problem)))]
+pub async fn remove(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    caller(&state, &headers, "write:users")?;
+    let u = find(&state, &id).await?;
+    check_if_match(&headers, &etag(&UserOut::from(&u)))?;
+    end_all(&state, &id).await?;
+    users::delete(&state.db, &id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SessionOut {
+    pub sid: String,
+    pub auth_time: i64,
+    pub amr: Vec<String>,
+    pub idp: Option<String>,
+    pub last_seen_at: i64,
+    pub expires_at: i64,
+}
+
+/// The user's live sessions.
+#[utoipa::path(get, path = "/users/{id}/sessions", params(("id" = String, Path)), responses(
+    (status = 200, body = Vec<SessionOut>), (status = 404, body = Problem)))]
+pub async fn sessions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    caller(&state, &headers, "read:users")?;
+    find(&state, &id).await?;
+    let now = state.clock.now();
+    let list: Vec<SessionOut> = sessions::list_for_user(&state.db, &id)
+        .await?
+        .into_iter()
+        .filter(|s| s.expires_at > now && s.idle_expires_at > now)
+        .map(|s| SessionOut {
+            sid: s.sid,
+            auth_time: s.auth_time,
+            amr: s.amr,
+            idp: s.idp,
+            last_seen_at: s.last_seen_at,
+            expires_at: s.expires_at,
+        })
+        .collect();
+    Ok(axum::Json(list).into_response())
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Ended {
+    pub sessions_ended: usize,
+}
+
+/// End every session of the user (and their non-offline refresh tokens), with
+/// back-channel logout now and front-channel logout on the browser's next visit.
+#[utoipa::path(delete, path = "/users/{id}/sessions", params(("id" = String, Path)), responses(
+    (status = 200, body = Ended), (status = 404, body = Problem)))]
+pub async fn end_sessions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    caller(&state, &headers, "write:users")?;
+    find(&state, &id).await?;
+    let n = end_all(&state, &id).await?;
+    Ok(axum::Json(Ended { sessions_ended: n }).into_response())
+}
+
+/// End one session.
+#[utoipa::path(delete, path = "/users/{id}/sessions/{sid}", params(("id" = String, Path), ("sid" = String, Path)),
+    responses((status = 204), (status = 404, body = Problem)))]
+pub async fn end_session(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((id, sid)): Path<(String, String)>,
+) -> Result<Response, Problem> {
+    caller(&state, &headers, "write:users")?;
+    let s = sessions::list_for_user(&state.db, &id)
+        .await?
+        .into_iter()
+        .find(|s| s.sid == sid)
+        .ok_or_else(|| Problem::not_found(format!("no session `{sid}` for user `{id}`")))?;
+    let clients = sessions::end_remotely(&state.db, &s, state.clock.now()).await?;
+    crate::oidc::backchannel::deliver_all(&state, &s.sid, &id, &clients).await;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn end_all(state: &AppState, user_id: &str) -> Result<usize, Problem> {
+    let ended = crate::accounts::end_sessions(&state.db, user_id, false, state.clock.now()).await?;
+    for s in &ended {
+        crate::oidc::backchannel::deliver_all(state, &s.sid, user_id, &s.client_ids).await;
+    }
+    Ok(ended.len())
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct IdentityOut {
+    pub provider: String,
+    pub subject: String,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub created_at: i64,
+    pub last_login_at: i64,
+}
+
+/// The user's linked identities at upstream providers.
+#[utoipa::path(get, path = "/users/{id}/identities", params(("id" = String, Path)), responses(
+    (status = 200, body = Vec<IdentityOut>), (status = 404, body = Problem)))]
+pub async fn identities(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    caller(&state, &headers, "read:users")?;
+    find(&state, &id).await?;
+    let list: Vec<IdentityOut> = identities::for_user(&state.db, &id)
+        .await?
+        .into_iter()
+        .map(|i| IdentityOut {
+            provider: i.provider,
+            subject: i.subject,
+            email: i.email,
+            email_verified: i.email_verified,
+            created_at: i.created_at,
+            last_login_at: i.last_login_at,
+        })
+        .collect();
+    Ok(axum::Json(list).into_response())
+}
+
+/// Unlink an identity (refused when it is the user's last way to sign in).
+#[utoipa::path(delete, path = "/users/{id}/identities/{provider}/{subject}",
+    params(("id" = String, Path), ("provider" = String, Path), ("subject" = String, Path)),
+    responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn unlink(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((id, provider, subject)): Path<(String, String, String)>,
+) -> Result<Response, Problem> {
+    caller(&state, &headers, "write:users")?;
+    let u = find(&state, &id).await?;
+    match crate::accounts::unlink(&state.db, &u, &provider, Some(&subject)).await {
+        Ok(_) => Ok(StatusCode::NO_CONTENT.into_response()),
+        Err(crate::accounts::UnlinkError::NotLinked) => Err(Problem::not_found("no such identity")),
+        Err(crate::accounts::UnlinkError::LastWayIn) => {
+            Err(Problem::conflict("this is the user's last way to sign in (no password, no other identity)"))
+        }
+        Err(crate::accounts::UnlinkError::Storage(e)) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoleRef {
+    role: String,
+}
+
+/// Grant the user a role.
+#[utoipa::path(post, path = "/users/{id}/roles", params(("id" = String, Path)), request_body = RoleRef,
+    responses((status = 204), (status = 404, body = Problem)))]
+pub async fn grant_role(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    b: Result<axum::Json<RoleRef>, JsonRejection>,
+) -> Result<Response, Problem> {
+    caller(&state, &headers, "write:roles")?;
+    let r = body(b)?;
+    find(&state, &id).await?;
+    crate::access::user_role(&state.db, &id, &r.role, true).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Take a directly granted role away.
+#[utoipa::path(delete, path = "/users/{id}/roles/{role}", params(("id" = String, Path), ("role" = String, Path)),
+    responses((status = 204), (status = 404, body = Problem)))]
+pub async fn revoke_role(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((id, role)): Path<(String, String)>,
+) -> Result<Response, Problem> {
+    caller(&state, &headers, "write:roles")?;
+    find(&state, &id).await?;
+    crate::access::user_role(&state.db, &id, &role, false).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
