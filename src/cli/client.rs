@@ -223,6 +223,7 @@ pub async fn run(cmd: ClientCmd, cfg: &Config, out: &Out) -> anyhow::Result<()> 
             let c = find(&db, &client_id).await?;
             refuse_static(&c)?;
             store::delete(&db, &client_id).await?;
+            crate::storage::apis::delete_client_grants(&db, &client_id).await?;
             out.done(&format!("removed {client_id}"), &json!({ "removed": client_id }))
         }
     }

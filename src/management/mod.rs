@@ -5,6 +5,7 @@
 //! cursor-paginated; items carry an `ETag` and honour `If-Match`. The OpenAPI
 //! document at `/api/v1/openapi.json` is generated from these handlers.
 
+mod clients;
 mod directory;
 mod keys;
 pub mod problem;
@@ -46,6 +47,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/openapi.json", get(openapi_json))
         .merge(users::routes())
+        .merge(clients::routes())
         .merge(directory::routes())
         .merge(keys::routes())
 }
@@ -154,6 +156,11 @@ pub fn body<T>(b: Result<axum::Json<T>, axum::extract::rejection::JsonRejection>
         directory::delete_api,
         keys::list,
         keys::rotate,
+        clients::list,
+        clients::create,
+        clients::get_one,
+        clients::patch,
+        clients::remove,
     ),
     components(schemas(Problem)),
     modifiers(&Security),

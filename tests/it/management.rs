@@ -278,6 +278,35 @@ async fn an_admin_sets_up_access_through_the_api(db: TestDb) {
     assert_eq!(st, StatusCode::NO_CONTENT);
     let (st, _, _) = admin.call(Method::GET, &format!("/users/{}", ids[2]), None).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
+
+    // Clients: created (the secret shown once), restricted, granted an API, removed.
+    let (st, _, c) = admin
+        .call(
+            Method::POST,
+            "/clients",
+            Some(json!({ "client_id": "reports", "name": "Reports", "first_party": true, "redirect_uris": [CB] })),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{c}");
+    assert!(c["client_secret"].as_str().is_some_and(|s| s.len() >= 32));
+    let (_, h, c) = admin.call(Method::GET, "/clients/reports", None).await;
+    assert!(c.get("client_secret").is_none(), "never shown again");
+    let tag = h["etag"].to_str().unwrap().to_string();
+    let patch = json!({ "require_roles": ["support"], "grant": { "api": API, "permissions": ["read:users"] }, "default_audience": API });
+    let (st, _, c) =
+        admin.call_as(&admin.token, Method::PATCH, "/clients/reports", Some(patch), &[("if-match", &tag)]).await;
+    assert_eq!(st, StatusCode::OK, "{c}");
+    assert_eq!(c["require_roles"], json!(["support"]));
+    assert_eq!(c["apis"], json!([{ "api": API, "permissions": ["read:users"] }]));
+    let (st, _, _) = admin.call(Method::PATCH, "/clients/reports", Some(json!({ "require_roles": ["nope"] }))).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let (st, _, _) =
+        admin.call(Method::PATCH, "/clients/reports", Some(json!({ "redirect_uris": ["javascript:alert(1)"] }))).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    let (_, _, all) = admin.call(Method::GET, "/clients", None).await;
+    assert!(all.as_array().unwrap().iter().any(|c| c["client_id"] == "admin"));
+    let (st, _, _) = admin.call(Method::DELETE, "/clients/reports", None).await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
 }
 
 async fn the_api_refuses_what_it_must(db: TestDb) {

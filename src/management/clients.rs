@@ -1,0 +1,244 @@
+//! `/clients`: the registered applications, through the same rules as
+//! `sesame client` (static clients from the config file are read-only here too).
+
+use axum::Router;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::directory::ApiPermissions;
+use super::problem::Problem;
+use super::{body, caller, check_if_match, etag, item};
+use crate::access::{self, ClientAccessChange};
+use crate::app::AppState;
+use crate::clients::{self, ClientSpec};
+use crate::domain::Client;
+use crate::storage::{apis, clients as store};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/clients", get(list).post(create))
+        .route("/api/v1/clients/{id}", get(get_one).patch(patch).delete(remove))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ClientOut {
+    pub client_id: String,
+    pub name: String,
+    pub public: bool,
+    pub first_party: bool,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub web_origins: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub token_endpoint_auth_method: String,
+    pub require_roles: Vec<String>,
+    pub require_groups: Vec<String>,
+    pub default_audience: Option<String>,
+    /// The APIs (and permissions) it may ask for.
+    pub apis: Vec<ApiPermissions>,
+    /// `cli` (managed here or with `sesame client`) or `config` (read-only).
+    pub source: String,
+    /// Only in the answer to its creation: shown once, stored only as a hash.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+async fn out(state: &AppState, c: &Client) -> Result<ClientOut, Problem> {
+    let grants = apis::client_grants(&state.db, &c.client_id).await?;
+    Ok(ClientOut {
+        client_id: c.client_id.clone(),
+        name: c.name.clone(),
+        public: c.public,
+        first_party: c.first_party,
+        redirect_uris: c.redirect_uris.clone(),
+        post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
+        web_origins: c.web_origins.clone(),
+        grant_types: c.grant_types.clone(),
+        token_endpoint_auth_method: c.token_endpoint_auth_method.clone(),
+        require_roles: c.require_roles.clone(),
+        require_groups: c.require_groups.clone(),
+        default_audience: c.default_audience.clone(),
+        apis: grants.into_iter().map(|(api, permissions)| ApiPermissions { api, permissions }).collect(),
+        source: c.source.clone(),
+        client_secret: None,
+        created_at: c.created_at,
+        updated_at: c.updated_at,
+    })
+}
+
+async fn find(state: &AppState, id: &str) -> Result<Client, Problem> {
+    store::find(&state.db, id).await?.ok_or_else(|| Problem::not_found(format!("no client `{id}`")))
+}
+
+fn https(state: &AppState) -> bool {
+    state.issuer.as_str().starts_with("https://")
+}
+
+/// Every client.
+#[utoipa::path(get, path = "/clients", responses((status = 200, body = Vec<ClientOut>)))]
+pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, Problem> {
+    caller(&state, &headers, "read:clients")?;
+    let mut list = Vec::new();
+    for c in store::list(&state.db).await? {
+        list.push(out(&state, &c).await?);
+    }
+    Ok(axum::Json(list).into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewClient {
+    /// Generated when absent.
+    client_id: Option<String>,
+    name: String,
+    #[serde(default)]
+    public: bool,
+    #[serde(default)]
+    first_party: bool,
+    #[serde(default)]
+    redirect_uris: Vec<String>,
+    #[serde(default)]
+    post_logout_redirect_uris: Vec<String>,
+    #[serde(default)]
+    web_origins: Vec<String>,
+    /// Default: authorization_code and refresh_token.
+    #[serde(default)]
+    grant_types: Vec<String>,
+}
+
+/// Register a client; a confidential one's secret is in this answer only.
+#[utoipa::path(post, path = "/clients", request_body = NewClient, responses(
+    (status = 201, body = ClientOut), (status = 400, body = Problem), (status = 409, body = Problem)))]
+pub async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    b: Result<axum::Json<NewClient>, JsonRejection>,
+) -> Result<Response, Problem> {
+    caller(&state, &headers, "write:clients")?;
+    let n = body(b)?;
+    let spec = ClientSpec {
+        client_id: n.client_id,
+        name: n.name,
+        public: n.public,
+        first_party: n.first_party,
+        redirect_uris: n.redirect_uris,
+        post_logout_redirect_uris: n.post_logout_redirect_uris,
+        web_origins: n.web_origins,
+        grant_types: n.grant_types,
+        ..Default::default()
+    };
+    let mut c = clients::validate(spec, https(&state), state.clock.now()).map_err(Problem::bad_request)?.client;
+    let secret = (!c.public).then(clients::new_secret);
+    c.secret_hash = secret.as_deref().map(crate::crypto::random::sha256_hex);
+    store::insert(&state.db, &c).await?;
+    let mut o = out(&state, &c).await?;
+    o.client_secret = secret;
+    Ok((StatusCode::CREATED, axum::Json(o)).into_response())
+}
+
+/// One client.
+#[utoipa::path(get, path = "/clients/{id}", params(("id" = String, Path)), responses(
+    (status = 200, body = ClientOut, headers(("ETag" = String))), (status = 404, body = Problem)))]
+pub async fn get_one(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    caller(&state, &headers, "read:clients")?;
+    let c = find(&state, &id).await?;
+    Ok(item(StatusCode::OK, &out(&state, &c).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClientPatch {
+    name: Option<String>,
+    redirect_uris: Option<Vec<String>>,
+    post_logout_redirect_uris: Option<Vec<String>>,
+    web_origins: Option<Vec<String>>,
+    /// Per-application access; empty lists admit everyone.
+    require_roles: Option<Vec<String>>,
+    require_groups: Option<Vec<String>>,
+    /// An empty string clears it.
+    default_audience: Option<String>,
+    /// Permissions of one API the client may ask for (added to what it had).
+    grant: Option<ApiPermissions>,
+    /// The client may no longer call this API.
+    remove_api: Option<String>,
+}
+
+/// Change a client (not one declared in the config file).
+#[utoipa::path(patch, path = "/clients/{id}", params(("id" = String, Path)), request_body = ClientPatch, responses(
+    (status = 200, body = ClientOut), (status = 400, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 412, body = Problem)))]
+pub async fn patch(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    b: Result<axum::Json<ClientPatch>, JsonRejection>,
+) -> Result<Response, Problem> {
+    caller(&state, &headers, "write:clients")?;
+    let p = body(b)?;
+    let old = find(&state, &id).await?;
+    if old.source == "config" {
+        return Err(Problem::conflict("this client is declared in the config file; change it there"));
+    }
+    check_if_match(&headers, &etag(&out(&state, &old).await?))?;
+    let now = state.clock.now();
+    let spec = ClientSpec {
+        client_id: Some(old.client_id.clone()),
+        name: p.name.unwrap_or_else(|| old.name.clone()),
+        public: old.public,
+        first_party: old.first_party,
+        redirect_uris: p.redirect_uris.unwrap_or_else(|| old.redirect_uris.clone()),
+        post_logout_redirect_uris: p.post_logout_redirect_uris.unwrap_or_else(|| old.post_logout_redirect_uris.clone()),
+        web_origins: p.web_origins.unwrap_or_else(|| old.web_origins.clone()),
+        grant_types: old.grant_types.clone(),
+        id_token_alg: old.id_token_alg,
+        token_endpoint_auth_method: Some(old.token_endpoint_auth_method.clone()),
+        backchannel_logout_uri: old.backchannel_logout_uri.clone(),
+        frontchannel_logout_uri: old.frontchannel_logout_uri.clone(),
+        refresh_leeway_secs: old.refresh_leeway_secs,
+        introspect_any: old.introspect_any,
+        require_roles: old.require_roles.clone(),
+        require_groups: old.require_groups.clone(),
+        default_audience: old.default_audience.clone(),
+    };
+    let v = clients::validate(spec, https(&state), now).map_err(Problem::bad_request)?;
+    let mut c = Client { secret_hash: old.secret_hash.clone(), created_at: old.created_at, ..v.client };
+    store::update(&state.db, &c).await?;
+    let change = ClientAccessChange {
+        require_roles: p.require_roles,
+        require_groups: p.require_groups,
+        default_audience: p.default_audience.map(|a| Some(a).filter(|a| !a.is_empty())),
+        grant: p.grant.map(|g| (g.api, g.permissions)),
+        remove_api: p.remove_api,
+    };
+    access::change_client_access(&state.db, &mut c, change, now).await?;
+    Ok(item(StatusCode::OK, &out(&state, &c).await?))
+}
+
+/// Remove a client (not one declared in the config file).
+#[utoipa::path(delete, path = "/clients/{id}", params(("id" = String, Path)), responses(
+    (status = 204), (status = 404, body = Problem), (status = 409, body = Problem), (status = 412, body = Problem)))]
+pub async fn remove(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    caller(&state, &headers, "write:clients")?;
+    let c = find(&state, &id).await?;
+    if c.source == "config" {
+        return Err(Problem::conflict("this client is declared in the config file; remove it there"));
+    }
+    check_if_match(&headers, &etag(&out(&state, &c).await?))?;
+    store::delete(&state.db, &id).await?;
+    apis::delete_client_grants(&state.db, &id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
