@@ -30,6 +30,7 @@ pub struct ClientSpec {
     pub require_roles: Vec<String>,
     pub require_groups: Vec<String>,
     pub default_audience: Option<String>,
+    pub rbac_claims: bool,
 }
 
 /// A validated client plus anything the operator should be warned about.
@@ -133,6 +134,7 @@ pub fn validate(spec: ClientSpec, issuer_is_https: bool, now: i64) -> Result<Val
             require_roles: dedup(spec.require_roles),
             require_groups: dedup(spec.require_groups),
             default_audience: spec.default_audience,
+            rbac_claims: spec.rbac_claims,
             source: "cli".into(),
             created_at: now,
             updated_at: now,
@@ -166,6 +168,7 @@ pub fn from_static(s: &StaticClient, issuer_is_https: bool, now: i64) -> Result<
         require_roles: s.require_roles.clone(),
         require_groups: s.require_groups.clone(),
         default_audience: s.default_audience.clone(),
+        rbac_claims: s.rbac_claims,
     };
     let mut v = validate(spec, issuer_is_https, now).map_err(|e| format!("clients `{}`: {e}", s.client_id))?;
     v.client.source = "config".into();

@@ -37,6 +37,8 @@ pub struct Client {
     pub require_groups: Vec<String>,
     /// The API an access token is for when a request names none.
     pub default_audience: Option<String>,
+    /// Tokens carry `roles` and `groups` even when the scope does not ask.
+    pub rbac_claims: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }

@@ -69,6 +69,8 @@ ALTER TABLE clients ADD COLUMN require_roles TEXT NOT NULL DEFAULT '[]';
 ALTER TABLE clients ADD COLUMN require_groups TEXT NOT NULL DEFAULT '[]';
 -- The API a token is for when a request names none.
 ALTER TABLE clients ADD COLUMN default_audience TEXT;
+-- Tokens carry the user's roles and groups even when the scope does not ask.
+ALTER TABLE clients ADD COLUMN rbac_claims BOOLEAN NOT NULL DEFAULT FALSE;
 
 -- The API a grant's access tokens are for (NULL: the client itself).
 ALTER TABLE auth_codes ADD COLUMN audience TEXT;

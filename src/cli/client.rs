@@ -76,6 +76,12 @@ pub struct MoreArgs {
     /// the client_credentials grant; adds to what it had).
     #[arg(long = "management-scope", value_name = "P", num_args = 1..)]
     management_scope: Vec<String>,
+    /// Tokens carry the user's `roles` and `groups` even when the scope does not ask.
+    #[arg(long, overrides_with = "no_rbac_claims")]
+    rbac_claims: bool,
+    /// Only when the scope asks for them (the default).
+    #[arg(long)]
+    no_rbac_claims: bool,
 }
 
 #[derive(Args, Debug, Default)]
@@ -166,6 +172,7 @@ pub async fn run(cmd: ClientCmd, cfg: &Config, out: &Out) -> anyhow::Result<()> 
                 frontchannel_logout_uri: a.more.frontchannel_logout_uri,
                 refresh_leeway_secs: a.more.refresh_leeway,
                 introspect_any: a.more.introspect_any && !a.more.no_introspect_any,
+                rbac_claims: a.more.rbac_claims && !a.more.no_rbac_claims,
                 ..Default::default()
             };
             let mut spec = spec;
@@ -278,6 +285,13 @@ async fn update(
         require_roles: old.require_roles.clone(),
         require_groups: old.require_groups.clone(),
         default_audience: old.default_audience.clone(),
+        rbac_claims: if u.more.rbac_claims {
+            true
+        } else if u.more.no_rbac_claims {
+            false
+        } else {
+            old.rbac_claims
+        },
     };
     let v = clients::validate(spec, https, now).map_err(|e| anyhow!(e))?;
     warn_all(&v.warnings);

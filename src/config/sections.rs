@@ -277,6 +277,8 @@ pub struct StaticClient {
     pub require_groups: Vec<String>,
     /// The API access tokens are for when a request names none.
     pub default_audience: Option<String>,
+    /// Tokens carry the user's roles and groups even when the scope does not ask.
+    pub rbac_claims: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

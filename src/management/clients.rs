@@ -39,6 +39,7 @@ pub struct ClientOut {
     pub require_roles: Vec<String>,
     pub require_groups: Vec<String>,
     pub default_audience: Option<String>,
+    pub rbac_claims: bool,
     /// The APIs (and permissions) it may ask for.
     pub apis: Vec<ApiPermissions>,
     /// `cli` (managed here or with `sesame client`) or `config` (read-only).
@@ -65,6 +66,7 @@ async fn out(state: &AppState, c: &Client) -> Result<ClientOut, Problem> {
         require_roles: c.require_roles.clone(),
         require_groups: c.require_groups.clone(),
         default_audience: c.default_audience.clone(),
+        rbac_claims: c.rbac_claims,
         apis: grants.into_iter().map(|(api, permissions)| ApiPermissions { api, permissions }).collect(),
         source: c.source.clone(),
         client_secret: None,
@@ -172,6 +174,8 @@ pub struct ClientPatch {
     grant: Option<ApiPermissions>,
     /// The client may no longer call this API.
     remove_api: Option<String>,
+    /// Tokens carry the user's roles and groups even when the scope does not ask.
+    rbac_claims: Option<bool>,
 }
 
 /// Change a client (not one declared in the config file).
@@ -209,6 +213,7 @@ pub async fn patch(
         require_roles: old.require_roles.clone(),
         require_groups: old.require_groups.clone(),
         default_audience: old.default_audience.clone(),
+        rbac_claims: p.rbac_claims.unwrap_or(old.rbac_claims),
     };
     let v = clients::validate(spec, https(&state), now).map_err(Problem::bad_request)?;
     let mut c = Client { secret_hash: old.secret_hash.clone(), created_at: old.created_at, ..v.client };

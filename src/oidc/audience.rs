@@ -76,7 +76,7 @@ pub async fn entitle(
     scopes: &[String],
 ) -> Result<Entitled, Failure> {
     let oidc: Vec<String> = scopes.iter().filter(|s| SUPPORTED_SCOPES.contains(&s.as_str())).cloned().collect();
-    let wants = |s: &str| scopes.iter().any(|x| x == s);
+    let wants = |s: &str| client.rbac_claims || scopes.iter().any(|x| x == s);
     if audience.is_none() && !client.is_restricted() && !wants("roles") && !wants("groups") {
         return Ok(Entitled { scope: oidc, ..Default::default() });
     }

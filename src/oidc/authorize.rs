@@ -419,6 +419,7 @@ mod tests {
             require_roles: vec![],
             require_groups: vec![],
             default_audience: None,
+            rbac_claims: false,
             created_at: 0,
             updated_at: 0,
         }

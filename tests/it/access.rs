@@ -135,6 +135,23 @@ async fn tokens_for_an_api_carry_the_users_permissions(db: TestDb) {
     assert_eq!(params(&url::Url::parse(&location(&r)).unwrap())["error"], "invalid_target");
     let r = b.get(&format!("{}&audience={}", auth("dash", ""), urlencode(API))).await;
     assert_eq!(params(&url::Url::parse(&location(&r)).unwrap())["error"], "access_denied");
+    // A client setting puts roles and groups in tokens without the scope.
+    cli(&db, &["client", "update", "spa", "--rbac-claims"]);
+    let tok = redeem(&app, "spa", &b.follow(b.get(&auth("spa", "")).await).await).await;
+    let id = decode_payload(tok["id_token"].as_str().unwrap());
+    assert_eq!((id["roles"].clone(), id["groups"].clone()), (json!(["admin"]), json!(["staff"])));
+    cli(&db, &["client", "update", "spa", "--no-rbac-claims"]);
+
+    // A third-party client's consent page names the API's permissions in words.
+    add_client(&app, "third", true, false, CB, None, &["authorization_code"]).await;
+    cli(&db, &["client", "update", "third", "--api", API, "--permission", "read:users"]);
+    let url = auth("third", &format!("&audience={}", urlencode(API)))
+        .replace("scope=openid%20email", "scope=openid%20read:users");
+    let page = b.follow(b.get(&url).await).await;
+    assert!(page.url().path().ends_with("/consent"), "{}", page.url());
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Read users on Example API"), "{html}");
+
     // Without an audience, tokens stay the client's own.
     let tok = redeem(&app, "spa", &b.follow(b.get(&auth("spa", "")).await).await).await;
     let claims = decode_payload(tok["access_token"].as_str().unwrap());
@@ -234,8 +251,10 @@ async fn machine_clients_get_their_granted_permissions(db: TestDb) {
 async fn the_cli_lists_and_refuses_what_does_not_exist(db: TestDb) {
     let _app = setup(&db).await;
     let apis = cli(&db, &["api", "list"]);
-    assert_eq!(apis[0]["identifier"], API);
-    assert_eq!(apis[0]["token_ttl_secs"], 600);
+    let api = apis.as_array().unwrap().iter().find(|a| a["identifier"] == API).unwrap();
+    assert_eq!(api["token_ttl_secs"], 600);
+    // The built-in management API is listed too.
+    assert!(apis.as_array().unwrap().iter().any(|a| a["identifier"].as_str().unwrap().ends_with("/api/v1")));
     let roles = cli(&db, &["role", "list"]);
     assert_eq!(roles[0]["name"], "admin");
     assert_eq!(roles[0]["permissions"].as_array().unwrap().len(), 2);
