@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 
 use super::directory::ApiPermissions;
 use super::problem::Problem;
-use super::{body, caller, check_if_match, etag, item};
+use super::{PageQuery, body, caller, check_if_match, etag, item, page_query, paginate};
 use crate::access::{self, ClientAccessChange};
 use crate::app::AppState;
 use crate::clients::{self, ClientSpec};
@@ -83,15 +83,27 @@ fn https(state: &AppState) -> bool {
     state.issuer.as_str().starts_with("https://")
 }
 
-/// Every client.
-#[utoipa::path(get, path = "/clients", responses((status = 200, body = Vec<ClientOut>)))]
-pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, Problem> {
+#[derive(Serialize, ToSchema)]
+pub struct ClientPage {
+    pub items: Vec<ClientOut>,
+    pub next_cursor: Option<String>,
+}
+
+/// Clients, by id.
+#[utoipa::path(get, path = "/clients", params(PageQuery), responses((status = 200, body = ClientPage)))]
+pub async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    q: Result<axum::extract::Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, Problem> {
     caller(&state, &headers, "read:clients")?;
-    let mut list = Vec::new();
-    for c in store::list(&state.db).await? {
-        list.push(out(&state, &c).await?);
+    let q = page_query(q)?;
+    let (page, next_cursor) = paginate(store::list(&state.db).await?, |c| c.client_id.clone(), &q)?;
+    let mut items = Vec::new();
+    for c in &page {
+        items.push(out(&state, c).await?);
     }
-    Ok(axum::Json(list).into_response())
+    Ok(axum::Json(ClientPage { items, next_cursor }).into_response())
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::problem::Problem;
-use super::{body, caller, check_if_match, etag, item};
+use super::{PageQuery, body, caller, check_if_match, etag, item, page_query, paginate};
 use crate::access::{self, ApiChange, ApiSpec};
 use crate::app::AppState;
 use crate::config::SigningAlg;
@@ -58,12 +58,24 @@ async fn find_role(state: &AppState, name: &str) -> Result<RoleOut, Problem> {
     all.iter().find(|r| r.name == name).map(role_out).ok_or_else(|| Problem::not_found(format!("no role `{name}`")))
 }
 
-/// Every role with its permissions.
-#[utoipa::path(get, path = "/roles", responses((status = 200, body = Vec<RoleOut>), (status = 401, body = Problem)))]
-pub async fn list_roles(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, Problem> {
+#[derive(Serialize, ToSchema)]
+pub struct RolePage {
+    pub items: Vec<RoleOut>,
+    pub next_cursor: Option<String>,
+}
+
+/// Roles with their permissions, by name.
+#[utoipa::path(get, path = "/roles", params(PageQuery), responses((status = 200, body = RolePage)))]
+pub async fn list_roles(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    q: Result<axum::extract::Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, Problem> {
     caller(&state, &headers, "read:roles")?;
-    let list: Vec<RoleOut> = roles::list_roles(&state.db).await?.iter().map(role_out).collect();
-    Ok(axum::Json(list).into_response())
+    let q = page_query(q)?;
+    let all: Vec<RoleOut> = roles::list_roles(&state.db).await?.iter().map(role_out).collect();
+    let (items, next_cursor) = paginate(all, |r| r.name.clone(), &q)?;
+    Ok(axum::Json(RolePage { items, next_cursor }).into_response())
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -165,16 +177,28 @@ async fn find_group(state: &AppState, name: &str) -> Result<GroupOut, Problem> {
         .ok_or_else(|| Problem::not_found(format!("no group `{name}`")))
 }
 
-/// Every group with its members and roles.
-#[utoipa::path(get, path = "/groups", responses((status = 200, body = Vec<GroupOut>), (status = 401, body = Problem)))]
-pub async fn list_groups(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, Problem> {
+#[derive(Serialize, ToSchema)]
+pub struct GroupPage {
+    pub items: Vec<GroupOut>,
+    pub next_cursor: Option<String>,
+}
+
+/// Groups with their members and roles, by name.
+#[utoipa::path(get, path = "/groups", params(PageQuery), responses((status = 200, body = GroupPage)))]
+pub async fn list_groups(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    q: Result<axum::extract::Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, Problem> {
     caller(&state, &headers, "read:roles")?;
-    let list: Vec<GroupOut> = roles::list_groups(&state.db)
+    let q = page_query(q)?;
+    let all: Vec<GroupOut> = roles::list_groups(&state.db)
         .await?
         .into_iter()
         .map(|g| GroupOut { name: g.name, members: g.members, roles: g.roles, created_at: g.created_at })
         .collect();
-    Ok(axum::Json(list).into_response())
+    let (items, next_cursor) = paginate(all, |g| g.name.clone(), &q)?;
+    Ok(axum::Json(GroupPage { items, next_cursor }).into_response())
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -299,12 +323,24 @@ fn api_out(state: &AppState, a: &Api) -> ApiOut {
     }
 }
 
-/// Every API.
-#[utoipa::path(get, path = "/apis", responses((status = 200, body = Vec<ApiOut>), (status = 401, body = Problem)))]
-pub async fn list_apis(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, Problem> {
+#[derive(Serialize, ToSchema)]
+pub struct ApiPage {
+    pub items: Vec<ApiOut>,
+    pub next_cursor: Option<String>,
+}
+
+/// APIs, by identifier.
+#[utoipa::path(get, path = "/apis", params(PageQuery), responses((status = 200, body = ApiPage)))]
+pub async fn list_apis(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    q: Result<axum::extract::Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, Problem> {
     caller(&state, &headers, "read:clients")?;
-    let list: Vec<ApiOut> = apis::list(&state.db).await?.iter().map(|a| api_out(&state, a)).collect();
-    Ok(axum::Json(list).into_response())
+    let q = page_query(q)?;
+    let all: Vec<ApiOut> = apis::list(&state.db).await?.iter().map(|a| api_out(&state, a)).collect();
+    let (items, next_cursor) = paginate(all, |a| a.identifier.clone(), &q)?;
+    Ok(axum::Json(ApiPage { items, next_cursor }).into_response())
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -118,6 +118,38 @@ pub fn decode_cursor(c: Option<&str>) -> Result<String, Problem> {
     }
 }
 
+/// `limit` and `cursor` of a list.
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+pub struct PageQuery {
+    /// 1-200, default 50.
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+/// One page of `all` (ordered by `key`), after the cursor; the next cursor
+/// when more follow.
+pub fn paginate<T>(
+    mut all: Vec<T>,
+    key: impl Fn(&T) -> String,
+    q: &PageQuery,
+) -> Result<(Vec<T>, Option<String>), Problem> {
+    let after = decode_cursor(q.cursor.as_deref())?;
+    all.sort_by_key(|x| key(x));
+    let n = limit(q.limit) as usize;
+    let mut rest: Vec<T> = all.into_iter().filter(|x| after.is_empty() || key(x) > after).collect();
+    let more = rest.len() > n;
+    rest.truncate(n);
+    let next = if more { rest.last().map(|x| encode_cursor(&key(x))) } else { None };
+    Ok((rest, next))
+}
+
+/// A list query, or a problem saying what is wrong with it.
+pub fn page_query(
+    q: Result<axum::extract::Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<PageQuery, Problem> {
+    q.map(|axum::extract::Query(q)| q).map_err(|e| Problem::bad_request(e.body_text()))
+}
+
 /// A JSON body, or a problem saying what is wrong with it.
 pub fn body<T>(b: Result<axum::Json<T>, axum::extract::rejection::JsonRejection>) -> Result<T, Problem> {
     b.map(|axum::Json(v)| v).map_err(|e| Problem::new(e.status(), e.body_text()))
