@@ -5,6 +5,7 @@
 //! cursor-paginated; items carry an `ETag` and honour `If-Match`. The OpenAPI
 //! document at `/api/v1/openapi.json` is generated from these handlers.
 
+mod apis;
 mod clients;
 mod directory;
 mod keys;
@@ -48,6 +49,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/openapi.json", get(openapi_json))
         .merge(users::routes())
         .merge(clients::routes())
+        .merge(apis::routes())
         .merge(directory::routes())
         .merge(keys::routes())
 }
@@ -181,11 +183,11 @@ pub fn body<T>(b: Result<axum::Json<T>, axum::extract::rejection::JsonRejection>
         directory::get_group,
         directory::patch_group,
         directory::delete_group,
-        directory::list_apis,
-        directory::create_api,
-        directory::get_api,
-        directory::patch_api,
-        directory::delete_api,
+        apis::list_apis,
+        apis::create_api,
+        apis::get_api,
+        apis::patch_api,
+        apis::delete_api,
         keys::list,
         keys::rotate,
         clients::list,
