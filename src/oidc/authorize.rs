@@ -132,6 +132,13 @@ async fn start(state: &AppState, jar: CookieJar, params: &Params, ip: Option<IpA
         let err = OAuthError::invalid_request(format!("unknown connection `{c}`"));
         return Err(Failure::redirect(&req.target, err));
     }
+    // Silent polling is cheap but not free: past the limit, the answer is an
+    // error the SPA understands (by redirect or web message), not a hang.
+    let session_key = session::cookie_hash(state, &jar);
+    if !state.limits.authorize(ip, session_key.as_deref()) {
+        let err = OAuthError::new(ErrorCode::TemporarilyUnavailable, "too many requests; retry later");
+        return Err(Failure::redirect(&req.target, err));
+    }
     // The API the access token will be for, and the permissions asked of it.
     if req.response_type == ResponseType::Code {
         let target = audience::resolve(state, &client, req.audience.as_deref(), ErrorCode::AccessDenied)
@@ -143,13 +150,6 @@ async fn start(state: &AppState, jar: CookieJar, params: &Params, ip: Option<IpA
     } else {
         req.audience = None;
         req.api_scopes.clear();
-    }
-    // Silent polling is cheap but not free: past the limit, the answer is an
-    // error the SPA understands (by redirect or web message), not a hang.
-    let session_key = session::cookie_hash(state, &jar);
-    if !state.limits.authorize(ip, session_key.as_deref()) {
-        let err = OAuthError::new(ErrorCode::TemporarilyUnavailable, "too many requests; retry later");
-        return Err(Failure::redirect(&req.target, err));
     }
     let hint_sub = match &req.id_token_hint {
         Some(h) => match super::tokens::id_token_hint_subject(state, h, &client.client_id) {
