@@ -49,6 +49,10 @@ pub struct Shared {
     pub passwords: Arc<tokio::sync::Semaphore>,
     /// Upstream identity providers.
     pub federation: Arc<crate::federation::Registry>,
+    /// The audit log (`audit::record`).
+    pub audit: crate::audit::Auditor,
+    /// Outgoing mail.
+    pub mailer: crate::mail::Mailer,
 }
 
 impl AppState {
@@ -83,7 +87,11 @@ impl AppState {
         });
         let passwords = Arc::new(tokio::sync::Semaphore::new(config.login.max_password_queue));
         let federation = Arc::new(crate::federation::Registry::new(&config, issuer.as_str())?);
+        let audit = crate::audit::Auditor::start(&db, &config, clock.clone()).await?;
+        let mailer = crate::mail::Mailer::new(&config)?;
         Ok(AppState(Arc::new(Shared {
+            audit,
+            mailer,
             proxies,
             passwords,
             federation,
@@ -107,7 +115,8 @@ pub fn router(state: AppState) -> Router {
         .merge(oidc::routes(&state))
         .merge(login::routes())
         .merge(federation::routes())
-        .merge(management::routes());
+        .merge(crate::selfservice::routes())
+        .merge(management::routes(&state));
     let prefix = state.issuer.path_prefix().to_string();
     let mounted = if prefix.is_empty() { api } else { Router::new().nest(&prefix, api) };
     let app = Router::new()
@@ -129,11 +138,13 @@ pub async fn serve(
         state.keys.spawn_reloader(Duration::from_secs(state.config.keys.reload_interval_secs), state.clock.clone());
     let janitor = spawn_janitor(state.clone());
     let db = state.db.clone();
+    let audit = state.audit.clone();
     let header_timeout = Duration::from_secs(state.config.http.header_read_timeout_secs);
     let app = router(state);
     let result = http::server::run(listener, app, header_timeout, shutdown).await;
     reloader.abort();
     janitor.abort();
+    audit.flush().await;
     db.close().await;
     result.map_err(Into::into)
 }
@@ -160,6 +171,11 @@ fn spawn_janitor(state: AppState) -> tokio::task::JoinHandle<()> {
                 Ok(n) if n > 0 => tracing::debug!(rows = n, "purged expired rows"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "purging expired rows failed"),
+            }
+            match state.audit.purge(state.config.audit.retention_days).await {
+                Ok(n) if n > 0 => tracing::debug!(rows = n, "purged old audit events"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "purging old audit events failed"),
             }
         }
     })

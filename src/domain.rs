@@ -174,6 +174,13 @@ impl Clock {
         time::OffsetDateTime::now_utc().unix_timestamp() + self.offset.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Unix milliseconds (for ordering audit events within a second).
+    pub fn now_ms(&self) -> i64 {
+        let t = time::OffsetDateTime::now_utc();
+        (t.unix_timestamp() + self.offset.load(std::sync::atomic::Ordering::Relaxed)) * 1000
+            + i64::from(t.millisecond())
+    }
+
     /// Moves this clock (and every clone of it) forward.
     pub fn advance(&self, secs: i64) {
         self.offset.fetch_add(secs, std::sync::atomic::Ordering::Relaxed);

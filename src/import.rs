@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::audit::{Event, Kind};
 use crate::crypto::password;
 use crate::domain::{User, normalize_email, validate_email};
 use crate::storage::identities::{self, Identity};
@@ -46,6 +47,9 @@ pub struct Skipped {
 }
 
 pub struct Options {
+    /// Where `user_imported` events go (none for a dry run's callers that
+    /// want no record).
+    pub audit: Option<crate::audit::Auditor>,
     /// Keep Auth0's `user_id` as the `sub`.
     pub keep_ids: bool,
     pub dry_run: bool,
@@ -237,6 +241,10 @@ async fn one(db: &Db, r: &Record, opts: &Options, now: i64, report: &mut Report)
             };
             if !opts.dry_run {
                 users::insert(db, &u).await?;
+                if let Some(a) = &opts.audit {
+                    let e = Event::new(Kind::UserImported).account(&u).actor(crate::audit::ACTOR_CLI);
+                    a.record(e.details(serde_json::json!({ "old_id": r.old_id })));
+                }
             }
             report.created += 1;
             u

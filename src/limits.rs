@@ -26,6 +26,8 @@ pub struct Limits {
     login_ip: Buckets<IpAddr>,
     login_account_ip: Buckets<(String, IpAddr)>,
     login_account: Buckets<String>,
+    /// Mails asked for, per address typed and per account id.
+    mails: Buckets<String>,
     capacity: usize,
     /// (account, address) pairs that signed in successfully, with a sequence
     /// number for evicting the oldest.
@@ -108,6 +110,7 @@ impl Limits {
             login_ip: Buckets::new(c.login_per_ip_per_minute, c.max_tracked_keys),
             login_account_ip: Buckets::new(c.login_per_account_per_minute, c.max_tracked_keys),
             login_account: Buckets::new(c.login_per_account_per_minute, c.max_tracked_keys),
+            mails: Buckets::new(c.mails_per_account_per_minute, c.max_tracked_keys),
             known: Mutex::default(),
         }
     }
@@ -144,6 +147,21 @@ impl Limits {
         !self.enabled || ip.is_none_or(|ip| self.login_ip.take(&ip))
     }
 
+    /// One mail asked for from `ip` to `address` (verification, reset): the
+    /// address's own budget and the client's password-attempt budget.
+    pub fn mail(&self, ip: Option<IpAddr>, address: &str) -> bool {
+        if !self.enabled {
+            return true;
+        }
+        let key = format!("to:{}", crate::domain::normalize_email(address));
+        ip.is_none_or(|ip| self.login_ip.take(&ip)) && self.mails.take(&key)
+    }
+
+    /// One mail to account `user_id`, whatever address led to it.
+    pub fn mail_account(&self, user_id: &str) -> bool {
+        !self.enabled || self.mails.take(&format!("user:{user_id}"))
+    }
+
     /// Remembers that `email` signed in from `ip`.
     pub fn signed_in(&self, ip: Option<IpAddr>, email: &str) {
         let Some(ip) = ip else { return };
@@ -169,6 +187,7 @@ impl Limits {
         self.login_ip.shrink();
         self.login_account_ip.shrink();
         self.login_account.shrink();
+        self.mails.shrink();
     }
 
     /// Keys tracked across every map (for tests and metrics).
@@ -179,6 +198,7 @@ impl Limits {
             + self.login_ip.len()
             + self.login_account_ip.len()
             + self.login_account.len()
+            + self.mails.len()
             + known
     }
 }

@@ -13,9 +13,10 @@ use axum_extra::extract::cookie::CookieJar;
 use serde::{Deserialize, Serialize};
 
 use crate::app::AppState;
+use crate::audit::{self, Event, Kind};
 use crate::crypto::random;
 use crate::domain::{Client, User};
-use crate::error::{Failure, OAuthError};
+use crate::error::{ErrorCode, Failure, OAuthError};
 use crate::oidc::request::AuthRequest;
 use crate::session;
 use crate::storage::StorageError;
@@ -202,16 +203,25 @@ pub async fn identified(
                 Ok(()) | Err(StorageError::Conflict(_)) => {}
                 Err(e) => return Err(Failure::internal(e)),
             }
-            tracing::info!(target: "audit", user_id = %user.user_id, provider = %identity.provider, "identity linked");
+            let e = Event::new(Kind::IdentityLinked).account(user).client(&l.client.client_id);
+            audit::record(&state.audit, e.method(identity.provider.clone()));
         }
         let stored = Stored { req: l.req.clone(), hint_sub: l.hint_sub.clone(), link: None };
         let params = serde_json::to_string(&stored).map_err(Failure::internal)?;
         auth_requests::update_params(&state.db, &l.row.id, &params).await.map_err(Failure::internal)?;
     }
     let method = how.idp.clone().unwrap_or_else(|| "pwd".into());
+    if state.config.login.require_verified_email && !user.email_verified {
+        let e = Event::failure(Kind::LoginFailure, "email_not_verified").account(user).client(&l.client.client_id);
+        audit::record(&state.audit, e.method(method));
+        let msg =
+            "Verify your email address first: follow the link we sent you, or ask for a new one on the sign-in page.";
+        return Err(Failure::page(OAuthError::new(ErrorCode::AccessDenied, msg)));
+    }
     let (jar, s) = session::create(state, jar, &user.user_id, how.amr, how.idp).await.map_err(Failure::internal)?;
     let (jar, csrf) = session::new_csrf(state, jar);
     auth_requests::rebind(&state.db, &l.row.id, &random::sha256_hex(&csrf)).await.map_err(Failure::internal)?;
-    tracing::info!(target: "audit", client_id = %l.client.client_id, user_id = %user.user_id, sid = %s.sid, method = %method, "login succeeded");
+    let e = Event::new(Kind::LoginSuccess).account(user).client(&l.client.client_id).sid(&s.sid);
+    audit::record(&state.audit, e.method(method));
     Ok((jar, Redirect::to(&resume_url(state, &l.row.id))).into_response())
 }

@@ -184,6 +184,7 @@ pub async fn create(
     let now = state.clock.now();
     let value = random::token(32);
     let cfg = &state.config.session;
+    let ctx = crate::audit::current_context();
     let expires_at = now + cfg.absolute_timeout_secs as i64;
     let row = SessionRow {
         id_hash: random::sha256_hex(&value),
@@ -197,6 +198,8 @@ pub async fn create(
         last_seen_at: now,
         idle_expires_at: (now + cfg.idle_timeout_secs as i64).min(expires_at),
         expires_at,
+        ip: ctx.ip,
+        user_agent: ctx.user_agent,
     };
     sessions::insert(&state.db, &row).await?;
     let jar = jar.add(session_cookie(state, value)).add(browser_state_cookie(state, &row.id_hash));

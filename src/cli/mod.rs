@@ -2,6 +2,7 @@
 //! operators' scripts depend on them, so add freely and never rename.
 
 mod api;
+mod audit;
 mod client;
 mod keys;
 mod provider;
@@ -79,6 +80,9 @@ pub enum Command {
     /// Groups of users, holding roles.
     #[command(subcommand)]
     Group(role::GroupCmd),
+    /// The audit log of authentication actions.
+    #[command(subcommand)]
+    Audit(audit::AuditCmd),
 }
 
 /// An error with a chosen exit code; every other error exits 2.
@@ -125,9 +129,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let level = if cfg.log_level == "info" { "warn" } else { cfg.log_level.as_str() };
             logging::init(cfg.log_format, level, Sink::Stderr);
             log_warnings(&cfg);
-            match command {
+            let result = match command {
                 Command::Migrate => {
-                    crate::startup::open_db(&cfg).await?;
+                    let db = crate::startup::open_db(&cfg).await?;
+                    // The audit log's table too (it may be a database of its own).
+                    auditor(&cfg, &db).await?;
                     out.done("migrations applied", &serde_json::json!({"migrated": true}))
                 }
                 Command::CheckConfig => check_config(&cfg, &out),
@@ -138,8 +144,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 Command::Api(a) => api::run(a, &cfg, &out).await,
                 Command::Role(r) => role::run_role(r, &cfg, &out).await,
                 Command::Group(g) => role::run_group(g, &cfg, &out).await,
+                Command::Audit(a) => audit::run(a, &cfg, &out).await,
                 Command::Serve | Command::Healthcheck { .. } => Ok(()),
+            };
+            if let Some(a) = AUDITOR.get() {
+                if result.is_ok() {
+                    record_change();
+                }
+                a.flush().await;
             }
+            result
         }
     }
 }
@@ -254,9 +268,64 @@ impl Out {
     }
 }
 
+/// The command's audit log, opened with its database: what a command does is
+/// recorded with actor `cli`, written before the process exits.
+static AUDITOR: std::sync::OnceLock<crate::audit::Auditor> = std::sync::OnceLock::new();
+
+pub(crate) async fn auditor(cfg: &Config, db: &Db) -> anyhow::Result<crate::audit::Auditor> {
+    if let Some(a) = AUDITOR.get() {
+        return Ok(a.clone());
+    }
+    let a = crate::audit::Auditor::start(db, cfg, Clock::system()).await?;
+    Ok(AUDITOR.get_or_init(|| a).clone())
+}
+
+/// Records `event` as done from the command line.
+pub(crate) fn record(event: crate::audit::Event) {
+    if let Some(a) = AUDITOR.get() {
+        a.record(event.actor(crate::audit::ACTOR_CLI));
+    }
+}
+
 /// Every data command opens (and migrates) the same database the server uses.
 pub(crate) async fn open(cfg: &Config) -> anyhow::Result<Db> {
-    crate::startup::open_db_for_cli(cfg).await
+    let db = crate::startup::open_db_for_cli(cfg).await?;
+    auditor(cfg, &db).await?;
+    Ok(db)
+}
+
+/// `admin_change` for a command that changed something: its words
+/// (`user grant-role`) and its first argument (the thing changed). Flags are
+/// left out: they may hold a password.
+fn record_change() {
+    use clap::CommandFactory;
+    let Ok(m) = Cli::command().try_get_matches_from(std::env::args_os()) else { return };
+    let mut cmd = Cli::command();
+    let mut words = Vec::new();
+    let mut cur = &m;
+    let mut target = None;
+    while let Some((name, sub)) = cur.subcommand() {
+        words.push(name.to_string());
+        let Some(c) = cmd.find_subcommand(name).cloned() else { break };
+        target = c
+            .get_arguments()
+            .find(|a| a.is_positional())
+            .and_then(|a| sub.get_raw(a.get_id().as_str()))
+            .and_then(|mut v| v.next())
+            .map(|v| v.to_string_lossy().to_string())
+            .or(target);
+        cmd = c;
+        cur = sub;
+    }
+    const READ_ONLY: [&str; 7] = ["list", "show", "check", "sessions", "search", "jwks", "export"];
+    if words.len() < 2 || words.last().is_some_and(|w| READ_ONLY.contains(&w.as_str())) {
+        return;
+    }
+    let mut details = serde_json::json!({ "command": words.join(" ") });
+    if let Some(t) = target {
+        details["target"] = t.into();
+    }
+    record(crate::audit::Event::new(crate::audit::Kind::AdminChange).details(details));
 }
 
 /// Reads one secret line from stdin, without the trailing newline.

@@ -5,6 +5,7 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use super::{Out, not_found};
+use crate::audit::{Event, Kind};
 use crate::config::Config;
 use crate::crypto::password;
 use crate::domain::{Clock, User, validate_email};
@@ -124,7 +125,10 @@ pub async fn run(cmd: UserCmd, cfg: &Config, out: &Out) -> anyhow::Result<()> {
         UserCmd::Add { email, password, name, email_verified } => {
             validate_email(&email).map_err(|e| anyhow!(e))?;
             let password_hash = match password.read()? {
-                Some(p) => Some(password::hash(p).await?),
+                Some(p) => {
+                    password::Policy::from_config(&cfg.passwords).check(&p)?;
+                    Some(password::hash(p).await?)
+                }
                 None => None,
             };
             let user = User {
@@ -161,10 +165,12 @@ pub async fn run(cmd: UserCmd, cfg: &Config, out: &Out) -> anyhow::Result<()> {
         UserCmd::SetPassword { user, password, revoke_all } => {
             let mut u = find(&db, &user).await?;
             let Some(p) = password.read()? else { bail!("give --password-stdin or --password") };
+            password::Policy::from_config(&cfg.passwords).check(&p)?;
             u.password_hash = Some(password::hash(p).await?);
             u.updated_at = now;
             store::update(&db, &u).await?;
-            let ended = end_sessions(cfg, &db, &u, revoke_all, now).await?;
+            super::record(Event::new(Kind::PasswordChanged).account(&u));
+            let ended = end_sessions(cfg, &db, &u, revoke_all, now, "password_changed").await?;
             out.done(
                 &format!("password set for {}; {ended} session(s) ended", u.label()),
                 &json!({ "user_id": u.user_id, "password_set": true, "sessions_ended": ended }),
@@ -172,7 +178,7 @@ pub async fn run(cmd: UserCmd, cfg: &Config, out: &Out) -> anyhow::Result<()> {
         }
         UserCmd::Disable { user, revoke_all } => {
             let u = set_disabled(&db, &user, true, now).await?;
-            let ended = end_sessions(cfg, &db, &u, revoke_all, now).await?;
+            let ended = end_sessions(cfg, &db, &u, revoke_all, now, "disabled").await?;
             if out.json {
                 let mut v = serde_json::to_value(&u)?;
                 v["sessions_ended"] = json!(ended);
@@ -200,7 +206,8 @@ pub async fn run(cmd: UserCmd, cfg: &Config, out: &Out) -> anyhow::Result<()> {
                 let text = std::fs::read_to_string(f).map_err(|e| anyhow!("cannot read {}: {e}", f.display()))?;
                 values.extend(crate::import::parse(&text).map_err(|e| anyhow!("{}: {e}", f.display()))?);
             }
-            let opts = crate::import::Options { keep_ids, dry_run, connections };
+            let audit = super::auditor(cfg, &db).await.ok();
+            let opts = crate::import::Options { audit, keep_ids, dry_run, connections };
             let report = crate::import::run(&db, values, &opts, now).await?;
             if out.json {
                 return out.print_json(&report);
@@ -259,7 +266,7 @@ pub async fn run(cmd: UserCmd, cfg: &Config, out: &Out) -> anyhow::Result<()> {
         }
         UserCmd::EndSessions { user, revoke_all } => {
             let u = find(&db, &user).await?;
-            let ended = end_sessions(cfg, &db, &u, revoke_all, now).await?;
+            let ended = end_sessions(cfg, &db, &u, revoke_all, now, "admin").await?;
             out.done(
                 &format!("{ended} session(s) of {} ended", u.label()),
                 &json!({ "user_id": u.user_id, "sessions_ended": ended }),
@@ -274,6 +281,7 @@ pub async fn run(cmd: UserCmd, cfg: &Config, out: &Out) -> anyhow::Result<()> {
                     }
                     e => anyhow!(e),
                 })?;
+            super::record(Event::new(Kind::IdentityUnlinked).account(&u).method(provider.clone()));
             out.done(
                 &format!("unlinked {removed} identity(ies) at {provider} from {}", u.label()),
                 &json!({ "user_id": u.user_id, "provider": provider, "removed": removed }),
@@ -293,8 +301,12 @@ async fn set_disabled(db: &Db, user: &str, disabled: bool, now: i64) -> anyhow::
 /// Ends the user's sessions as a logout would, and waits for the back-channel
 /// logout of every client that registered one (signing needs the keys, so
 /// the server's state is opened for it). Returns how many sessions ended.
-async fn end_sessions(cfg: &Config, db: &Db, u: &User, revoke_all: bool, now: i64) -> anyhow::Result<usize> {
+async fn end_sessions(cfg: &Config, db: &Db, u: &User, revoke_all: bool, now: i64, why: &str) -> anyhow::Result<usize> {
     let ended = crate::accounts::end_sessions(db, &u.user_id, revoke_all, now).await?;
+    for s in &ended {
+        let e = Event::new(Kind::SessionEnded).user(u.user_id.clone()).sid(&s.sid);
+        super::record(e.details(json!({ "why": why })));
+    }
     if ended.iter().all(|s| s.client_ids.is_empty()) {
         return Ok(ended.len());
     }

@@ -3,10 +3,12 @@
 //! so a bad value stops the process with one line that names the key.
 //! This module imports nothing else from the crate.
 
+mod account;
 mod env;
 mod providers;
 mod sections;
 
+pub use account::{AuditConfig, PasswordsConfig, SmtpConfig, SmtpTls};
 pub use providers::*;
 pub use sections::*;
 
@@ -43,6 +45,9 @@ pub struct Config {
     pub login: LoginConfig,
     pub rate_limit: RateLimitConfig,
     pub http: HttpConfig,
+    pub audit: AuditConfig,
+    pub smtp: SmtpConfig,
+    pub passwords: PasswordsConfig,
     /// Clients declared here are kept in the database and cannot be edited from the CLI.
     pub clients: Vec<StaticClient>,
     /// Upstream identity providers shown on the login box, in this order.
@@ -70,6 +75,9 @@ impl Default for Config {
             login: LoginConfig::default(),
             rate_limit: RateLimitConfig::default(),
             http: HttpConfig::default(),
+            audit: AuditConfig::default(),
+            smtp: SmtpConfig::default(),
+            passwords: PasswordsConfig::default(),
             clients: Vec::new(),
             providers: Vec::new(),
             warnings: Vec::new(),
@@ -176,6 +184,10 @@ impl Config {
         }
         if self.keys.reload_interval_secs == 0 {
             return Err(err("keys.reload_interval_secs (SESAME_KEYS__RELOAD_INTERVAL_SECS) must be positive"));
+        }
+        account::validate(&self.audit, &self.smtp, &self.passwords)?;
+        if self.login.verify_email_ttl_secs == 0 || self.login.reset_password_ttl_secs == 0 {
+            return Err(err("login.verify_email_ttl_secs and login.reset_password_ttl_secs must be positive"));
         }
         tracing_subscriber::EnvFilter::try_new(&self.log_level)
             .map_err(|e| err(format!("log_level (SESAME_LOG_LEVEL): {e}")))?;

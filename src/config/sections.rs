@@ -146,6 +146,9 @@ pub struct RateLimitConfig {
     pub authorize_per_session_per_minute: u32,
     pub login_per_ip_per_minute: u32,
     pub login_per_account_per_minute: u32,
+    /// Verification and password-reset mails per address typed and per
+    /// account (a burst of this many, refilled over a minute).
+    pub mails_per_account_per_minute: u32,
 }
 
 impl Default for RateLimitConfig {
@@ -161,6 +164,7 @@ impl Default for RateLimitConfig {
             authorize_per_session_per_minute: 120,
             login_per_ip_per_minute: 60,
             login_per_account_per_minute: 10,
+            mails_per_account_per_minute: 3,
         }
     }
 }
@@ -223,6 +227,13 @@ pub struct LoginConfig {
     /// Password hashes (login, sign-up) waiting or running at once per
     /// replica; past it, 503 with Retry-After instead of a growing backlog.
     pub max_password_queue: usize,
+    /// Refuse sign-in (password or provider) until the account's email is
+    /// verified. Off by default, so accounts made by the CLI keep working.
+    pub require_verified_email: bool,
+    /// How long an emailed verification (or sign-up) link works (seconds).
+    pub verify_email_ttl_secs: u64,
+    /// How long an emailed password-reset link works (seconds).
+    pub reset_password_ttl_secs: u64,
 }
 
 impl Default for LoginConfig {
@@ -236,6 +247,9 @@ impl Default for LoginConfig {
             primary_color: "#4f46e5".into(),
             request_ttl_secs: 1800,
             max_password_queue: 32,
+            require_verified_email: false,
+            verify_email_ttl_secs: 86_400,
+            reset_password_ttl_secs: 3_600,
         }
     }
 }

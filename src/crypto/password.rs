@@ -10,13 +10,14 @@ use std::sync::{Arc, Mutex, OnceLock};
 use argon2::password_hash::phc::PasswordHash;
 use argon2::{Algorithm, Argon2, Params, Version};
 
-pub const MIN_PASSWORD_LEN: usize = 8;
 pub const MAX_PASSWORD_LEN: usize = 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PasswordError {
-    #[error("password must be at least {MIN_PASSWORD_LEN} characters")]
-    TooShort,
+    #[error("password must be at least {0} characters")]
+    TooShort(usize),
+    #[error("password is one of the most common passwords; choose another")]
+    Common,
     #[error("password must be at most {MAX_PASSWORD_LEN} characters")]
     TooLong,
     #[error("password hashing failed: {0}")]
@@ -64,10 +65,47 @@ async fn on_pool<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> R
     rx.await.map_err(|_| PasswordError::Internal("password job dropped".into()))
 }
 
-pub fn check_policy(password: &str) -> Result<(), PasswordError> {
+/// The password policy (`[passwords]`), checked wherever a password is
+/// chosen: sign-up, reset, the account page, the CLI and the management API.
+/// Hashing itself only refuses empty and over-long input, so imported
+/// passwords that predate the policy keep working.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    pub min_length: usize,
+    pub reject_common: bool,
+}
+
+impl Policy {
+    pub fn from_config(c: &crate::config::PasswordsConfig) -> Policy {
+        Policy { min_length: c.min_length, reject_common: c.reject_common }
+    }
+
+    pub fn check(&self, password: &str) -> Result<(), PasswordError> {
+        let n = password.chars().count();
+        if n < self.min_length.max(1) {
+            Err(PasswordError::TooShort(self.min_length.max(1)))
+        } else if n > MAX_PASSWORD_LEN {
+            Err(PasswordError::TooLong)
+        } else if self.reject_common && is_common(password) {
+            Err(PasswordError::Common)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// One of the 10,000 most common passwords (data/common-passwords.txt),
+/// compared case-insensitively.
+pub fn is_common(password: &str) -> bool {
+    static LIST: OnceLock<std::collections::HashSet<&'static str>> = OnceLock::new();
+    let list = LIST.get_or_init(|| include_str!("../../data/common-passwords.txt").lines().collect());
+    list.contains(password.to_lowercase().as_str())
+}
+
+fn check_length(password: &str) -> Result<(), PasswordError> {
     let n = password.chars().count();
-    if n < MIN_PASSWORD_LEN {
-        Err(PasswordError::TooShort)
+    if n == 0 {
+        Err(PasswordError::TooShort(1))
     } else if n > MAX_PASSWORD_LEN {
         Err(PasswordError::TooLong)
     } else {
@@ -108,7 +146,7 @@ fn compute_with(alg: Algorithm, params: Params, pwd: &[u8], salt: &[u8], out: &m
 pub async fn hash(password: String) -> Result<String, PasswordError> {
     use base64::Engine;
     use base64::engine::general_purpose::STANDARD_NO_PAD;
-    check_policy(&password)?;
+    check_length(&password)?;
     on_pool(move || {
         let params =
             Params::new(M_COST, T_COST, P_COST, Some(32)).map_err(|e| PasswordError::Internal(e.to_string()))?;
@@ -177,7 +215,13 @@ mod tests {
         assert!(verify("correct horse".into(), h.clone()).await);
         assert!(!verify("wrong horse".into(), h).await);
         assert!(!verify("x".into(), "not a hash".into()).await);
-        assert!(matches!(hash("short".into()).await, Err(PasswordError::TooShort)));
+        let policy = Policy { min_length: 8, reject_common: true };
+        assert!(matches!(policy.check("short"), Err(PasswordError::TooShort(8))));
+        assert!(matches!(policy.check("Password1"), Err(PasswordError::Common)));
+        assert!(matches!(policy.check("qwertyuiop"), Err(PasswordError::Common)));
+        assert!(policy.check("correct horse battery").is_ok());
+        assert!(Policy { reject_common: false, ..policy }.check("password1").is_ok());
+        assert!(matches!(hash(String::new()).await, Err(PasswordError::TooShort(_))));
         // Interoperable with the argon2 crate's own PHC handling, both ways.
         use argon2::password_hash::{PasswordHasher, PasswordVerifier};
         let ours = hash("interop pass".into()).await.unwrap();

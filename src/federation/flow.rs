@@ -20,6 +20,7 @@ use super::linking::{self, ResolveError, Resolved};
 use super::upstream::{self, Answer, Ask};
 use super::{Failed, Problem};
 use crate::app::AppState;
+use crate::audit::{self, Event, Kind};
 use crate::crypto::random;
 use crate::error::{ErrorCode, Failure, OAuthError};
 use crate::http::client_ip::ClientIp;
@@ -153,6 +154,12 @@ pub async fn callback(
             return Ok(back_to_login(&state, &l, &id, f));
         }
         match linking::resolve(&state.db, &p, &up, now).await {
+            Ok(Resolved::Created(user)) => {
+                let e = Event::new(Kind::Signup).account(&user).client(&l.client.client_id).method(id.clone());
+                audit::record(&state.audit, e);
+                let amr = if up.amr.is_empty() { vec!["fed".to_string()] } else { up.amr.clone() };
+                pending::identified(&state, jar, &user, SignedIn { amr, idp: Some(id.clone()) }, &l).await
+            }
             Ok(Resolved::SignedIn(user)) => {
                 let amr = if up.amr.is_empty() { vec!["fed".to_string()] } else { up.amr.clone() };
                 pending::identified(&state, jar, &user, SignedIn { amr, idp: Some(id.clone()) }, &l).await
@@ -222,6 +229,11 @@ pub async fn form_post(State(state): State<AppState>, Path(id): Path<String>, p:
 /// The login box again, with the problem in plain words; the reason is logged.
 fn back_to_login(state: &AppState, l: &Loaded, provider: &str, f: Failed) -> Response {
     tracing::warn!(provider = %provider, problem = f.problem.code(), reason = %f.reason, "upstream sign-in failed");
+    let e = Event::failure(Kind::LoginFailure, f.problem.code()).client(&l.client.client_id).method(provider);
+    audit::record(
+        &state.audit,
+        e.details(serde_json::json!({ "detail": f.reason.chars().take(300).collect::<String>() })),
+    );
     let url = format!(
         "{}&fed_error={}&provider={provider}",
         pending::url(state, Step::Identify, &l.row.id),

@@ -108,7 +108,12 @@ pub fn identity(p: &Provider, up: &Upstream, user_id: &str, now: i64) -> Identit
 /// What the callback does next.
 pub enum Resolved {
     SignedIn(User),
-    ProveOwnership { existing: User, identity: Identity },
+    /// A first login made a new account.
+    Created(User),
+    ProveOwnership {
+        existing: User,
+        identity: Identity,
+    },
 }
 
 pub async fn resolve(db: &Db, p: &Provider, up: &Upstream, now: i64) -> Result<Resolved, ResolveError> {
@@ -132,8 +137,7 @@ pub async fn resolve(db: &Db, p: &Provider, up: &Upstream, now: i64) -> Result<R
         }
         Decision::Create(user) => {
             identities::create_user_with(db, &user, &identity(p, up, &user.user_id, now)).await?;
-            tracing::info!(target: "audit", user_id = %user.user_id, provider = %p.id(), "user created by federation");
-            Ok(Resolved::SignedIn(user))
+            Ok(Resolved::Created(user))
         }
         Decision::ProveOwnership { existing } => {
             let identity = identity(p, up, &existing.user_id, now);

@@ -71,8 +71,9 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// Decides the client address, stores it for handlers, and records it on the
-/// request's log span.
+/// Decides the client address, stores it for handlers, records it on the
+/// request's log span, and hands it (with the user agent and request id) to
+/// the audit events the request records.
 pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     let ip = state.proxies.client_ip(req.headers(), peer);
@@ -80,7 +81,16 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
         tracing::Span::current().record("client_ip", tracing::field::display(ip));
     }
     req.extensions_mut().insert(ClientIp(ip));
-    next.run(req).await
+    let ctx = crate::audit::Context {
+        ip: ip.map(|i| i.to_string()),
+        user_agent: header(req.headers(), &axum::http::header::USER_AGENT, 256),
+        request_id: header(req.headers(), &super::REQUEST_ID, 64),
+    };
+    crate::audit::scope(ctx, next.run(req)).await
+}
+
+fn header(h: &HeaderMap, name: &axum::http::HeaderName, max: usize) -> Option<String> {
+    h.get(name).and_then(|v| v.to_str().ok()).map(|s| s.chars().take(max).collect())
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientIp {

@@ -37,6 +37,27 @@ pub struct ErrorPage {
     pub request_id: String,
 }
 
+#[derive(Template)]
+#[template(path = "notice.html")]
+pub struct NoticePage {
+    pub brand: Brand,
+    pub title: String,
+    pub message: String,
+    /// (href, label) of the one way on.
+    pub link: Option<(String, String)>,
+}
+
+/// A page that says one thing (check your email, done, link expired).
+pub fn notice(
+    state: &AppState,
+    status: StatusCode,
+    title: &str,
+    message: impl Into<String>,
+    link: Option<(String, String)>,
+) -> Response {
+    render(status, &NoticePage { brand: Brand::new(state), title: title.into(), message: message.into(), link })
+}
+
 /// Renders `t` with the login box's headers: a strict CSP (no script at all),
 /// no framing, no caching.
 pub fn render<T: Template>(status: StatusCode, t: &T) -> Response {

@@ -10,6 +10,7 @@ use super::CONSENT;
 use super::handlers::ReqQuery;
 use super::pages::{ConsentPage, describe_scope};
 use crate::app::AppState;
+use crate::audit::{self, Event, Kind};
 use crate::error::{ErrorCode, Failure, OAuthError};
 use crate::http::page::{self, Brand};
 use crate::http::params::Params;
@@ -85,7 +86,8 @@ pub async fn post(State(state): State<AppState>, jar: CookieJar, p: Params) -> R
             .map_err(Failure::internal)?
             .ok_or_else(|| Failure::page(OAuthError::new(ErrorCode::AccessDenied, "You are no longer signed in.")))?;
         if p.first("decision") != Some("allow") {
-            tracing::info!(target: "audit", client_id = %l.client.client_id, user_id = %s.user_id, "consent denied");
+            let e = Event::failure(Kind::ConsentDenied, "user_denied").user(s.user_id.clone()).sid(&s.sid);
+            audit::record(&state.audit, e.client(&l.client.client_id));
             return Err(pending::fail(&l, OAuthError::new(ErrorCode::AccessDenied, "the user denied access")));
         }
         let now = state.clock.now();
@@ -97,7 +99,8 @@ pub async fn post(State(state): State<AppState>, jar: CookieJar, p: Params) -> R
             }
         }
         consents::upsert(&state.db, &s.user_id, &l.client.client_id, &granted, now).await.map_err(Failure::internal)?;
-        tracing::info!(target: "audit", client_id = %l.client.client_id, user_id = %s.user_id, "consent granted");
+        let e = Event::new(Kind::ConsentGranted).user(s.user_id.clone()).sid(&s.sid).client(&l.client.client_id);
+        audit::record(&state.audit, e.details(serde_json::json!({ "scopes": granted })));
         Ok(Redirect::to(&format!("{}{RESUME}?req={}", state.issuer.path_prefix(), l.row.id)).into_response())
     };
     match run.await {

@@ -9,8 +9,9 @@ use serde::Deserialize;
 use tokio::sync::OnceCell;
 
 use super::pages::{LoginPage, ProviderButton, SignupPage};
-use super::{LOGIN, SIGNUP};
+use super::{LOGIN, SIGNUP, signup};
 use crate::app::AppState;
+use crate::audit::{self, Event, Kind};
 use crate::crypto::{password, random};
 use crate::domain::{User, validate_email};
 use crate::error::{ErrorCode, Failure, OAuthError};
@@ -20,7 +21,7 @@ use crate::http::page::{self, Brand};
 use crate::http::params::Params;
 use crate::pending::{self, Loaded, RESUME};
 use crate::session;
-use crate::storage::{StorageError, users};
+use crate::storage::users;
 
 const WRONG: &str = "Wrong email or password.";
 const THROTTLED: &str = "Too many attempts. Wait a minute, then try again.";
@@ -84,6 +85,8 @@ fn login_page(
         error,
         signup_url: (state.config.login.signup_enabled && password_login).then(|| url(state, SIGNUP, &l.row.id)),
         continue_url: format!("{}&account=current", url(state, RESUME, &l.row.id)),
+        forgot_url: url(state, crate::selfservice::FORGOT_PASSWORD, &l.row.id),
+        resend_url: url(state, crate::selfservice::RESEND_VERIFICATION, &l.row.id),
         current_account: current,
     }
 }
@@ -152,8 +155,12 @@ pub async fn login_post(State(state): State<AppState>, ClientIp(ip): ClientIp, j
             return Ok(page::render(StatusCode::BAD_REQUEST, &page));
         }
         // Throttle guessing per address and per account, before spending argon2 time.
+        let failed = |reason: &str| {
+            let e = Event::failure(Kind::LoginFailure, reason).email(&email).client(&l.client.client_id);
+            audit::record(&state.audit, e.method("pwd"));
+        };
         if !state.limits.login(ip, &email) {
-            tracing::info!(target: "audit", client_id = %l.client.client_id, "login throttled");
+            failed("throttled");
             let page = login_page(&state, &l, csrf, email, Some(THROTTLED.into()), None);
             return Ok(page::render(StatusCode::TOO_MANY_REQUESTS, &page));
         }
@@ -167,12 +174,31 @@ pub async fn login_post(State(state): State<AppState>, ClientIp(ip): ClientIp, j
             _ => dummy_verify(pw.clone()).await,
         };
         let user = match user {
+            Some(u) if ok && !u.disabled && state.config.login.require_verified_email && !u.email_verified => {
+                let e =
+                    Event::failure(Kind::LoginFailure, "email_not_verified").account(&u).client(&l.client.client_id);
+                audit::record(&state.audit, e.method("pwd"));
+                let msg = "Verify your email address first: follow the link we sent you, or ask for a new one below.";
+                let page = login_page(&state, &l, csrf, email, Some(msg.into()), None);
+                return Ok(page::render(StatusCode::FORBIDDEN, &page));
+            }
             Some(u) if ok && !u.disabled => {
                 state.limits.signed_in(ip, &email);
                 upgrade_hash(&state, u, pw).await
             }
-            _ => {
-                tracing::info!(target: "audit", client_id = %l.client.client_id, "login failed");
+            other => {
+                let reason = match &other {
+                    None => "unknown_user",
+                    Some(u) if u.disabled => "disabled",
+                    Some(u) if u.password_hash.is_none() => "no_password",
+                    Some(_) => "wrong_password",
+                };
+                let e = Event::failure(Kind::LoginFailure, reason).email(&email).client(&l.client.client_id);
+                let e = match &other {
+                    Some(u) => e.user(u.user_id.clone()),
+                    None => e,
+                };
+                audit::record(&state.audit, e.method("pwd"));
                 let page = login_page(&state, &l, csrf, email, Some(WRONG.into()), None);
                 return Ok(page::render(StatusCode::UNAUTHORIZED, &page));
             }
@@ -202,7 +228,7 @@ async fn upgrade_hash(state: &AppState, mut u: User, pw: String) -> User {
             u.password_hash = Some(h);
             u.updated_at = state.clock.now();
             match users::update(&state.db, &u).await {
-                Ok(()) => tracing::info!(target: "audit", user_id = %u.user_id, "password hash upgraded to argon2id"),
+                Ok(()) => tracing::info!(user_id = %u.user_id, "password hash upgraded to argon2id"),
                 Err(e) => tracing::warn!(user_id = %u.user_id, error = %e, "password hash upgrade not stored"),
             }
         }
@@ -251,6 +277,7 @@ fn signup_page(
         email,
         name,
         error,
+        min_length: state.config.passwords.min_length,
     }
 }
 
@@ -288,39 +315,27 @@ pub async fn signup_post(State(state): State<AppState>, ClientIp(ip): ClientIp, 
             return Ok(again(e));
         }
         if !state.limits.signup(ip) {
-            tracing::info!(target: "audit", client_id = %l.client.client_id, "sign-up throttled");
+            let e = Event::failure(Kind::Signup, "throttled").email(&email).client(&l.client.client_id);
+            audit::record(&state.audit, e);
+            let page = signup_page(&state, &l, csrf.clone(), email.clone(), name.clone(), Some(THROTTLED.into()));
+            return Ok(page::render(StatusCode::TOO_MANY_REQUESTS, &page));
+        }
+        if let Err(e) = password::Policy::from_config(&state.config.passwords).check(&pw) {
+            return Ok(again(format!("The {e}.")));
+        }
+        // Spent whether or not the address has an account: the answer is the
+        // same either way, and so is the work done before it.
+        if !state.limits.mail(None, &email) {
             let page = signup_page(&state, &l, csrf.clone(), email.clone(), name.clone(), Some(THROTTLED.into()));
             return Ok(page::render(StatusCode::TOO_MANY_REQUESTS, &page));
         }
         let _permit = password_slot(&state)?;
-        let hash = match password::hash(pw).await {
-            Ok(h) => h,
-            Err(e @ (password::PasswordError::TooShort | password::PasswordError::TooLong)) => {
-                return Ok(again(format!("The {e}.")));
-            }
-            Err(e) => return Err(Failure::internal(e)),
-        };
-        let now = state.clock.now();
-        let user = User {
-            user_id: uuid::Uuid::new_v4().to_string(),
-            email: Some(email.clone()),
-            email_verified: false,
-            name: (!name.is_empty()).then(|| name.clone()),
-            picture: None,
-            password_hash: Some(hash),
-            disabled: false,
-            created_at: now,
-            updated_at: now,
-        };
-        match users::insert(&state.db, &user).await {
-            Ok(()) => {}
-            Err(StorageError::Conflict(_)) => {
-                return Ok(again("This email already has an account. Sign in instead.".into()));
-            }
-            Err(e) => return Err(Failure::internal(e)),
-        }
-        tracing::info!(target: "audit", user_id = %user.user_id, "user signed up");
-        signed_in(&state, jar, &user, &l).await
+        let hash = password::hash(pw).await.map_err(Failure::internal)?;
+        signup::start(&state, &l, &email, &name, hash).await.map_err(Failure::internal)?;
+        let message = format!(
+            "We sent a link to {email}. Follow it to finish signing up. (If this address already has an account, the mail says so.)"
+        );
+        Ok::<_, Failure>(page::notice(&state, StatusCode::OK, "Check your email", message, None))
     };
     match run.await {
         Ok(r) => r,

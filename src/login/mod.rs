@@ -6,6 +6,7 @@ mod consent;
 mod handlers;
 mod no_access;
 mod pages;
+mod signup;
 
 use axum::Router;
 use axum::extract::State;

@@ -10,6 +10,7 @@ use axum_extra::extract::cookie::CookieJar;
 use super::handlers::ReqQuery;
 use super::pages::NoAccessPage;
 use crate::app::AppState;
+use crate::audit::{self, Event, Kind};
 use crate::error::{ErrorCode, Failure, OAuthError};
 use crate::http::page::{self, Brand};
 use crate::http::params::Params;
@@ -21,7 +22,11 @@ pub async fn get(State(state): State<AppState>, jar: CookieJar, Query(q): Query<
     let run = async {
         let l = pending::load(&state, &jar, q.req()).await?;
         let account = match session::current(&state, &jar).await.map_err(Failure::internal)? {
-            Some(s) => users::find_by_id(&state.db, &s.user_id).await.ok().flatten().map(|u| u.label().to_string()),
+            Some(s) => {
+                let e = Event::failure(Kind::AccessDenied, "access_rule").user(s.user_id.clone()).sid(&s.sid);
+                audit::record(&state.audit, e.client(&l.client.client_id));
+                users::find_by_id(&state.db, &s.user_id).await.ok().flatten().map(|u| u.label().to_string())
+            }
             None => None,
         };
         let (jar, csrf) = session::ensure_csrf(&state, jar);
@@ -42,7 +47,6 @@ pub async fn post(State(state): State<AppState>, jar: CookieJar, p: Params) -> R
     let run = async {
         super::handlers::check_csrf(&state, &jar, &p)?;
         let l = pending::load(&state, &jar, p.first("req").unwrap_or("")).await?;
-        tracing::info!(target: "audit", client_id = %l.client.client_id, "access denied by the application's access rule");
         pending::finish(&state, &l.row.id).await;
         Err::<Response, _>(pending::fail(
             &l,

@@ -22,6 +22,8 @@ pub struct LoginPage {
     pub password_login: bool,
     /// An account link waiting for proof, in plain words.
     pub notice: Option<String>,
+    pub forgot_url: String,
+    pub resend_url: String,
 }
 
 pub struct ProviderButton {
@@ -43,6 +45,7 @@ pub struct SignupPage {
     pub email: String,
     pub name: String,
     pub error: Option<String>,
+    pub min_length: usize,
 }
 
 #[derive(Template)]

@@ -6,6 +6,7 @@
 //! document at `/api/v1/openapi.json` is generated from these handlers.
 
 mod apis;
+mod audit;
 mod clients;
 mod directory;
 mod keys;
@@ -44,7 +45,7 @@ pub fn audience(issuer: &str) -> String {
     format!("{}{PREFIX}", issuer.trim_end_matches('/'))
 }
 
-pub fn routes() -> Router<AppState> {
+pub fn routes(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/api/v1/openapi.json", get(openapi_json))
         .merge(users::routes())
@@ -52,16 +53,42 @@ pub fn routes() -> Router<AppState> {
         .merge(apis::routes())
         .merge(directory::routes())
         .merge(keys::routes())
+        .merge(audit::routes())
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), record_changes))
+}
+
+/// Every change made through the API that succeeded is an `admin_change`
+/// event: which client, which operation on which path.
+async fn record_changes(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let method = req.method().clone();
+    if matches!(method, axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS) {
+        return next.run(req).await;
+    }
+    let path = req.uri().path().to_string();
+    let client = bearer(req.headers()).and_then(|t| tokens::verify_access_token(&state, t)).map(|c| c.client_id);
+    let resp = next.run(req).await;
+    if resp.status().is_success() {
+        let e = crate::audit::Event::new(crate::audit::Kind::AdminChange)
+            .actor(format!("client:{}", client.unwrap_or_default()))
+            .details(serde_json::json!({ "operation": format!("{method} {path}"), "status": resp.status().as_u16() }));
+        crate::audit::record(&state.audit, e);
+    }
+    resp
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "))
 }
 
 /// The caller's token, if it is for this API and carries `need`.
 pub fn caller(state: &AppState, headers: &HeaderMap, need: &str) -> Result<AccessClaims, Problem> {
     let aud = audience(state.issuer.as_str());
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| Problem::unauthorized(format!("a Bearer access token for {aud} is required")))?;
+    let token =
+        bearer(headers).ok_or_else(|| Problem::unauthorized(format!("a Bearer access token for {aud} is required")))?;
     let claims = tokens::verify_access_token(state, token)
         .ok_or_else(|| Problem::unauthorized("the access token is invalid or expired"))?;
     if claims.aud != aud {
@@ -195,6 +222,7 @@ pub fn body<T>(b: Result<axum::Json<T>, axum::extract::rejection::JsonRejection>
         clients::get_one,
         clients::patch,
         clients::remove,
+        audit::list,
     ),
     components(schemas(Problem)),
     modifiers(&Security),

@@ -13,8 +13,10 @@ use utoipa::{IntoParams, ToSchema};
 use super::problem::Problem;
 use super::{body, caller, check_if_match, decode_cursor, encode_cursor, etag, item, limit};
 use crate::app::AppState;
+use crate::audit::{self, Event, Kind};
 use crate::crypto::password;
 use crate::domain::{User, validate_email};
+use crate::oidc::tokens::AccessClaims;
 use crate::storage::{identities, sessions, users};
 
 pub fn routes() -> Router<AppState> {
@@ -130,7 +132,12 @@ pub async fn create(
     let n = body(b)?;
     validate_email(&n.email).map_err(Problem::bad_request)?;
     let password_hash = match n.password {
-        Some(p) => Some(password::hash(p).await.map_err(|e| Problem::bad_request(format!("the {e}")))?),
+        Some(p) => {
+            password::Policy::from_config(&state.config.passwords)
+                .check(&p)
+                .map_err(|e| Problem::bad_request(format!("the {e}")))?;
+            Some(password::hash(p).await.map_err(|e| Problem::bad_request(format!("the {e}")))?)
+        }
         None => None,
     };
     let now = state.clock.now();
@@ -181,7 +188,7 @@ pub async fn patch(
     Path(id): Path<String>,
     b: Result<axum::Json<UserPatch>, JsonRejection>,
 ) -> Result<Response, Problem> {
-    caller(&state, &headers, "write:users")?;
+    let who = caller(&state, &headers, "write:users")?;
     let p = body(b)?;
     let mut u = find(&state, &id).await?;
     check_if_match(&headers, &etag(&UserOut::from(&u)))?;
@@ -196,14 +203,22 @@ pub async fn patch(
         end |= d && !u.disabled;
         u.disabled = d;
     }
+    let new_password = p.password.is_some();
     if let Some(pw) = p.password {
+        password::Policy::from_config(&state.config.passwords)
+            .check(&pw)
+            .map_err(|e| Problem::bad_request(format!("the {e}")))?;
         u.password_hash = Some(password::hash(pw).await.map_err(|e| Problem::bad_request(format!("the {e}")))?);
         end = true;
     }
     u.updated_at = state.clock.now();
     users::update(&state.db, &u).await?;
+    if new_password {
+        let e = Event::new(Kind::PasswordChanged).account(&u).actor(format!("client:{}", who.client_id));
+        audit::record(&state.audit, e);
+    }
     if end {
-        end_all(&state, &u.user_id).await?;
+        end_all(&state, &u.user_id, &who, if new_password { "password_changed" } else { "disabled" }).await?;
     }
     Ok(item(StatusCode::OK, &UserOut::from(&u)))
 }
@@ -216,10 +231,10 @@ pub async fn remove(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
-    caller(&state, &headers, "write:users")?;
+    let who = caller(&state, &headers, "write:users")?;
     let u = find(&state, &id).await?;
     check_if_match(&headers, &etag(&UserOut::from(&u)))?;
-    end_all(&state, &id).await?;
+    end_all(&state, &id, &who, "user_deleted").await?;
     users::delete(&state.db, &id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -275,9 +290,10 @@ pub async fn end_sessions(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
-    caller(&state, &headers, "write:users")?;
+    let who = caller(&state, &headers, "write:users")?;
     find(&state, &id).await?;
-    let n = end_all(&state, &id).await?;
+    let actor = format!("client:{}", who.client_id);
+    let n = crate::oidc::backchannel::end_user_sessions(&state, &id, false, &actor, "admin").await?;
     Ok(axum::Json(Ended { sessions_ended: n }).into_response())
 }
 
@@ -289,23 +305,20 @@ pub async fn end_session(
     headers: HeaderMap,
     Path((id, sid)): Path<(String, String)>,
 ) -> Result<Response, Problem> {
-    caller(&state, &headers, "write:users")?;
+    let who = caller(&state, &headers, "write:users")?;
     let s = sessions::list_for_user(&state.db, &id)
         .await?
         .into_iter()
         .find(|s| s.sid == sid)
         .ok_or_else(|| Problem::not_found(format!("no session `{sid}` for user `{id}`")))?;
-    let clients = sessions::end_remotely(&state.db, &s, state.clock.now()).await?;
-    crate::oidc::backchannel::deliver_all(&state, &s.sid, &id, &clients).await;
+    let actor = format!("client:{}", who.client_id);
+    crate::oidc::backchannel::end_one_session(&state, &s, &actor, "admin").await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn end_all(state: &AppState, user_id: &str) -> Result<usize, Problem> {
-    let ended = crate::accounts::end_sessions(&state.db, user_id, false, state.clock.now()).await?;
-    for s in &ended {
-        crate::oidc::backchannel::deliver_all(state, &s.sid, user_id, &s.client_ids).await;
-    }
-    Ok(ended.len())
+async fn end_all(state: &AppState, user_id: &str, who: &AccessClaims, why: &str) -> Result<usize, Problem> {
+    let actor = format!("client:{}", who.client_id);
+    Ok(crate::oidc::backchannel::end_user_sessions(state, user_id, false, &actor, why).await?)
 }
 
 #[derive(Serialize, ToSchema)]
@@ -352,10 +365,14 @@ pub async fn unlink(
     headers: HeaderMap,
     Path((id, provider, subject)): Path<(String, String, String)>,
 ) -> Result<Response, Problem> {
-    caller(&state, &headers, "write:users")?;
+    let who = caller(&state, &headers, "write:users")?;
     let u = find(&state, &id).await?;
     match crate::accounts::unlink(&state.db, &u, &provider, Some(&subject)).await {
-        Ok(_) => Ok(StatusCode::NO_CONTENT.into_response()),
+        Ok(_) => {
+            let e = Event::new(Kind::IdentityUnlinked).account(&u).method(provider.clone());
+            audit::record(&state.audit, e.actor(format!("client:{}", who.client_id)));
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
         Err(crate::accounts::UnlinkError::NotLinked) => Err(Problem::not_found("no such identity")),
         Err(crate::accounts::UnlinkError::LastWayIn) => {
             Err(Problem::conflict("this is the user's last way to sign in (no password, no other identity)"))

@@ -14,6 +14,7 @@ use super::request::{self, AuthRequest, ResponseType};
 use super::tokens;
 use super::{check_session, response};
 use crate::app::AppState;
+use crate::audit::{self, Event, Kind};
 use crate::crypto::random;
 use crate::domain::Client;
 use crate::error::{ErrorCode, Failure, OAuthError};
@@ -165,6 +166,9 @@ async fn start(state: &AppState, jar: CookieJar, params: &Params, ip: Option<IpA
     };
     let current = session::current_by_hash(state, session_key.as_deref()).await.map_err(|e| back(&req.target, e))?;
     let outcome = decide_with_consent(state, &req, &client, current.as_ref(), None, false, hint_sub.as_deref()).await?;
+    if req.prompt("none") {
+        record_silent(state, &client.client_id, current.as_ref(), &outcome);
+    }
     match outcome {
         Outcome::Issue => match &current {
             Some(s) => issue(state, &req, s).await,
@@ -182,6 +186,23 @@ async fn start(state: &AppState, jar: CookieJar, params: &Params, ip: Option<IpA
             Ok((jar, Redirect::to(&to)).into_response())
         }
     }
+}
+
+/// `silent_auth_success` / `silent_auth_failure` (with the error as reason),
+/// or `access_denied` when an access rule refused a signed-in user.
+fn record_silent(state: &AppState, client_id: &str, s: Option<&SessionRow>, outcome: &Outcome) {
+    let e = match outcome {
+        Outcome::Issue => Event::new(Kind::SilentAuthSuccess),
+        Outcome::Fail(err) if err.error() == "access_denied" => Event::failure(Kind::AccessDenied, "access_rule"),
+        Outcome::Fail(err) => Event::failure(Kind::SilentAuthFailure, err.error()),
+        _ => return,
+    };
+    let e = e.client(client_id);
+    let e = match s {
+        Some(s) => e.user(s.user_id.clone()).sid(&s.sid),
+        None => e,
+    };
+    audit::record(&state.audit, e);
 }
 
 async fn decide_with_consent(
@@ -288,13 +309,7 @@ async fn issue(state: &AppState, req: &AuthRequest, s: &SessionRow) -> Result<Re
         expires_at: now + state.config.tokens.code_ttl_secs as i64,
     };
     auth_codes::insert_with_grant(&state.db, &row).await.map_err(|e| back(&req.target, e))?;
-    tracing::info!(
-        target: "audit",
-        client_id = %req.client_id,
-        user_id = %s.user_id,
-        acr_values = req.acr_values.as_deref().unwrap_or(""),
-        "code issued"
-    );
+    tracing::debug!(client_id = %req.client_id, user_id = %s.user_id, "code issued");
     let mut params = vec![("code", code)];
     params.extend(check_session::session_state(&req.client_id, &req.target, &s.id_hash).map(|v| ("session_state", v)));
     Ok(response::deliver(&state.issuer, &req.target, params))
@@ -340,6 +355,7 @@ async fn issue_implicit(state: &AppState, req: &AuthRequest, s: &SessionRow) -> 
         ent: None,
     };
     let id_token = tokens::id_token(state, &client, id_input, now).map_err(|e| back(&req.target, e))?;
+    let access_issued = access.is_some();
     if let Some(at) = access {
         params.push(("access_token", at));
         params.push(("token_type", "Bearer".into()));
@@ -351,7 +367,8 @@ async fn issue_implicit(state: &AppState, req: &AuthRequest, s: &SessionRow) -> 
     crate::storage::sessions::add_client(&state.db, &s.sid, &client.client_id, now)
         .await
         .map_err(|e| back(&req.target, e))?;
-    tracing::info!(target: "audit", client_id = %req.client_id, user_id = %s.user_id, "implicit tokens issued");
+    let e = Event::new(Kind::TokenIssued).account(&user).client(&req.client_id).sid(&s.sid);
+    audit::record(&state.audit, e.details(serde_json::json!({ "grant": "implicit", "access_token": access_issued })));
     Ok(response::deliver(&state.issuer, &req.target, params))
 }
 
@@ -438,6 +455,8 @@ mod tests {
             last_seen_at: auth_time,
             idle_expires_at: i64::MAX,
             expires_at: i64::MAX,
+            ip: None,
+            user_agent: None,
         }
     }
 

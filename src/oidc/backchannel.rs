@@ -64,7 +64,7 @@ async fn deliver(state: &AppState, client: &Client, sid: &str, sub: &str) {
         let sent = state.http.post(uri).form(&[("logout_token", token.as_str())]).send().await;
         match sent {
             Ok(r) if r.status().is_success() => {
-                tracing::info!(target: "audit", client_id = %client.client_id, sid, attempt, "back-channel logout delivered");
+                tracing::info!(client_id = %client.client_id, sid, attempt, "back-channel logout delivered");
                 return;
             }
             Ok(r) => {
@@ -76,5 +76,44 @@ async fn deliver(state: &AppState, client: &Client, sid: &str, sub: &str) {
             tokio::time::sleep(Duration::from_secs(u64::from(attempt))).await;
         }
     }
-    tracing::warn!(target: "audit", client_id = %client.client_id, sid, "back-channel logout gave up");
+    tracing::warn!(client_id = %client.client_id, sid, "back-channel logout gave up");
+}
+
+/// Ends every session of `user_id` without its browsers (codes and
+/// non-offline refresh tokens with them; `revoke_all`: offline ones too),
+/// delivers the back-channel logouts, and records `session_ended` for each
+/// with who did it and why. The browsers get their front-channel logout on
+/// their next visit. Returns how many sessions ended.
+pub async fn end_user_sessions(
+    state: &AppState,
+    user_id: &str,
+    revoke_all: bool,
+    actor: &str,
+    reason: &str,
+) -> Result<usize, crate::storage::StorageError> {
+    let ended = crate::accounts::end_sessions(&state.db, user_id, revoke_all, state.clock.now()).await?;
+    for s in &ended {
+        session_ended(state, user_id, &s.sid, actor, reason);
+        deliver_all(state, &s.sid, user_id, &s.client_ids).await;
+    }
+    Ok(ended.len())
+}
+
+/// Ends one session of a user the same way.
+pub async fn end_one_session(
+    state: &AppState,
+    s: &crate::storage::sessions::SessionRow,
+    actor: &str,
+    reason: &str,
+) -> Result<(), crate::storage::StorageError> {
+    let clients = crate::storage::sessions::end_remotely(&state.db, s, state.clock.now()).await?;
+    session_ended(state, &s.user_id, &s.sid, actor, reason);
+    deliver_all(state, &s.sid, &s.user_id, &clients).await;
+    Ok(())
+}
+
+fn session_ended(state: &AppState, user_id: &str, sid: &str, actor: &str, reason: &str) {
+    use crate::audit::{Event, Kind};
+    let e = Event::new(Kind::SessionEnded).user(user_id).sid(sid).actor(actor);
+    crate::audit::record(&state.audit, e.details(json!({ "why": reason })));
 }

@@ -12,6 +12,7 @@ use axum_extra::extract::cookie::CookieJar;
 
 use super::{END_SESSION, response, tokens};
 use crate::app::AppState;
+use crate::audit::{self, Event, Kind};
 use crate::error::{Failure, OAuthError};
 use crate::frontchannel;
 use crate::http::page::{self, Brand};
@@ -126,10 +127,17 @@ async fn run(
         },
         Some(s) if hinted || confirmed || (trusted_return && redirect.is_some()) => {
             let used_by = sessions::clients(&state.db, &s.sid).await.map_err(Failure::internal)?;
+            let used_by_count = used_by.len();
             sessions::end(&state.db, &s.sid, state.clock.now()).await.map_err(Failure::internal)?;
             frames = frontchannel::frames(state, &s.sid, &used_by).await;
             super::backchannel::notify(state, s.sid.clone(), s.user_id.clone(), used_by);
-            tracing::info!(target: "audit", user_id = %s.user_id, sid = %s.sid, client_id = ?client_id, "logged out");
+            let via = if trusted_return { "auth0_v2_logout" } else { "end_session" };
+            let e = Event::new(Kind::Logout).user(s.user_id.clone()).sid(&s.sid);
+            let e = match &client_id {
+                Some(c) => e.client(c.clone()),
+                None => e,
+            };
+            audit::record(&state.audit, e.details(serde_json::json!({ "via": via, "clients": used_by_count })));
             session::remove_cookies(state, jar)
         }
         Some(_) => {

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use super::token::{authenticate, dup};
 use super::tokens;
 use crate::app::AppState;
+use crate::audit::{self, Event, Kind};
 use crate::crypto::random;
 use crate::error::{Failure, Internal, OAuthError, no_store};
 use crate::http::params::Params;
@@ -29,7 +30,8 @@ async fn run(state: &AppState, headers: &HeaderMap, p: &Params) -> Result<(), Fa
         // Another client's token is left alone (RFC 7009 §2.1), without saying so.
         if rt.client_id == client.client_id {
             grants::revoke(&state.db, &rt.grant_id, now).await.map_err(Internal)?;
-            tracing::info!(target: "audit", client_id = %client.client_id, "refresh token revoked");
+            let e = Event::new(Kind::TokenRevoked).user(rt.user_id.clone()).client(&client.client_id);
+            audit::record(&state.audit, e.details(serde_json::json!({ "token_type": "refresh_token" })));
         }
         return Ok(());
     }
@@ -38,7 +40,8 @@ async fn run(state: &AppState, headers: &HeaderMap, p: &Params) -> Result<(), Fa
         && let Some(gid) = at.gid
     {
         grants::revoke(&state.db, &gid, now).await.map_err(Internal)?;
-        tracing::info!(target: "audit", client_id = %client.client_id, "access token revoked");
+        let e = Event::new(Kind::TokenRevoked).user(at.sub.clone()).client(&client.client_id);
+        audit::record(&state.audit, e.details(serde_json::json!({ "token_type": "access_token" })));
     }
     Ok(())
 }

@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use super::grants;
 use crate::app::AppState;
+use crate::audit::{self, Event, Kind};
 use crate::crypto::random;
 use crate::domain::Client;
 use crate::error::{ErrorCode, Failure, Internal, OAuthError, no_store};
@@ -33,7 +34,18 @@ pub struct TokenResponse {
 pub async fn post(State(state): State<AppState>, headers: HeaderMap, params: Params) -> Response {
     match run(&state, &headers, &params).await {
         Ok(t) => (no_store(), Json(t)).into_response(),
-        Err(e) => e.render(&state),
+        Err(e) => {
+            // Refused requests are events too (a replay or reuse has its own as well).
+            let grant = params.first("grant_type").unwrap_or("");
+            let kind = if grant == "refresh_token" { Kind::TokenRefreshed } else { Kind::TokenIssued };
+            let mut ev = Event::failure(kind, e.err.error());
+            if let Some(id) = params.first("client_id") {
+                ev = ev.client(id.chars().take(255).collect::<String>());
+            }
+            let grant: String = grant.chars().take(40).collect();
+            audit::record(&state.audit, ev.details(serde_json::json!({ "grant": grant })));
+            e.render(&state)
+        }
     }
 }
 
@@ -91,7 +103,7 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap, p: &Params) -> 
     if let Some(secret) = secret {
         let ok = client.secret_hash.as_deref().is_some_and(|h| random::ct_eq(h, &random::sha256_hex(secret)));
         if !ok {
-            tracing::info!(target: "audit", client_id = %client.client_id, "client authentication failed");
+            tracing::info!(client_id = %client.client_id, "client authentication failed");
             return Err(fail("client authentication failed"));
         }
     }

@@ -28,3 +28,28 @@ pub async fn upsert(db: &Db, user_id: &str, client_id: &str, scopes: &[String], 
     .await?;
     Ok(())
 }
+
+/// Every client a user consented to: (client_id, scopes, when), newest first.
+pub async fn list_for_user(db: &Db, user_id: &str) -> Result<Vec<(String, Vec<String>, i64)>> {
+    let rows =
+        sqlx::query("SELECT client_id, scopes, updated_at FROM consents WHERE user_id = $1 ORDER BY updated_at DESC")
+            .bind(user_id)
+            .fetch_all(db.pool())
+            .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((sqlx::Row::try_get(r, "client_id")?, get_list(r, "scopes")?, sqlx::Row::try_get(r, "updated_at")?))
+        })
+        .collect()
+}
+
+/// Withdraws a consent; true when there was one.
+pub async fn delete(db: &Db, user_id: &str, client_id: &str) -> Result<bool> {
+    let n = sqlx::query("DELETE FROM consents WHERE user_id = $1 AND client_id = $2")
+        .bind(user_id)
+        .bind(client_id)
+        .execute(db.pool())
+        .await?
+        .rows_affected();
+    Ok(n > 0)
+}

@@ -5,10 +5,12 @@
 //! Must not import axum, askama or jsonwebtoken.
 
 pub mod apis;
+pub mod audit;
 pub mod auth_codes;
 pub mod auth_requests;
 pub mod clients;
 pub mod consents;
+pub mod email_tokens;
 pub mod federation_states;
 pub mod grants;
 pub mod identities;
@@ -185,6 +187,7 @@ pub async fn purge_expired(db: &Db, now: i64) -> Result<u64> {
     for sql in [
         "DELETE FROM auth_requests WHERE expires_at <= $1",
         "DELETE FROM federation_states WHERE expires_at <= $1",
+        "DELETE FROM email_tokens WHERE expires_at <= $1",
         "DELETE FROM auth_codes WHERE expires_at <= $1 - 3600",
         "DELETE FROM sessions WHERE expires_at <= $1 OR idle_expires_at <= $1",
         "DELETE FROM refresh_tokens WHERE grant_expires_at <= $1",

@@ -205,3 +205,26 @@ pub async fn revoke_for_user(db: &Db, user_id: &str, offline_too: bool, now: i64
     tx.commit().await?;
     Ok(())
 }
+
+/// Revokes every refresh token (offline ones included) a user holds at one
+/// client, with their grants: the consent to that client was withdrawn.
+pub async fn revoke_for_user_client(db: &Db, user_id: &str, client_id: &str, now: i64) -> Result<()> {
+    let mut tx = db.pool().begin().await?;
+    sqlx::query(
+        "INSERT INTO revoked_grants (grant_id, revoked_at)
+         SELECT DISTINCT grant_id, $3 FROM refresh_tokens WHERE user_id = $1 AND client_id = $2
+         ON CONFLICT (grant_id) DO NOTHING",
+    )
+    .bind(user_id)
+    .bind(client_id)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("DELETE FROM refresh_tokens WHERE user_id = $1 AND client_id = $2")
+        .bind(user_id)
+        .bind(client_id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}

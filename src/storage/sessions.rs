@@ -19,6 +19,9 @@ pub struct SessionRow {
     pub last_seen_at: i64,
     pub idle_expires_at: i64,
     pub expires_at: i64,
+    /// Where and with what the session was started (the account page shows them).
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
 }
 
 fn from_row(r: &AnyRow) -> Result<SessionRow> {
@@ -34,14 +37,16 @@ fn from_row(r: &AnyRow) -> Result<SessionRow> {
         last_seen_at: r.try_get("last_seen_at")?,
         idle_expires_at: r.try_get("idle_expires_at")?,
         expires_at: r.try_get("expires_at")?,
+        ip: r.try_get("ip")?,
+        user_agent: r.try_get("user_agent")?,
     })
 }
 
 pub async fn insert(db: &Db, s: &SessionRow) -> Result<()> {
     sqlx::query(
         "INSERT INTO sessions (id_hash, sid, user_id, auth_time, amr, acr, created_at, last_seen_at,
-            idle_expires_at, expires_at, idp)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            idle_expires_at, expires_at, idp, ip, user_agent)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(&s.id_hash)
     .bind(&s.sid)
@@ -54,6 +59,8 @@ pub async fn insert(db: &Db, s: &SessionRow) -> Result<()> {
     .bind(s.idle_expires_at)
     .bind(s.expires_at)
     .bind(&s.idp)
+    .bind(&s.ip)
+    .bind(&s.user_agent)
     .execute(db.pool())
     .await?;
     Ok(())
@@ -64,7 +71,7 @@ pub async fn find_live(db: &Db, id_hash: &str, now: i64) -> Result<Option<Sessio
     // Joined with users so a disabled or deleted user has no session, in one round trip.
     let row = sqlx::query(
         "SELECT s.id_hash, s.sid, s.user_id, s.auth_time, s.amr, s.acr, s.created_at, s.last_seen_at,
-            s.idle_expires_at, s.expires_at, s.idp
+            s.idle_expires_at, s.expires_at, s.idp, s.ip, s.user_agent
          FROM sessions s JOIN users u ON u.user_id = s.user_id
          WHERE s.id_hash = $1 AND s.expires_at > $2 AND s.idle_expires_at > $2 AND u.disabled = $3",
     )
@@ -159,7 +166,8 @@ async fn end_in(tx: &mut sqlx::Transaction<'_, sqlx::Any>, sid: &str, now: i64) 
 /// Every session of a user, live or not yet purged.
 pub async fn list_for_user(db: &Db, user_id: &str) -> Result<Vec<SessionRow>> {
     let rows = sqlx::query(
-        "SELECT id_hash, sid, user_id, auth_time, amr, acr, created_at, last_seen_at, idle_expires_at, expires_at, idp
+        "SELECT id_hash, sid, user_id, auth_time, amr, acr, created_at, last_seen_at, idle_expires_at, expires_at, idp,
+            ip, user_agent
          FROM sessions WHERE user_id = $1 ORDER BY created_at",
     )
     .bind(user_id)

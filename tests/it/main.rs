@@ -20,6 +20,7 @@ mod logout;
 mod management;
 mod outage;
 mod refresh;
+mod selfservice;
 mod server;
 mod session_mgmt;
 mod throttling;

@@ -36,7 +36,7 @@ struct Admin {
 }
 
 /// A machine client with `scopes` on the management API, and its token.
-async fn token_for(app: &TestApp, db: &TestDb, id: &str, scopes: &[&str]) -> String {
+pub async fn token_for(app: &TestApp, db: &TestDb, id: &str, scopes: &[&str]) -> String {
     let mut args = vec!["--json", "client", "add", "--name", id, "--id", id, "--management-scope"];
     args.extend_from_slice(scopes);
     // The CLI reads the same issuer as the server (here through the environment).

@@ -6,6 +6,7 @@ use sha2::{Digest, Sha256};
 
 use super::{UserGrant, active_user, mint, new_refresh, split_scope};
 use crate::app::AppState;
+use crate::audit::{self, Event, Kind};
 use crate::crypto::random;
 use crate::domain::Client;
 use crate::error::{Failure, Internal, OAuthError};
@@ -39,7 +40,8 @@ pub async fn exchange(state: &AppState, client: &Client, p: &Params) -> Result<T
         Consumed::Refused(e) => return Err(e.into()),
         Consumed::AlreadyUsed { grant_id } => {
             grants::revoke(&state.db, &grant_id, now).await.map_err(Internal)?;
-            tracing::warn!(target: "audit", client_id = %client.client_id, "authorization code replayed; grant revoked");
+            let e = Event::failure(Kind::CodeReplay, "code_reused").client(&client.client_id);
+            audit::record(&state.audit, e.details(serde_json::json!({ "grant_revoked": true })));
             return Err(OAuthError::invalid_grant("the code was already used").into());
         }
         Consumed::NotFound => return Err(OAuthError::invalid_grant("the code is invalid").into()),
@@ -49,7 +51,9 @@ pub async fn exchange(state: &AppState, client: &Client, p: &Params) -> Result<T
     let ent = audience::entitle(state, client, &user.user_id, g.audience, &g.scopes).await?;
     let mut resp = mint(state, client, &user, &g, &ent, now)?;
     resp.refresh_token = refresh_value;
-    tracing::info!(target: "audit", client_id = %client.client_id, user_id = %user.user_id, "tokens issued (authorization_code)");
+    let e = Event::new(Kind::TokenIssued).account(&user).client(&client.client_id).sid(&row.sid);
+    let details = serde_json::json!({ "grant": "authorization_code", "audience": row.audience, "refresh_token": resp.refresh_token.is_some() });
+    audit::record(&state.audit, e.details(details));
     Ok(resp)
 }
 

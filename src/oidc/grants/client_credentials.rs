@@ -1,6 +1,7 @@
 //! The client_credentials grant: a machine client acting for itself.
 
 use crate::app::AppState;
+use crate::audit::{self, Event, Kind};
 use crate::domain::Client;
 use crate::error::{ErrorCode, Failure, Internal, OAuthError};
 use crate::http::params::Params;
@@ -29,6 +30,9 @@ pub async fn exchange(state: &AppState, client: &Client, p: &Params) -> Result<T
     let scope = ent.scope.join(" ");
     let input = AccessInput { sub: &client.client_id, scope: &scope, auth_time: None, sid: None, gid: None, ent: &ent };
     let access = tokens::access_token(state, client, input, now).map_err(Internal)?;
+    let e = Event::new(Kind::TokenIssued).client(&client.client_id).method("client_credentials");
+    let api = target.as_ref().map(|t| t.api.identifier.clone());
+    audit::record(&state.audit, e.details(serde_json::json!({ "grant": "client_credentials", "audience": api })));
     Ok(TokenResponse {
         access_token: access,
         token_type: "Bearer",

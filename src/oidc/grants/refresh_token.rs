@@ -7,6 +7,7 @@
 
 use super::{UserGrant, active_user, mint, split_scope};
 use crate::app::AppState;
+use crate::audit::{self, Event, Kind};
 use crate::crypto::random;
 use crate::domain::Client;
 use crate::error::{Failure, Internal, OAuthError};
@@ -68,6 +69,12 @@ pub async fn exchange(state: &AppState, client: &Client, p: &Params) -> Result<T
     let ent = crate::oidc::audience::entitle(state, client, &user.user_id, g.audience, &g.scopes).await?;
     let mut resp = mint(state, client, &user, &g, &ent, now)?;
     resp.refresh_token = Some(issued);
+    let e = Event::new(Kind::TokenRefreshed).account(&user).client(&client.client_id);
+    let e = match old.sid.as_deref() {
+        Some(sid) => e.sid(sid),
+        None => e,
+    };
+    audit::record(&state.audit, e.details(serde_json::json!({ "audience": old.audience, "offline": old.offline })));
     Ok(resp)
 }
 
@@ -131,6 +138,7 @@ async fn leeway_successor(
         return Ok(value);
     }
     grants::revoke(&state.db, &row.grant_id, now).await.map_err(Internal)?;
-    tracing::warn!(target: "audit", client_id = %row.client_id, user_id = %row.user_id, "refresh token reuse detected; family revoked");
+    let e = Event::failure(Kind::RefreshReuseDetected, "refresh_token_reused").user(row.user_id.clone());
+    audit::record(&state.audit, e.client(&row.client_id).details(serde_json::json!({ "family_revoked": true })));
     Err(OAuthError::invalid_grant("the refresh token was already used").into())
 }

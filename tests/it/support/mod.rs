@@ -229,6 +229,7 @@ impl Drop for TestApp {
 
 pub mod browser;
 pub mod fake_idp;
+pub mod smtp;
 
 /// Registers a client directly in storage; returns its secret for confidential ones.
 pub async fn add_client(

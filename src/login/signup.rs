@@ -1,0 +1,60 @@
+//! What a sign-up does once the form is valid. The page says the same
+//! whatever the address: a new address gets an account that is usable once
+//! the emailed link is followed; an address whose account was never verified
+//! gets a new link (the last one followed wins, so a stranger's earlier
+//! sign-up reserves nothing); an account's owner gets a notice instead.
+
+use crate::app::AppState;
+use crate::audit::{self, Event, Kind};
+use crate::domain::User;
+use crate::emails::{self, LinkFor};
+use crate::pending::Loaded;
+use crate::storage::email_tokens::Purpose;
+use crate::storage::{StorageError, users};
+
+pub async fn start(state: &AppState, l: &Loaded, email: &str, name: &str, hash: String) -> Result<(), StorageError> {
+    let client = &l.client.client_id;
+    let user = match users::find_by_email(&state.db, email).await? {
+        Some(u) => u,
+        None => {
+            let now = state.clock.now();
+            let u = User {
+                user_id: uuid::Uuid::new_v4().to_string(),
+                email: Some(email.to_string()),
+                email_verified: false,
+                name: (!name.is_empty()).then(|| name.to_string()),
+                picture: None,
+                // Set from the link: until then nobody can sign in to it.
+                password_hash: None,
+                disabled: false,
+                created_at: now,
+                updated_at: now,
+            };
+            match users::insert(&state.db, &u).await {
+                Ok(()) => u,
+                // Signed up twice at once: the other request made it.
+                Err(StorageError::Conflict(_)) => match users::find_by_email(&state.db, email).await? {
+                    Some(u) => u,
+                    None => return Ok(()),
+                },
+                Err(e) => return Err(e),
+            }
+        }
+    };
+    if user.email_verified || user.disabled {
+        audit::record(&state.audit, Event::failure(Kind::Signup, "email_taken").account(&user).client(client));
+        if state.limits.mail_account(&user.user_id) && !user.disabled {
+            emails::signup_attempt_notice(state, email);
+        }
+        return Ok(());
+    }
+    audit::record(&state.audit, Event::new(Kind::Signup).account(&user).client(client));
+    if !state.limits.mail_account(&user.user_id) {
+        let e = Event::failure(Kind::VerificationSent, "throttled").account(&user).client(client);
+        audit::record(&state.audit, e);
+        return Ok(());
+    }
+    let link =
+        LinkFor { purpose: Purpose::Signup, email, password_hash: Some(hash), request_id: Some(l.row.id.clone()) };
+    emails::send_link(state, &user, link).await
+}

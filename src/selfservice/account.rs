@@ -1,0 +1,362 @@
+//! `/account`: the signed-in user's own page. Change password (the current
+//! one required) and email (verified at the new address), see and end
+//! sessions, unlink identities, withdraw consents. Signing in to it goes
+//! through the login box like any application (client `sesame-account`).
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::CookieJar;
+use serde::Deserialize;
+
+use super::pages::{AccountPage, ConsentView, IdentityView, SessionView};
+use super::{ACCOUNT, ACCOUNT_CLIENT_ID, MAX_EMAIL_LEN, with_req};
+use crate::app::AppState;
+use crate::audit::{self, Event, Kind};
+use crate::crypto::{password, random};
+use crate::domain::{User, rfc3339};
+use crate::emails::{self, LinkFor};
+use crate::error::{ErrorCode, Failure, OAuthError};
+use crate::http::client_ip::ClientIp;
+use crate::http::page::{self, Brand};
+use crate::http::params::Params;
+use crate::oidc::backchannel;
+use crate::session;
+use crate::storage::email_tokens::Purpose;
+use crate::storage::sessions::{self, SessionRow};
+use crate::storage::{consents, identities, refresh_tokens, users};
+
+#[derive(Deserialize, Default)]
+pub struct AccountQuery {
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    done: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+/// Outcome codes in the URL after a change, in words.
+fn done_message(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "password" => "Your password was changed; your other sessions were signed out.",
+        "email" => "We sent a link to the new address. Your address changes when you follow it.",
+        "session" => "The session was ended.",
+        "sessions" => "Your other sessions were ended.",
+        "unlinked" => "The sign-in method was removed.",
+        "consent" => "The application's access was withdrawn.",
+        _ => return None,
+    })
+}
+
+fn error_message(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "current_password" => "The current password is wrong.",
+        "new_password" => "The new password is too short or too common.",
+        "email" => "That is not an email address.",
+        "throttled" => "Too many attempts. Wait a minute, then try again.",
+        "last_way_in" => "This is your last way to sign in; set a password first.",
+        _ => return None,
+    })
+}
+
+/// The signed-in user and their session, or the login box for the account page.
+async fn signed_in(state: &AppState, jar: &CookieJar) -> Result<Result<(SessionRow, User), Response>, Failure> {
+    let s = session::current(state, jar).await.map_err(Failure::internal)?;
+    let user = match &s {
+        Some(s) => users::find_by_id(&state.db, &s.user_id).await.map_err(Failure::internal)?,
+        None => None,
+    };
+    match (s, user) {
+        (Some(s), Some(u)) if !u.disabled => Ok(Ok((s, u))),
+        _ => Ok(Err(Redirect::to(&login_url(state)).into_response())),
+    }
+}
+
+/// `/authorize` for the account client: the login box, then back here.
+fn login_url(state: &AppState) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    let verifier = random::token(32);
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("client_id", ACCOUNT_CLIENT_ID)
+        .append_pair("response_type", "code")
+        .append_pair("redirect_uri", &format!("{}{ACCOUNT}", state.issuer.as_str().trim_end_matches('/')))
+        .append_pair("scope", "openid")
+        .append_pair("state", &random::token(8))
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", "S256")
+        .finish();
+    format!("{}?{query}", with_req(state, "/authorize", None))
+}
+
+fn back(state: &AppState, key: &str, value: &str) -> Response {
+    Redirect::to(&format!("{}?{key}={value}", with_req(state, ACCOUNT, None))).into_response()
+}
+
+pub async fn get(State(state): State<AppState>, jar: CookieJar, Query(q): Query<AccountQuery>) -> Response {
+    let run = async {
+        let (s, user) = match signed_in(&state, &jar).await? {
+            Ok(v) => v,
+            Err(to_login) => return Ok(to_login),
+        };
+        // Back from the login box: the code is not needed, the session is.
+        if q.code.is_some() {
+            return Ok(Redirect::to(&with_req(&state, ACCOUNT, None)).into_response());
+        }
+        let now = state.clock.now();
+        let sessions = sessions::list_for_user(&state.db, &user.user_id)
+            .await
+            .map_err(Failure::internal)?
+            .into_iter()
+            .filter(|x| x.expires_at > now && x.idle_expires_at > now)
+            .map(|x| SessionView {
+                current: x.sid == s.sid,
+                device: device(x.user_agent.as_deref()),
+                ip: x.ip.clone().unwrap_or_else(|| "unknown".into()),
+                started: rfc3339(x.created_at),
+                last_used: rfc3339(x.last_seen_at),
+                sid: x.sid,
+            })
+            .collect();
+        let identities = identities::for_user(&state.db, &user.user_id)
+            .await
+            .map_err(Failure::internal)?
+            .into_iter()
+            .map(|i| IdentityView {
+                provider_name: state
+                    .federation
+                    .get(&i.provider)
+                    .map(|p| p.name.clone())
+                    .unwrap_or_else(|| i.provider.clone()),
+                provider: i.provider,
+                subject: i.subject,
+                email: i.email.unwrap_or_default(),
+            })
+            .collect();
+        let mut consents_out = Vec::new();
+        for (client_id, scopes, at) in
+            consents::list_for_user(&state.db, &user.user_id).await.map_err(Failure::internal)?
+        {
+            let client_name = match state.client(&client_id).await {
+                Ok(Some(c)) => c.name.clone(),
+                _ => client_id.clone(),
+            };
+            consents_out.push(ConsentView { client_id, client_name, scopes: scopes.join(" "), granted: rfc3339(at) });
+        }
+        let (jar, csrf) = session::ensure_csrf(&state, jar);
+        let page = AccountPage {
+            brand: Brand::new(&state),
+            base: with_req(&state, ACCOUNT, None),
+            csrf,
+            email: user.email.clone().unwrap_or_default(),
+            email_verified: user.email_verified,
+            name: user.name.clone().unwrap_or_default(),
+            has_password: user.password_hash.is_some(),
+            min_length: state.config.passwords.min_length,
+            notice: q.done.as_deref().and_then(done_message).map(str::to_string),
+            error: q.error.as_deref().and_then(error_message).map(str::to_string),
+            sessions,
+            identities,
+            consents: consents_out,
+        };
+        let status = if page.error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+        Ok::<_, Failure>((jar, page::render(status, &page)).into_response())
+    };
+    run.await.unwrap_or_else(|f| f.render(&state))
+}
+
+/// A few words for a user agent: browser and system.
+fn device(ua: Option<&str>) -> String {
+    let Some(ua) = ua else { return "Unknown device".into() };
+    let browser = [("Edg/", "Edge"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"), ("Safari/", "Safari")]
+        .into_iter()
+        .find(|(k, _)| ua.contains(k))
+        .map(|(_, v)| v);
+    let system = [
+        ("Android", "Android"),
+        ("iPhone", "iPhone"),
+        ("iPad", "iPad"),
+        ("Windows", "Windows"),
+        ("Mac OS", "macOS"),
+        ("Linux", "Linux"),
+    ]
+    .into_iter()
+    .find(|(k, _)| ua.contains(k))
+    .map(|(_, v)| v);
+    match (browser, system) {
+        (Some(b), Some(s)) => format!("{b} on {s}"),
+        (Some(b), None) => b.into(),
+        (None, Some(s)) => s.into(),
+        (None, None) => ua.chars().take(60).collect(),
+    }
+}
+
+/// CSRF and the session, for every form on the page.
+async fn form(state: &AppState, jar: &CookieJar, p: &Params) -> Result<Result<(SessionRow, User), Response>, Failure> {
+    session::check_csrf(state, jar, p.first("csrf")).ok_or_else(|| {
+        Failure::page(OAuthError::new(ErrorCode::AccessDenied, "This form has expired. Open your account page again."))
+    })?;
+    signed_in(state, jar).await
+}
+
+pub async fn change_password(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    jar: CookieJar,
+    p: Params,
+) -> Response {
+    let run = async {
+        let (s, mut user) = match form(&state, &jar, &p).await? {
+            Ok(v) => v,
+            Err(r) => return Ok(r),
+        };
+        let email = user.email.clone().unwrap_or_else(|| user.user_id.clone());
+        if !state.limits.login(ip, &email) {
+            return Ok(back(&state, "error", "throttled"));
+        }
+        let current = p.first("current_password").unwrap_or("").to_string();
+        let new = p.first("new_password").unwrap_or("").to_string();
+        if let Some(h) = &user.password_hash
+            && !password::verify(current, h.clone()).await
+        {
+            let e = Event::failure(Kind::PasswordChanged, "wrong_password").account(&user).sid(&s.sid);
+            audit::record(&state.audit, e.actor(format!("user:{}", user.user_id)));
+            return Ok(back(&state, "error", "current_password"));
+        }
+        if password::Policy::from_config(&state.config.passwords).check(&new).is_err() {
+            return Ok(back(&state, "error", "new_password"));
+        }
+        user.password_hash = Some(password::hash(new).await.map_err(Failure::internal)?);
+        user.updated_at = state.clock.now();
+        users::update(&state.db, &user).await.map_err(Failure::internal)?;
+        let actor = format!("user:{}", user.user_id);
+        audit::record(&state.audit, Event::new(Kind::PasswordChanged).account(&user).sid(&s.sid).actor(actor.clone()));
+        end_others(&state, &user, &s, &actor, "password_changed").await?;
+        if let Some(to) = &user.email {
+            emails::password_changed_notice(&state, to);
+        }
+        Ok::<_, Failure>(back(&state, "done", "password"))
+    };
+    run.await.unwrap_or_else(|f| f.render(&state))
+}
+
+/// Ends every session of `user` but this one.
+async fn end_others(
+    state: &AppState,
+    user: &User,
+    keep: &SessionRow,
+    actor: &str,
+    why: &str,
+) -> Result<usize, Failure> {
+    let mut n = 0;
+    for other in sessions::list_for_user(&state.db, &user.user_id).await.map_err(Failure::internal)? {
+        if other.sid != keep.sid {
+            backchannel::end_one_session(state, &other, actor, why).await.map_err(Failure::internal)?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+pub async fn change_email(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    jar: CookieJar,
+    p: Params,
+) -> Response {
+    let run = async {
+        let (_, user) = match form(&state, &jar, &p).await? {
+            Ok(v) => v,
+            Err(r) => return Ok(r),
+        };
+        let new = p.first("email").unwrap_or("").trim().to_string();
+        if new.len() > MAX_EMAIL_LEN || crate::domain::validate_email(&new).is_err() {
+            return Ok(back(&state, "error", "email"));
+        }
+        if let Some(h) = &user.password_hash
+            && !password::verify(p.first("current_password").unwrap_or("").to_string(), h.clone()).await
+        {
+            return Ok(back(&state, "error", "current_password"));
+        }
+        if !state.limits.mail(ip, &new) || !state.limits.mail_account(&user.user_id) {
+            return Ok(back(&state, "error", "throttled"));
+        }
+        // An address another account holds gets no link; the page says the same.
+        if users::find_by_email(&state.db, &new).await.map_err(Failure::internal)?.is_none() {
+            let link = LinkFor { purpose: Purpose::ChangeEmail, email: &new, password_hash: None, request_id: None };
+            emails::send_link(&state, &user, link).await.map_err(Failure::internal)?;
+        }
+        Ok::<_, Failure>(back(&state, "done", "email"))
+    };
+    run.await.unwrap_or_else(|f| f.render(&state))
+}
+
+pub async fn end_session(State(state): State<AppState>, jar: CookieJar, p: Params) -> Response {
+    let run = async {
+        let (s, user) = match form(&state, &jar, &p).await? {
+            Ok(v) => v,
+            Err(r) => return Ok(r),
+        };
+        let actor = format!("user:{}", user.user_id);
+        let sid = p.first("sid").unwrap_or("");
+        if sid == "others" {
+            end_others(&state, &user, &s, &actor, "account_page").await?;
+            return Ok(back(&state, "done", "sessions"));
+        }
+        let all = sessions::list_for_user(&state.db, &user.user_id).await.map_err(Failure::internal)?;
+        if let Some(target) = all.into_iter().find(|x| x.sid == sid) {
+            backchannel::end_one_session(&state, &target, &actor, "account_page").await.map_err(Failure::internal)?;
+            if target.sid == s.sid {
+                // This browser's own session: signed out here too.
+                let jar = session::remove_cookies(&state, jar);
+                return Ok((jar, Redirect::to(&with_req(&state, ACCOUNT, None))).into_response());
+            }
+        }
+        Ok::<_, Failure>(back(&state, "done", "session"))
+    };
+    run.await.unwrap_or_else(|f| f.render(&state))
+}
+
+pub async fn unlink(State(state): State<AppState>, jar: CookieJar, p: Params) -> Response {
+    let run = async {
+        let (_, user) = match form(&state, &jar, &p).await? {
+            Ok(v) => v,
+            Err(r) => return Ok(r),
+        };
+        let provider = p.first("provider").unwrap_or("");
+        let subject = p.first("subject").unwrap_or("");
+        match crate::accounts::unlink(&state.db, &user, provider, Some(subject)).await {
+            Ok(_) => {
+                let e = Event::new(Kind::IdentityUnlinked).account(&user).method(provider.to_string());
+                audit::record(&state.audit, e.actor(format!("user:{}", user.user_id)));
+                Ok(back(&state, "done", "unlinked"))
+            }
+            Err(crate::accounts::UnlinkError::LastWayIn) => Ok(back(&state, "error", "last_way_in")),
+            Err(crate::accounts::UnlinkError::NotLinked) => Ok(back(&state, "done", "unlinked")),
+            Err(crate::accounts::UnlinkError::Storage(e)) => Err(Failure::internal(e)),
+        }
+    };
+    run.await.unwrap_or_else(|f: Failure| f.render(&state))
+}
+
+pub async fn revoke_consent(State(state): State<AppState>, jar: CookieJar, p: Params) -> Response {
+    let run = async {
+        let (_, user) = match form(&state, &jar, &p).await? {
+            Ok(v) => v,
+            Err(r) => return Ok(r),
+        };
+        let client_id = p.first("client_id").unwrap_or("");
+        if consents::delete(&state.db, &user.user_id, client_id).await.map_err(Failure::internal)? {
+            let now = state.clock.now();
+            refresh_tokens::revoke_for_user_client(&state.db, &user.user_id, client_id, now)
+                .await
+                .map_err(Failure::internal)?;
+            let e = Event::new(Kind::ConsentRevoked).account(&user).client(client_id);
+            audit::record(&state.audit, e.actor(format!("user:{}", user.user_id)));
+        }
+        Ok::<_, Failure>(back(&state, "done", "consent"))
+    };
+    run.await.unwrap_or_else(|f| f.render(&state))
+}

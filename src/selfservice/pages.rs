@@ -1,0 +1,78 @@
+//! The self-service pages' templates.
+
+use askama::Template;
+
+use crate::http::page::Brand;
+
+/// One address to type: resend the verification link, forgot password.
+#[derive(Template)]
+#[template(path = "email_form.html")]
+pub struct EmailForm {
+    pub brand: Brand,
+    pub title: String,
+    pub lead: String,
+    pub action: String,
+    pub csrf: String,
+    pub req: String,
+    pub email: String,
+    pub error: Option<String>,
+    pub button: String,
+    pub back_url: Option<String>,
+}
+
+/// The page an emailed link opens: one button (and a new password for a reset).
+#[derive(Template)]
+#[template(path = "link_form.html")]
+pub struct LinkForm {
+    pub brand: Brand,
+    pub title: String,
+    pub lead: String,
+    pub action: String,
+    pub csrf: String,
+    pub token: String,
+    pub password: bool,
+    pub min_length: usize,
+    pub error: Option<String>,
+    pub button: String,
+}
+
+pub struct SessionView {
+    pub sid: String,
+    pub device: String,
+    pub ip: String,
+    pub started: String,
+    pub last_used: String,
+    pub current: bool,
+}
+
+pub struct IdentityView {
+    pub provider: String,
+    pub provider_name: String,
+    pub subject: String,
+    pub email: String,
+}
+
+pub struct ConsentView {
+    pub client_id: String,
+    pub client_name: String,
+    pub scopes: String,
+    pub granted: String,
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+pub struct AccountPage {
+    pub brand: Brand,
+    pub base: String,
+    pub csrf: String,
+    pub email: String,
+    pub email_verified: bool,
+    pub name: String,
+    pub has_password: bool,
+    pub min_length: usize,
+    pub notice: Option<String>,
+    pub error: Option<String>,
+    pub sessions: Vec<SessionView>,
+    pub identities: Vec<IdentityView>,
+    pub consents: Vec<ConsentView>,
+}

@@ -1,0 +1,242 @@
+//! `/verify-email`: the page a verification (or sign-up, or email-change)
+//! link opens, and the POST that spends it; `/verify-email/resend`.
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::CookieJar;
+use serde::Deserialize;
+
+use super::pages::{EmailForm, LinkForm};
+use super::{MAX_EMAIL_LEN, RESEND_VERIFICATION, VERIFY_EMAIL, with_req};
+use crate::app::AppState;
+use crate::audit::{self, Event, Kind};
+use crate::crypto::random;
+use crate::domain::{User, normalize_email};
+use crate::emails::{self, LinkFor};
+use crate::error::{ErrorCode, Failure, OAuthError};
+use crate::http::client_ip::ClientIp;
+use crate::http::page::{self, Brand};
+use crate::http::params::Params;
+use crate::pending::{self, SignedIn};
+use crate::session;
+use crate::storage::email_tokens::{self, EmailToken, Purpose};
+use crate::storage::{StorageError, users};
+
+#[derive(Deserialize)]
+pub struct TokenQuery {
+    #[serde(default)]
+    token: String,
+}
+
+impl TokenQuery {
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ReqQuery {
+    #[serde(default)]
+    pub req: Option<String>,
+}
+
+fn expired(state: &AppState) -> Response {
+    let link = Some((with_req(state, RESEND_VERIFICATION, None), "Send a new link".to_string()));
+    let msg = "This link has expired or was already used.";
+    page::notice(state, StatusCode::BAD_REQUEST, "Link expired", msg, link)
+}
+
+fn csrf_failure() -> Failure {
+    Failure::page(OAuthError::new(ErrorCode::AccessDenied, "This form has expired. Open the link again."))
+}
+
+pub async fn get(State(state): State<AppState>, jar: CookieJar, Query(q): Query<TokenQuery>) -> Response {
+    if q.token.is_empty() || q.token.len() > 128 {
+        return expired(&state);
+    }
+    let t = match email_tokens::peek(&state.db, &random::sha256_hex(&q.token), state.clock.now()).await {
+        Ok(Some(t)) if t.purpose != Purpose::Reset => t,
+        Ok(_) => return expired(&state),
+        Err(e) => return Failure::internal(e).render(&state),
+    };
+    let (jar, csrf) = session::ensure_csrf(&state, jar);
+    let (title, lead, button) = match t.purpose {
+        Purpose::Signup => {
+            ("Finish signing up", format!("Confirm {} to finish creating your account.", t.email), "Finish signing up")
+        }
+        Purpose::ChangeEmail => {
+            ("Confirm your new address", format!("Make {} the address you sign in with.", t.email), "Confirm")
+        }
+        _ => ("Verify your email", format!("Confirm that {} is your address.", t.email), "Verify my email"),
+    };
+    let form = LinkForm {
+        brand: Brand::new(&state),
+        title: title.into(),
+        lead,
+        action: with_req(&state, VERIFY_EMAIL, None),
+        csrf,
+        token: q.token,
+        password: false,
+        min_length: state.config.passwords.min_length,
+        error: None,
+        button: button.into(),
+    };
+    (jar, page::render(StatusCode::OK, &form)).into_response()
+}
+
+pub async fn post(State(state): State<AppState>, jar: CookieJar, p: Params) -> Response {
+    let run = async {
+        session::check_csrf(&state, &jar, p.first("csrf")).ok_or_else(csrf_failure)?;
+        let token = p.first("token").unwrap_or("");
+        if token.is_empty() || token.len() > 128 {
+            return Ok(expired(&state));
+        }
+        let now = state.clock.now();
+        let t = match email_tokens::take(&state.db, &random::sha256_hex(token), now).await.map_err(Failure::internal)? {
+            Some(t) if t.purpose != Purpose::Reset => t,
+            _ => return Ok(expired(&state)),
+        };
+        let Some(mut user) = users::find_by_id(&state.db, &t.user_id).await.map_err(Failure::internal)? else {
+            return Ok(expired(&state));
+        };
+        if user.disabled {
+            return Ok(expired(&state));
+        }
+        if t.purpose == Purpose::ChangeEmail {
+            return change_email(&state, user, &t).await;
+        }
+        // The account's address changed since the link was sent.
+        if user.email.as_deref().map(normalize_email) != Some(normalize_email(&t.email)) {
+            return Ok(expired(&state));
+        }
+        let was_verified = user.email_verified;
+        user.email_verified = true;
+        if let Some(h) = &t.password_hash {
+            // The password chosen at sign-up, set now that the address is proven.
+            user.password_hash = Some(h.clone());
+        }
+        user.updated_at = now;
+        users::update(&state.db, &user).await.map_err(Failure::internal)?;
+        let e = Event::new(Kind::EmailVerified).account(&user).actor(format!("user:{}", user.user_id));
+        audit::record(&state.audit, e.details(serde_json::json!({ "purpose": t.purpose.as_str() })));
+        // Sessions started before the owner proved the address are not theirs to keep.
+        if !was_verified {
+            let actor = format!("user:{}", user.user_id);
+            crate::oidc::backchannel::end_user_sessions(&state, &user.user_id, false, &actor, "email_verified")
+                .await
+                .map_err(Failure::internal)?;
+        }
+        if t.purpose == Purpose::Signup {
+            return signed_up(&state, jar, &user, &t).await;
+        }
+        let link =
+            t.request_id.as_deref().map(|r| (with_req(&state, pending::IDENTIFY, Some(r)), "Continue".to_string()));
+        let msg = format!("{} is verified.", t.email);
+        Ok(page::notice(&state, StatusCode::OK, "Email verified", msg, link))
+    };
+    run.await.unwrap_or_else(|f: Failure| f.render(&state))
+}
+
+/// The sign-up's session starts here: back to the application when this
+/// browser started the sign-up, otherwise signed in to the account page.
+async fn signed_up(state: &AppState, jar: CookieJar, user: &User, t: &EmailToken) -> Result<Response, Failure> {
+    let how = SignedIn { amr: vec!["pwd".into()], idp: None };
+    if let Some(id) = &t.request_id
+        && let Ok(l) = pending::load(state, &jar, id).await
+    {
+        return pending::identified(state, jar, user, how, &l).await;
+    }
+    let (jar, s) = session::create(state, jar, &user.user_id, how.amr, None).await.map_err(Failure::internal)?;
+    let e = Event::new(Kind::LoginSuccess).account(user).sid(&s.sid).method("email_link");
+    audit::record(&state.audit, e);
+    let to = with_req(state, super::ACCOUNT, None);
+    Ok((jar, Redirect::to(&to)).into_response())
+}
+
+async fn change_email(state: &AppState, mut user: User, t: &EmailToken) -> Result<Response, Failure> {
+    let from = user.email.clone();
+    user.email = Some(t.email.clone());
+    user.email_verified = true;
+    user.updated_at = state.clock.now();
+    match users::update(&state.db, &user).await {
+        Ok(()) => {}
+        Err(StorageError::Conflict(_)) => {
+            let msg = "Another account uses this address now; the change was not made.";
+            return Ok(page::notice(state, StatusCode::CONFLICT, "Address taken", msg, None));
+        }
+        Err(e) => return Err(Failure::internal(e)),
+    }
+    let e = Event::new(Kind::EmailVerified).account(&user).actor(format!("user:{}", user.user_id));
+    audit::record(&state.audit, e.details(serde_json::json!({ "purpose": "change_email", "from": from })));
+    let link = Some((with_req(state, super::ACCOUNT, None), "Your account".to_string()));
+    Ok(page::notice(state, StatusCode::OK, "Email changed", format!("You now sign in with {}.", t.email), link))
+}
+
+fn resend_form(state: &AppState, csrf: String, req: Option<&str>, email: String, error: Option<String>) -> EmailForm {
+    EmailForm {
+        brand: Brand::new(state),
+        title: "Resend the verification link".into(),
+        lead: "Type the address you signed up with; we send it a new link.".into(),
+        action: with_req(state, RESEND_VERIFICATION, None),
+        csrf,
+        req: req.unwrap_or_default().to_string(),
+        email,
+        error,
+        button: "Send the link".into(),
+        back_url: req.map(|r| with_req(state, pending::IDENTIFY, Some(r))),
+    }
+}
+
+pub async fn resend_get(State(state): State<AppState>, jar: CookieJar, Query(q): Query<ReqQuery>) -> Response {
+    let (jar, csrf) = session::ensure_csrf(&state, jar);
+    let req = q.req.filter(|r| r.len() <= 128);
+    (jar, page::render(StatusCode::OK, &resend_form(&state, csrf, req.as_deref(), String::new(), None))).into_response()
+}
+
+pub async fn resend_post(State(state): State<AppState>, ClientIp(ip): ClientIp, jar: CookieJar, p: Params) -> Response {
+    let run = async {
+        let csrf = session::check_csrf(&state, &jar, p.first("csrf")).ok_or_else(csrf_failure)?;
+        let req = p.first("req").filter(|r| !r.is_empty() && r.len() <= 128);
+        let email = p.first("email").unwrap_or("").trim().to_string();
+        if email.len() > MAX_EMAIL_LEN || crate::domain::validate_email(&email).is_err() {
+            let f = resend_form(&state, csrf, req, String::new(), Some("That is not an email address.".into()));
+            return Ok(page::render(StatusCode::BAD_REQUEST, &f));
+        }
+        if !state.limits.mail(ip, &email) {
+            let f =
+                resend_form(&state, csrf, req, email, Some("Too many requests. Wait a minute, then try again.".into()));
+            return Ok(page::render(StatusCode::TOO_MANY_REQUESTS, &f));
+        }
+        if let Some(u) = users::find_by_email(&state.db, &email).await.map_err(Failure::internal)?
+            && !u.email_verified
+            && !u.disabled
+            && state.limits.mail_account(&u.user_id)
+        {
+            // A sign-up waiting for its link keeps its password in the new one.
+            let now = state.clock.now();
+            let pending = email_tokens::find_for_user(&state.db, &u.user_id, Purpose::Signup, now)
+                .await
+                .map_err(Failure::internal)?;
+            let link = match pending {
+                Some(t) => LinkFor {
+                    purpose: Purpose::Signup,
+                    email: &email,
+                    password_hash: t.password_hash,
+                    request_id: req.map(str::to_string).or(t.request_id),
+                },
+                None => LinkFor {
+                    purpose: Purpose::Verify,
+                    email: &email,
+                    password_hash: None,
+                    request_id: req.map(str::to_string),
+                },
+            };
+            emails::send_link(&state, &u, link).await.map_err(Failure::internal)?;
+        }
+        let msg = format!("If {email} has an account waiting for verification, a new link is on its way.");
+        let link = req.map(|r| (with_req(&state, pending::IDENTIFY, Some(r)), "Back to sign in".to_string()));
+        Ok::<_, Failure>(page::notice(&state, StatusCode::OK, "Check your email", msg, link))
+    };
+    run.await.unwrap_or_else(|f| f.render(&state))
+}

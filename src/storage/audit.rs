@@ -1,0 +1,239 @@
+//! The audit log's table: written in batches, searched newest first by
+//! user, address, client, type, outcome, IP and time, kept for a number of days.
+//! The table may live in a database of its own (a SQLite file beside the main
+//! one), so it is created here rather than by the main migrations.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Backend, Db, Result};
+use crate::audit::Event;
+
+const COLUMNS: &str = "at, type, outcome, user_id, email, client_id, sid_hash, ip, user_agent, request_id, \
+                       method, reason, actor, details";
+
+/// Creates the table and its indexes when missing. Each search filter has an
+/// index ending in (at, id), so every search reads its rows in order.
+pub async fn ensure_schema(db: &Db) -> Result<()> {
+    let id = match db.backend() {
+        Backend::Sqlite => "id INTEGER PRIMARY KEY",
+        Backend::Postgres => "id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
+    };
+    let table = format!(
+        "CREATE TABLE IF NOT EXISTS audit_events (
+            {id},
+            at BIGINT NOT NULL,
+            type TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            user_id TEXT,
+            email TEXT,
+            client_id TEXT,
+            sid_hash TEXT,
+            ip TEXT,
+            user_agent TEXT,
+            request_id TEXT,
+            method TEXT,
+            reason TEXT,
+            actor TEXT,
+            details TEXT
+        )"
+    );
+    let mut stmts = vec![table];
+    for (name, cols) in [
+        ("audit_events_at", "at, id"),
+        ("audit_events_user", "user_id, at, id"),
+        ("audit_events_email", "email, at, id"),
+        ("audit_events_client", "client_id, at, id"),
+        ("audit_events_type", "type, at, id"),
+        ("audit_events_ip", "ip, at, id"),
+    ] {
+        stmts.push(format!("CREATE INDEX IF NOT EXISTS {name} ON audit_events ({cols})"));
+    }
+    let mut tx = db.pool().begin().await?;
+    if db.backend() == Backend::Postgres {
+        // Replicas starting together: one creates, the others wait and see it.
+        sqlx::query("SELECT pg_advisory_xact_lock(7305827)").execute(&mut *tx).await?;
+    }
+    for s in stmts {
+        sqlx::query(sqlx::AssertSqlSafe(s)).execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// One multi-row INSERT for the whole batch (`$N` placeholders written
+/// here: the Any driver's query builder would write `?`, which Postgres refuses).
+pub async fn insert_batch(db: &Db, batch: &[Event]) -> Result<()> {
+    const N: usize = 14;
+    let mut sql = format!("INSERT INTO audit_events ({COLUMNS}) VALUES ");
+    for r in 0..batch.len() {
+        if r > 0 {
+            sql.push_str(", ");
+        }
+        let cells: Vec<String> = (1..=N).map(|c| format!("${}", r * N + c)).collect();
+        sql.push_str(&format!("({})", cells.join(", ")));
+    }
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for e in batch {
+        q = q
+            .bind(e.at_ms)
+            .bind(e.kind.as_str())
+            .bind(e.outcome.as_str())
+            .bind(e.user_id.clone())
+            .bind(e.email.clone())
+            .bind(e.client_id.clone())
+            .bind(e.sid_hash.clone())
+            .bind(e.ip.clone())
+            .bind(e.user_agent.clone())
+            .bind(e.request_id.clone())
+            .bind(e.method.clone())
+            .bind(e.reason.clone())
+            .bind(e.actor.clone())
+            .bind(e.details.as_ref().map(|d| d.to_string()));
+    }
+    q.execute(db.pool()).await?;
+    Ok(())
+}
+
+/// A stored event.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Stored {
+    pub id: i64,
+    pub at_ms: i64,
+    pub kind: String,
+    pub outcome: String,
+    pub user_id: Option<String>,
+    pub email: Option<String>,
+    pub client_id: Option<String>,
+    pub sid_hash: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+    pub method: Option<String>,
+    pub reason: Option<String>,
+    pub actor: Option<String>,
+    pub details: Option<serde_json::Value>,
+}
+
+fn from_row(r: &AnyRow) -> Result<Stored> {
+    let details: Option<String> = r.try_get("details")?;
+    Ok(Stored {
+        id: r.try_get("id")?,
+        at_ms: r.try_get("at")?,
+        kind: r.try_get("type")?,
+        outcome: r.try_get("outcome")?,
+        user_id: r.try_get("user_id")?,
+        email: r.try_get("email")?,
+        client_id: r.try_get("client_id")?,
+        sid_hash: r.try_get("sid_hash")?,
+        ip: r.try_get("ip")?,
+        user_agent: r.try_get("user_agent")?,
+        request_id: r.try_get("request_id")?,
+        method: r.try_get("method")?,
+        reason: r.try_get("reason")?,
+        actor: r.try_get("actor")?,
+        details: details.and_then(|d| serde_json::from_str(&d).ok()),
+    })
+}
+
+/// What to look for; every field narrows the search.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// A user id, matched against `user_id`.
+    pub user_id: Option<String>,
+    /// A normalised address, matched against `email` (OR with `user_id`).
+    pub email: Option<String>,
+    pub client_id: Option<String>,
+    pub kind: Option<String>,
+    pub outcome: Option<String>,
+    pub ip: Option<String>,
+    pub since_ms: Option<i64>,
+    pub until_ms: Option<i64>,
+    /// Keyset cursor: events strictly older than (at, id).
+    pub before: Option<(i64, i64)>,
+}
+
+/// The statement and its bound values, newest first. Public for the test
+/// that reads its query plan.
+pub fn search_sql(f: &Filter, limit: i64) -> (String, Vec<SqlValue>) {
+    let mut sql = format!("SELECT id, {COLUMNS} FROM audit_events WHERE 1=1");
+    let mut args = Vec::new();
+    let mut arg = |sql: &mut String, clause: &str, v: SqlValue| {
+        args.push(v);
+        sql.push_str(&clause.replace('?', &format!("${}", args.len())));
+    };
+    match (&f.user_id, &f.email) {
+        (Some(u), Some(e)) => {
+            arg(&mut sql, " AND (user_id = ?", SqlValue::Text(u.clone()));
+            arg(&mut sql, " OR email = ?)", SqlValue::Text(e.clone()));
+        }
+        (Some(u), None) => arg(&mut sql, " AND user_id = ?", SqlValue::Text(u.clone())),
+        (None, Some(e)) => arg(&mut sql, " AND email = ?", SqlValue::Text(e.clone())),
+        (None, None) => {}
+    }
+    for (clause, v) in [
+        (" AND client_id = ?", &f.client_id),
+        (" AND type = ?", &f.kind),
+        (" AND outcome = ?", &f.outcome),
+        (" AND ip = ?", &f.ip),
+    ] {
+        if let Some(v) = v {
+            arg(&mut sql, clause, SqlValue::Text(v.clone()));
+        }
+    }
+    if let Some(s) = f.since_ms {
+        arg(&mut sql, " AND at >= ?", SqlValue::Int(s));
+    }
+    if let Some(u) = f.until_ms {
+        arg(&mut sql, " AND at <= ?", SqlValue::Int(u));
+    }
+    if let Some((at, id)) = f.before {
+        args.push(SqlValue::Int(at));
+        args.push(SqlValue::Int(id));
+        let (a, b) = (args.len() - 1, args.len());
+        sql.push_str(&format!(" AND (at < ${a} OR (at = ${a} AND id < ${b}))"));
+    }
+    sql.push_str(&format!(" ORDER BY at DESC, id DESC LIMIT {}", limit.clamp(1, 1000)));
+    (sql, args)
+}
+
+#[derive(Debug, Clone)]
+pub enum SqlValue {
+    Text(String),
+    Int(i64),
+}
+
+pub async fn search(db: &Db, f: &Filter, limit: i64) -> Result<Vec<Stored>> {
+    let (sql, args) = search_sql(f, limit);
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for a in args {
+        q = match a {
+            SqlValue::Text(s) => q.bind(s),
+            SqlValue::Int(i) => q.bind(i),
+        };
+    }
+    q.fetch_all(db.pool()).await?.iter().map(from_row).collect()
+}
+
+/// Deletes events older than `before_ms`, `batch` rows per statement, so a
+/// cleanup never holds the write lock for long. Returns how many went.
+pub async fn purge_before(db: &Db, before_ms: i64, batch: i64) -> Result<u64> {
+    let mut total = 0;
+    loop {
+        let n = sqlx::query(
+            "DELETE FROM audit_events WHERE id IN
+               (SELECT id FROM audit_events WHERE at < $1 ORDER BY at, id LIMIT $2)",
+        )
+        .bind(before_ms)
+        .bind(batch)
+        .execute(db.pool())
+        .await?
+        .rows_affected();
+        total += n;
+        if n < batch as u64 {
+            return Ok(total);
+        }
+        // Let logins and token requests in between two batches.
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
