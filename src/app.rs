@@ -74,7 +74,11 @@ impl AppState {
         crate::access::ensure_management_api(&db, issuer.as_str(), clock.now()).await?;
         let ttl = config.tokens.max_signed_ttl_secs() as i64;
         let keys = KeyRing::load(db.clone(), master.clone(), ttl, clock.now()).await?;
-        let clients = Arc::new(ClientCache::new(config.database.client_cache_secs));
+        let https = config.issuer_url()?.scheme() == "https";
+        let account = crate::clients::from_static(&crate::selfservice::account_client(&config), https, clock.now())
+            .map_err(|e| anyhow::anyhow!(e))?
+            .client;
+        let clients = Arc::new(ClientCache::new(config.database.client_cache_secs).with_builtin(account));
         let origins = Arc::default();
         let limits = Arc::new(crate::limits::Limits::new(&config.rate_limit));
         let http = reqwest::Client::builder()

@@ -16,14 +16,25 @@ use crate::storage::{Db, StorageError, clients};
 pub struct ClientCache {
     ttl: i64,
     map: RwLock<HashMap<String, (i64, Arc<Client>)>>,
+    builtin: Option<Arc<Client>>,
 }
 
 impl ClientCache {
     pub fn new(ttl_secs: u64) -> ClientCache {
-        ClientCache { ttl: ttl_secs as i64, map: RwLock::default() }
+        ClientCache { ttl: ttl_secs as i64, map: RwLock::default(), builtin: None }
+    }
+
+    /// A client that lives in the binary, not the database (the account
+    /// page's `sesame-account`): answered without a query, never listed.
+    pub fn with_builtin(mut self, c: Client) -> ClientCache {
+        self.builtin = Some(Arc::new(c));
+        self
     }
 
     pub async fn get(&self, db: &Db, client_id: &str, now: i64) -> Result<Option<Arc<Client>>, StorageError> {
+        if let Some(b) = self.builtin.as_ref().filter(|b| b.client_id == client_id) {
+            return Ok(Some(b.clone()));
+        }
         if self.ttl > 0
             && let Ok(map) = self.map.read()
             && let Some((expires, c)) = map.get(client_id)

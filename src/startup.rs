@@ -111,9 +111,8 @@ pub async fn ensure_keys(db: &Db, master: &MasterKey, clock: &Clock) -> anyhow::
 /// Mirrors `[[clients]]` from the config into the database.
 pub async fn sync_static_clients(db: &Db, cfg: &Config, clock: &Clock) -> anyhow::Result<()> {
     let https = cfg.issuer_url()?.scheme() == "https";
-    let mut wanted = Vec::with_capacity(cfg.clients.len() + 1);
-    let account = crate::selfservice::account_client(cfg);
-    for sc in cfg.clients.iter().chain(std::iter::once(&account)) {
+    let mut wanted = Vec::with_capacity(cfg.clients.len());
+    for sc in &cfg.clients {
         let v = crate::clients::from_static(sc, https, clock.now()).map_err(|e| anyhow!(e))?;
         for w in v.warnings {
             tracing::warn!(client_id = %sc.client_id, "{w}");

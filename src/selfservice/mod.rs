@@ -39,7 +39,8 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// `sesame-account`: a first-party public client whose only redirect URI is
-/// the account page. Kept like a config client (read-only, re-synced at start).
+/// the account page. Built into the binary (`ClientCache::with_builtin`): no
+/// row, never listed, nothing to manage.
 pub fn account_client(cfg: &Config) -> StaticClient {
     StaticClient {
         client_id: ACCOUNT_CLIENT_ID.into(),

@@ -6,6 +6,7 @@
 mod support;
 
 mod access;
+mod audit;
 mod authorize;
 mod cli;
 mod config;

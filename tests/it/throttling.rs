@@ -157,7 +157,7 @@ async fn signup_throttled_and_password_queue_bounded(db: TestDb) {
         let r = b.http.post(app.url("/signup")).header("x-forwarded-for", "198.51.100.3").form(&form).send().await;
         statuses.push(r.unwrap().status().as_u16());
     }
-    assert_eq!(statuses, [303, 303, 429]);
+    assert_eq!(statuses, [200, 200, 429]);
 
     // With the password queue full, a login gets 503 with Retry-After at once
     // (no argon2 work queued behind the others), and works again once a place frees up.
