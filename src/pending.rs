@@ -48,6 +48,10 @@ struct Stored {
     hint_sub: Option<String>,
     #[serde(default)]
     link: Option<PendingLink>,
+    /// Started from the account page: the upstream identity the provider
+    /// returns is linked to this signed-in user (who must still be signed in).
+    #[serde(default)]
+    link_to: Option<String>,
 }
 
 /// An upstream identity waiting to be linked to the account that holds its
@@ -79,6 +83,8 @@ pub struct Loaded {
     pub client: Arc<Client>,
     /// A live account link waiting for proof.
     pub link: Option<PendingLink>,
+    /// The signed-in user an upstream identity is to be linked to.
+    pub link_to: Option<String>,
 }
 
 /// The page of `step` for pending request `id`.
@@ -103,10 +109,31 @@ pub async fn park(
     csrf: &str,
     hint_sub: Option<String>,
 ) -> Result<String, Failure> {
+    park_with(state, req, csrf, hint_sub, None).await
+}
+
+/// Parks a request whose identify step links an upstream identity to
+/// `user_id` (the account page's "Link" button) instead of signing in.
+pub async fn park_for_linking(
+    state: &AppState,
+    req: &AuthRequest,
+    csrf: &str,
+    user_id: &str,
+) -> Result<String, Failure> {
+    park_with(state, req, csrf, None, Some(user_id.to_string())).await
+}
+
+async fn park_with(
+    state: &AppState,
+    req: &AuthRequest,
+    csrf: &str,
+    hint_sub: Option<String>,
+    link_to: Option<String>,
+) -> Result<String, Failure> {
     let back = |e: anyhow::Error| Failure::redirect(&req.target, OAuthError::internal(e));
     let now = state.clock.now();
     let id = random::token(24);
-    let stored = Stored { req: req.clone(), hint_sub, link: None };
+    let stored = Stored { req: req.clone(), hint_sub, link: None, link_to };
     let row = AuthRequestRow {
         id: id.clone(),
         browser_hash: random::sha256_hex(csrf),
@@ -142,7 +169,7 @@ pub async fn load(state: &AppState, jar: &CookieJar, id: &str) -> Result<Loaded,
         .ok_or_else(|| Failure::page(OAuthError::invalid_request("The application is no longer registered.")))?;
     let now = state.clock.now();
     let link = p.link.filter(|k| k.expires_at > now);
-    Ok(Loaded { row, req: p.req, hint_sub: p.hint_sub, client, link })
+    Ok(Loaded { row, req: p.req, hint_sub: p.hint_sub, client, link, link_to: p.link_to })
 }
 
 /// Where the identify step starts: the login box, or straight to the
@@ -167,7 +194,8 @@ pub fn identify_url(state: &AppState, req: &AuthRequest, id: &str) -> String {
 
 /// Keeps `link` with pending request `l` until the user proves the account.
 pub async fn ask_link(state: &AppState, l: &Loaded, link: PendingLink) -> Result<(), Failure> {
-    let stored = Stored { req: l.req.clone(), hint_sub: l.hint_sub.clone(), link: Some(link) };
+    let stored =
+        Stored { req: l.req.clone(), hint_sub: l.hint_sub.clone(), link: Some(link), link_to: l.link_to.clone() };
     let params = serde_json::to_string(&stored).map_err(Failure::internal)?;
     auth_requests::update_params(&state.db, &l.row.id, &params).await.map_err(Failure::internal)
 }
@@ -206,7 +234,8 @@ pub async fn identified(
             let e = Event::new(Kind::IdentityLinked).account(user).client(&l.client.client_id);
             audit::record(&state.audit, e.method(identity.provider.clone()));
         }
-        let stored = Stored { req: l.req.clone(), hint_sub: l.hint_sub.clone(), link: None };
+        let stored =
+            Stored { req: l.req.clone(), hint_sub: l.hint_sub.clone(), link: None, link_to: l.link_to.clone() };
         let params = serde_json::to_string(&stored).map_err(Failure::internal)?;
         auth_requests::update_params(&state.db, &l.row.id, &params).await.map_err(Failure::internal)?;
     }

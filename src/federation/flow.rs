@@ -153,6 +153,9 @@ pub async fn callback(
             let f = Failed::new(Problem::NotAllowed, "outside allowed_domains");
             return Ok(back_to_login(&state, &l, &id, f));
         }
+        if let Some(user_id) = &l.link_to {
+            return link_to_account(&state, &jar, &l, &p, &up, user_id, now).await;
+        }
         match linking::resolve(&state.db, &p, &up, now).await {
             Ok(Resolved::Created(user)) => {
                 let e = Event::new(Kind::Signup).account(&user).client(&l.client.client_id).method(id.clone());
@@ -184,6 +187,42 @@ pub async fn callback(
         }
     };
     run.await.unwrap_or_else(|f: Failure| f.render(&state))
+}
+
+/// The account page's "Link": the identity the provider returned joins the
+/// signed-in user it was started for, unless it already belongs to another
+/// account. Then the pending request goes on (back to the account page).
+async fn link_to_account(
+    state: &AppState,
+    jar: &CookieJar,
+    l: &Loaded,
+    p: &super::Provider,
+    up: &super::claims::Upstream,
+    user_id: &str,
+    now: i64,
+) -> Result<Response, Failure> {
+    let signed_in = crate::session::current(state, jar).await.map_err(Failure::internal)?;
+    if signed_in.is_none_or(|s| s.user_id != user_id) {
+        return Err(Failure::page(OAuthError::new(ErrorCode::AccessDenied, "You are no longer signed in.")));
+    }
+    match crate::storage::identities::find(&state.db, p.id(), &up.subject).await.map_err(Failure::internal)? {
+        Some(i) if i.user_id != user_id => {
+            let e = Event::failure(Kind::IdentityLinked, "linked_to_another_account").user(user_id).method(p.id());
+            audit::record(&state.audit, e);
+            let msg = format!("This {} account is already linked to another account.", p.name);
+            return Err(Failure::page(OAuthError::new(ErrorCode::AccessDenied, msg)));
+        }
+        Some(_) => {}
+        None => {
+            match crate::storage::identities::insert(&state.db, &linking::identity(p, up, user_id, now)).await {
+                Ok(()) | Err(StorageError::Conflict(_)) => {}
+                Err(e) => return Err(Failure::internal(e)),
+            }
+            let e = Event::new(Kind::IdentityLinked).user(user_id).method(p.id()).actor(format!("user:{user_id}"));
+            audit::record(&state.audit, e);
+        }
+    }
+    Ok(Redirect::to(&pending::resume_url(state, &l.row.id)).into_response())
 }
 
 #[derive(askama::Template)]

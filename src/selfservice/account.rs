@@ -44,6 +44,7 @@ fn done_message(code: &str) -> Option<&'static str> {
         "session" => "The session was ended.",
         "sessions" => "Your other sessions were ended.",
         "unlinked" => "The sign-in method was removed.",
+        "linked" => "The sign-in method was added.",
         "consent" => "The application's access was withdrawn.",
         _ => return None,
     })
@@ -56,6 +57,7 @@ fn error_message(code: &str) -> Option<&'static str> {
         "email" => "That is not an email address.",
         "throttled" => "Too many attempts. Wait a minute, then try again.",
         "last_way_in" => "This is your last way to sign in; set a password first.",
+        "provider" => "That sign-in method is not available.",
         _ => return None,
     })
 }
@@ -73,22 +75,34 @@ async fn signed_in(state: &AppState, jar: &CookieJar) -> Result<Result<(SessionR
     }
 }
 
-/// `/authorize` for the account client: the login box, then back here.
-fn login_url(state: &AppState) -> String {
+/// The account client's authorization parameters (PKCE with a verifier
+/// nobody keeps: the code is never redeemed, the session is what counts).
+fn account_params(state: &AppState) -> Vec<(String, String)> {
     use base64::Engine;
     use sha2::Digest;
     let verifier = random::token(32);
     let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
-    let query = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("client_id", ACCOUNT_CLIENT_ID)
-        .append_pair("response_type", "code")
-        .append_pair("redirect_uri", &format!("{}{ACCOUNT}", state.issuer.as_str().trim_end_matches('/')))
-        .append_pair("scope", "openid")
-        .append_pair("state", &random::token(8))
-        .append_pair("code_challenge", &challenge)
-        .append_pair("code_challenge_method", "S256")
-        .finish();
-    format!("{}?{query}", with_req(state, "/authorize", None))
+    [
+        ("client_id", ACCOUNT_CLIENT_ID.to_string()),
+        ("response_type", "code".into()),
+        ("redirect_uri", format!("{}{ACCOUNT}", state.issuer.as_str().trim_end_matches('/'))),
+        ("scope", "openid".into()),
+        ("state", random::token(8)),
+        ("code_challenge", challenge),
+        ("code_challenge_method", "S256".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+/// `/authorize` for the account client: the login box, then back here.
+fn login_url(state: &AppState) -> String {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in account_params(state) {
+        q.append_pair(&k, &v);
+    }
+    format!("{}?{}", with_req(state, "/authorize", None), q.finish())
 }
 
 fn back(state: &AppState, key: &str, value: &str) -> Response {
@@ -120,7 +134,7 @@ pub async fn get(State(state): State<AppState>, jar: CookieJar, Query(q): Query<
                 sid: x.sid,
             })
             .collect();
-        let identities = identities::for_user(&state.db, &user.user_id)
+        let identities: Vec<IdentityView> = identities::for_user(&state.db, &user.user_id)
             .await
             .map_err(Failure::internal)?
             .into_iter()
@@ -134,6 +148,13 @@ pub async fn get(State(state): State<AppState>, jar: CookieJar, Query(q): Query<
                 subject: i.subject,
                 email: i.email.unwrap_or_default(),
             })
+            .collect();
+        let linked: Vec<String> = identities.iter().map(|i| i.provider.clone()).collect();
+        let providers = state
+            .federation
+            .enabled()
+            .filter(|p| !linked.iter().any(|l| l == p.id()))
+            .map(|p| (p.id().to_string(), p.name.clone()))
             .collect();
         let mut consents_out = Vec::new();
         for (client_id, scopes, at) in
@@ -159,6 +180,7 @@ pub async fn get(State(state): State<AppState>, jar: CookieJar, Query(q): Query<
             error: q.error.as_deref().and_then(error_message).map(str::to_string),
             sessions,
             identities,
+            providers,
             consents: consents_out,
         };
         let status = if page.error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
@@ -357,6 +379,30 @@ pub async fn revoke_consent(State(state): State<AppState>, jar: CookieJar, p: Pa
             audit::record(&state.audit, e.actor(format!("user:{}", user.user_id)));
         }
         Ok::<_, Failure>(back(&state, "done", "consent"))
+    };
+    run.await.unwrap_or_else(|f| f.render(&state))
+}
+
+/// "Link" a provider: a round trip to it whose identity joins this account.
+pub async fn link(State(state): State<AppState>, jar: CookieJar, p: Params) -> Response {
+    let run = async {
+        let (_, user) = match form(&state, &jar, &p).await? {
+            Ok(v) => v,
+            Err(r) => return Ok(r),
+        };
+        let provider = p.first("provider").unwrap_or("");
+        let Some(provider) = state.federation.enabled().find(|x| x.id() == provider).map(|x| x.id().to_string()) else {
+            return Ok(back(&state, "error", "provider"));
+        };
+        let client = state
+            .client(ACCOUNT_CLIENT_ID)
+            .await
+            .map_err(Failure::internal)?
+            .ok_or_else(|| Failure::internal(anyhow::anyhow!("the account client is missing")))?;
+        let req = crate::oidc::request::validate(&Params::from_pairs(account_params(&state)), &client)?;
+        let csrf = session::csrf_value(&state, &jar).unwrap_or_default();
+        let id = crate::pending::park_for_linking(&state, &req, &csrf, &user.user_id).await?;
+        Ok::<_, Failure>(Redirect::to(&crate::federation::start_url(&state, &provider, &id)).into_response())
     };
     run.await.unwrap_or_else(|f| f.render(&state))
 }

@@ -35,6 +35,7 @@ pub fn routes() -> Router<AppState> {
         .route("/account/email", post(account::change_email))
         .route("/account/sessions/end", post(account::end_session))
         .route("/account/identities/unlink", post(account::unlink))
+        .route("/account/identities/link", post(account::link))
         .route("/account/consents/revoke", post(account::revoke_consent))
 }
 

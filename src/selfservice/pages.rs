@@ -74,5 +74,7 @@ pub struct AccountPage {
     pub error: Option<String>,
     pub sessions: Vec<SessionView>,
     pub identities: Vec<IdentityView>,
+    /// (id, name) of enabled providers not linked yet.
+    pub providers: Vec<(String, String)>,
     pub consents: Vec<ConsentView>,
 }

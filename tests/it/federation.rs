@@ -161,6 +161,7 @@ backend_tests!(
     account_rules_refuse_with_a_message,
     password_login_off_with_one_provider_goes_straight_there,
     a_pending_link_expires_unused,
+    linked_from_the_account_page,
 );
 
 async fn first_login_creates_the_user_and_returns_map_to_the_same_sub(db: TestDb) {
@@ -642,4 +643,55 @@ async fn a_pending_link_expires_unused(db: TestDb) {
         sesame::storage::identities::for_user(&f.down.state.db, &existing).await.unwrap().is_empty(),
         "no late link"
     );
+}
+
+/// The account page's "Link Corp SSO": the upstream identity joins the
+/// signed-in account, and signing in through Corp SSO is that account from
+/// then on; an identity already linked elsewhere is refused.
+async fn linked_from_the_account_page(db: TestDb) {
+    let f = fed(&db, |_| {}).await;
+    let bob = add_user(&f.down, "bob@example.com", PW).await;
+    let c = browser();
+    let login = walk(&c, c.get(f.down.url("/account")).send().await.unwrap()).await;
+    let html = login.text().await.unwrap();
+    let page = password_on(&c, &f, &html, "bob@example.com").await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("id=\"link-corp\""), "{html}");
+    let go = c
+        .post(f.down.url("/account/identities/link"))
+        .form(&[("csrf", hidden(&html, "csrf").as_str()), ("provider", "corp")])
+        .send()
+        .await
+        .unwrap();
+    let at_upstream = walk(&c, go).await;
+    let back = upstream_login(&c, at_upstream, "alice@example.com").await;
+    assert_eq!(back.status(), StatusCode::OK);
+    assert!(back.url().path().ends_with("/account"), "{}", back.url());
+    let html = back.text().await.unwrap();
+    assert!(html.contains("Corp SSO") && !html.contains("id=\"link-corp\""), "{html}");
+    let linked = sesame::storage::identities::for_user(&f.down.state.db, &bob).await.unwrap();
+    assert_eq!(linked.len(), 1);
+    // Corp SSO now signs in to Bob's account.
+    let claims = sign_in_through_corp(&f, &browser(), "alice@example.com").await;
+    assert_eq!(claims["sub"], bob);
+    // Another account cannot take the same identity.
+    let carol = add_user(&f.down, "carol@example.com", PW).await;
+    let c2 = browser();
+    let login = walk(&c2, c2.get(f.down.url("/account")).send().await.unwrap()).await;
+    let html = password_on(&c2, &f, &login.text().await.unwrap(), "carol@example.com").await.text().await.unwrap();
+    let go = c2
+        .post(f.down.url("/account/identities/link"))
+        .form(&[("csrf", hidden(&html, "csrf").as_str()), ("provider", "corp")])
+        .send()
+        .await
+        .unwrap();
+    let at_upstream = walk(&c2, go).await;
+    let refused = upstream_login(&c2, at_upstream, "alice@example.com").await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert!(refused.text().await.unwrap().contains("already linked to another account"));
+    assert!(sesame::storage::identities::for_user(&f.down.state.db, &carol).await.unwrap().is_empty());
+    let events = crate::selfservice::audit(&db, &["--type", "identity_linked"], |e| e.len() >= 2).await;
+    assert!(crate::selfservice::has(&events, "identity_linked", "success", None));
+    assert!(crate::selfservice::has(&events, "identity_linked", "failure", Some("linked_to_another_account")));
 }
