@@ -10,10 +10,18 @@ mod reset;
 mod verify;
 
 use axum::Router;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum_extra::extract::cookie::CookieJar;
 
 use crate::app::AppState;
 use crate::config::{Config, StaticClient};
+use crate::error::{ErrorCode, Failure, OAuthError};
+use crate::http::page::{self, Brand};
+use crate::http::params::Params;
+use crate::session;
+use pages::EmailForm;
 
 pub use crate::emails::{RESET_PASSWORD, VERIFY_EMAIL};
 pub const RESEND_VERIFICATION: &str = "/verify-email/resend";
@@ -69,3 +77,69 @@ fn urlencode(s: &str) -> String {
 
 /// Longest email accepted anywhere (RFC 5321 path limit).
 const MAX_EMAIL_LEN: usize = 254;
+
+fn csrf_failure() -> Failure {
+    Failure::page(OAuthError::new(ErrorCode::AccessDenied, "This form has expired. Open the page again."))
+}
+
+/// A page that asks for one address (resend the verification link, forgot
+/// password): its words and where it posts.
+struct AddressForm {
+    title: &'static str,
+    lead: &'static str,
+    path: &'static str,
+}
+
+impl AddressForm {
+    fn page(&self, state: &AppState, csrf: String, req: Option<&str>, email: String, error: Option<&str>) -> EmailForm {
+        EmailForm {
+            brand: Brand::new(state),
+            title: self.title.into(),
+            lead: self.lead.into(),
+            action: with_req(state, self.path, None),
+            csrf,
+            req: req.unwrap_or_default().to_string(),
+            email,
+            error: error.map(str::to_string),
+            button: "Send the link".into(),
+            back_url: req.map(|r| with_req(state, crate::pending::IDENTIFY, Some(r))),
+        }
+    }
+
+    fn get(&self, state: &AppState, jar: CookieJar, req: Option<String>) -> Response {
+        let (jar, csrf) = session::ensure_csrf(state, jar);
+        let req = req.filter(|r| r.len() <= 128);
+        (jar, page::render(StatusCode::OK, &self.page(state, csrf, req.as_deref(), String::new(), None)))
+            .into_response()
+    }
+
+    /// The posted form: CSRF checked, the pending request it came from, and the
+    /// address — valid and within its budget (`limits.mail`, the same for
+    /// every address), or the page to answer with instead.
+    fn read<'p>(
+        &self,
+        state: &AppState,
+        ip: Option<std::net::IpAddr>,
+        jar: &CookieJar,
+        p: &'p Params,
+    ) -> Result<Result<(Option<&'p str>, String), Response>, Failure> {
+        let csrf = session::check_csrf(state, jar, p.first("csrf")).ok_or_else(csrf_failure)?;
+        let req = p.first("req").filter(|r| !r.is_empty() && r.len() <= 128);
+        let email = p.first("email").unwrap_or("").trim().to_string();
+        if email.len() > MAX_EMAIL_LEN || crate::domain::validate_email(&email).is_err() {
+            let f = self.page(state, csrf, req, String::new(), Some("That is not an email address."));
+            return Ok(Err(page::render(StatusCode::BAD_REQUEST, &f)));
+        }
+        if !state.limits.mail(ip, &email) {
+            let f = self.page(state, csrf, req, email, Some("Too many requests. Wait a minute, then try again."));
+            return Ok(Err(page::render(StatusCode::TOO_MANY_REQUESTS, &f)));
+        }
+        Ok(Ok((req, email)))
+    }
+}
+
+/// "Check your email", the same whatever the address.
+fn check_your_email(state: &AppState, message: String, req: Option<&str>) -> Response {
+    let link = req.map(|r| (with_req(state, crate::pending::IDENTIFY, Some(r)), "Back to sign in".to_string()));
+    page::notice(state, StatusCode::OK, "Check your email", message, link)
+}

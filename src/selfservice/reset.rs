@@ -9,9 +9,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
 
-use super::pages::{EmailForm, LinkForm};
+use super::pages::LinkForm;
 use super::verify::{ReqQuery, TokenQuery};
-use super::{FORGOT_PASSWORD, MAX_EMAIL_LEN, RESET_PASSWORD, with_req};
+use super::{AddressForm, FORGOT_PASSWORD, RESET_PASSWORD, check_your_email, csrf_failure, with_req};
 use crate::app::AppState;
 use crate::audit::{self, Event, Kind};
 use crate::crypto::{password, random};
@@ -26,47 +26,29 @@ use crate::session;
 use crate::storage::email_tokens::{self, Purpose};
 use crate::storage::users;
 
-fn forgot_form(state: &AppState, csrf: String, req: Option<&str>, email: String, error: Option<String>) -> EmailForm {
-    EmailForm {
-        brand: Brand::new(state),
-        title: "Reset your password".into(),
-        lead: "Type your account's address; we send it a link to choose a new password.".into(),
-        action: with_req(state, FORGOT_PASSWORD, None),
-        csrf,
-        req: req.unwrap_or_default().to_string(),
-        email,
-        error,
-        button: "Send the link".into(),
-        back_url: req.map(|r| with_req(state, pending::IDENTIFY, Some(r))),
-    }
-}
-
-fn csrf_failure() -> Failure {
-    Failure::page(OAuthError::new(ErrorCode::AccessDenied, "This form has expired. Open the page again."))
-}
+const FORGOT: AddressForm = AddressForm {
+    title: "Reset your password",
+    lead: "Type your account's address; we send it a link to choose a new password.",
+    path: FORGOT_PASSWORD,
+};
 
 pub async fn forgot_get(State(state): State<AppState>, jar: CookieJar, Query(q): Query<ReqQuery>) -> Response {
-    let (jar, csrf) = session::ensure_csrf(&state, jar);
-    let req = q.req.filter(|r| r.len() <= 128);
-    (jar, page::render(StatusCode::OK, &forgot_form(&state, csrf, req.as_deref(), String::new(), None))).into_response()
+    FORGOT.get(&state, jar, q.req)
 }
 
 pub async fn forgot_post(State(state): State<AppState>, ClientIp(ip): ClientIp, jar: CookieJar, p: Params) -> Response {
     let run = async {
-        let csrf = session::check_csrf(&state, &jar, p.first("csrf")).ok_or_else(csrf_failure)?;
-        let req = p.first("req").filter(|r| !r.is_empty() && r.len() <= 128);
-        let email = p.first("email").unwrap_or("").trim().to_string();
-        if email.len() > MAX_EMAIL_LEN || crate::domain::validate_email(&email).is_err() {
-            let f = forgot_form(&state, csrf, req, String::new(), Some("That is not an email address.".into()));
-            return Ok(page::render(StatusCode::BAD_REQUEST, &f));
-        }
-        // Per address typed (and per client address): the same for every address.
-        if !state.limits.mail(ip, &email) {
-            audit::record(&state.audit, Event::failure(Kind::PasswordResetRequested, "throttled").email(&email));
-            let f =
-                forgot_form(&state, csrf, req, email, Some("Too many requests. Wait a minute, then try again.".into()));
-            return Ok(page::render(StatusCode::TOO_MANY_REQUESTS, &f));
-        }
+        let (req, email) = match FORGOT.read(&state, ip, &jar, &p)? {
+            Ok(v) => v,
+            Err(page) => {
+                let typed = p.first("email").unwrap_or("").chars().take(254).collect::<String>();
+                if page.status() == StatusCode::TOO_MANY_REQUESTS {
+                    let e = Event::failure(Kind::PasswordResetRequested, "throttled").email(&typed);
+                    audit::record(&state.audit, e);
+                }
+                return Ok(page);
+            }
+        };
         match users::find_by_email(&state.db, &email).await.map_err(Failure::internal)? {
             None => {
                 audit::record(&state.audit, Event::failure(Kind::PasswordResetRequested, "unknown_user").email(&email));
@@ -90,8 +72,7 @@ pub async fn forgot_post(State(state): State<AppState>, ClientIp(ip): ClientIp, 
             }
         }
         let msg = format!("If {email} has an account, a link to reset its password is on its way.");
-        let link = req.map(|r| (with_req(&state, pending::IDENTIFY, Some(r)), "Back to sign in".to_string()));
-        Ok::<_, Failure>(page::notice(&state, StatusCode::OK, "Check your email", msg, link))
+        Ok::<_, Failure>(check_your_email(&state, msg, req))
     };
     run.await.unwrap_or_else(|f| f.render(&state))
 }

@@ -7,14 +7,14 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 
-use super::pages::{EmailForm, LinkForm};
-use super::{MAX_EMAIL_LEN, RESEND_VERIFICATION, VERIFY_EMAIL, with_req};
+use super::pages::LinkForm;
+use super::{AddressForm, RESEND_VERIFICATION, VERIFY_EMAIL, check_your_email, csrf_failure, with_req};
 use crate::app::AppState;
 use crate::audit::{self, Event, Kind};
 use crate::crypto::random;
 use crate::domain::{User, normalize_email};
 use crate::emails::{self, LinkFor};
-use crate::error::{ErrorCode, Failure, OAuthError};
+use crate::error::Failure;
 use crate::http::client_ip::ClientIp;
 use crate::http::page::{self, Brand};
 use crate::http::params::Params;
@@ -45,10 +45,6 @@ fn expired(state: &AppState) -> Response {
     let link = Some((with_req(state, RESEND_VERIFICATION, None), "Send a new link".to_string()));
     let msg = "This link has expired or was already used.";
     page::notice(state, StatusCode::BAD_REQUEST, "Link expired", msg, link)
-}
-
-fn csrf_failure() -> Failure {
-    Failure::page(OAuthError::new(ErrorCode::AccessDenied, "This form has expired. Open the link again."))
 }
 
 pub async fn get(State(state): State<AppState>, jar: CookieJar, Query(q): Query<TokenQuery>) -> Response {
@@ -173,41 +169,22 @@ async fn change_email(state: &AppState, mut user: User, t: &EmailToken) -> Resul
     Ok(page::notice(state, StatusCode::OK, "Email changed", format!("You now sign in with {}.", t.email), link))
 }
 
-fn resend_form(state: &AppState, csrf: String, req: Option<&str>, email: String, error: Option<String>) -> EmailForm {
-    EmailForm {
-        brand: Brand::new(state),
-        title: "Resend the verification link".into(),
-        lead: "Type the address you signed up with; we send it a new link.".into(),
-        action: with_req(state, RESEND_VERIFICATION, None),
-        csrf,
-        req: req.unwrap_or_default().to_string(),
-        email,
-        error,
-        button: "Send the link".into(),
-        back_url: req.map(|r| with_req(state, pending::IDENTIFY, Some(r))),
-    }
-}
+const RESEND: AddressForm = AddressForm {
+    title: "Resend the verification link",
+    lead: "Type the address you signed up with; we send it a new link.",
+    path: RESEND_VERIFICATION,
+};
 
 pub async fn resend_get(State(state): State<AppState>, jar: CookieJar, Query(q): Query<ReqQuery>) -> Response {
-    let (jar, csrf) = session::ensure_csrf(&state, jar);
-    let req = q.req.filter(|r| r.len() <= 128);
-    (jar, page::render(StatusCode::OK, &resend_form(&state, csrf, req.as_deref(), String::new(), None))).into_response()
+    RESEND.get(&state, jar, q.req)
 }
 
 pub async fn resend_post(State(state): State<AppState>, ClientIp(ip): ClientIp, jar: CookieJar, p: Params) -> Response {
     let run = async {
-        let csrf = session::check_csrf(&state, &jar, p.first("csrf")).ok_or_else(csrf_failure)?;
-        let req = p.first("req").filter(|r| !r.is_empty() && r.len() <= 128);
-        let email = p.first("email").unwrap_or("").trim().to_string();
-        if email.len() > MAX_EMAIL_LEN || crate::domain::validate_email(&email).is_err() {
-            let f = resend_form(&state, csrf, req, String::new(), Some("That is not an email address.".into()));
-            return Ok(page::render(StatusCode::BAD_REQUEST, &f));
-        }
-        if !state.limits.mail(ip, &email) {
-            let f =
-                resend_form(&state, csrf, req, email, Some("Too many requests. Wait a minute, then try again.".into()));
-            return Ok(page::render(StatusCode::TOO_MANY_REQUESTS, &f));
-        }
+        let (req, email) = match RESEND.read(&state, ip, &jar, &p)? {
+            Ok(v) => v,
+            Err(page) => return Ok(page),
+        };
         if let Some(u) = users::find_by_email(&state.db, &email).await.map_err(Failure::internal)?
             && !u.email_verified
             && !u.disabled
@@ -235,8 +212,7 @@ pub async fn resend_post(State(state): State<AppState>, ClientIp(ip): ClientIp, 
             emails::send_link(&state, &u, link).await.map_err(Failure::internal)?;
         }
         let msg = format!("If {email} has an account waiting for verification, a new link is on its way.");
-        let link = req.map(|r| (with_req(&state, pending::IDENTIFY, Some(r)), "Back to sign in".to_string()));
-        Ok::<_, Failure>(page::notice(&state, StatusCode::OK, "Check your email", msg, link))
+        Ok::<_, Failure>(check_your_email(&state, msg, req))
     };
     run.await.unwrap_or_else(|f| f.render(&state))
 }
