@@ -63,6 +63,31 @@ async fn serve_probe_and_sigterm(db: TestDb) {
     }
     assert!(seen, "a log line with request id {rid}");
 
+    // Each audit event is also one JSON log line, target `audit`, carrying the request id.
+    let refused = http
+        .post(format!("http://{addr}/token"))
+        .header("x-request-id", "audit-probe-1")
+        .form(&[("grant_type", "client_credentials"), ("client_id", "nobody"), ("client_secret", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut audit_line = None;
+    while audit_line.is_none() && Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
+            let v: serde_json::Value = serde_json::from_str(&line).expect("JSON log line");
+            if v["target"] == "audit" && v["fields"]["event"] == "token_issued" {
+                audit_line = Some(v);
+            }
+        }
+    }
+    let v = audit_line.expect("an audit log line");
+    assert_eq!(v["fields"]["outcome"], "failure");
+    assert_eq!(v["fields"]["reason"], "invalid_client");
+    assert_eq!(v["fields"]["client_id"], "nobody");
+    assert!(line_has_request_id(&v, "audit-probe-1"), "{v}");
+
     let status = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -92,4 +117,9 @@ async fn readyz_fails_without_database(db: TestDb) {
     assert_eq!(r.status(), 503);
     // Liveness does not depend on the database.
     assert_eq!(app.http.get(app.url("/healthz")).send().await.unwrap().status(), 200);
+}
+
+/// The request id sits on the line's request span.
+fn line_has_request_id(v: &serde_json::Value, id: &str) -> bool {
+    v.to_string().contains(id)
 }
