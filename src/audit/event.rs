@@ -83,9 +83,8 @@ pub struct Event {
     pub client_id: Option<String>,
     /// SHA-256 of the session's `sid` (first 32 hex digits).
     pub sid_hash: Option<String>,
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
-    pub request_id: Option<String>,
+    /// The request's address, user agent and id (shared, not copied).
+    pub context: Option<std::sync::Arc<super::Context>>,
     /// How the user proved who they are: `pwd`, or the provider's id.
     pub method: Option<String>,
     /// Why it failed, in snake_case (`wrong_password`, `login_required`, …).
@@ -105,9 +104,7 @@ impl Event {
             email: None,
             client_id: None,
             sid_hash: None,
-            ip: None,
-            user_agent: None,
-            request_id: None,
+            context: None,
             method: None,
             reason: None,
             actor: None,
@@ -165,22 +162,21 @@ impl Event {
         self
     }
 
-    pub fn ip(mut self, ip: Option<std::net::IpAddr>) -> Event {
-        self.ip = ip.map(|i| i.to_string());
-        self
-    }
-
     /// The event as one JSON log line (target `audit`); replays and reuse
     /// are warnings, so they can be alerted on from the logs alone.
     pub(super) fn log(&self) {
+        if !tracing::enabled!(target: "audit", tracing::Level::INFO) {
+            return;
+        }
         let details = self.details.as_ref().map(|d| d.to_string());
+        let ip = self.context.as_ref().and_then(|c| c.ip.as_deref());
         macro_rules! line {
             ($m:ident) => {
                 tracing::$m!(
                     target: "audit", event = self.kind.as_str(), outcome = self.outcome.as_str(),
                     user_id = self.user_id.as_deref(), email = self.email.as_deref(),
                     client_id = self.client_id.as_deref(), sid_hash = self.sid_hash.as_deref(),
-                    ip = self.ip.as_deref(), method = self.method.as_deref(), reason = self.reason.as_deref(),
+                    ip, method = self.method.as_deref(), reason = self.reason.as_deref(),
                     actor = self.actor.as_deref(), details = details.as_deref(), "{}", self.kind.as_str()
                 )
             };

@@ -52,7 +52,7 @@ pub struct Context {
 }
 
 tokio::task_local! {
-    static CONTEXT: Context;
+    static CONTEXT: Arc<Context>;
 }
 
 /// Records `event`: never blocks, never fails.
@@ -93,10 +93,8 @@ impl Auditor {
     pub fn record(&self, mut event: Event) {
         let i = &self.0;
         event.at_ms = i.clock.now_ms();
-        if let Ok(ctx) = CONTEXT.try_with(Context::clone) {
-            event.ip = event.ip.or(ctx.ip);
-            event.user_agent = event.user_agent.or(ctx.user_agent);
-            event.request_id = event.request_id.or(ctx.request_id);
+        if event.context.is_none() {
+            event.context = CONTEXT.try_with(Arc::clone).ok();
         }
         if i.log_lines {
             event.log();
@@ -146,12 +144,12 @@ fn audit_url(config: &crate::config::Config) -> Option<String> {
 
 /// The current request's address, user agent and id (empty outside a request).
 pub fn current_context() -> Context {
-    CONTEXT.try_with(Context::clone).unwrap_or_default()
+    CONTEXT.try_with(|c| Context::clone(c)).unwrap_or_default()
 }
 
 /// Runs `f` (a request) with `ctx` available to every `record()` inside it.
 pub async fn scope<F: std::future::Future>(ctx: Context, f: F) -> F::Output {
-    CONTEXT.scope(ctx, f).await
+    CONTEXT.scope(Arc::new(ctx), f).await
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
-//! The writer task: takes whatever is queued (up to `BATCH` events) and
-//! writes it in one statement, so a burst becomes a few large inserts and a
-//! quiet server writes each event at once.
+//! The writer task: from the first event it waits up to `LINGER` for more
+//! (or until `BATCH` are queued) and writes them in one statement, so a busy
+//! server writes a few large inserts a second instead of one per request, and
+//! a quiet one writes each event within `LINGER`.
 
 use std::time::Duration;
 
@@ -9,17 +10,20 @@ use tokio::sync::mpsc;
 use super::{Event, Msg};
 use crate::storage::Db;
 
-const BATCH: usize = 256;
+const BATCH: usize = 512;
+const LINGER: Duration = Duration::from_millis(25);
 
 pub(super) async fn run(db: Db, mut rx: mpsc::Receiver<Msg>) {
     let mut batch: Vec<Event> = Vec::with_capacity(BATCH);
     let mut waiting = Vec::new();
     while let Some(msg) = rx.recv().await {
         take(msg, &mut batch, &mut waiting);
+        let until = tokio::time::Instant::now() + LINGER;
         while batch.len() < BATCH && waiting.is_empty() {
-            match rx.try_recv() {
-                Ok(m) => take(m, &mut batch, &mut waiting),
-                Err(_) => break,
+            match tokio::time::timeout_at(until, rx.recv()).await {
+                Ok(Some(m)) => take(m, &mut batch, &mut waiting),
+                // Closed, or the linger is over: write what there is.
+                Ok(None) | Err(_) => break,
             }
         }
         if !batch.is_empty() {

@@ -39,15 +39,19 @@ pub async fn ensure_schema(db: &Db) -> Result<()> {
         )"
     );
     let mut stmts = vec![table];
-    for (name, cols) in [
-        ("audit_events_at", "at, id"),
-        ("audit_events_user", "user_id, at, id"),
-        ("audit_events_email", "email, at, id"),
-        ("audit_events_client", "client_id, at, id"),
-        ("audit_events_type", "type, at, id"),
-        ("audit_events_ip", "ip, at, id"),
+    // The optional columns' indexes are partial: an event without a user (a
+    // machine token) costs no entry there. `col = $1` implies `col IS NOT
+    // NULL`, so both backends use them.
+    for (name, cols, partial) in [
+        ("audit_events_at", "at, id", None),
+        ("audit_events_type", "type, at, id", None),
+        ("audit_events_user", "user_id, at, id", Some("user_id")),
+        ("audit_events_email", "email, at, id", Some("email")),
+        ("audit_events_client", "client_id, at, id", Some("client_id")),
+        ("audit_events_ip", "ip, at, id", Some("ip")),
     ] {
-        stmts.push(format!("CREATE INDEX IF NOT EXISTS {name} ON audit_events ({cols})"));
+        let only = partial.map(|c| format!(" WHERE {c} IS NOT NULL")).unwrap_or_default();
+        stmts.push(format!("CREATE INDEX IF NOT EXISTS {name} ON audit_events ({cols}){only}"));
     }
     let mut tx = db.pool().begin().await?;
     if db.backend() == Backend::Postgres {
@@ -61,34 +65,47 @@ pub async fn ensure_schema(db: &Db) -> Result<()> {
     Ok(())
 }
 
-/// One multi-row INSERT for the whole batch (`$N` placeholders written
-/// here: the Any driver's query builder would write `?`, which Postgres refuses).
+/// Writes the batch in one multi-row INSERT. Placeholders are written here,
+/// per backend: `$N` for Postgres; plain `?` for SQLite, whose driver looks
+/// every `$N` up by name (a cost growing with the square of the statement's
+/// parameters), while `?` needs no lookup.
 pub async fn insert_batch(db: &Db, batch: &[Event]) -> Result<()> {
+    insert_rows(db, batch).await
+}
+
+async fn insert_rows(db: &Db, rows: &[Event]) -> Result<()> {
     const N: usize = 14;
     let mut sql = format!("INSERT INTO audit_events ({COLUMNS}) VALUES ");
-    for r in 0..batch.len() {
-        if r > 0 {
-            sql.push_str(", ");
+    for r in 0..rows.len() {
+        sql.push_str(if r > 0 { ", (" } else { "(" });
+        for c in 1..=N {
+            if c > 1 {
+                sql.push_str(", ");
+            }
+            match db.backend() {
+                Backend::Sqlite => sql.push('?'),
+                Backend::Postgres => sql.push_str(&format!("${}", r * N + c)),
+            }
         }
-        let cells: Vec<String> = (1..=N).map(|c| format!("${}", r * N + c)).collect();
-        sql.push_str(&format!("({})", cells.join(", ")));
+        sql.push(')');
     }
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for e in batch {
+    for e in rows {
+        let ctx = e.context.as_deref();
         q = q
             .bind(e.at_ms)
             .bind(e.kind.as_str())
             .bind(e.outcome.as_str())
-            .bind(e.user_id.clone())
-            .bind(e.email.clone())
-            .bind(e.client_id.clone())
-            .bind(e.sid_hash.clone())
-            .bind(e.ip.clone())
-            .bind(e.user_agent.clone())
-            .bind(e.request_id.clone())
-            .bind(e.method.clone())
-            .bind(e.reason.clone())
-            .bind(e.actor.clone())
+            .bind(e.user_id.as_deref())
+            .bind(e.email.as_deref())
+            .bind(e.client_id.as_deref())
+            .bind(e.sid_hash.as_deref())
+            .bind(ctx.and_then(|c| c.ip.as_deref()))
+            .bind(ctx.and_then(|c| c.user_agent.as_deref()))
+            .bind(ctx.and_then(|c| c.request_id.as_deref()))
+            .bind(e.method.as_deref())
+            .bind(e.reason.as_deref())
+            .bind(e.actor.as_deref())
             .bind(e.details.as_ref().map(|d| d.to_string()));
     }
     q.execute(db.pool()).await?;
