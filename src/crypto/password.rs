@@ -94,11 +94,11 @@ impl Policy {
     }
 }
 
-/// One of the 10,000 most common passwords (data/common-passwords.txt),
+/// One of the 10,000 most common passwords (assets/common-passwords.txt),
 /// compared case-insensitively.
 pub fn is_common(password: &str) -> bool {
     static LIST: OnceLock<std::collections::HashSet<&'static str>> = OnceLock::new();
-    let list = LIST.get_or_init(|| include_str!("../../data/common-passwords.txt").lines().collect());
+    let list = LIST.get_or_init(|| include_str!("../../assets/common-passwords.txt").lines().collect());
     list.contains(password.to_lowercase().as_str())
 }
 
