@@ -215,25 +215,40 @@ fn device(ua: Option<&str>) -> String {
     }
 }
 
-/// CSRF and the session, for every form on the page.
-async fn form(state: &AppState, jar: &CookieJar, p: &Params) -> Result<Result<(SessionRow, User), Response>, Failure> {
-    session::check_csrf(state, jar, p.first("csrf")).ok_or_else(|| {
-        Failure::page(OAuthError::new(ErrorCode::AccessDenied, "This form has expired. Open your account page again."))
-    })?;
-    signed_in(state, jar).await
-}
-
-pub async fn change_password(
-    State(state): State<AppState>,
-    ClientIp(ip): ClientIp,
+/// Every form on the page: its CSRF value checked, the signed-in user and
+/// session (or the login box to answer with), and the posted fields.
+pub struct AccountForm {
+    session: SessionRow,
+    user: User,
     jar: CookieJar,
     p: Params,
-) -> Response {
-    let run = async {
-        let (s, mut user) = match form(&state, &jar, &p).await? {
-            Ok(v) => v,
-            Err(r) => return Ok(r),
+}
+
+impl axum::extract::FromRequest<AppState> for AccountForm {
+    type Rejection = Response;
+
+    async fn from_request(req: axum::extract::Request, state: &AppState) -> Result<Self, Response> {
+        let (parts, body) = req.into_parts();
+        let jar = CookieJar::from_headers(&parts.headers);
+        let Ok(p) = Params::from_request(axum::extract::Request::from_parts(parts, body), state).await;
+        let read = async {
+            session::check_csrf(state, &jar, p.first("csrf")).ok_or_else(|| {
+                let msg = "This form has expired. Open your account page again.";
+                Failure::page(OAuthError::new(ErrorCode::AccessDenied, msg))
+            })?;
+            signed_in(state, &jar).await
         };
+        match read.await {
+            Ok(Ok((session, user))) => Ok(AccountForm { session, user, jar, p }),
+            Ok(Err(to_login)) => Err(to_login),
+            Err(f) => Err(f.render(state)),
+        }
+    }
+}
+
+pub async fn change_password(State(state): State<AppState>, ClientIp(ip): ClientIp, f: AccountForm) -> Response {
+    let run = async {
+        let AccountForm { session: s, mut user, p, .. } = f;
         let email = user.email.clone().unwrap_or_else(|| user.user_id.clone());
         if !state.limits.login(ip, &email) {
             return Ok(back(&state, "error", "throttled"));
@@ -282,17 +297,9 @@ async fn end_others(
     Ok(n)
 }
 
-pub async fn change_email(
-    State(state): State<AppState>,
-    ClientIp(ip): ClientIp,
-    jar: CookieJar,
-    p: Params,
-) -> Response {
+pub async fn change_email(State(state): State<AppState>, ClientIp(ip): ClientIp, f: AccountForm) -> Response {
     let run = async {
-        let (_, user) = match form(&state, &jar, &p).await? {
-            Ok(v) => v,
-            Err(r) => return Ok(r),
-        };
+        let AccountForm { user, p, .. } = f;
         let new = p.first("email").unwrap_or("").trim().to_string();
         if new.len() > MAX_EMAIL_LEN || crate::domain::validate_email(&new).is_err() {
             return Ok(back(&state, "error", "email"));
@@ -315,12 +322,9 @@ pub async fn change_email(
     run.await.unwrap_or_else(|f| f.render(&state))
 }
 
-pub async fn end_session(State(state): State<AppState>, jar: CookieJar, p: Params) -> Response {
+pub async fn end_session(State(state): State<AppState>, f: AccountForm) -> Response {
     let run = async {
-        let (s, user) = match form(&state, &jar, &p).await? {
-            Ok(v) => v,
-            Err(r) => return Ok(r),
-        };
+        let AccountForm { session: s, user, jar, p } = f;
         let actor = format!("user:{}", user.user_id);
         let sid = p.first("sid").unwrap_or("");
         if sid == "others" {
@@ -341,12 +345,9 @@ pub async fn end_session(State(state): State<AppState>, jar: CookieJar, p: Param
     run.await.unwrap_or_else(|f| f.render(&state))
 }
 
-pub async fn unlink(State(state): State<AppState>, jar: CookieJar, p: Params) -> Response {
+pub async fn unlink(State(state): State<AppState>, f: AccountForm) -> Response {
     let run = async {
-        let (_, user) = match form(&state, &jar, &p).await? {
-            Ok(v) => v,
-            Err(r) => return Ok(r),
-        };
+        let AccountForm { user, p, .. } = f;
         let provider = p.first("provider").unwrap_or("");
         let subject = p.first("subject").unwrap_or("");
         match crate::accounts::unlink(&state.db, &user, provider, Some(subject)).await {
@@ -363,12 +364,9 @@ pub async fn unlink(State(state): State<AppState>, jar: CookieJar, p: Params) ->
     run.await.unwrap_or_else(|f: Failure| f.render(&state))
 }
 
-pub async fn revoke_consent(State(state): State<AppState>, jar: CookieJar, p: Params) -> Response {
+pub async fn revoke_consent(State(state): State<AppState>, f: AccountForm) -> Response {
     let run = async {
-        let (_, user) = match form(&state, &jar, &p).await? {
-            Ok(v) => v,
-            Err(r) => return Ok(r),
-        };
+        let AccountForm { user, p, .. } = f;
         let client_id = p.first("client_id").unwrap_or("");
         if consents::delete(&state.db, &user.user_id, client_id).await.map_err(Failure::internal)? {
             let now = state.clock.now();
@@ -384,12 +382,9 @@ pub async fn revoke_consent(State(state): State<AppState>, jar: CookieJar, p: Pa
 }
 
 /// "Link" a provider: a round trip to it whose identity joins this account.
-pub async fn link(State(state): State<AppState>, jar: CookieJar, p: Params) -> Response {
+pub async fn link(State(state): State<AppState>, f: AccountForm) -> Response {
     let run = async {
-        let (_, user) = match form(&state, &jar, &p).await? {
-            Ok(v) => v,
-            Err(r) => return Ok(r),
-        };
+        let AccountForm { user, jar, p, .. } = f;
         let provider = p.first("provider").unwrap_or("");
         let Some(provider) = state.federation.enabled().find(|x| x.id() == provider).map(|x| x.id().to_string()) else {
             return Ok(back(&state, "error", "provider"));
