@@ -19,10 +19,20 @@ pub struct LinkFor<'a> {
     pub purpose: Purpose,
     /// The address the mail goes to (the new one for an email change).
     pub email: &'a str,
-    /// Sign-up: the chosen password, set when the link is followed.
+    /// Sign-up: the chosen password, set when the link is followed in the
+    /// browser that signed up.
     pub password_hash: Option<String>,
+    /// Sign-up: the name typed with it.
+    pub name: Option<String>,
     /// The pending authorization to continue afterwards.
     pub request_id: Option<String>,
+}
+
+impl<'a> LinkFor<'a> {
+    /// A link that carries nothing but where to continue.
+    pub fn verify(purpose: Purpose, email: &'a str, request_id: Option<String>) -> LinkFor<'a> {
+        LinkFor { purpose, email, password_hash: None, name: None, request_id }
+    }
 }
 
 /// Makes a link for `user`, mails it and records `verification_sent` or
@@ -40,6 +50,7 @@ pub async fn send_link(state: &AppState, user: &User, link: LinkFor<'_>) -> Resu
         purpose: link.purpose,
         email: link.email.to_string(),
         password_hash: link.password_hash,
+        name: link.name,
         request_id: link.request_id,
         created_at: now,
         expires_at: now + ttl as i64,
@@ -105,6 +116,18 @@ pub fn password_changed_notice(state: &AppState, email: &str) {
         subject: format!("Your {product} password was changed"),
         body: format!(
             "The password of your {product} account was just changed, and every session was signed out.\n\nIf this was not you, reset your password at once and tell your administrator."
+        ),
+    });
+}
+
+/// Tells the old address that the account now signs in with another one.
+pub fn email_changed_notice(state: &AppState, old: &str, new: &str) {
+    let product = &state.config.login.product_name;
+    state.mailer.send(Mail {
+        to: old.to_string(),
+        subject: format!("Your {product} sign-in address was changed"),
+        body: format!(
+            "The {product} account that used this address now signs in with {new}, and links mailed here before no longer work.\n\nIf this was not you, tell your administrator at once."
         ),
     });
 }

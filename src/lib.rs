@@ -32,6 +32,7 @@ pub mod mail;
 pub mod management;
 pub mod oidc;
 pub mod pending;
+pub mod proof;
 pub mod selfservice;
 pub mod session;
 pub mod startup;

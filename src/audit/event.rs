@@ -44,6 +44,8 @@ kinds! {
     AccessDenied = "access_denied",
     UserImported = "user_imported",
     AdminChange = "admin_change",
+    AccountReclaimed = "account_reclaimed",
+    EmailReleased = "email_released",
 }
 
 impl Kind {

@@ -234,6 +234,10 @@ pub struct LoginConfig {
     pub verify_email_ttl_secs: u64,
     /// How long an emailed password-reset link works (seconds).
     pub reset_password_ttl_secs: u64,
+    /// How recent a sign-in must be (seconds) for account-page changes that
+    /// add a way in (linking a provider, a first password) or move the
+    /// address of an account without a password to type.
+    pub reauth_secs: u64,
 }
 
 impl Default for LoginConfig {
@@ -250,6 +254,7 @@ impl Default for LoginConfig {
             require_verified_email: false,
             verify_email_ttl_secs: 86_400,
             reset_password_ttl_secs: 3_600,
+            reauth_secs: 300,
         }
     }
 }

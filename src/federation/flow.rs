@@ -156,7 +156,7 @@ pub async fn callback(
         if let Some(user_id) = &l.link_to {
             return link_to_account(&state, &jar, &l, &p, &up, user_id, now).await;
         }
-        match linking::resolve(&state.db, &p, &up, now).await {
+        match linking::resolve(&state, &p, &up, now).await {
             Ok(Resolved::Created(user)) => {
                 let e = Event::new(Kind::Signup).account(&user).client(&l.client.client_id).method(id.clone());
                 audit::record(&state.audit, e);
@@ -166,6 +166,24 @@ pub async fn callback(
             Ok(Resolved::SignedIn(user)) => {
                 let amr = if up.amr.is_empty() { vec!["fed".to_string()] } else { up.amr.clone() };
                 pending::identified(&state, jar, &user, SignedIn { amr, idp: Some(id.clone()) }, &l).await
+            }
+            Ok(Resolved::Reclaim { mut existing, identity }) => {
+                // The provider verified the address this account only claimed.
+                let email = up.email.clone().unwrap_or_default();
+                crate::proof::reclaim(&state, &mut existing, &email, &id).await.map_err(Failure::internal)?;
+                existing.email_verified = true;
+                existing.name = up.name.clone().or(existing.name);
+                existing.picture = up.picture.clone().or(existing.picture);
+                existing.updated_at = now;
+                crate::storage::users::update(&state.db, &existing).await.map_err(Failure::internal)?;
+                match crate::storage::identities::insert(&state.db, &identity).await {
+                    Ok(()) | Err(StorageError::Conflict(_)) => {}
+                    Err(e) => return Err(Failure::internal(e)),
+                }
+                let e = Event::new(Kind::IdentityLinked).account(&existing).client(&l.client.client_id);
+                audit::record(&state.audit, e.method(id.clone()));
+                let amr = if up.amr.is_empty() { vec!["fed".to_string()] } else { up.amr.clone() };
+                pending::identified(&state, jar, &existing, SignedIn { amr, idp: Some(id.clone()) }, &l).await
             }
             Ok(Resolved::ProveOwnership { existing, identity }) => {
                 tracing::info!(provider = %id, user_id = %existing.user_id, "link waits for proof of the account");

@@ -5,17 +5,23 @@
 //! - A known (provider, subject) is its user, whatever the upstream's email
 //!   says today; the profile is refreshed, and an email change is applied only
 //!   when the upstream verified it and no other account holds the address.
-//! - A new identity whose *verified* email belongs to an account is never
-//!   merged silently: the user proves the account first (`ProveOwnership`).
+//! - A new identity whose *verified* email belongs to an account that
+//!   verified it too is never merged silently: the user proves the account
+//!   first (`ProveOwnership`).
+//! - A *verified* email that an account holds only unverified is a proof of
+//!   the mailbox that account never gave: the account is reclaimed for the
+//!   prover (`Reclaim`, see `proof`) and the identity linked to it.
 //! - Otherwise a new user, if the provider may create users; an unverified
-//!   email already held by an account is left off the new one.
+//!   email already held by an account is left off the new one. An unverified
+//!   email never links, merges or takes anything.
 
 use super::claims::Upstream;
 use super::provider::Provider;
 use super::{Failed, Problem};
 use crate::domain::{User, normalize_email};
 use crate::storage::identities::{self, Identity};
-use crate::storage::{Db, StorageError, users};
+use crate::app::AppState;
+use crate::storage::{StorageError, users};
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Decision {
@@ -23,11 +29,18 @@ pub enum Decision {
     Returning {
         user: User,
         changed: bool,
+        /// The account that held the new verified address unverified, which
+        /// loses it.
+        release_from: Option<String>,
     },
     /// A first login: this user and identity are created together.
     Create(User),
     /// The verified email is `existing`'s: sign in to it once to link.
     ProveOwnership {
+        existing: User,
+    },
+    /// The verified email is on `existing` unverified: reclaim it, then link.
+    Reclaim {
         existing: User,
     },
     Refuse(Problem),
@@ -53,24 +66,32 @@ pub fn decide(create_users: bool, up: &Upstream, found: Found, new_id: String, n
         if up.picture.is_some() {
             user.picture = up.picture.clone();
         }
-        let held_by_other = found.email_owner.as_ref().is_some_and(|o| o.user_id != user.user_id);
+        let other = found.email_owner.as_ref().filter(|o| o.user_id != user.user_id);
+        let mut release_from = None;
         if let Some(e) = &up.email
             && up.email_verified
-            && !held_by_other
+            && other.is_none_or(|o| !o.email_verified)
         {
             let same = user.email.as_deref().map(normalize_email) == Some(normalize_email(e));
             if !same || !user.email_verified {
                 user.email = Some(e.clone());
                 user.email_verified = true;
+                release_from = other.map(|o| o.user_id.clone());
             }
         }
         let changed = user != before;
         if changed {
             user.updated_at = now;
         }
-        return Decision::Returning { user, changed };
+        return Decision::Returning { user, changed, release_from };
     }
     if let (Some(owner), true) = (&found.email_owner, up.email_verified) {
+        if owner.disabled {
+            return Decision::Refuse(Problem::Disabled);
+        }
+        if !owner.email_verified {
+            return Decision::Reclaim { existing: owner.clone() };
+        }
         return Decision::ProveOwnership { existing: owner.clone() };
     }
     if !create_users {
@@ -114,9 +135,16 @@ pub enum Resolved {
         existing: User,
         identity: Identity,
     },
+    /// `existing` held the verified address unverified: the caller reclaims
+    /// it (`proof::reclaim`), then links `identity` and signs in.
+    Reclaim {
+        existing: User,
+        identity: Identity,
+    },
 }
 
-pub async fn resolve(db: &Db, p: &Provider, up: &Upstream, now: i64) -> Result<Resolved, ResolveError> {
+pub async fn resolve(state: &AppState, p: &Provider, up: &Upstream, now: i64) -> Result<Resolved, ResolveError> {
+    let db = &state.db;
     let known = identities::find(db, p.id(), &up.subject).await?;
     let linked = match &known {
         Some(i) => users::find_by_id(db, &i.user_id).await?,
@@ -128,7 +156,10 @@ pub async fn resolve(db: &Db, p: &Provider, up: &Upstream, now: i64) -> Result<R
     };
     let new_id = uuid::Uuid::new_v4().to_string();
     match decide(p.cfg.create_users, up, Found { linked, email_owner }, new_id, now) {
-        Decision::Returning { user, changed } => {
+        Decision::Returning { user, changed, release_from } => {
+            if let (Some(_), Some(e)) = (release_from, &user.email) {
+                crate::proof::release(state, e, &user.user_id).await?;
+            }
             if changed {
                 users::update(db, &user).await?;
             }
@@ -142,6 +173,10 @@ pub async fn resolve(db: &Db, p: &Provider, up: &Upstream, now: i64) -> Result<R
         Decision::ProveOwnership { existing } => {
             let identity = identity(p, up, &existing.user_id, now);
             Ok(Resolved::ProveOwnership { existing, identity })
+        }
+        Decision::Reclaim { existing } => {
+            let identity = identity(p, up, &existing.user_id, now);
+            Ok(Resolved::Reclaim { existing, identity })
         }
         Decision::Refuse(problem) => Err(ResolveError::Refused(Failed::new(problem, "refused by the account rules"))),
     }
@@ -198,6 +233,24 @@ mod tests {
     }
 
     #[test]
+    fn verified_email_held_unverified_reclaims_the_account() {
+        let mut claimant = user("u1", Some("a@x.com"));
+        claimant.email_verified = false;
+        let f = Found { linked: None, email_owner: Some(claimant) };
+        let d = decide(false, &up(Some("a@x.com"), true), f, "new".into(), 5);
+        assert!(matches!(d, Decision::Reclaim { existing } if existing.user_id == "u1"));
+    }
+
+    #[test]
+    fn unverified_email_never_reaches_an_unverified_holder() {
+        let mut claimant = user("u1", Some("a@x.com"));
+        claimant.email_verified = false;
+        let f = Found { linked: None, email_owner: Some(claimant) };
+        let Decision::Create(u) = decide(true, &up(Some("a@x.com"), false), f, "new".into(), 5) else { panic!() };
+        assert_eq!(u.email, None);
+    }
+
+    #[test]
     fn unverified_email_of_an_account_is_left_off_the_new_user() {
         let f = Found { linked: None, email_owner: Some(user("u1", Some("a@x.com"))) };
         let Decision::Create(u) = decide(true, &up(Some("a@x.com"), false), f, "new".into(), 5) else { panic!() };
@@ -212,7 +265,17 @@ mod tests {
         let Decision::Returning { user: u, .. } = decide(true, &up(Some("new@x.com"), true), f, "n".into(), 5) else {
             panic!()
         };
-        assert_eq!(u.email.as_deref(), Some("old@x.com"), "held by another account");
+        assert_eq!(u.email.as_deref(), Some("old@x.com"), "held verified by another account");
+        let mut claimant = user("u2", Some("new@x.com"));
+        claimant.email_verified = false;
+        let f = Found { linked: Some(linked.clone()), email_owner: Some(claimant) };
+        let Decision::Returning { user: u, release_from, .. } =
+            decide(true, &up(Some("new@x.com"), true), f, "n".into(), 5)
+        else {
+            panic!()
+        };
+        assert_eq!(u.email.as_deref(), Some("new@x.com"), "an unverified claim gives way to a verified address");
+        assert_eq!(release_from.as_deref(), Some("u2"));
         assert_eq!(u.name.as_deref(), Some("New Name"));
         let f = Found { linked: Some(linked.clone()), email_owner: None };
         let Decision::Returning { user: u, .. } = decide(true, &up(Some("new@x.com"), false), f, "n".into(), 5) else {

@@ -1,8 +1,10 @@
 //! What a sign-up does once the form is valid. The page says the same
-//! whatever the address: a new address gets an account that is usable once
-//! the emailed link is followed; an address whose account was never verified
-//! gets a new link (the last one followed wins, so a stranger's earlier
-//! sign-up reserves nothing); an account's owner gets a notice instead.
+//! whatever the address: a new address gets an empty account that is usable
+//! once the emailed link is followed; an address whose account was never
+//! verified gets a new link, and following it reclaims that account
+//! (`proof::reclaim`: whatever an unverified claim put there goes); an
+//! account's owner gets a notice instead. The password typed here is
+//! installed only when the link is followed in this browser.
 
 use crate::app::AppState;
 use crate::audit::{self, Event, Kind};
@@ -22,9 +24,11 @@ pub async fn start(state: &AppState, l: &Loaded, email: &str, name: &str, hash: 
                 user_id: uuid::Uuid::new_v4().to_string(),
                 email: Some(email.to_string()),
                 email_verified: false,
-                name: (!name.is_empty()).then(|| name.to_string()),
+                // The name and the password are set from the link: until it is
+                // followed nobody can sign in to it, and any proof of the
+                // address takes it over (`proof`).
+                name: None,
                 picture: None,
-                // Set from the link: until then nobody can sign in to it.
                 password_hash: None,
                 disabled: false,
                 created_at: now,
@@ -54,7 +58,12 @@ pub async fn start(state: &AppState, l: &Loaded, email: &str, name: &str, hash: 
         audit::record(&state.audit, e);
         return Ok(());
     }
-    let link =
-        LinkFor { purpose: Purpose::Signup, email, password_hash: Some(hash), request_id: Some(l.row.id.clone()) };
+    let link = LinkFor {
+        purpose: Purpose::Signup,
+        email,
+        password_hash: Some(hash),
+        name: (!name.is_empty()).then(|| name.to_string()),
+        request_id: Some(l.row.id.clone()),
+    };
     emails::send_link(state, &user, link).await
 }

@@ -199,8 +199,14 @@ pub async fn patch(
     Path(id): Path<String>,
     b: Result<axum::Json<ClientPatch>, JsonRejection>,
 ) -> Result<Response, Problem> {
-    caller(&state, &headers, "write:clients")?;
+    let who = caller(&state, &headers, "write:clients")?;
     let p = body(b)?;
+    if p.grant.is_some() || p.remove_api.is_some() {
+        super::ceiling::not_self(&who, &id)?;
+    }
+    if let Some(g) = &p.grant {
+        super::ceiling::within(&state, &who, &g.api, &g.permissions)?;
+    }
     let old = find(&state, &id).await?;
     if old.source == "config" {
         return Err(Problem::conflict("this client is declared in the config file; change it there"));

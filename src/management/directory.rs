@@ -91,8 +91,11 @@ pub async fn create_role(
     headers: HeaderMap,
     b: Result<axum::Json<NewRole>, JsonRejection>,
 ) -> Result<Response, Problem> {
-    caller(&state, &headers, "write:roles")?;
+    let who = caller(&state, &headers, "write:roles")?;
     let n = body(b)?;
+    if let Some(p) = &n.permissions {
+        super::ceiling::within(&state, &who, &p.api, &p.permissions)?;
+    }
     let grant = n.permissions.as_ref().map(|p| (p.api.as_str(), p.permissions.as_slice()));
     access::add_role(&state.db, &n.name, grant, state.clock.now()).await?;
     Ok(item(StatusCode::CREATED, &find_role(&state, &n.name).await?))
@@ -130,9 +133,12 @@ pub async fn patch_role(
     Path(name): Path<String>,
     b: Result<axum::Json<RolePatch>, JsonRejection>,
 ) -> Result<Response, Problem> {
-    caller(&state, &headers, "write:roles")?;
+    let who = caller(&state, &headers, "write:roles")?;
     let p = body(b)?;
     check_if_match(&headers, &etag(&find_role(&state, &name).await?))?;
+    if let Some(g) = &p.grant {
+        super::ceiling::within(&state, &who, &g.api, &g.permissions)?;
+    }
     if let Some(g) = &p.grant {
         access::role_permissions(&state.db, &name, &g.api, &g.permissions, true).await?;
     }
@@ -261,9 +267,17 @@ pub async fn patch_group(
     Path(name): Path<String>,
     b: Result<axum::Json<GroupPatch>, JsonRejection>,
 ) -> Result<Response, Problem> {
-    caller(&state, &headers, "write:roles")?;
+    let who = caller(&state, &headers, "write:roles")?;
     let p = body(b)?;
-    check_if_match(&headers, &etag(&find_group(&state, &name).await?))?;
+    let group = find_group(&state, &name).await?;
+    check_if_match(&headers, &etag(&group))?;
+    // Members gain the group's roles, and the group gains new ones: neither
+    // may carry management permissions beyond the caller's.
+    let gained =
+        if p.add_members.is_empty() { p.add_roles.clone() } else { [group.roles, p.add_roles.clone()].concat() };
+    for r in &gained {
+        super::ceiling::role(&state, &who, r).await?;
+    }
     for (list, add) in [(&p.add_members, true), (&p.remove_members, false)] {
         for m in list {
             let id = user_id(&state, m).await?;

@@ -7,6 +7,7 @@
 
 mod apis;
 mod audit;
+mod ceiling;
 mod clients;
 mod directory;
 mod keys;

@@ -396,9 +396,10 @@ pub async fn grant_role(
     Path(id): Path<String>,
     b: Result<axum::Json<RoleRef>, JsonRejection>,
 ) -> Result<Response, Problem> {
-    caller(&state, &headers, "write:roles")?;
+    let who = caller(&state, &headers, "write:roles")?;
     let r = body(b)?;
     find(&state, &id).await?;
+    super::ceiling::role(&state, &who, &r.role).await?;
     crate::access::user_role(&state.db, &id, &r.role, true).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

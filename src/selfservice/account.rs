@@ -34,6 +34,9 @@ pub struct AccountQuery {
     done: Option<String>,
     #[serde(default)]
     error: Option<String>,
+    /// Sign in again (prompt=login) before a change that needs a fresh proof.
+    #[serde(default)]
+    reauth: Option<String>,
 }
 
 /// Outcome codes in the URL after a change, in words.
@@ -57,6 +60,7 @@ fn error_message(code: &str) -> Option<&'static str> {
         "email" => "That is not an email address.",
         "throttled" => "Too many attempts. Wait a minute, then try again.",
         "last_way_in" => "This is your last way to sign in; set a password first.",
+        "reauth" => "For this change, sign in again first: your last sign-in was a while ago.",
         "provider" => "That sign-in method is not available.",
         _ => return None,
     })
@@ -98,11 +102,27 @@ fn account_params(state: &AppState) -> Vec<(String, String)> {
 
 /// `/authorize` for the account client: the login box, then back here.
 fn login_url(state: &AppState) -> String {
+    authorize_url(state, false)
+}
+
+/// `/authorize` for the account client; `again` asks for a fresh sign-in
+/// even with a session (`prompt=login`).
+fn authorize_url(state: &AppState, again: bool) -> String {
     let mut q = url::form_urlencoded::Serializer::new(String::new());
     for (k, v) in account_params(state) {
         q.append_pair(&k, &v);
     }
+    if again {
+        q.append_pair("prompt", "login");
+    }
     format!("{}?{}", with_req(state, "/authorize", None), q.finish())
+}
+
+/// Whether the session's sign-in is recent enough for a change that adds a
+/// way in or moves the address without a password to type (so a stolen
+/// session cannot make itself permanent).
+fn fresh(state: &AppState, s: &SessionRow) -> bool {
+    state.clock.now() - s.auth_time <= state.config.login.reauth_secs as i64
 }
 
 fn back(state: &AppState, key: &str, value: &str) -> Response {
@@ -115,6 +135,9 @@ pub async fn get(State(state): State<AppState>, jar: CookieJar, Query(q): Query<
             Ok(v) => v,
             Err(to_login) => return Ok(to_login),
         };
+        if q.reauth.is_some() {
+            return Ok(Redirect::to(&authorize_url(&state, true)).into_response());
+        }
         // Back from the login box: the code is not needed, the session is.
         if q.code.is_some() {
             return Ok(Redirect::to(&with_req(&state, ACCOUNT, None)).into_response());
@@ -178,6 +201,7 @@ pub async fn get(State(state): State<AppState>, jar: CookieJar, Query(q): Query<
             min_length: state.config.passwords.min_length,
             notice: q.done.as_deref().and_then(done_message).map(str::to_string),
             error: q.error.as_deref().and_then(error_message).map(str::to_string),
+            reauth_url: (q.error.as_deref() == Some("reauth")).then(|| format!("{}?reauth=1", with_req(&state, ACCOUNT, None))),
             sessions,
             identities,
             providers,
@@ -255,6 +279,9 @@ pub async fn change_password(State(state): State<AppState>, ClientIp(ip): Client
         }
         let current = p.first("current_password").unwrap_or("").to_string();
         let new = p.first("new_password").unwrap_or("").to_string();
+        if user.password_hash.is_none() && !fresh(&state, &s) {
+            return Ok(back(&state, "error", "reauth"));
+        }
         if let Some(h) = &user.password_hash
             && !password::verify(current, h.clone()).await
         {
@@ -299,10 +326,14 @@ async fn end_others(
 
 pub async fn change_email(State(state): State<AppState>, ClientIp(ip): ClientIp, f: AccountForm) -> Response {
     let run = async {
-        let AccountForm { user, p, .. } = f;
+        let AccountForm { session: s, user, p, .. } = f;
         let new = p.first("email").unwrap_or("").trim().to_string();
         if new.len() > MAX_EMAIL_LEN || crate::domain::validate_email(&new).is_err() {
             return Ok(back(&state, "error", "email"));
+        }
+        // A fresh proof: the password, or (without one) a recent sign-in.
+        if user.password_hash.is_none() && !fresh(&state, &s) {
+            return Ok(back(&state, "error", "reauth"));
         }
         if let Some(h) = &user.password_hash
             && !password::verify(p.first("current_password").unwrap_or("").to_string(), h.clone()).await
@@ -312,9 +343,12 @@ pub async fn change_email(State(state): State<AppState>, ClientIp(ip): ClientIp,
         if !state.limits.mail(ip, &new) || !state.limits.mail_account(&user.user_id) {
             return Ok(back(&state, "error", "throttled"));
         }
-        // An address another account holds gets no link; the page says the same.
-        if users::find_by_email(&state.db, &new).await.map_err(Failure::internal)?.is_none() {
-            let link = LinkFor { purpose: Purpose::ChangeEmail, email: &new, password_hash: None, request_id: None };
+        // An address another account holds verified gets no link (the page
+        // says the same); one only claimed unverified does: following it
+        // proves the mailbox, and the claim gives way.
+        let holder = users::find_by_email(&state.db, &new).await.map_err(Failure::internal)?;
+        if holder.is_none_or(|h| !h.email_verified && h.user_id != user.user_id) {
+            let link = LinkFor::verify(Purpose::ChangeEmail, &new, None);
             emails::send_link(&state, &user, link).await.map_err(Failure::internal)?;
         }
         Ok::<_, Failure>(back(&state, "done", "email"))
@@ -384,7 +418,11 @@ pub async fn revoke_consent(State(state): State<AppState>, f: AccountForm) -> Re
 /// "Link" a provider: a round trip to it whose identity joins this account.
 pub async fn link(State(state): State<AppState>, f: AccountForm) -> Response {
     let run = async {
-        let AccountForm { user, jar, p, .. } = f;
+        let AccountForm { session: s, user, jar, p } = f;
+        // Linking adds a way in: only right after a sign-in.
+        if !fresh(&state, &s) {
+            return Ok(back(&state, "error", "reauth"));
+        }
         let provider = p.first("provider").unwrap_or("");
         let Some(provider) = state.federation.enabled().find(|x| x.id() == provider).map(|x| x.id().to_string()) else {
             return Ok(back(&state, "error", "provider"));

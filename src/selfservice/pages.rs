@@ -72,6 +72,8 @@ pub struct AccountPage {
     pub min_length: usize,
     pub notice: Option<String>,
     pub error: Option<String>,
+    /// "Sign in again", when a change needs a fresh sign-in.
+    pub reauth_url: Option<String>,
     pub sessions: Vec<SessionView>,
     pub identities: Vec<IdentityView>,
     /// (id, name) of enabled providers not linked yet.

@@ -62,12 +62,7 @@ pub async fn forgot_post(State(state): State<AppState>, ClientIp(ip): ClientIp, 
             }
             Some(u) => {
                 let to = u.email.clone().unwrap_or_else(|| email.clone());
-                let link = LinkFor {
-                    purpose: Purpose::Reset,
-                    email: &to,
-                    password_hash: None,
-                    request_id: req.map(str::to_string),
-                };
+                let link = LinkFor::verify(Purpose::Reset, &to, req.map(str::to_string));
                 emails::send_link(&state, &u, link).await.map_err(Failure::internal)?;
             }
         }
@@ -139,11 +134,15 @@ pub async fn post(State(state): State<AppState>, jar: CookieJar, p: Params) -> R
         if user.disabled {
             return Ok(expired(&state));
         }
-        user.password_hash = Some(hash);
-        // The link reached this address: it is the owner's.
-        if user.email.as_deref().map(normalize_email) == Some(normalize_email(&t.email)) {
-            user.email_verified = true;
+        // The account's address changed since the link was sent.
+        if user.email.as_deref().map(normalize_email) != Some(normalize_email(&t.email)) {
+            return Ok(expired(&state));
         }
+        // The link reached this address: it is the owner's, and whatever an
+        // unverified claim on it brought goes (`proof::reclaim`).
+        crate::proof::reclaim(&state, &mut user, &t.email, "reset").await.map_err(Failure::internal)?;
+        user.password_hash = Some(hash);
+        user.email_verified = true;
         user.updated_at = now;
         users::update(&state.db, &user).await.map_err(Failure::internal)?;
         let actor = format!("user:{}", user.user_id);

@@ -11,10 +11,10 @@ use super::pages::LinkForm;
 use super::{AddressForm, RESEND_VERIFICATION, VERIFY_EMAIL, check_your_email, csrf_failure, with_req};
 use crate::app::AppState;
 use crate::audit::{self, Event, Kind};
-use crate::crypto::random;
+use crate::crypto::{password, random};
 use crate::domain::{User, normalize_email};
 use crate::emails::{self, LinkFor};
-use crate::error::Failure;
+use crate::error::{ErrorCode, Failure, OAuthError};
 use crate::http::client_ip::ClientIp;
 use crate::http::page::{self, Brand};
 use crate::http::params::Params;
@@ -47,16 +47,17 @@ fn expired(state: &AppState) -> Response {
     page::notice(state, StatusCode::BAD_REQUEST, "Link expired", msg, link)
 }
 
-pub async fn get(State(state): State<AppState>, jar: CookieJar, Query(q): Query<TokenQuery>) -> Response {
-    if q.token.is_empty() || q.token.len() > 128 {
-        return expired(&state);
-    }
-    let t = match email_tokens::peek(&state.db, &random::sha256_hex(&q.token), state.clock.now()).await {
-        Ok(Some(t)) if t.purpose != Purpose::Reset => t,
-        Ok(_) => return expired(&state),
-        Err(e) => return Failure::internal(e).render(&state),
-    };
-    let (jar, csrf) = session::ensure_csrf(&state, jar);
+/// Whether following sign-up link `t` in this browser installs the password
+/// typed with it: only in the browser that signed up (the pending request is
+/// bound to it), so a password chosen by someone who never read the mail is
+/// never installed. Elsewhere the link page asks for one.
+async fn signup_password(state: &AppState, jar: &CookieJar, t: &EmailToken) -> Option<String> {
+    let h = t.password_hash.clone().filter(|_| t.purpose == Purpose::Signup)?;
+    let id = t.request_id.as_deref()?;
+    pending::load(state, jar, id).await.ok().map(|_| h)
+}
+
+fn link_form(state: &AppState, t: &EmailToken, csrf: String, token: String, password: bool) -> LinkForm {
     let (title, lead, button) = match t.purpose {
         Purpose::Signup => {
             ("Finish signing up", format!("Confirm {} to finish creating your account.", t.email), "Finish signing up")
@@ -66,30 +67,66 @@ pub async fn get(State(state): State<AppState>, jar: CookieJar, Query(q): Query<
         }
         _ => ("Verify your email", format!("Confirm that {} is your address.", t.email), "Verify my email"),
     };
-    let form = LinkForm {
-        brand: Brand::new(&state),
+    let lead = if password { format!("{lead} Choose the password you will sign in with.") } else { lead };
+    LinkForm {
+        brand: Brand::new(state),
         title: title.into(),
         lead,
-        action: with_req(&state, VERIFY_EMAIL, None),
+        action: with_req(state, VERIFY_EMAIL, None),
         csrf,
-        token: q.token,
-        password: false,
+        token,
+        password,
         min_length: state.config.passwords.min_length,
         error: None,
         button: button.into(),
+    }
+}
+
+pub async fn get(State(state): State<AppState>, jar: CookieJar, Query(q): Query<TokenQuery>) -> Response {
+    if q.token.is_empty() || q.token.len() > 128 {
+        return expired(&state);
+    }
+    let t = match email_tokens::peek(&state.db, &random::sha256_hex(&q.token), state.clock.now()).await {
+        Ok(Some(t)) if t.purpose != Purpose::Reset => t,
+        Ok(_) => return expired(&state),
+        Err(e) => return Failure::internal(e).render(&state),
     };
-    (jar, page::render(StatusCode::OK, &form)).into_response()
+    let ask = t.purpose != Purpose::ChangeEmail && signup_password(&state, &jar, &t).await.is_none();
+    let (jar, csrf) = session::ensure_csrf(&state, jar);
+    (jar, page::render(StatusCode::OK, &link_form(&state, &t, csrf, q.token, ask))).into_response()
 }
 
 pub async fn post(State(state): State<AppState>, jar: CookieJar, p: Params) -> Response {
     let run = async {
-        session::check_csrf(&state, &jar, p.first("csrf")).ok_or_else(csrf_failure)?;
+        let csrf = session::check_csrf(&state, &jar, p.first("csrf")).ok_or_else(csrf_failure)?;
         let token = p.first("token").unwrap_or("");
         if token.is_empty() || token.len() > 128 {
             return Ok(expired(&state));
         }
         let now = state.clock.now();
-        let t = match email_tokens::take(&state.db, &random::sha256_hex(token), now).await.map_err(Failure::internal)? {
+        let hash = random::sha256_hex(token);
+        let Some(t) = email_tokens::peek(&state.db, &hash, now).await.map_err(Failure::internal)? else {
+            return Ok(expired(&state));
+        };
+        // The password: the one typed at sign-up in this browser, or one
+        // chosen here, checked before the link is spent.
+        let chosen = match t.purpose {
+            Purpose::ChangeEmail | Purpose::Reset => None,
+            _ => match signup_password(&state, &jar, &t).await {
+                Some(h) => Some(h),
+                None => {
+                    let pw = p.first("password").unwrap_or("").to_string();
+                    if let Err(e) = password::Policy::from_config(&state.config.passwords).check(&pw) {
+                        let mut f = link_form(&state, &t, csrf, token.to_string(), true);
+                        f.error = Some(format!("The {e}."));
+                        return Ok(page::render(StatusCode::BAD_REQUEST, &f));
+                    }
+                    let _permit = state.passwords.clone().try_acquire_owned().map_err(|_| busy())?;
+                    Some(password::hash(pw).await.map_err(Failure::internal)?)
+                }
+            },
+        };
+        let t = match email_tokens::take(&state.db, &hash, now).await.map_err(Failure::internal)? {
             Some(t) if t.purpose != Purpose::Reset => t,
             _ => return Ok(expired(&state)),
         };
@@ -106,23 +143,20 @@ pub async fn post(State(state): State<AppState>, jar: CookieJar, p: Params) -> R
         if user.email.as_deref().map(normalize_email) != Some(normalize_email(&t.email)) {
             return Ok(expired(&state));
         }
-        let was_verified = user.email_verified;
+        // The mailbox is proven: whatever the unverified claim brought goes,
+        // and the prover's choices are installed.
+        crate::proof::reclaim(&state, &mut user, &t.email, t.purpose.as_str()).await.map_err(Failure::internal)?;
         user.email_verified = true;
-        if let Some(h) = &t.password_hash {
-            // The password chosen at sign-up, set now that the address is proven.
-            user.password_hash = Some(h.clone());
+        if chosen.is_some() {
+            user.password_hash = chosen;
+        }
+        if t.name.is_some() {
+            user.name = t.name.clone();
         }
         user.updated_at = now;
         users::update(&state.db, &user).await.map_err(Failure::internal)?;
         let e = Event::new(Kind::EmailVerified).account(&user).actor(format!("user:{}", user.user_id));
         audit::record(&state.audit, e.details(serde_json::json!({ "purpose": t.purpose.as_str() })));
-        // Sessions started before the owner proved the address are not theirs to keep.
-        if !was_verified {
-            let actor = format!("user:{}", user.user_id);
-            crate::oidc::backchannel::end_user_sessions(&state, &user.user_id, false, &actor, "email_verified")
-                .await
-                .map_err(Failure::internal)?;
-        }
         if t.purpose == Purpose::Signup {
             return signed_up(&state, jar, &user, &t).await;
         }
@@ -132,6 +166,10 @@ pub async fn post(State(state): State<AppState>, jar: CookieJar, p: Params) -> R
         Ok(page::notice(&state, StatusCode::OK, "Email verified", msg, link))
     };
     run.await.unwrap_or_else(|f: Failure| f.render(&state))
+}
+
+fn busy() -> Failure {
+    Failure::page(OAuthError::new(ErrorCode::TemporarilyUnavailable, "too many at once; retry shortly"))
 }
 
 /// The sign-up's session starts here: back to the application when this
@@ -150,8 +188,12 @@ async fn signed_up(state: &AppState, jar: CookieJar, user: &User, t: &EmailToken
     Ok((jar, Redirect::to(&to)).into_response())
 }
 
+/// The new address is proven: an account that claimed it unverified loses
+/// it, every other link of the account is spent (a reset link mailed to the
+/// old address no longer works), and the old address is told.
 async fn change_email(state: &AppState, mut user: User, t: &EmailToken) -> Result<Response, Failure> {
     let from = user.email.clone();
+    crate::proof::release(state, &t.email, &user.user_id).await.map_err(Failure::internal)?;
     user.email = Some(t.email.clone());
     user.email_verified = true;
     user.updated_at = state.clock.now();
@@ -163,8 +205,12 @@ async fn change_email(state: &AppState, mut user: User, t: &EmailToken) -> Resul
         }
         Err(e) => return Err(Failure::internal(e)),
     }
+    email_tokens::delete_for_user(&state.db, &user.user_id).await.map_err(Failure::internal)?;
     let e = Event::new(Kind::EmailVerified).account(&user).actor(format!("user:{}", user.user_id));
     audit::record(&state.audit, e.details(serde_json::json!({ "purpose": "change_email", "from": from })));
+    if let Some(old) = from.filter(|o| normalize_email(o) != normalize_email(&t.email)) {
+        emails::email_changed_notice(state, &old, &t.email);
+    }
     let link = Some((with_req(state, super::ACCOUNT, None), "Your account".to_string()));
     Ok(page::notice(state, StatusCode::OK, "Email changed", format!("You now sign in with {}.", t.email), link))
 }
@@ -190,25 +236,8 @@ pub async fn resend_post(State(state): State<AppState>, ClientIp(ip): ClientIp, 
             && !u.disabled
             && state.limits.mail_account(&u.user_id)
         {
-            // A sign-up waiting for its link keeps its password in the new one.
-            let now = state.clock.now();
-            let pending = email_tokens::find_for_user(&state.db, &u.user_id, Purpose::Signup, now)
-                .await
-                .map_err(Failure::internal)?;
-            let link = match pending {
-                Some(t) => LinkFor {
-                    purpose: Purpose::Signup,
-                    email: &email,
-                    password_hash: t.password_hash,
-                    request_id: req.map(str::to_string).or(t.request_id),
-                },
-                None => LinkFor {
-                    purpose: Purpose::Verify,
-                    email: &email,
-                    password_hash: None,
-                    request_id: req.map(str::to_string),
-                },
-            };
+            // A new link never carries a password: whoever follows it chooses one.
+            let link = LinkFor::verify(Purpose::Verify, &email, req.map(str::to_string));
             emails::send_link(&state, &u, link).await.map_err(Failure::internal)?;
         }
         let msg = format!("If {email} has an account waiting for verification, a new link is on its way.");

@@ -53,3 +53,9 @@ pub async fn delete(db: &Db, user_id: &str, client_id: &str) -> Result<bool> {
         .rows_affected();
     Ok(n > 0)
 }
+
+/// Withdraws every consent of a user; how many there were.
+pub async fn delete_for_user(db: &Db, user_id: &str) -> Result<u64> {
+    let res = sqlx::query("DELETE FROM consents WHERE user_id = $1").bind(user_id).execute(db.pool()).await?;
+    Ok(res.rows_affected())
+}

@@ -47,6 +47,8 @@ pub struct EmailToken {
     pub purpose: Purpose,
     pub email: String,
     pub password_hash: Option<String>,
+    /// Sign-up: the name typed with it, set when the link is followed.
+    pub name: Option<String>,
     pub request_id: Option<String>,
     pub created_at: i64,
     pub expires_at: i64,
@@ -63,14 +65,15 @@ pub async fn replace(db: &Db, t: &EmailToken) -> Result<()> {
         .execute(&mut *tx)
         .await?;
     sqlx::query(
-        "INSERT INTO email_tokens (token_hash, user_id, purpose, email, password_hash, request_id, created_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO email_tokens (token_hash, user_id, purpose, email, password_hash, name, request_id, created_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(&t.token_hash)
     .bind(&t.user_id)
     .bind(t.purpose.as_str())
     .bind(&t.email)
     .bind(&t.password_hash)
+    .bind(&t.name)
     .bind(&t.request_id)
     .bind(t.created_at)
     .bind(t.expires_at)
@@ -84,7 +87,7 @@ pub async fn replace(db: &Db, t: &EmailToken) -> Result<()> {
 /// the user to confirm).
 pub async fn peek(db: &Db, token_hash: &str, now: i64) -> Result<Option<EmailToken>> {
     let row = sqlx::query(
-        "SELECT token_hash, user_id, purpose, email, password_hash, request_id, created_at, expires_at
+        "SELECT token_hash, user_id, purpose, email, password_hash, name, request_id, created_at, expires_at
          FROM email_tokens WHERE token_hash = $1 AND expires_at > $2",
     )
     .bind(token_hash)
@@ -99,7 +102,7 @@ pub async fn peek(db: &Db, token_hash: &str, now: i64) -> Result<Option<EmailTok
 pub async fn take(db: &Db, token_hash: &str, now: i64) -> Result<Option<EmailToken>> {
     let row = sqlx::query(
         "DELETE FROM email_tokens WHERE token_hash = $1
-         RETURNING token_hash, user_id, purpose, email, password_hash, request_id, created_at, expires_at",
+         RETURNING token_hash, user_id, purpose, email, password_hash, name, request_id, created_at, expires_at",
     )
     .bind(token_hash)
     .fetch_optional(db.pool())
@@ -110,7 +113,7 @@ pub async fn take(db: &Db, token_hash: &str, now: i64) -> Result<Option<EmailTok
 /// The account's live sign-up link, if any (to resend it with its password).
 pub async fn find_for_user(db: &Db, user_id: &str, purpose: Purpose, now: i64) -> Result<Option<EmailToken>> {
     let row = sqlx::query(
-        "SELECT token_hash, user_id, purpose, email, password_hash, request_id, created_at, expires_at
+        "SELECT token_hash, user_id, purpose, email, password_hash, name, request_id, created_at, expires_at
          FROM email_tokens WHERE user_id = $1 AND purpose = $2 AND expires_at > $3",
     )
     .bind(user_id)
@@ -121,10 +124,11 @@ pub async fn find_for_user(db: &Db, user_id: &str, purpose: Purpose, now: i64) -
     row.as_ref().map(from_row).transpose().map(Option::flatten)
 }
 
-/// Forgets every link of the account (after a password reset).
-pub async fn delete_for_user(db: &Db, user_id: &str) -> Result<()> {
-    sqlx::query("DELETE FROM email_tokens WHERE user_id = $1").bind(user_id).execute(db.pool()).await?;
-    Ok(())
+/// Forgets every link of the account (after a password reset, an address
+/// change or a reclaim); how many there were.
+pub async fn delete_for_user(db: &Db, user_id: &str) -> Result<u64> {
+    let res = sqlx::query("DELETE FROM email_tokens WHERE user_id = $1").bind(user_id).execute(db.pool()).await?;
+    Ok(res.rows_affected())
 }
 
 fn from_row(r: &sqlx::any::AnyRow) -> Result<Option<EmailToken>> {
@@ -136,6 +140,7 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<Option<EmailToken>> {
         purpose,
         email: r.try_get("email")?,
         password_hash: r.try_get("password_hash")?,
+        name: r.try_get("name")?,
         request_id: r.try_get("request_id")?,
         created_at: r.try_get("created_at")?,
         expires_at: r.try_get("expires_at")?,

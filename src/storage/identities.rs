@@ -99,6 +99,13 @@ pub async fn touch(db: &Db, i: &Identity) -> Result<()> {
     Ok(())
 }
 
+/// Removes every identity of `user_id`, returning them (a reclaimed account).
+pub async fn remove_all(db: &Db, user_id: &str) -> Result<Vec<Identity>> {
+    let sql = sqlx::AssertSqlSafe(format!("DELETE FROM identities WHERE user_id = $1 RETURNING {COLUMNS}"));
+    let rows = sqlx::query(sql).bind(user_id).fetch_all(db.pool()).await?;
+    rows.iter().map(from_row).collect()
+}
+
 /// Removes identities of `user_id` at `provider` (one subject, or all there).
 /// Returns how many were removed.
 pub async fn remove(db: &Db, user_id: &str, provider: &str, subject: Option<&str>) -> Result<u64> {

@@ -70,6 +70,21 @@ pub async fn update(db: &Db, u: &User) -> Result<()> {
     if res.rows_affected() == 0 { Err(StorageError::NotFound) } else { Ok(()) }
 }
 
+/// Takes an unverified address off `user_id` (someone else proved it);
+/// false when the account holds it verified or not at all.
+pub async fn release_email(db: &Db, user_id: &str, email: &str, now: i64) -> Result<bool> {
+    let res = sqlx::query(
+        "UPDATE users SET email = NULL, email_normalized = NULL, email_verified = FALSE, updated_at = $3
+         WHERE user_id = $1 AND email_normalized = $2 AND email_verified = FALSE",
+    )
+    .bind(user_id)
+    .bind(normalize_email(email))
+    .bind(now)
+    .execute(db.pool())
+    .await?;
+    Ok(res.rows_affected() > 0)
+}
+
 pub async fn find_by_id(db: &Db, user_id: &str) -> Result<Option<User>> {
     let sql = sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM users WHERE user_id = $1"));
     let row = sqlx::query(sql).bind(user_id).fetch_optional(db.pool()).await?;

@@ -81,19 +81,19 @@ pub async fn walk(c: &reqwest::Client, mut resp: reqwest::Response) -> reqwest::
     panic!("redirect loop");
 }
 
-async fn open(c: &reqwest::Client, down: &TestApp, extra: &str) -> reqwest::Response {
+pub async fn open(c: &reqwest::Client, down: &TestApp, extra: &str) -> reqwest::Response {
     walk(c, c.get(down.url(&auth("spa", extra))).send().await.unwrap()).await
 }
 
 /// The href of the "Continue with …" button of provider `id`.
-fn button(html: &str, id: &str) -> String {
+pub fn button(html: &str, id: &str) -> String {
     let needle = format!("id=\"provider-{id}\" href=\"");
     let start = html.find(&needle).unwrap_or_else(|| panic!("no button {id} in {html}")) + needle.len();
     html[start..start + html[start..].find('"').unwrap()].replace("&amp;", "&")
 }
 
 /// Signs in on the upstream Sesame's login box shown by `page`.
-async fn upstream_login(c: &reqwest::Client, page: reqwest::Response, email: &str) -> reqwest::Response {
+pub async fn upstream_login(c: &reqwest::Client, page: reqwest::Response, email: &str) -> reqwest::Response {
     let base = page.url().origin().ascii_serialization();
     assert!(page.url().path().ends_with("/login"), "upstream login box expected: {}", page.url());
     let html = page.text().await.unwrap();
@@ -135,7 +135,7 @@ pub async fn redeem(down: &TestApp, back: &reqwest::Response) -> Value {
 }
 
 /// Chooser → upstream login box → back to the app.
-async fn sign_in_through_corp(f: &Fed, c: &reqwest::Client, email: &str) -> Value {
+pub async fn sign_in_through_corp(f: &Fed, c: &reqwest::Client, email: &str) -> Value {
     let page = open(c, &f.down, "").await;
     assert_eq!(page.status(), StatusCode::OK);
     let html = page.text().await.unwrap();

@@ -16,6 +16,7 @@ mod federation;
 mod flow;
 mod hardening;
 mod import;
+mod integrity;
 mod keys;
 mod logout;
 mod management;

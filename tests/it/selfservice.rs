@@ -14,7 +14,7 @@ use crate::support::{TestApp, TestDb, add_client, add_user, stdout_json};
 
 backend_tests!(sign_up_verify_forget_reset_and_end_a_session, verified_email_required, account_page_changes,);
 
-async fn app_with_mail(db: &TestDb, f: impl FnOnce(&mut sesame::config::Config)) -> (TestApp, SmtpSink) {
+pub async fn app_with_mail(db: &TestDb, f: impl FnOnce(&mut sesame::config::Config)) -> (TestApp, SmtpSink) {
     let sink = SmtpSink::start().await;
     let s = sink.clone();
     let app = TestApp::spawn(db, move |c| {
@@ -27,7 +27,7 @@ async fn app_with_mail(db: &TestDb, f: impl FnOnce(&mut sesame::config::Config))
 }
 
 /// The login box of a fresh authorization for `spa`: (html, req).
-async fn login_box(b: &Browser) -> (String, String) {
+pub async fn login_box(b: &Browser) -> (String, String) {
     let page = b.follow(b.get(&auth("spa", "")).await).await;
     assert_eq!(page.status(), StatusCode::OK);
     let html = page.text().await.unwrap();
@@ -36,7 +36,7 @@ async fn login_box(b: &Browser) -> (String, String) {
 }
 
 /// The page a link opens, then its button.
-async fn follow_link(b: &Browser, link: &str, extra: &[(&str, &str)]) -> reqwest::Response {
+pub async fn follow_link(b: &Browser, link: &str, extra: &[(&str, &str)]) -> reqwest::Response {
     let page = b.get(link).await;
     assert_eq!(page.status(), StatusCode::OK, "the link's page opens");
     let html = page.text().await.unwrap();

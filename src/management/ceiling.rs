@@ -1,0 +1,44 @@
+//! Who may grant what on the management API: a caller hands out permissions
+//! of the built-in management API only within what its own token holds, and
+//! never changes its own client's grants, so `write:clients` or
+//! `write:roles` is not a way to every other permission. Grants on other
+//! APIs are the operator's to make freely.
+
+use super::problem::Problem;
+use crate::app::AppState;
+use crate::oidc::tokens::AccessClaims;
+use crate::storage::roles;
+
+/// Refuses (403) granting `perms` of `api` beyond the caller's own, when
+/// `api` is the management API.
+pub fn within(state: &AppState, who: &AccessClaims, api: &str, perms: &[String]) -> Result<(), Problem> {
+    if api.trim_end_matches('/') != super::audience(state.issuer.as_str()) {
+        return Ok(());
+    }
+    let held = who.permissions.as_deref().unwrap_or_default();
+    match perms.iter().find(|p| !held.contains(p)) {
+        None => Ok(()),
+        Some(p) => Err(Problem::forbidden(format!(
+            "a caller may grant permissions of the management API only within its own token's, and it lacks `{p}`"
+        ))),
+    }
+}
+
+/// Refuses a client's change to its own API grants.
+pub fn not_self(who: &AccessClaims, client_id: &str) -> Result<(), Problem> {
+    if who.client_id == client_id {
+        return Err(Problem::forbidden("a client cannot change its own API grants; another client must"));
+    }
+    Ok(())
+}
+
+/// Refuses handing out `role` (to a user or a group) when it carries
+/// management permissions beyond the caller's own.
+pub async fn role(state: &AppState, who: &AccessClaims, role: &str) -> Result<(), Problem> {
+    let all = roles::list_roles(&state.db).await?;
+    let Some(r) = all.iter().find(|r| r.name == role) else { return Ok(()) };
+    let aud = super::audience(state.issuer.as_str());
+    let perms: Vec<String> =
+        r.permissions.iter().filter(|(api, _)| api.trim_end_matches('/') == aud).map(|(_, p)| p.clone()).collect();
+    within(state, who, &aud, &perms)
+}

@@ -1,0 +1,141 @@
+//! What proving a mailbox does to the accounts that claimed its address.
+//!
+//! An unverified address on an account is a claim, not a possession: it was
+//! typed at sign-up, sent unverified by a provider, read from an import file
+//! or set by an administrator, and nobody has shown they read its mail. The
+//! first proof of the mailbox (a verification, sign-up or reset link
+//! followed, or a provider that verified the address) decides, and nothing
+//! the claim brought along survives it:
+//!
+//! - [`reclaim`]: the proof lands on the account that holds the address
+//!   unverified. Everything on it that the proof does not vouch for goes —
+//!   linked identities, the password, every session and refresh token
+//!   (offline ones too), consents and other outstanding links, and the name
+//!   and picture they brought — and the owner is mailed a list of what went.
+//!   The caller then installs what the prover chose (a password, an identity).
+//! - [`release`]: another account proved the address: the claimant loses it
+//!   and keeps its own ways in; an unfinished sign-up holding it is deleted.
+
+use crate::app::AppState;
+use crate::audit::{self, Event, Kind};
+use crate::domain::{User, normalize_email};
+use crate::mail::Mail;
+use crate::storage::{StorageError, consents, email_tokens, identities, users};
+
+/// What a reclaim took off an account.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Removed {
+    /// `provider: upstream email or subject` of each identity unlinked.
+    pub identities: Vec<String>,
+    pub password: bool,
+    pub sessions: usize,
+    pub consents: u64,
+    pub links: u64,
+}
+
+impl Removed {
+    pub fn is_empty(&self) -> bool {
+        self.identities.is_empty() && !self.password && self.sessions == 0 && self.consents == 0
+    }
+
+    fn lines(&self, state: &AppState) -> Vec<String> {
+        let mut out = Vec::new();
+        for i in &self.identities {
+            out.push(format!("- the sign-in through {i}"));
+        }
+        if self.password {
+            out.push("- a password set before your address was verified".into());
+        }
+        if self.sessions > 0 {
+            out.push(format!("- {} signed-in session(s) and their tokens", self.sessions));
+        }
+        if self.consents > 0 {
+            out.push(format!("- {} application consent(s)", self.consents));
+        }
+        let _ = state;
+        out
+    }
+}
+
+/// `user` held `email` unverified and its owner just proved the mailbox
+/// (`how`: `signup`, `verify`, `reset`, or a provider id). Strips the
+/// account (see the module) in storage and in `user`; the caller sets the
+/// verified address, what the prover chose, and saves `user`. A no-op for
+/// an account whose address was already verified.
+pub async fn reclaim(state: &AppState, user: &mut User, email: &str, how: &str) -> Result<Removed, StorageError> {
+    let mut removed = Removed::default();
+    if user.email_verified && user.email.as_deref().map(normalize_email) == Some(normalize_email(email)) {
+        return Ok(removed);
+    }
+    let actor = format!("user:{}", user.user_id);
+    for i in identities::remove_all(&state.db, &user.user_id).await? {
+        let name = state.federation.get(&i.provider).map(|p| p.name.clone()).unwrap_or_else(|| i.provider.clone());
+        removed.identities.push(format!("{name} ({})", i.email.as_deref().unwrap_or(&i.subject)));
+        let e = Event::new(Kind::IdentityUnlinked).user(user.user_id.clone()).method(i.provider).actor(actor.clone());
+        audit::record(&state.audit, e.details(serde_json::json!({ "why": "address_proven" })));
+    }
+    removed.password = user.password_hash.take().is_some();
+    removed.sessions =
+        crate::oidc::backchannel::end_user_sessions(state, &user.user_id, true, &actor, "address_proven").await?;
+    removed.consents = consents::delete_for_user(&state.db, &user.user_id).await?;
+    removed.links = email_tokens::delete_for_user(&state.db, &user.user_id).await?;
+    if !removed.identities.is_empty() {
+        // The profile came with the identities.
+        user.name = None;
+        user.picture = None;
+    }
+    let details = serde_json::json!({
+        "how": how,
+        "identities": removed.identities.len(),
+        "password": removed.password,
+        "sessions": removed.sessions,
+        "consents": removed.consents,
+        "links": removed.links,
+    });
+    let e = Event::new(Kind::AccountReclaimed).user(user.user_id.clone()).email(email).actor(actor);
+    audit::record(&state.audit, e.details(details));
+    if !removed.is_empty() {
+        reclaimed_notice(state, email, &removed);
+    }
+    Ok(removed)
+}
+
+/// `prover` proved `email`: whichever other account holds it unverified
+/// loses it (an unfinished sign-up, with no way in at all, is deleted).
+/// Returns whether an address was released.
+pub async fn release(state: &AppState, email: &str, prover: &str) -> Result<bool, StorageError> {
+    let Some(holder) = users::find_by_email(&state.db, email).await? else { return Ok(false) };
+    if holder.user_id == prover || holder.email_verified {
+        return Ok(false);
+    }
+    let now = state.clock.now();
+    let unfinished = holder.password_hash.is_none()
+        && identities::for_user(&state.db, &holder.user_id).await?.is_empty()
+        && crate::storage::sessions::list_for_user(&state.db, &holder.user_id).await?.is_empty();
+    let released = if unfinished {
+        users::delete(&state.db, &holder.user_id).await.map(|()| true).or_else(|e| match e {
+            StorageError::NotFound => Ok(false),
+            e => Err(e),
+        })?
+    } else {
+        users::release_email(&state.db, &holder.user_id, email, now).await?
+    };
+    if released {
+        let e = Event::new(Kind::EmailReleased).user(holder.user_id.clone()).email(email);
+        let details = serde_json::json!({ "proven_by": prover, "deleted": unfinished });
+        audit::record(&state.audit, e.actor(format!("user:{prover}")).details(details));
+    }
+    Ok(released)
+}
+
+fn reclaimed_notice(state: &AppState, email: &str, removed: &Removed) {
+    let product = &state.config.login.product_name;
+    let list = removed.lines(state).join("\n");
+    state.mailer.send(Mail {
+        to: email.to_string(),
+        subject: format!("Your {product} account was secured"),
+        body: format!(
+            "You just proved that this address is yours. Until then it was on a {product} account without proof, so we removed from that account everything that was added before your proof:\n\n{list}\n\nIf one of these was yours, sign in and add it again from your account page."
+        ),
+    });
+}
