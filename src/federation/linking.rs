@@ -18,9 +18,9 @@
 use super::claims::Upstream;
 use super::provider::Provider;
 use super::{Failed, Problem};
+use crate::app::AppState;
 use crate::domain::{User, normalize_email};
 use crate::storage::identities::{self, Identity};
-use crate::app::AppState;
 use crate::storage::{StorageError, users};
 
 #[derive(Debug, PartialEq, Eq)]

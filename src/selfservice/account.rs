@@ -201,7 +201,8 @@ pub async fn get(State(state): State<AppState>, jar: CookieJar, Query(q): Query<
             min_length: state.config.passwords.min_length,
             notice: q.done.as_deref().and_then(done_message).map(str::to_string),
             error: q.error.as_deref().and_then(error_message).map(str::to_string),
-            reauth_url: (q.error.as_deref() == Some("reauth")).then(|| format!("{}?reauth=1", with_req(&state, ACCOUNT, None))),
+            reauth_url: (q.error.as_deref() == Some("reauth"))
+                .then(|| format!("{}?reauth=1", with_req(&state, ACCOUNT, None))),
             sessions,
             identities,
             providers,

@@ -9,15 +9,16 @@
 //! conversation.
 
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::authorize::auth;
 use crate::backend_tests;
 use crate::federation::{Fed, browser, fed, redeem, sign_in_through_corp, walk};
+use crate::management::token_for;
 use crate::selfservice::{follow_link, login_box};
 use crate::support::browser::{Browser, hidden, location, params};
 use crate::support::smtp::SmtpSink;
-use crate::support::{TestDb, add_user};
+use crate::support::{TestApp, TestDb, add_user};
 
 const VICTIM: &str = "victim@example.com";
 /// Verified at the upstream: the victim's own provider account.
@@ -34,6 +35,7 @@ backend_tests!(
     non_verifying_idp,
     a_resent_link_never_installs_a_strangers_password,
     changing_the_address_needs_a_fresh_proof_and_spends_old_links,
+    write_clients_is_not_full_admin,
 );
 
 /// A downstream Sesame with mail, whose provider `corp` (an upstream Sesame)
@@ -162,7 +164,8 @@ async fn trojan_identifier(db: TestDb) {
     let (f, sink) = world(&db).await;
     let (account, attacker) = attacker_account(&f).await;
     let html = attacker.get(f.down.url("/account")).send().await.unwrap().text().await.unwrap();
-    let set = [("csrf", hidden(&html, "csrf")), ("current_password", String::new()), ("new_password", ATTACKER_PW.into())];
+    let set =
+        [("csrf", hidden(&html, "csrf")), ("current_password", String::new()), ("new_password", ATTACKER_PW.into())];
     let r = attacker.post(f.down.url("/account/password")).form(&set).send().await.unwrap();
     assert!(location(&r).contains("done=password"), "{}", location(&r));
     assert_eq!(password_sub(&f, VICTIM, ATTACKER_PW).await.as_deref(), Some(account.as_str()));
@@ -304,4 +307,96 @@ async fn reset_request(f: &Fed, email: &str) {
     let html = b.get("/forgot-password").await.text().await.unwrap();
     let r = b.post_form("/forgot-password", &[("csrf", &hidden(&html, "csrf")), ("email", email)]).await;
     assert_eq!(r.status(), StatusCode::OK);
+}
+
+async fn manage(app: &TestApp, token: &str, m: reqwest::Method, path: &str, body: Value) -> (StatusCode, Value) {
+    let r = reqwest::Client::new()
+        .request(m, app.url(&format!("/api/v1{path}")))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// A management client holding `write:clients` cannot give itself (or any
+/// client) management permissions it does not hold; `write:roles` cannot
+/// mint a role that does. A grant within the caller's own is fine.
+async fn write_clients_is_not_full_admin(db: TestDb) {
+    use reqwest::Method;
+    let app = TestApp::spawn(&db, |c| c.database.client_cache_secs = 0).await;
+    let aud = format!("{}/api/v1", app.base_url);
+    let clerk = token_for(&app, &db, "clerk", &["read:clients", "write:clients"]).await;
+    let every = ["read:users", "write:users", "read:clients", "write:clients", "read:roles", "write:roles"];
+
+    let (status, p) =
+        manage(&app, &clerk, Method::PATCH, "/clients/clerk", json!({"grant": {"api": aud, "permissions": every}}))
+            .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("its own API grants"), "{p}");
+    let (status, _) = manage(
+        &app,
+        &clerk,
+        Method::PATCH,
+        "/clients/clerk",
+        json!({"grant": {"api": aud, "permissions": ["read:clients"]}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "not even within the ceiling: never its own");
+
+    token_for(&app, &db, "other", &["read:users"]).await;
+    let (status, p) = manage(
+        &app,
+        &clerk,
+        Method::PATCH,
+        "/clients/other",
+        json!({"grant": {"api": aud, "permissions": ["write:users"]}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("`write:users`"), "{p}");
+    let (status, p) = manage(
+        &app,
+        &clerk,
+        Method::PATCH,
+        "/clients/other",
+        json!({"grant": {"api": aud, "permissions": ["read:clients"]}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "a grant within the caller's own: {p}");
+
+    // The token the clerk gets now carries no more than before.
+    let again = token_for(&app, &db, "clerk2", &["read:clients"]).await;
+    let claims = crate::flow::decode_payload(&again);
+    assert_eq!(claims["permissions"], json!(["read:clients"]));
+
+    let roler = token_for(&app, &db, "roler", &["read:roles", "write:roles"]).await;
+    let (status, _) = manage(
+        &app,
+        &roler,
+        Method::POST,
+        "/roles",
+        json!({"name": "superadmin", "permissions": {"api": aud, "permissions": ["write:keys"]}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let admin = token_for(&app, &db, "admin", &["read:roles", "write:roles", "write:keys", "write:users"]).await;
+    let (status, _) = manage(
+        &app,
+        &admin,
+        Method::POST,
+        "/roles",
+        json!({"name": "keykeeper", "permissions": {"api": aud, "permissions": ["write:keys"]}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let user = add_user(&app, "someone@example.com", PW).await;
+    let (status, p) =
+        manage(&app, &roler, Method::POST, &format!("/users/{user}/roles"), json!({"role": "keykeeper"})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a role carrying more than the caller holds: {p}");
+    let (status, _) =
+        manage(&app, &admin, Method::POST, &format!("/users/{user}/roles"), json!({"role": "keykeeper"})).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
 }

@@ -276,10 +276,16 @@ async fn verified_email_required(db: TestDb) {
     assert_eq!(again.status(), StatusCode::OK);
     let second = sink.nth("carol@example.com", 2).await.link("/verify-email").unwrap();
     assert_eq!(b.get(&first).await.status(), StatusCode::BAD_REQUEST, "the older link no longer works");
-    let ok = follow_link(&b, &second, &[]).await;
+    // Whoever follows the link chooses the password: one set before the
+    // address was proven does not survive the proof.
+    assert_eq!(follow_link(&b, &second, &[]).await.status(), StatusCode::BAD_REQUEST, "a password is required");
+    let ok = follow_link(&b, &second, &[("password", "a password of carol's")]).await;
     assert_eq!(ok.status(), StatusCode::OK);
+    let (html, _) = login_box(&b).await;
+    let old = b.submit_login(&html, "carol@example.com", "correct horse battery").await;
+    assert_eq!(old.status(), StatusCode::UNAUTHORIZED, "the password from before the proof is gone");
     // Now the sign-in goes through, and the ID token says the address is verified.
-    let url = b.authorize_with_login(&auth("spa", ""), "carol@example.com", "correct horse battery").await;
+    let url = b.authorize_with_login(&auth("spa", ""), "carol@example.com", "a password of carol's").await;
     let tokens = redeem(&app, &params(&url)["code"]).await;
     let payload = tokens["id_token"].as_str().unwrap().split('.').nth(1).unwrap().to_string();
     use base64::Engine;
