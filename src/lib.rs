@@ -37,3 +37,4 @@ pub mod selfservice;
 pub mod session;
 pub mod startup;
 pub mod storage;
+pub mod text;

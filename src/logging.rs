@@ -13,6 +13,21 @@ pub enum Sink {
     Stderr,
 }
 
+/// Text lines: every field (the message too) goes through `text::escape`,
+/// so a value from outside — an upstream's `error_description`, a header, a
+/// typed address — can neither forge a line nor carry terminal escapes. JSON
+/// lines need nothing more: serde_json writes every control character as
+/// `\uXXXX`.
+fn escaped() -> impl for<'w> tracing_subscriber::fmt::FormatFields<'w> + 'static {
+    use tracing_subscriber::field::MakeExt;
+    tracing_subscriber::fmt::format::debug_fn(|w, field, value| {
+        let v = format!("{value:?}");
+        let v = crate::text::escape(&v);
+        if field.name() == "message" { write!(w, "{v}") } else { write!(w, "{}={v}", field.name()) }
+    })
+    .delimited(" ")
+}
+
 pub fn init(format: LogFormat, level: &str, sink: Sink) {
     let filter = std::env::var("RUST_LOG")
         .ok()
@@ -32,9 +47,45 @@ pub fn init(format: LogFormat, level: &str, sink: Sink) {
         (LogFormat::Json, Sink::Stderr) => {
             builder.json().with_current_span(true).with_span_list(false).with_writer(std::io::stderr).try_init()
         }
-        (LogFormat::Text, Sink::Stdout) => builder.with_writer(std::io::stdout).try_init(),
-        (LogFormat::Text, Sink::Stderr) => builder.with_writer(std::io::stderr).try_init(),
+        (LogFormat::Text, Sink::Stdout) => builder.fmt_fields(escaped()).with_writer(std::io::stdout).try_init(),
+        (LogFormat::Text, Sink::Stderr) => builder.fmt_fields(escaped()).with_writer(std::io::stderr).try_init(),
     };
     // A second init (tests) keeps the first subscriber.
     drop(res);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn text_lines_escape_values_from_outside() {
+        let buf = Buf::default();
+        let w = buf.clone();
+        let sub = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .fmt_fields(super::escaped())
+            .with_writer(move || w.clone())
+            .finish();
+        tracing::subscriber::with_default(sub, || {
+            let reason = "upstream error `x`: bad\n2026-01-01T00:00:00Z  INFO forged=1 \u{1b}[31m";
+            tracing::warn!(provider = %"corp", reason = %reason, "upstream sign-in failed {}", "\r\nagain");
+        });
+        let out = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(out.lines().count(), 1, "one event, one line: {out}");
+        assert!(out.contains("bad\\n2026") && out.contains("\\u{1b}[31m") && out.contains("\\r\\nagain"), "{out}");
+    }
 }

@@ -97,6 +97,27 @@ pub struct Event {
 }
 
 impl Event {
+    /// Takes control characters out of every text field: whatever reached
+    /// the event (the request edge refuses them already), what is stored and
+    /// logged holds none, so no event can fail its batch or forge a line.
+    pub fn clean(&mut self) {
+        for f in [
+            &mut self.user_id,
+            &mut self.email,
+            &mut self.client_id,
+            &mut self.sid_hash,
+            &mut self.method,
+            &mut self.reason,
+            &mut self.actor,
+        ] {
+            if let Some(v) = f
+                && crate::text::has_control(v)
+            {
+                *v = crate::text::clean(v);
+            }
+        }
+    }
+
     pub fn new(kind: Kind) -> Event {
         Event {
             kind,

@@ -11,6 +11,8 @@ mod event;
 pub mod search;
 mod writer;
 
+pub use writer::write as write_batch;
+
 pub use event::{Event, Kind, Outcome};
 
 use std::sync::Arc;
@@ -40,6 +42,8 @@ struct Inner {
     clock: Clock,
     log_lines: bool,
     dropped: AtomicU64,
+    /// Events the database refused (written row by row, these alone failed).
+    lost: Arc<AtomicU64>,
     last_warning: AtomicI64,
 }
 
@@ -73,15 +77,17 @@ impl Auditor {
         };
         crate::storage::audit::ensure_schema(&db).await.map_err(|e| anyhow::anyhow!("audit database: {e}"))?;
         let (tx, rx) = mpsc::channel(config.audit.queue_size);
+        let lost = Arc::new(AtomicU64::new(0));
         let a = Auditor(Arc::new(Inner {
             tx,
             db: db.clone(),
             clock,
             log_lines: config.audit.log_lines,
             dropped: AtomicU64::new(0),
+            lost: lost.clone(),
             last_warning: AtomicI64::new(0),
         }));
-        tokio::spawn(writer::run(db, rx));
+        tokio::spawn(writer::run(db, rx, lost));
         Ok(a)
     }
 
@@ -93,6 +99,7 @@ impl Auditor {
     pub fn record(&self, mut event: Event) {
         let i = &self.0;
         event.at_ms = i.clock.now_ms();
+        event.clean();
         if event.context.is_none() {
             event.context = CONTEXT.try_with(Arc::clone).ok();
         }
@@ -112,6 +119,11 @@ impl Auditor {
     /// Events dropped because the queue was full, since start.
     pub fn dropped(&self) -> u64 {
         self.0.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Events the audit database refused, since start.
+    pub fn lost(&self) -> u64 {
+        self.0.lost.load(Ordering::Relaxed)
     }
 
     /// Waits until every event recorded before this call is written (shutdown,

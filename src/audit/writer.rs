@@ -13,7 +13,7 @@ use crate::storage::Db;
 const BATCH: usize = 512;
 const LINGER: Duration = Duration::from_millis(25);
 
-pub(super) async fn run(db: Db, mut rx: mpsc::Receiver<Msg>) {
+pub(super) async fn run(db: Db, mut rx: mpsc::Receiver<Msg>, lost: std::sync::Arc<std::sync::atomic::AtomicU64>) {
     let mut batch: Vec<Event> = Vec::with_capacity(BATCH);
     let mut waiting = Vec::new();
     while let Some(msg) = rx.recv().await {
@@ -27,7 +27,10 @@ pub(super) async fn run(db: Db, mut rx: mpsc::Receiver<Msg>) {
             }
         }
         if !batch.is_empty() {
-            write(&db, &batch).await;
+            let n = write(&db, &batch).await;
+            if n > 0 {
+                lost.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+            }
             batch.clear();
         }
         for w in waiting.drain(..) {
@@ -43,19 +46,32 @@ fn take(msg: Msg, batch: &mut Vec<Event>, waiting: &mut Vec<tokio::sync::oneshot
     }
 }
 
-/// Three tries a second apart (the database may be restarting); then the
-/// batch is given up with an error line naming how many events were lost.
-async fn write(db: &Db, batch: &[Event]) {
+/// Writes `batch`; returns how many events were lost. A batch the database
+/// refuses is written again row by row, so one bad event costs that event
+/// (counted and logged) and never its neighbours. When no row goes in, the
+/// database itself is away: three tries a second apart, then the batch is
+/// given up with an error line naming how many events were lost.
+pub async fn write(db: &Db, batch: &[Event]) -> u64 {
     for attempt in 1..=3 {
-        match crate::storage::audit::insert_batch(db, batch).await {
-            Ok(()) => return,
-            Err(e) if attempt < 3 => {
-                tracing::warn!(error = %e, events = batch.len(), attempt, "writing audit events failed; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+        let Err(e) = crate::storage::audit::insert_batch(db, batch).await else { return 0 };
+        if batch.len() > 1 {
+            let mut failed = 0u64;
+            for one in batch {
+                if let Err(e) = crate::storage::audit::insert_batch(db, std::slice::from_ref(one)).await {
+                    failed += 1;
+                    tracing::error!(error = %e, event = one.kind.as_str(), "an audit event was refused and lost");
+                }
             }
-            Err(e) => {
-                tracing::error!(error = %e, events = batch.len(), "audit events lost: the audit database refused them")
+            if failed < batch.len() as u64 {
+                return failed;
             }
         }
+        if attempt < 3 {
+            tracing::warn!(error = %e, events = batch.len(), attempt, "writing audit events failed; retrying");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        } else {
+            tracing::error!(error = %e, events = batch.len(), "audit events lost: the audit database refused them");
+        }
     }
+    batch.len() as u64
 }

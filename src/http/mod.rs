@@ -107,17 +107,66 @@ async fn bounded_body(req: Request, next: Next) -> Response {
         resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
         return resp;
     }
+    if let Some(what) = unclean(&parts, &buf) {
+        return refuse_unclean(&parts, &what);
+    }
     next.run(Request::from_parts(parts, axum::body::Body::from(buf))).await
+}
+
+/// Where a request holds a control character (NUL, CR, ESC, …) or bytes that
+/// are not UTF-8 once percent-decoded — in its path, query, form or JSON
+/// body: no value of Sesame's may, and none reaches storage or a log.
+fn unclean(parts: &axum::http::request::Parts, body: &[u8]) -> Option<String> {
+    if !crate::text::decoded_is_clean(parts.uri.path().as_bytes()) {
+        return Some("the path".into());
+    }
+    let named = |k: String| if k.is_empty() { "a parameter name".to_string() } else { format!("`{k}`") };
+    if let Some(k) = parts.uri.query().and_then(|q| crate::text::first_unclean(q.as_bytes())) {
+        return Some(named(k));
+    }
+    if body.is_empty() {
+        return None;
+    }
+    let ct = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if ct.starts_with("application/x-www-form-urlencoded") {
+        return crate::text::first_unclean(body).map(named);
+    }
+    if ct.contains("json") && (std::str::from_utf8(body).is_err() || crate::text::json_escapes_control(body)) {
+        return Some("the JSON body".into());
+    }
+    None
+}
+
+/// 400 in the caller's language: problem+json for the management API, a
+/// page for a browser, an OAuth error object otherwise.
+fn refuse_unclean(parts: &axum::http::request::Parts, what: &str) -> Response {
+    let detail = format!("{what} holds a control character or bytes that are not UTF-8");
+    if parts.uri.path().contains("/api/v1") {
+        let body = json!({"type": "about:blank", "title": "Bad Request", "status": 400, "detail": detail});
+        let mut r = (StatusCode::BAD_REQUEST, Json(body)).into_response();
+        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        return r;
+    }
+    let html = parts.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"));
+    if html {
+        let page = format!(
+            "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><title>Bad request</title>\
+             <h1>This request cannot be read</h1><p>{}. Go back and try again.</p></html>",
+            detail.replace('`', "")
+        );
+        return (StatusCode::BAD_REQUEST, axum::response::Html(page)).into_response();
+    }
+    let body = json!({"error": "invalid_request", "error_description": detail});
+    (StatusCode::BAD_REQUEST, Json(body)).into_response()
 }
 
 pub async fn not_found() -> (StatusCode, Json<Value>) {
     (StatusCode::NOT_FOUND, Json(json!({"error": "not_found"})))
 }
 
-/// `s` without control characters (CR, LF, ESC, …), so a request value can
-/// neither forge a log line nor smuggle terminal escapes into one.
+/// `s` without control characters (CR, LF, ESC, …): `text::clean`.
 pub fn clean(s: &str) -> String {
-    if s.chars().any(char::is_control) { s.chars().filter(|c| !c.is_control()).collect() } else { s.to_string() }
+    crate::text::clean(s)
 }
 
 /// The CSP source for an inline script: `sha256-<base64 of its SHA-256>`.

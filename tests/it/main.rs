@@ -15,6 +15,7 @@ mod discovery;
 mod federation;
 mod flow;
 mod hardening;
+mod hostile_input;
 mod import;
 mod integrity;
 mod keys;
