@@ -114,7 +114,10 @@ pub fn parse(content: &str) -> Result<Vec<Value>, String> {
         .collect()
 }
 
-/// Merges records describing the same person (same old id, else same email).
+/// Merges records describing the same person: the same old id, or the same
+/// address verified in both records when their ids do not differ. Two
+/// Auth0 users with one address stay two (the second is then reported, not
+/// merged, when it reaches the account the first made).
 fn merge(all: Vec<Record>) -> Vec<Record> {
     let mut out: Vec<Record> = Vec::new();
     let mut by_key: HashMap<String, usize> = HashMap::new();
@@ -123,9 +126,18 @@ fn merge(all: Vec<Record>) -> Vec<Record> {
             .old_id
             .iter()
             .map(|i| format!("id:{i}"))
-            .chain(r.email.iter().map(|e| format!("email:{}", normalize_email(e))))
+            .chain(
+                r.email
+                    .iter()
+                    .filter(|_| r.email_verified == Some(true))
+                    .map(|e| format!("email:{}", normalize_email(e))),
+            )
             .collect();
-        match keys.iter().find_map(|k| by_key.get(k).copied()) {
+        let found = keys.iter().find_map(|k| by_key.get(k).copied()).filter(|&i| {
+            let m: &Record = &out[i];
+            m.old_id.is_none() || r.old_id.is_none() || m.old_id == r.old_id
+        });
+        match found {
             Some(i) => {
                 let m = &mut out[i];
                 m.old_id = m.old_id.take().or(r.old_id);
@@ -153,10 +165,30 @@ fn merge(all: Vec<Record>) -> Vec<Record> {
 
 pub async fn run(db: &Db, values: Vec<Value>, opts: &Options, now: i64) -> Result<Report, StorageError> {
     let mut report = Report { dry_run: opts.dry_run, ..Default::default() };
+    // Addresses this run has given an account, with the old id of the record
+    // that got it: another Auth0 user with the same address is not merged in.
+    let mut taken: HashMap<String, Option<String>> = HashMap::new();
     for r in merge(values.iter().map(record).collect()) {
         let label = r.email.clone().or(r.old_id.clone()).unwrap_or_else(|| "(no email, no id)".into());
+        let key = r.email.as_deref().map(normalize_email);
+        if let Some(first) = key.as_ref().and_then(|k| taken.get(k))
+            && first.is_some()
+            && r.old_id.is_some()
+            && *first != r.old_id
+        {
+            let reason = format!(
+                "another user of this import ({}) has this address: two users are never merged into one",
+                first.as_deref().unwrap_or_default()
+            );
+            report.skipped.push(Skipped { user: label, reason });
+            continue;
+        }
         match one(db, &r, opts, now, &mut report).await {
-            Ok(()) => {}
+            Ok(()) => {
+                if let Some(k) = key {
+                    taken.entry(k).or_insert(r.old_id.clone());
+                }
+            }
             Err(Skip(reason)) => report.skipped.push(Skipped { user: label, reason }),
         }
     }
@@ -185,6 +217,11 @@ async fn one(db: &Db, r: &Record, opts: &Options, now: i64, report: &mut Report)
     {
         return Err(Skip("the password hash is neither bcrypt nor argon2".into()));
     }
+    if let Some(h) = &r.hash
+        && let Err(why) = password::within_bounds(h)
+    {
+        return Err(Skip(format!("the password hash asks for too much work ({why})")));
+    }
     let by_id = match (&r.old_id, opts.keep_ids) {
         (Some(id), true) => users::find_by_id(db, id).await?,
         _ => None,
@@ -197,7 +234,23 @@ async fn one(db: &Db, r: &Record, opts: &Options, now: i64, report: &mut Report)
         (Some(a), Some(b)) if a.user_id != b.user_id => {
             return Err(Skip(format!("its id is user {} and its email is user {}", a.user_id, b.user_id)));
         }
-        (a, b) => a.or(b),
+        (Some(a), _) => Some(a),
+        // By address only when both sides verified it: an unverified address
+        // is a claim, which never merges into an account (nor installs a
+        // hash on it).
+        (None, Some(b)) if b.email_verified && r.email_verified == Some(true) => Some(b),
+        (None, Some(b)) => {
+            let side = match (r.email_verified == Some(true), b.email_verified) {
+                (false, true) => "the record's",
+                (true, false) => "the account's",
+                _ => "both sides'",
+            };
+            return Err(Skip(format!(
+                "not merged into user {}: {side} address is not verified (records merge by id, or by an address verified on both sides)",
+                b.user_id
+            )));
+        }
+        (None, None) => None,
     };
     let user = match existing {
         Some(mut u) => {

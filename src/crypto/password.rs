@@ -173,6 +173,40 @@ pub fn is_supported(hash: &str) -> bool {
         || PasswordHash::new(hash).is_ok_and(|h| ["argon2id", "argon2i", "argon2d"].contains(&h.algorithm.as_str()))
 }
 
+/// The largest work an imported hash may ask for. Beyond these a single
+/// sign-in would pin a hashing thread for seconds or minutes (an imported
+/// `t=4294967295`, bcrypt cost 31), so such a hash is refused at import and
+/// never computed at sign-in.
+pub const MAX_ARGON2_M_KIB: u32 = 256 * 1024;
+pub const MAX_ARGON2_T: u32 = 16;
+pub const MAX_ARGON2_P: u32 = 8;
+pub const MAX_BCRYPT_COST: u32 = 15;
+
+/// Whether a stored hash's parameters are within the bounds above; why not.
+pub fn within_bounds(hash: &str) -> Result<(), String> {
+    if is_bcrypt(hash) {
+        let cost: u32 = hash.get(4..6).and_then(|c| c.parse().ok()).ok_or("a malformed bcrypt cost")?;
+        if !(4..=MAX_BCRYPT_COST).contains(&cost) {
+            return Err(format!("bcrypt cost {cost} is outside 4..={MAX_BCRYPT_COST}"));
+        }
+        return Ok(());
+    }
+    let h = PasswordHash::new(hash).map_err(|_| "not a PHC string".to_string())?;
+    let p = Params::try_from(&h).map_err(|e| format!("argon2 parameters: {e}"))?;
+    if p.m_cost() > MAX_ARGON2_M_KIB || p.t_cost() > MAX_ARGON2_T || p.p_cost() > MAX_ARGON2_P {
+        return Err(format!(
+            "argon2 m={} t={} p={} exceed m<={MAX_ARGON2_M_KIB} t<={MAX_ARGON2_T} p<={MAX_ARGON2_P}",
+            p.m_cost(),
+            p.t_cost(),
+            p.p_cost()
+        ));
+    }
+    if h.hash.is_some_and(|o| o.len() > 64) {
+        return Err("an argon2 output longer than 64 bytes".into());
+    }
+    Ok(())
+}
+
 /// Anything but argon2id with our parameters is hashed again at the next
 /// successful sign-in (imported bcrypt, weaker argon2 settings).
 pub fn needs_upgrade(hash: &str) -> bool {
@@ -180,8 +214,13 @@ pub fn needs_upgrade(hash: &str) -> bool {
 }
 
 /// Verifies `password` against a stored hash: an argon2 PHC string (with
-/// whatever parameters it records) or bcrypt. A malformed hash verifies false.
+/// whatever parameters it records, within `within_bounds`) or bcrypt. A
+/// malformed or out-of-bounds hash verifies false.
 pub async fn verify(password: String, phc: String) -> bool {
+    if let Err(why) = within_bounds(&phc) {
+        tracing::warn!(reason = %why, "a stored password hash asks for more work than allowed; not computed");
+        return false;
+    }
     on_pool(move || {
         if is_bcrypt(&phc) {
             return bcrypt::verify(password.as_bytes(), &phc).unwrap_or(false);
@@ -207,6 +246,23 @@ pub async fn verify(password: String, phc: String) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn out_of_bounds_hashes_are_never_computed() {
+        let huge_t = "$argon2id$v=19$m=19456,t=4294967295,p=1$c29tZXNhbHRzb21lc2FsdA$dGVzdHRlc3R0ZXN0dGVzdHRlc3R0ZXN0dGVzdHRlc3Q";
+        assert!(within_bounds(huge_t).unwrap_err().contains("t=4294967295"));
+        let huge_m =
+            "$argon2id$v=19$m=4194304,t=1,p=1$c29tZXNhbHRzb21lc2FsdA$dGVzdHRlc3R0ZXN0dGVzdHRlc3R0ZXN0dGVzdHRlc3Q";
+        assert!(within_bounds(huge_m).is_err());
+        let bcrypt31 = "$2b$31$abcdefghijklmnopqrstuuJ1aX9l3J5E7O0G8s0g6bAqk6y0uJb2C";
+        assert!(within_bounds(bcrypt31).unwrap_err().contains("cost 31"));
+        assert!(within_bounds("$2b$10$abcdefghijklmnopqrstuuJ1aX9l3J5E7O0G8s0g6bAqk6y0uJb2C").is_ok());
+        let started = std::time::Instant::now();
+        assert!(!verify("pw".into(), huge_t.into()).await);
+        assert!(!verify("pw".into(), bcrypt31.into()).await);
+        assert!(started.elapsed() < std::time::Duration::from_millis(100), "refused without computing");
+        assert!(within_bounds(&hash("pw".into()).await.unwrap()).is_ok());
+    }
 
     #[tokio::test]
     async fn hash_and_verify() {

@@ -11,7 +11,7 @@ use crate::flow::decode_payload;
 use crate::support::browser::{Browser, location, params};
 use crate::support::{TestApp, TestDb, add_client, stdout_json};
 
-backend_tests!(auth0_export_imports_signs_in_and_upgrades);
+backend_tests!(auth0_export_imports_signs_in_and_upgrades, unverified_records_never_merge);
 
 const N: usize = 300;
 
@@ -103,4 +103,72 @@ async fn auth0_export_imports_signs_in_and_upgrades(db: TestDb) {
     assert_eq!(all.len(), N + 1);
     let u = sesame::storage::users::find_by_id(&app.state.db, &oid1).await.unwrap().unwrap();
     assert!(u.password_hash.as_deref().unwrap().starts_with("$argon2id$"));
+}
+
+/// Records merge into an account only by id, or by an address verified on
+/// both sides; two Auth0 users with one address stay apart; hashes asking
+/// for unbounded work are refused. The dry run reports the same.
+async fn unverified_records_never_merge(db: TestDb) {
+    let app = TestApp::spawn(&db, |_| {}).await;
+    let owner = crate::support::add_user(&app, "owner@example.com", "the owner's own password").await;
+    let mut claimed = sesame::domain::User {
+        user_id: "claimed".into(),
+        email: Some("claimed@example.com".into()),
+        email_verified: false,
+        name: None,
+        picture: None,
+        password_hash: None,
+        disabled: false,
+        created_at: 0,
+        updated_at: 0,
+    };
+    sesame::storage::users::insert(&app.state.db, &claimed).await.unwrap();
+    let stranger = bcrypt::hash("the stranger's password", 4).unwrap();
+    let lines = [
+        // Unverified in the file, verified in Sesame: not merged, no hash installed.
+        json!({"user_id": "auth0|a1", "email": "owner@example.com", "email_verified": false, "passwordHash": stranger}),
+        // Verified in the file, unverified in Sesame: not merged either.
+        json!({"user_id": "auth0|a2", "email": "claimed@example.com", "email_verified": true, "passwordHash": stranger}),
+        // Two Auth0 users with one address: the first is created, the second reported.
+        json!({"user_id": "auth0|b1", "email": "twice@example.com", "email_verified": true}),
+        json!({"user_id": "auth0|b2", "email": "twice@example.com", "email_verified": true, "passwordHash": stranger}),
+        // Unbounded work.
+        json!({"user_id": "auth0|c1", "email": "slow@example.com", "email_verified": true,
+               "passwordHash": "$argon2id$v=19$m=19456,t=4294967295,p=1$c29tZXNhbHRzb21lc2FsdA$dGVzdHRlc3R0ZXN0dGVzdHRlc3R0ZXN0dGVzdHRlc3Q"}),
+        json!({"user_id": "auth0|c2", "email": "slow2@example.com", "email_verified": true,
+               "passwordHash": "$2b$31$abcdefghijklmnopqrstuuJ1aX9l3J5E7O0G8s0g6bAqk6y0uJb2C"}),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("export.json");
+    std::fs::write(&f, lines.iter().map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["--json", "user", "import", f.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        stdout_json(&db.sesame(&args))
+    };
+    let check = |r: &serde_json::Value| {
+        let skipped = r["skipped"].as_array().unwrap();
+        let reason = |who: &str| {
+            skipped
+                .iter()
+                .filter(|s| s["user"] == who)
+                .map(|s| s["reason"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        };
+        assert!(reason("owner@example.com")[0].contains("the record's address is not verified"), "{r}");
+        assert!(reason("claimed@example.com")[0].contains("the account's address is not verified"), "{r}");
+        assert!(reason("twice@example.com")[0].contains("never merged into one"), "{r}");
+        assert!(reason("slow@example.com")[0].contains("too much work"), "{r}");
+        assert!(reason("slow2@example.com")[0].contains("cost 31"), "{r}");
+        assert_eq!(r["created"], 1, "only the first twice@: {r}");
+        assert_eq!(r["updated"], 0, "{r}");
+    };
+    check(&run(&["--dry-run"]));
+    check(&run(&[]));
+    let o = sesame::storage::users::find_by_id(&app.state.db, &owner).await.unwrap().unwrap();
+    assert!(o.password_hash.as_deref().unwrap().starts_with("$argon2id$"), "the owner's hash stays");
+    claimed = sesame::storage::users::find_by_id(&app.state.db, "claimed").await.unwrap().unwrap();
+    assert_eq!(claimed.password_hash, None, "no hash installed on an unverified claim");
+    let twice = sesame::storage::users::find_by_email(&app.state.db, "twice@example.com").await.unwrap().unwrap();
+    assert_eq!(twice.password_hash, None, "the second user's hash is not on the first's account");
 }
