@@ -40,7 +40,8 @@ pub struct Shared {
     pub clients: Arc<ClientCache>,
     pub limits: Arc<crate::limits::Limits>,
     /// Outbound calls (back-channel logout): short timeout, no redirects.
-    pub http: reqwest::Client,
+    /// Back-channel logouts (`outbound`: bounded read, 5 s).
+    pub http: crate::outbound::Outbound,
     /// Registered web origins, for CORS.
     pub origins: Arc<crate::oidc::cors::Origins>,
     /// Who may say who the client is (X-Forwarded-For).
@@ -81,10 +82,7 @@ impl AppState {
         let clients = Arc::new(ClientCache::new(config.database.client_cache_secs).with_builtin(account));
         let origins = Arc::default();
         let limits = Arc::new(crate::limits::Limits::new(&config.rate_limit));
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(5))
-            .build()?;
+        let http = crate::outbound::Outbound::new(Duration::from_secs(5))?;
         let proxies = Arc::new(http::client_ip::Proxies {
             trust_forwarded_for: config.rate_limit.trust_forwarded_for,
             nets: config.rate_limit.trusted_nets(),

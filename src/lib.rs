@@ -31,6 +31,7 @@ pub mod login;
 pub mod mail;
 pub mod management;
 pub mod oidc;
+pub mod outbound;
 pub mod pending;
 pub mod proof;
 pub mod selfservice;

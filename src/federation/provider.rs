@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use axum::extract::Path;
 use axum::http::{HeaderValue, StatusCode, header};
+
+use crate::outbound::{Outbound, OutboundError};
 use axum::response::{IntoResponse, Response};
 use openidconnect::core::CoreJsonWebKeySet;
 use serde_json::Value;
@@ -20,7 +22,6 @@ use crate::config::{Config, ProviderConfig, ProviderKind, Secret};
 /// How long discovered metadata is trusted before it is fetched again.
 const METADATA_TTL: Duration = Duration::from_secs(3600);
 /// The largest discovery document, key set or profile read from a provider.
-const MAX_DOCUMENT_BYTES: usize = 1 << 20;
 /// Signing keys are fetched at most this often on an unknown `kid`.
 const JWKS_MIN_REFETCH: Duration = Duration::from_secs(5);
 
@@ -75,8 +76,9 @@ pub struct Provider {
     pub scopes: Vec<String>,
     /// `{issuer}/federation/{id}/callback`.
     pub callback: String,
-    /// Calls to this provider: its own timeout, no redirects followed.
-    pub http: reqwest::Client,
+    /// Calls to this provider: its own timeout, no redirects followed, a
+    /// bounded read (`outbound`).
+    pub http: Outbound,
     apple: Option<AppleSecret>,
     endpoints: RwLock<Option<Cached<Endpoints>>>,
     jwks: RwLock<Option<Cached<CoreJsonWebKeySet>>>,
@@ -92,12 +94,7 @@ impl Provider {
             cfg.scopes.clone()
         };
         let timeout = Duration::from_secs(cfg.timeout_secs);
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(timeout)
-            .timeout(timeout)
-            .user_agent(concat!("sesame/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let http = Outbound::new(timeout)?;
         let apple = if cfg.kind == ProviderKind::Apple && cfg.client_secret.is_empty() {
             Some(AppleSecret::load(&cfg, preset.issuer.unwrap_or_default())?)
         } else {
@@ -246,7 +243,7 @@ impl Provider {
         }
         for url in [&ep.authorization, &ep.token] {
             // Any HTTP answer means the endpoint is there.
-            self.http.get(url.as_str()).send().await.map_err(|e| unreachable_or_invalid(&e, url).reason)?;
+            self.http.send(self.http.get(url.as_str())).await.map_err(|e| unreachable_or_invalid(e, url).reason)?;
         }
         Ok(format!("{} and {} answer", ep.authorization, ep.token))
     }
@@ -257,32 +254,21 @@ impl Provider {
         if let Some(t) = bearer {
             req = req.bearer_auth(t);
         }
-        let resp = req.send().await.map_err(|e| unreachable_or_invalid(&e, url))?;
-        if !resp.status().is_success() {
-            return Err(Failed::new(Problem::Refused, format!("GET {url}: HTTP {}", resp.status())));
-        }
         // A provider's documents are small: a bounded read, whatever it sends.
-        let mut resp = resp;
-        let mut body = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|e| unreachable_or_invalid(&e, url))? {
-            if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {
-                return Err(Failed::new(
-                    Problem::Invalid,
-                    format!("GET {url}: larger than {MAX_DOCUMENT_BYTES} bytes"),
-                ));
-            }
-            body.extend_from_slice(&chunk);
+        let a = self.http.send(req).await.map_err(|e| unreachable_or_invalid(e, url))?;
+        if !a.status.is_success() {
+            return Err(Failed::new(Problem::Refused, format!("GET {url}: HTTP {}", a.status)));
         }
+        let body = a.body;
         serde_json::from_slice(&body).map_err(|e| Failed::new(Problem::Invalid, format!("GET {url}: not JSON: {e}")))
     }
 }
 
 /// A timeout or refused connection is "unreachable"; anything else "invalid".
-pub fn unreachable_or_invalid(e: &reqwest::Error, what: &str) -> Failed {
-    if e.is_timeout() || e.is_connect() || e.is_request() {
-        Failed::new(Problem::Unreachable, format!("{what}: {e}"))
-    } else {
-        Failed::new(Problem::Invalid, format!("{what}: {e}"))
+pub fn unreachable_or_invalid(e: OutboundError, what: &str) -> Failed {
+    match e {
+        OutboundError::Unreachable(e) => Failed::new(Problem::Unreachable, format!("{what}: {e}")),
+        e => Failed::new(Problem::Invalid, format!("{what}: {e}")),
     }
 }
 

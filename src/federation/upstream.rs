@@ -249,11 +249,9 @@ fn jwt_payload(jwt: &str) -> Result<Value, Failed> {
     serde_json::from_slice(&bytes).map_err(|e| Failed::new(Problem::Invalid, format!("ID token payload: {e}")))
 }
 
-fn token_error<T: oauth2::ErrorResponse + 'static>(
-    e: RequestTokenError<oauth2::HttpClientError<reqwest::Error>, T>,
-) -> Failed {
+fn token_error<T: oauth2::ErrorResponse + 'static>(e: RequestTokenError<crate::outbound::OutboundError, T>) -> Failed {
     match e {
-        RequestTokenError::Request(oauth2::HttpClientError::Reqwest(r)) => unreachable_or_invalid(&r, "token endpoint"),
+        RequestTokenError::Request(r) => unreachable_or_invalid(r, "token endpoint"),
         RequestTokenError::ServerResponse(r) => Failed::new(Problem::Refused, format!("token endpoint: {r}")),
         other => Failed::new(Problem::Invalid, format!("token endpoint: {other}")),
     }

@@ -61,14 +61,14 @@ async fn deliver(state: &AppState, client: &Client, sid: &str, sub: &str) {
         }
     };
     for attempt in 1..=ATTEMPTS {
-        let sent = state.http.post(uri).form(&[("logout_token", token.as_str())]).send().await;
+        let sent = state.http.send(state.http.post(uri).form(&[("logout_token", token.as_str())])).await;
         match sent {
-            Ok(r) if r.status().is_success() => {
+            Ok(r) if r.status.is_success() => {
                 tracing::info!(client_id = %client.client_id, sid, attempt, "back-channel logout delivered");
                 return;
             }
             Ok(r) => {
-                tracing::warn!(client_id = %client.client_id, status = %r.status(), attempt, "back-channel logout refused")
+                tracing::warn!(client_id = %client.client_id, status = %r.status, attempt, "back-channel logout refused")
             }
             Err(e) => tracing::warn!(client_id = %client.client_id, error = %e, attempt, "back-channel logout failed"),
         }

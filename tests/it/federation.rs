@@ -408,6 +408,15 @@ async fn tampered_id_tokens_are_refused(db: TestDb) {
         assert!(html.contains("could not be verified"), "{t:?}: {html}");
     }
     assert!(sesame::storage::users::list(&down.state.db, 10, 0).await.unwrap().is_empty());
+    // A token response past 1 MiB is refused, not read into memory.
+    idp.set(|s| {
+        s.tamper = Tamper::None;
+        s.token_padding = 16 << 20;
+    });
+    let r = fake_round_trip(&down, &browser()).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.text().await.unwrap().contains("could not be verified"));
+    idp.set(|s| s.token_padding = 0);
     // The genuine token signs in.
     idp.set(|s| s.tamper = Tamper::None);
     let c = browser();

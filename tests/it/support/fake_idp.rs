@@ -41,6 +41,8 @@ pub struct Settings {
     /// Apple-style: the client secret must be a JWT signed by this key's pair.
     pub apple_team_key: Option<DecodingKey>,
     pub apple_user: Option<String>,
+    /// Bytes of padding in the token response (a hostile provider).
+    pub token_padding: usize,
 }
 
 struct Grant {
@@ -220,8 +222,12 @@ async fn token(State(idp): State<FakeIdp>, headers: HeaderMap, Form(f): Form<Has
     h.kid = Some("k1".into());
     let key = if s.tamper == Tamper::BadSignature { &idp.0.other_key } else { &idp.0.key };
     let id_token = jsonwebtoken::encode(&h, &claims, key).unwrap();
-    Json(json!({ "access_token": "at-fake", "token_type": "Bearer", "expires_in": 300, "id_token": id_token }))
-        .into_response()
+    let mut body =
+        json!({ "access_token": "at-fake", "token_type": "Bearer", "expires_in": 300, "id_token": id_token });
+    if s.token_padding > 0 {
+        body["padding"] = "x".repeat(s.token_padding).into();
+    }
+    Json(body).into_response()
 }
 
 fn bearer_ok(headers: &HeaderMap) -> bool {
@@ -257,6 +263,7 @@ impl Default for Settings {
             ]),
             apple_team_key: None,
             apple_user: None,
+            token_padding: 0,
         }
     }
 }
