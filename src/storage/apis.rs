@@ -42,7 +42,7 @@ pub async fn insert(db: &Db, a: &Api) -> Result<()> {
 /// Replaces the API's fields; permissions it no longer defines leave every
 /// role and client grant in the same transaction.
 pub async fn update(db: &Db, a: &Api) -> Result<()> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let res = sqlx::query(
         "UPDATE apis SET name = $2, permissions = $3, token_ttl_secs = $4, alg = $5, updated_at = $6
          WHERE identifier = $1",
@@ -86,7 +86,7 @@ pub async fn update(db: &Db, a: &Api) -> Result<()> {
             .execute(&mut *tx)
             .await?;
     }
-    tx.commit().await?;
+    super::commit(tx).await?;
     Ok(())
 }
 
@@ -109,7 +109,7 @@ pub async fn max_token_ttl(db: &Db) -> Result<Option<u64>> {
 }
 
 pub async fn delete(db: &Db, identifier: &str) -> Result<()> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     sqlx::query("UPDATE clients SET default_audience = NULL WHERE default_audience = $1")
         .bind(identifier)
         .execute(&mut *tx)
@@ -118,7 +118,7 @@ pub async fn delete(db: &Db, identifier: &str) -> Result<()> {
     if res.rows_affected() == 0 {
         return Err(StorageError::NotFound);
     }
-    tx.commit().await?;
+    super::commit(tx).await?;
     Ok(())
 }
 

@@ -56,7 +56,7 @@ pub async fn ensure_schema(db: &Db) -> Result<()> {
         let only = partial.map(|c| format!(" WHERE {c} IS NOT NULL")).unwrap_or_default();
         stmts.push(format!("CREATE INDEX IF NOT EXISTS {name} ON audit_events ({cols}){only}"));
     }
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     if db.backend() == Backend::Postgres {
         // Replicas starting together: one creates, the others wait and see it.
         sqlx::query("SELECT pg_advisory_xact_lock(7305827)").execute(&mut *tx).await?;
@@ -64,7 +64,7 @@ pub async fn ensure_schema(db: &Db) -> Result<()> {
     for s in stmts {
         sqlx::query(sqlx::AssertSqlSafe(s)).execute(&mut *tx).await?;
     }
-    tx.commit().await?;
+    super::commit(tx).await?;
     Ok(())
 }
 

@@ -69,7 +69,7 @@ fn from_row(r: &AnyRow) -> Result<CodeRow> {
 
 /// Inserts the code and the session-client link in one transaction.
 pub async fn insert_with_grant(db: &Db, c: &CodeRow) -> Result<()> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     sqlx::query(
         "INSERT INTO auth_codes (code_hash, grant_id, client_id, user_id, sid, redirect_uri, scope, nonce,
             code_challenge, auth_time, amr, acr, created_at, expires_at, redirect_uri_sent, idp, audience)
@@ -104,7 +104,7 @@ pub async fn insert_with_grant(db: &Db, c: &CodeRow) -> Result<()> {
     .bind(c.created_at)
     .execute(&mut *tx)
     .await?;
-    tx.commit().await?;
+    super::commit(tx).await?;
     Ok(())
 }
 
@@ -122,7 +122,7 @@ pub async fn redeem<E>(
     let sql = sqlx::AssertSqlSafe(format!(
         "UPDATE auth_codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL RETURNING {COLUMNS}"
     ));
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     if let Some(row) = sqlx::query(sql).bind(code_hash).bind(now).fetch_optional(&mut *tx).await? {
         let code = from_row(&row)?;
         let outcome = match check(&code) {
@@ -133,10 +133,10 @@ pub async fn redeem<E>(
             Ok(None) => Consumed::Fresh(code),
             Err(e) => Consumed::Refused(e),
         };
-        tx.commit().await?;
+        super::commit(tx).await?;
         return Ok(outcome);
     }
-    tx.rollback().await?;
+    super::rollback(tx).await?;
     let used = sqlx::query("SELECT grant_id FROM auth_codes WHERE code_hash = $1")
         .bind(code_hash)
         .fetch_optional(db.pool())

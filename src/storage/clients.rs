@@ -125,7 +125,7 @@ pub async fn delete(db: &Db, client_id: &str) -> Result<()> {
 /// updates changed ones, deletes those no longer declared. Runs in one transaction
 /// so replicas starting together never see half a sync.
 pub async fn sync_static(db: &Db, wanted: &[Client]) -> Result<()> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let existing: Vec<(String, String)> = sqlx::query("SELECT client_id, source FROM clients")
         .fetch_all(&mut *tx)
         .await?
@@ -146,6 +146,6 @@ pub async fn sync_static(db: &Db, wanted: &[Client]) -> Result<()> {
             sqlx::query("DELETE FROM clients WHERE client_id = $1").bind(id).execute(&mut *tx).await?;
         }
     }
-    tx.commit().await?;
+    super::commit(tx).await?;
     Ok(())
 }

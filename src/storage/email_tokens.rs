@@ -56,7 +56,7 @@ pub struct EmailToken {
 
 /// Stores `t`, replacing the account's earlier link of the same kind.
 pub async fn replace(db: &Db, t: &EmailToken) -> Result<()> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let family = t.purpose.family();
     sqlx::query("DELETE FROM email_tokens WHERE user_id = $1 AND (purpose = $2 OR purpose = $3)")
         .bind(&t.user_id)
@@ -79,7 +79,7 @@ pub async fn replace(db: &Db, t: &EmailToken) -> Result<()> {
     .bind(t.expires_at)
     .execute(&mut *tx)
     .await?;
-    tx.commit().await?;
+    super::commit(tx).await?;
     Ok(())
 }
 

@@ -6,14 +6,14 @@ use super::{Db, Result};
 
 /// Revokes the grant and deletes its refresh tokens, in one transaction.
 pub async fn revoke(db: &Db, grant_id: &str, now: i64) -> Result<()> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     sqlx::query("INSERT INTO revoked_grants (grant_id, revoked_at) VALUES ($1, $2) ON CONFLICT (grant_id) DO NOTHING")
         .bind(grant_id)
         .bind(now)
         .execute(&mut *tx)
         .await?;
     sqlx::query("DELETE FROM refresh_tokens WHERE grant_id = $1").bind(grant_id).execute(&mut *tx).await?;
-    tx.commit().await?;
+    super::commit(tx).await?;
     Ok(())
 }
 

@@ -75,10 +75,10 @@ async fn insert_on<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(ex: E, i: &I
 /// Creates a user and its first identity together: never a user without the
 /// identity that signs them in.
 pub async fn create_user_with(db: &Db, u: &User, i: &Identity) -> Result<()> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     super::users::insert_on(&mut *tx, u).await?;
     insert_on(&mut *tx, i).await?;
-    tx.commit().await?;
+    super::commit(tx).await?;
     Ok(())
 }
 

@@ -106,6 +106,14 @@ impl Default for ConnectOptions {
     }
 }
 
+/// Rolls `tx` back on a task of its own (see `commit`).
+pub async fn rollback(tx: sqlx::Transaction<'static, sqlx::Any>) -> Result<()> {
+    match tokio::spawn(tx.rollback()).await {
+        Ok(r) => Ok(r?),
+        Err(e) => Err(StorageError::Sqlx(sqlx::Error::Protocol(format!("transaction task: {e}")))),
+    }
+}
+
 impl Db {
     /// Connects to `url`, creating the SQLite file (and its folder) when missing.
     pub async fn connect(url: &str, opts: &ConnectOptions) -> Result<Db> {
@@ -120,7 +128,11 @@ impl Db {
         let mut pool = AnyPoolOptions::new()
             .max_connections(opts.max_connections)
             .acquire_timeout(opts.acquire_timeout)
-            .test_before_acquire(true);
+            .test_before_acquire(true)
+            // The last guard: a connection given back still inside a
+            // transaction is closed, never reused (no round trip: sqlx's own
+            // count of open transactions).
+            .after_release(|conn, _meta| Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(conn)) }));
         if backend == Backend::Sqlite {
             // Per-connection settings: wait for writers instead of failing with SQLITE_BUSY,
             // enforce foreign keys, and use WAL so readers never block the writer.
@@ -164,6 +176,31 @@ impl Db {
         &self.pool
     }
 
+    /// Begins a transaction on a task of its own. A request cancelled while
+    /// `BEGIN` is in flight (its client hung up, its time ran out) must not
+    /// cancel the `BEGIN`: a connection could go back to the pool inside a
+    /// transaction, and later requests' writes would join it and be lost with
+    /// it. Run to completion, the transaction is either handed over or
+    /// dropped whole (rolled back), never half-begun.
+    pub async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        let pool = self.pool.clone();
+        match tokio::spawn(async move { pool.begin().await }).await {
+            Ok(r) => Ok(r?),
+            Err(e) => Err(StorageError::Sqlx(sqlx::Error::Protocol(format!("transaction task: {e}")))),
+        }
+    }
+}
+
+/// Commits `tx` on a task of its own, for the same reason as `Db::begin`:
+/// a `COMMIT` is never cut off halfway by a cancelled request.
+pub async fn commit(tx: sqlx::Transaction<'static, sqlx::Any>) -> Result<()> {
+    match tokio::spawn(tx.commit()).await {
+        Ok(r) => Ok(r?),
+        Err(e) => Err(StorageError::Sqlx(sqlx::Error::Protocol(format!("transaction task: {e}")))),
+    }
+}
+
+impl Db {
     pub fn backend(&self) -> Backend {
         self.backend
     }

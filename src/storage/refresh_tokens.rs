@@ -117,7 +117,7 @@ pub async fn rotate<E>(
     successor_sealed: Option<&[u8]>,
     successor_for: impl FnOnce(&RefreshRow) -> std::result::Result<RefreshRow, E>,
 ) -> Result<Rotation<E>> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let sql = sqlx::AssertSqlSafe(format!(
         "UPDATE refresh_tokens SET used_at = $2, successor_sealed = $3
          WHERE token_hash = $1 AND client_id = $4 AND used_at IS NULL AND expires_at > $2 AND grant_expires_at > $2
@@ -136,16 +136,16 @@ pub async fn rotate<E>(
         match successor_for(&old) {
             Ok(successor) => {
                 insert_in(&mut *tx, &successor).await?;
-                tx.commit().await?;
+                super::commit(tx).await?;
                 return Ok(Rotation::Rotated(old));
             }
             Err(e) => {
-                tx.rollback().await?;
+                super::rollback(tx).await?;
                 return Ok(Rotation::Refused(e));
             }
         }
     }
-    tx.rollback().await?;
+    super::rollback(tx).await?;
     let sql = sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS}, used_at, successor_sealed FROM refresh_tokens WHERE token_hash = $1 AND client_id = $2"
     ));
@@ -184,7 +184,7 @@ pub async fn find_any(db: &Db, token_hash: &str) -> Result<Option<RefreshRow>> {
 /// userinfo and introspection): the non-offline ones, or all with `offline_too`.
 pub async fn revoke_for_user(db: &Db, user_id: &str, offline_too: bool, now: i64) -> Result<()> {
     // `offline IN (false, offline_too)`: non-offline tokens, plus offline ones when asked.
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     sqlx::query(
         "INSERT INTO revoked_grants (grant_id, revoked_at)
          SELECT DISTINCT grant_id, $2 FROM refresh_tokens WHERE user_id = $1 AND offline IN ($3, $4)
@@ -202,14 +202,14 @@ pub async fn revoke_for_user(db: &Db, user_id: &str, offline_too: bool, now: i64
         .bind(offline_too)
         .execute(&mut *tx)
         .await?;
-    tx.commit().await?;
+    super::commit(tx).await?;
     Ok(())
 }
 
 /// Revokes every refresh token (offline ones included) a user holds at one
 /// client, with their grants: the consent to that client was withdrawn.
 pub async fn revoke_for_user_client(db: &Db, user_id: &str, client_id: &str, now: i64) -> Result<()> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     sqlx::query(
         "INSERT INTO revoked_grants (grant_id, revoked_at)
          SELECT DISTINCT grant_id, $3 FROM refresh_tokens WHERE user_id = $1 AND client_id = $2
@@ -225,6 +225,6 @@ pub async fn revoke_for_user_client(db: &Db, user_id: &str, client_id: &str, now
         .bind(client_id)
         .execute(&mut *tx)
         .await?;
-    tx.commit().await?;
+    super::commit(tx).await?;
     Ok(())
 }

@@ -74,7 +74,7 @@ pub async fn role_exists(db: &Db, name: &str) -> Result<bool> {
 
 /// Adds (`grant`) or removes permissions of `api` on a role.
 pub async fn set_permissions(db: &Db, role: &str, api: &str, permissions: &[String], grant: bool) -> Result<()> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     for p in permissions {
         let sql = if grant {
             "INSERT INTO role_permissions (role, api, permission) VALUES ($1, $2, $3)
@@ -84,7 +84,7 @@ pub async fn set_permissions(db: &Db, role: &str, api: &str, permissions: &[Stri
         };
         sqlx::query(sql).bind(role).bind(api).bind(p).execute(&mut *tx).await?;
     }
-    tx.commit().await?;
+    super::commit(tx).await?;
     Ok(())
 }
 

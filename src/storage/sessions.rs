@@ -133,9 +133,9 @@ pub async fn clients(db: &Db, sid: &str) -> Result<Vec<String>> {
 /// that raced it, cannot leave a usable refresh token behind: rotation refuses
 /// a revoked grant.
 pub async fn end(db: &Db, sid: &str, now: i64) -> Result<()> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     end_in(&mut tx, sid, now).await?;
-    tx.commit().await?;
+    super::commit(tx).await?;
     Ok(())
 }
 
@@ -180,7 +180,7 @@ pub async fn list_for_user(db: &Db, user_id: &str) -> Result<Vec<SessionRow>> {
 /// it had so the browser can be shown their front-channel logout on its next
 /// visit. Returns those clients.
 pub async fn end_remotely(db: &Db, s: &SessionRow, now: i64) -> Result<Vec<String>> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let rows = sqlx::query("SELECT client_id FROM session_clients WHERE sid = $1 ORDER BY client_id")
         .bind(&s.sid)
         .fetch_all(&mut *tx)
@@ -197,7 +197,7 @@ pub async fn end_remotely(db: &Db, s: &SessionRow, now: i64) -> Result<Vec<Strin
     .execute(&mut *tx)
     .await?;
     end_in(&mut tx, &s.sid, now).await?;
-    tx.commit().await?;
+    super::commit(tx).await?;
     Ok(clients)
 }
 
