@@ -44,6 +44,8 @@ pub enum ErrorCode {
     RequestUriNotSupported,
     /// Rate limits and overload: a client should retry later.
     TemporarilyUnavailable,
+    /// Too many failed client authentications (429, `Retry-After`).
+    SlowDown,
     /// A page or feature that is not there (sign-up switched off).
     NotFound,
     ServerError,
@@ -70,6 +72,7 @@ impl ErrorCode {
             RequestNotSupported => "request_not_supported",
             RequestUriNotSupported => "request_uri_not_supported",
             TemporarilyUnavailable => "temporarily_unavailable",
+            SlowDown => "slow_down",
             NotFound => "not_found",
             ServerError => "server_error",
         }
@@ -83,6 +86,7 @@ impl ErrorCode {
             InsufficientScope | AccessDenied => StatusCode::FORBIDDEN,
             NotFound => StatusCode::NOT_FOUND,
             TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            SlowDown => StatusCode::TOO_MANY_REQUESTS,
             ServerError => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         }
@@ -283,7 +287,7 @@ fn page(state: &AppState, err: &OAuthError) -> Response {
 }
 
 fn retry_after(headers: &mut HeaderMap, code: ErrorCode) {
-    if code == ErrorCode::TemporarilyUnavailable {
+    if matches!(code, ErrorCode::TemporarilyUnavailable | ErrorCode::SlowDown) {
         headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
     }
 }

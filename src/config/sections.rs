@@ -149,6 +149,12 @@ pub struct RateLimitConfig {
     /// Verification and password-reset mails per address typed and per
     /// account (a burst of this many, refilled over a minute).
     pub mails_per_account_per_minute: u32,
+    /// Failed client authentications at `/token`, `/revoke` and
+    /// `/introspect`, per client address and per client id (a burst of this
+    /// many, refilled over a minute); past it, 429 with Retry-After. A client
+    /// that authenticated from an address before is not locked out there by
+    /// others failing with its id.
+    pub client_auth_failures_per_minute: u32,
 }
 
 impl Default for RateLimitConfig {
@@ -165,6 +171,7 @@ impl Default for RateLimitConfig {
             login_per_ip_per_minute: 60,
             login_per_account_per_minute: 10,
             mails_per_account_per_minute: 3,
+            client_auth_failures_per_minute: 30,
         }
     }
 }

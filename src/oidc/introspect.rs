@@ -13,18 +13,29 @@ use super::tokens;
 use crate::app::AppState;
 use crate::crypto::random;
 use crate::error::{Failure, Internal, OAuthError, no_store};
+use crate::http::client_ip::ClientIp;
 use crate::http::params::Params;
 use crate::storage::{grants, refresh_tokens};
 
-pub async fn post(State(state): State<AppState>, headers: HeaderMap, params: Params) -> Response {
-    match run(&state, &headers, &params).await {
+pub async fn post(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    params: Params,
+) -> Response {
+    match run(&state, ip, &headers, &params).await {
         Ok(v) => (no_store(), Json(v)).into_response(),
         Err(e) => e.render(&state),
     }
 }
 
-async fn run(state: &AppState, headers: &HeaderMap, p: &Params) -> Result<Value, Failure> {
-    let client = authenticate(state, headers, p).await?;
+async fn run(
+    state: &AppState,
+    ip: Option<std::net::IpAddr>,
+    headers: &HeaderMap,
+    p: &Params,
+) -> Result<Value, Failure> {
+    let client = authenticate(state, ip, headers, p).await?;
     if client.public {
         return Err(OAuthError::unauthorized_client("introspection is for confidential clients").into());
     }

@@ -12,18 +12,24 @@ use crate::app::AppState;
 use crate::audit::{self, Event, Kind};
 use crate::crypto::random;
 use crate::error::{Failure, Internal, OAuthError, no_store};
+use crate::http::client_ip::ClientIp;
 use crate::http::params::Params;
 use crate::storage::{grants, refresh_tokens};
 
-pub async fn post(State(state): State<AppState>, headers: HeaderMap, params: Params) -> Response {
-    match run(&state, &headers, &params).await {
+pub async fn post(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    params: Params,
+) -> Response {
+    match run(&state, ip, &headers, &params).await {
         Ok(()) => (StatusCode::OK, no_store()).into_response(),
         Err(e) => e.render(&state),
     }
 }
 
-async fn run(state: &AppState, headers: &HeaderMap, p: &Params) -> Result<(), Failure> {
-    let client = authenticate(state, headers, p).await?;
+async fn run(state: &AppState, ip: Option<std::net::IpAddr>, headers: &HeaderMap, p: &Params) -> Result<(), Failure> {
+    let client = authenticate(state, ip, headers, p).await?;
     let token = p.get("token").map_err(dup)?.ok_or_else(|| OAuthError::invalid_request("token is required"))?;
     let now = state.clock.now();
     if let Some(rt) = refresh_tokens::find_any(&state.db, &random::sha256_hex(token)).await.map_err(Internal)? {

@@ -1,6 +1,7 @@
 //! `POST /token`: client authentication, then one module per grant.
 //! Every answer is JSON with `Cache-Control: no-store`; errors follow RFC 6749 §5.2.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::Json;
@@ -16,6 +17,7 @@ use crate::audit::{self, Event, Kind};
 use crate::crypto::random;
 use crate::domain::Client;
 use crate::error::{ErrorCode, Failure, Internal, OAuthError, no_store};
+use crate::http::client_ip::ClientIp;
 use crate::http::params::Params;
 
 #[derive(Debug, Serialize, Default)]
@@ -31,9 +33,16 @@ pub struct TokenResponse {
     pub refresh_token: Option<String>,
 }
 
-pub async fn post(State(state): State<AppState>, headers: HeaderMap, params: Params) -> Response {
-    match run(&state, &headers, &params).await {
+pub async fn post(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    params: Params,
+) -> Response {
+    match run(&state, ip, &headers, &params).await {
         Ok(t) => (no_store(), Json(t)).into_response(),
+        // A throttled flood is not written down request by request.
+        Err(e) if e.err.code == ErrorCode::SlowDown => e.render(&state),
         Err(e) => {
             // Refused requests are events too (a replay or reuse has its own as well).
             let grant = params.first("grant_type").unwrap_or("");
@@ -49,8 +58,8 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, params: Par
     }
 }
 
-async fn run(state: &AppState, headers: &HeaderMap, p: &Params) -> Result<TokenResponse, Failure> {
-    let client = authenticate(state, headers, p).await?;
+async fn run(state: &AppState, ip: Option<IpAddr>, headers: &HeaderMap, p: &Params) -> Result<TokenResponse, Failure> {
+    let client = authenticate(state, ip, headers, p).await?;
     // A browser call must come from one of this client's own web origins.
     if let Some(origin) = headers.get(axum::http::header::ORIGIN).and_then(|v| v.to_str().ok())
         && !client.web_origins.iter().any(|o| o == origin)
@@ -86,8 +95,39 @@ enum Presented {
 }
 
 /// Authenticates the client by its registered method (RFC 6749 §2.3), comparing
-/// the SHA-256 of the presented secret in constant time.
-pub async fn authenticate(state: &AppState, headers: &HeaderMap, p: &Params) -> Result<Arc<Client>, Failure> {
+/// the SHA-256 of the presented secret in constant time. Failures are
+/// throttled per client address and per client id (`limits`): past the
+/// budget, 429 `slow_down` without looking the client up.
+pub async fn authenticate(
+    state: &AppState,
+    ip: Option<IpAddr>,
+    headers: &HeaderMap,
+    p: &Params,
+) -> Result<Arc<Client>, Failure> {
+    let claimed = p.first("client_id").map(str::to_string).or_else(|| match presented(headers, p) {
+        Ok(Presented::Basic { id, .. }) => Some(id),
+        _ => None,
+    });
+    let claimed: Option<String> = claimed.map(|c| c.chars().take(255).collect());
+    if !state.limits.client_auth_allowed(ip, claimed.as_deref()) {
+        let msg = "too many failed client authentications from this address or for this client; retry later";
+        return Err(Failure::json(OAuthError::new(ErrorCode::SlowDown, msg), false));
+    }
+    match check_client(state, headers, p).await {
+        Ok(client) => {
+            state.limits.client_authenticated(ip, &client.client_id);
+            Ok(client)
+        }
+        Err(f) => {
+            if f.err.code == ErrorCode::InvalidClient {
+                state.limits.client_auth_failed(ip, claimed.as_deref());
+            }
+            Err(f)
+        }
+    }
+}
+
+async fn check_client(state: &AppState, headers: &HeaderMap, p: &Params) -> Result<Arc<Client>, Failure> {
     let presented = presented(headers, p)?;
     let basic = matches!(presented, Presented::Basic { .. });
     let fail = |msg: &str| Failure::json(OAuthError::invalid_client(msg), basic);

@@ -47,6 +47,7 @@ backend_tests!(
     limiter_memory_and_authorize_values_are_bounded,
     signup_throttled_and_password_queue_bounded,
     oversized_bodies_get_413_on_every_route,
+    failed_client_authentication_is_throttled,
 );
 
 /// The review's spoof: a random leftmost X-Forwarded-For entry per attempt got
@@ -234,4 +235,47 @@ async fn oversized_bodies_get_413_on_every_route(db: TestDb) {
     let n = tokio::time::timeout(Duration::from_secs(6), s.read(&mut buf)).await.expect("answered in time").unwrap();
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 408"), "{}", String::from_utf8_lossy(&buf[..n]));
     assert!(t.elapsed() < Duration::from_secs(5));
+}
+
+async fn client_auth(app: &TestApp, xff: &str, id: &str, secret: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(app.url("/token"))
+        .header("x-forwarded-for", xff)
+        .basic_auth(id, Some(secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Failed client authentication is throttled per address and per client id
+/// (429 slow_down with Retry-After, not written to the audit log one by
+/// one); a client that authenticated from its address before keeps working
+/// there while strangers fail with its id.
+async fn failed_client_authentication_is_throttled(db: TestDb) {
+    let app = app_with(&db, |c| c.rate_limit.client_auth_failures_per_minute = 5).await;
+    let secret = add_client(&app, "m2m", false, true, CB, None, &["client_credentials"]).await.unwrap();
+    assert_eq!(client_auth(&app, "10.0.0.1", "m2m", &secret).await.status(), 200, "the owner, known here now");
+    for _ in 0..5 {
+        assert_eq!(client_auth(&app, "10.0.0.2", "m2m", "wrong").await.status(), 401);
+    }
+    let r = client_auth(&app, "10.0.0.2", "m2m", "wrong").await;
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().contains_key("retry-after"));
+    let e: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(e["error"], "slow_down");
+    // Another address with the same id: the id's budget is spent too.
+    assert_eq!(client_auth(&app, "10.0.0.3", "m2m", "wrong").await.status(), 429);
+    assert_eq!(client_auth(&app, "10.0.0.3", "m2m", &secret).await.status(), 429, "a stranger address waits");
+    // The owner's address keeps working.
+    assert_eq!(client_auth(&app, "10.0.0.1", "m2m", &secret).await.status(), 200);
+    // Made-up client ids from one address: the address's budget.
+    for i in 0..5 {
+        assert_eq!(client_auth(&app, "10.0.0.4", &format!("nobody{i}"), "x").await.status(), 401);
+    }
+    assert_eq!(client_auth(&app, "10.0.0.4", "nobody-else", "x").await.status(), 429);
+    // Only the refused authentications are events, not the throttled flood.
+    let failures =
+        crate::selfservice::audit(&db, &["--type", "token_issued", "--outcome", "failure"], |e| e.len() >= 10).await;
+    assert_eq!(failures.len(), 10, "{failures:?}");
 }
