@@ -215,7 +215,9 @@ impl Limits {
     /// A client authenticated from `ip`: strangers' failures with its id no
     /// longer lock it out there.
     pub fn client_authenticated(&self, ip: Option<IpAddr>, client_id: &str) {
-        self.signed_in(ip, &client_key(client_id));
+        if self.enabled {
+            self.signed_in(ip, &client_key(client_id));
+        }
     }
 
     /// Seconds until one more failure is allowed.

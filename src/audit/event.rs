@@ -225,7 +225,7 @@ mod tests {
             assert!(k.as_str().bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
             assert_eq!(Kind::parse(k.as_str()), Some(*k));
         }
-        assert_eq!(Kind::ALL.len(), 25);
+        assert_eq!(Kind::ALL.len(), 27);
     }
 
     #[test]

@@ -85,11 +85,13 @@ async fn control_characters_never_reach_errors(db: TestDb) {
     let app = setup(&db).await;
     let form = [("grant_type", "x\u{1b}[31m\nlevel=ERROR forged\r"), ("client_id", "spa")];
     let r = reqwest::Client::new().post(app.url("/token")).form(&form).send().await.unwrap();
+    // Refused at the edge, before the grant is even read.
+    assert_eq!(r.status(), 400);
     let v: Value = r.json().await.unwrap();
-    assert_eq!(v["error"], "unsupported_grant_type");
+    assert_eq!(v["error"], "invalid_request");
     let d = v["error_description"].as_str().unwrap();
     assert!(!d.chars().any(char::is_control), "{d:?}");
-    assert!(d.contains("level=ERROR forged"));
+    assert!(d.contains("`grant_type`") && !d.contains("forged"), "{d}");
 }
 
 async fn sqlite_file_is_private(db: TestDb) {
