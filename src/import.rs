@@ -257,7 +257,9 @@ async fn one(db: &Db, r: &Record, opts: &Options, now: i64, report: &mut Report)
             let before = u.clone();
             u.name = r.name.clone().or(u.name);
             u.picture = r.picture.clone().or(u.picture);
-            if r.email_verified == Some(true) {
+            // Only the address the record itself verified.
+            let same = u.email.as_deref().map(normalize_email) == r.email.as_deref().map(normalize_email);
+            if r.email_verified == Some(true) && same {
                 u.email_verified = true;
             }
             // Never replace a hash already upgraded at a sign-in.

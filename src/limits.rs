@@ -31,7 +31,6 @@ pub struct Limits {
     /// Failed client authentications at the token endpoints.
     client_auth_ip: Buckets<IpAddr>,
     client_auth_id: Buckets<String>,
-    client_auth_per_minute: u32,
     capacity: usize,
     /// (account, address) pairs that signed in successfully, with a sequence
     /// number for evicting the oldest.
@@ -42,14 +41,6 @@ pub struct Limits {
 type AccountAt = (String, IpAddr);
 /// Tokens left, and when they were counted.
 type Bucket = (f64, Instant);
-
-/// Known (client, address) pairs share the map of known (account, address)
-/// pairs under this prefix, which no normalised email starts with.
-const CLIENT_PREFIX: &str = "\u{0}client:";
-
-fn client_key(client_id: &str) -> String {
-    format!("{CLIENT_PREFIX}{client_id}")
-}
 
 /// Keyed token buckets with a fixed capacity. (governor's keyed limiter has
 /// no bound on its map, and no way to refuse a new key without inserting it.)
@@ -95,13 +86,6 @@ impl<K: Hash + Eq + Clone> Buckets<K> {
         }
     }
 
-    /// Whether `key` has a token left, without taking one.
-    fn has(&self, key: &K) -> bool {
-        let now = Instant::now();
-        let Ok(guard) = self.map.lock() else { return false };
-        guard.0.get(key).is_none_or(|b| self.level(*b, now) >= 1.0)
-    }
-
     fn level(&self, (tokens, at): (f64, Instant), now: Instant) -> f64 {
         (tokens + now.duration_since(at).as_secs_f64() * self.per_sec).min(self.burst)
     }
@@ -132,7 +116,6 @@ impl Limits {
             mails: Buckets::new(c.mails_per_account_per_minute, c.max_tracked_keys),
             client_auth_ip: Buckets::new(c.client_auth_failures_per_minute, c.max_tracked_keys),
             client_auth_id: Buckets::new(c.client_auth_failures_per_minute, c.max_tracked_keys),
-            client_auth_per_minute: c.client_auth_failures_per_minute.max(1),
             known: Mutex::default(),
         }
     }
@@ -184,45 +167,17 @@ impl Limits {
         !self.enabled || self.mails.take(&format!("user:{user_id}"))
     }
 
-    /// Whether a `/token` (or `/revoke`, `/introspect`) request from `ip`
-    /// naming `client_id` may try to authenticate: both have failures left,
-    /// except that a client that authenticated from this address before is
-    /// not locked out by strangers failing with its id. Spends nothing.
-    pub fn client_auth_allowed(&self, ip: Option<IpAddr>, client_id: Option<&str>) -> bool {
+    /// One failed client authentication at `/token`, `/revoke` or
+    /// `/introspect` from `ip` naming `client_id`; false when the address's
+    /// or the id's budget of failures is spent. Right credentials never come
+    /// here, so nobody can lock a client out by failing with its id.
+    pub fn client_auth_failed(&self, ip: Option<IpAddr>, client_id: Option<&str>) -> bool {
         if !self.enabled {
             return true;
         }
-        let ip_ok = ip.is_none_or(|ip| self.client_auth_ip.has(&ip));
-        let id_ok = client_id.is_none_or(|id| {
-            self.client_auth_id.has(&id.to_string()) || ip.is_some_and(|ip| self.is_known(&client_key(id), ip))
-        });
+        let ip_ok = ip.is_none_or(|ip| self.client_auth_ip.take(&ip));
+        let id_ok = client_id.is_none_or(|id| self.client_auth_id.take(&id.to_string()));
         ip_ok && id_ok
-    }
-
-    /// One failed client authentication.
-    pub fn client_auth_failed(&self, ip: Option<IpAddr>, client_id: Option<&str>) {
-        if !self.enabled {
-            return;
-        }
-        if let Some(ip) = ip {
-            self.client_auth_ip.take(&ip);
-        }
-        if let Some(id) = client_id {
-            self.client_auth_id.take(&id.to_string());
-        }
-    }
-
-    /// A client authenticated from `ip`: strangers' failures with its id no
-    /// longer lock it out there.
-    pub fn client_authenticated(&self, ip: Option<IpAddr>, client_id: &str) {
-        if self.enabled {
-            self.signed_in(ip, &client_key(client_id));
-        }
-    }
-
-    /// Seconds until one more failure is allowed.
-    pub fn client_auth_retry_after(&self) -> u64 {
-        60u64.div_ceil(u64::from(self.client_auth_per_minute))
     }
 
     /// Remembers that `email` signed in from `ip`.
@@ -231,9 +186,7 @@ impl Limits {
         let Ok(mut known) = self.known.lock() else { return };
         let (seq, map) = &mut *known;
         *seq += 1;
-        let key =
-            if email.starts_with(CLIENT_PREFIX) { email.to_string() } else { crate::domain::normalize_email(email) };
-        map.insert((key, ip), *seq);
+        map.insert((crate::domain::normalize_email(email), ip), *seq);
         if map.len() > self.capacity
             && let Some(oldest) = map.iter().min_by_key(|(_, s)| **s).map(|(k, _)| k.clone())
         {

@@ -210,6 +210,24 @@ pub async fn finish(state: &AppState, id: &str) {
     let _ = auth_requests::delete(&state.db, id).await;
 }
 
+/// Whether `user`, as stored now, still has the way in `how` names: not
+/// disabled, the same password hash (for a password sign-in), the provider
+/// still linked (for a provider sign-in).
+async fn still_holds(state: &AppState, user: &User, how: &SignedIn) -> Result<bool, Failure> {
+    let Some(now) = crate::storage::users::find_by_id(&state.db, &user.user_id).await.map_err(Failure::internal)?
+    else {
+        return Ok(false);
+    };
+    if now.disabled {
+        return Ok(false);
+    }
+    if let Some(p) = &how.idp {
+        let linked = identities::for_user(&state.db, &user.user_id).await.map_err(Failure::internal)?;
+        return Ok(linked.iter().any(|i| &i.provider == p));
+    }
+    Ok(!how.amr.iter().any(|a| a == "pwd") || now.password_hash == user.password_hash)
+}
+
 /// The hand-off: `user` was identified (`amr` says how). Starts the session,
 /// renews the CSRF value (a value known before a login is worthless after it)
 /// with the pending request rebound to it, and continues at `/authorize/resume`.
@@ -220,6 +238,12 @@ pub async fn identified(
     how: SignedIn,
     l: &Loaded,
 ) -> Result<Response, Failure> {
+    // The credential this sign-in used must still be the account's: a proof
+    // of the mailbox (`proof::reclaim`) may have removed it meanwhile.
+    if !still_holds(state, user, &how).await? {
+        let msg = "This sign-in is no longer valid: the account changed meanwhile. Sign in again.";
+        return Err(Failure::page(OAuthError::new(ErrorCode::AccessDenied, msg)));
+    }
     // A pending link is spent here: stored only if this sign-in proved the
     // account it names.
     if let Some(link) = &l.link {

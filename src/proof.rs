@@ -38,7 +38,7 @@ impl Removed {
         self.identities.is_empty() && !self.password && self.sessions == 0 && self.consents == 0
     }
 
-    fn lines(&self, state: &AppState) -> Vec<String> {
+    fn lines(&self) -> Vec<String> {
         let mut out = Vec::new();
         for i in &self.identities {
             out.push(format!("- the sign-in through {i}"));
@@ -52,38 +52,43 @@ impl Removed {
         if self.consents > 0 {
             out.push(format!("- {} application consent(s)", self.consents));
         }
-        let _ = state;
         out
     }
 }
 
 /// `user` held `email` unverified and its owner just proved the mailbox
 /// (`how`: `signup`, `verify`, `reset`, or a provider id). Strips the
-/// account (see the module) in storage and in `user`; the caller sets the
-/// verified address, what the prover chose, and saves `user`. A no-op for
-/// an account whose address was already verified.
+/// account (see the module) in storage and in `user` — the password is gone
+/// from the row before any session is ended — then the caller sets the
+/// verified address and what the prover chose, and saves `user` again. A
+/// no-op for an account whose address was already verified.
 pub async fn reclaim(state: &AppState, user: &mut User, email: &str, how: &str) -> Result<Removed, StorageError> {
     let mut removed = Removed::default();
     if user.email_verified && user.email.as_deref().map(normalize_email) == Some(normalize_email(email)) {
         return Ok(removed);
     }
     let actor = format!("user:{}", user.user_id);
+    // The row first: from here no sign-in with the old password can start
+    // a session (`pending::identified` checks the credential it used is
+    // still the account's), so ending the sessions below ends them all.
+    removed.password = user.password_hash.take().is_some();
+    user.updated_at = state.clock.now();
+    users::update(&state.db, user).await?;
     for i in identities::remove_all(&state.db, &user.user_id).await? {
         let name = state.federation.get(&i.provider).map(|p| p.name.clone()).unwrap_or_else(|| i.provider.clone());
         removed.identities.push(format!("{name} ({})", i.email.as_deref().unwrap_or(&i.subject)));
         let e = Event::new(Kind::IdentityUnlinked).user(user.user_id.clone()).method(i.provider).actor(actor.clone());
         audit::record(&state.audit, e.details(serde_json::json!({ "why": "address_proven" })));
     }
-    removed.password = user.password_hash.take().is_some();
-    removed.sessions =
-        crate::oidc::backchannel::end_user_sessions(state, &user.user_id, true, &actor, "address_proven").await?;
-    removed.consents = consents::delete_for_user(&state.db, &user.user_id).await?;
-    removed.links = email_tokens::delete_for_user(&state.db, &user.user_id).await?;
     if !removed.identities.is_empty() {
         // The profile came with the identities.
         user.name = None;
         user.picture = None;
     }
+    removed.sessions =
+        crate::oidc::backchannel::end_user_sessions(state, &user.user_id, true, &actor, "address_proven").await?;
+    removed.consents = consents::delete_for_user(&state.db, &user.user_id).await?;
+    removed.links = email_tokens::delete_for_user(&state.db, &user.user_id).await?;
     let details = serde_json::json!({
         "how": how,
         "identities": removed.identities.len(),
@@ -109,20 +114,11 @@ pub async fn release(state: &AppState, email: &str, prover: &str) -> Result<bool
         return Ok(false);
     }
     let now = state.clock.now();
-    let unfinished = holder.password_hash.is_none()
-        && identities::for_user(&state.db, &holder.user_id).await?.is_empty()
-        && crate::storage::sessions::list_for_user(&state.db, &holder.user_id).await?.is_empty();
-    let released = if unfinished {
-        users::delete(&state.db, &holder.user_id).await.map(|()| true).or_else(|e| match e {
-            StorageError::NotFound => Ok(false),
-            e => Err(e),
-        })?
-    } else {
-        users::release_email(&state.db, &holder.user_id, email, now).await?
-    };
+    let deleted = users::delete_unfinished(&state.db, &holder.user_id).await?;
+    let released = deleted || users::release_email(&state.db, &holder.user_id, email, now).await?;
     if released {
         let e = Event::new(Kind::EmailReleased).user(holder.user_id.clone()).email(email);
-        let details = serde_json::json!({ "proven_by": prover, "deleted": unfinished });
+        let details = serde_json::json!({ "proven_by": prover, "deleted": deleted });
         audit::record(&state.audit, e.actor(format!("user:{prover}")).details(details));
     }
     Ok(released)
@@ -130,7 +126,7 @@ pub async fn release(state: &AppState, email: &str, prover: &str) -> Result<bool
 
 fn reclaimed_notice(state: &AppState, email: &str, removed: &Removed) {
     let product = &state.config.login.product_name;
-    let list = removed.lines(state).join("\n");
+    let list = removed.lines().join("\n");
     state.mailer.send(Mail {
         to: email.to_string(),
         subject: format!("Your {product} account was secured"),

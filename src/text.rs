@@ -79,14 +79,32 @@ pub fn first_unclean(encoded: &[u8]) -> Option<String> {
     None
 }
 
-/// Whether a JSON text escapes a control character (`\u0000`–`\u001f`,
-/// `\u007f`–`\u009f`), which would reach storage as one.
+/// Whether a JSON text escapes a control character inside a string: a
+/// short escape (`\n`, `\r`, `\t`, `\b`, `\f`) or a `\uXXXX` naming one.
+/// An escaped backslash (`\\u0000` as text) is not one.
 pub fn json_escapes_control(body: &[u8]) -> bool {
-    let lower: Vec<u8> = body.to_ascii_lowercase();
-    lower.windows(6).any(|w| {
-        w.starts_with(b"\\u00")
-            && (matches!(w[4], b'0' | b'1') || (w[4] == b'7' && w[5] == b'f') || matches!(w[4], b'8' | b'9'))
-    })
+    let mut i = 0;
+    while i < body.len() {
+        if body[i] != b'\\' {
+            i += 1;
+            continue;
+        }
+        match body.get(i + 1) {
+            Some(b'n' | b'r' | b't' | b'b' | b'f') => return true,
+            Some(b'u') => {
+                let code = body
+                    .get(i + 2..i + 6)
+                    .and_then(|h| std::str::from_utf8(h).ok())
+                    .and_then(|h| u32::from_str_radix(h, 16).ok());
+                if code.and_then(char::from_u32).is_some_and(is_control) {
+                    return true;
+                }
+                i += 6;
+            }
+            _ => i += 2,
+        }
+    }
+    false
 }
 
 #[cfg(test)]
@@ -113,5 +131,7 @@ mod tests {
         assert!(json_escapes_control(br#"{"name": "a\u0000"}"#));
         assert!(json_escapes_control(br#"{"name": "a\u001B"}"#));
         assert!(!json_escapes_control(br#"{"name": "\u00e9"}"#));
+        assert!(json_escapes_control(br#"{"name": "a\nb"}"#));
+        assert!(!json_escapes_control(br#"{"name": "a\\u0000 and \\n as text"}"#));
     }
 }

@@ -54,7 +54,9 @@ fn take(msg: Msg, batch: &mut Vec<Event>, waiting: &mut Vec<tokio::sync::oneshot
 pub async fn write(db: &Db, batch: &[Event]) -> u64 {
     for attempt in 1..=3 {
         let Err(e) = crate::storage::audit::insert_batch(db, batch).await else { return 0 };
-        if batch.len() > 1 {
+        // Row by row only when the database answered and refused: while it
+        // is away, each row would wait for a connection in vain.
+        if batch.len() > 1 && !e.is_unavailable() {
             let mut failed = 0u64;
             for one in batch {
                 if let Err(e) = crate::storage::audit::insert_batch(db, std::slice::from_ref(one)).await {

@@ -229,8 +229,9 @@ pub async fn run(cmd: ClientCmd, cfg: &Config, out: &Out) -> anyhow::Result<()> 
         ClientCmd::Remove { client_id } => {
             let c = find(&db, &client_id).await?;
             refuse_static(&c)?;
-            store::delete(&db, &client_id).await?;
+            // Grants first: a client added again under this id starts with none.
             crate::storage::apis::delete_client_grants(&db, &client_id).await?;
+            store::delete(&db, &client_id).await?;
             out.done(&format!("removed {client_id}"), &json!({ "removed": client_id }))
         }
     }

@@ -155,7 +155,7 @@ pub async fn run_group(cmd: GroupCmd, cfg: &Config, out: &Out) -> anyhow::Result
 }
 
 async fn member(db: &crate::storage::Db, group: &str, user: &str, add: bool, out: &Out) -> anyhow::Result<()> {
-    let u = super::user::find(db, user).await?;
+    let u = super::user::find_to_change(db, user).await?;
     access::group_member(db, group, &u.user_id, add).await.map_err(access_error)?;
     let what = if add { "added to" } else { "removed from" };
     out.done(

@@ -163,7 +163,7 @@ pub async fn run(cmd: UserCmd, cfg: &Config, out: &Out) -> anyhow::Result<()> {
         }
         UserCmd::Show { user } => show(out, &db, &find(&db, &user).await?).await,
         UserCmd::SetPassword { user, password, revoke_all } => {
-            let mut u = find(&db, &user).await?;
+            let mut u = find_to_change(&db, &user).await?;
             let Some(p) = password.read()? else { bail!("give --password-stdin or --password") };
             password::Policy::from_config(&cfg.passwords).check(&p)?;
             u.password_hash = Some(password::hash(p).await?);
@@ -190,7 +190,7 @@ pub async fn run(cmd: UserCmd, cfg: &Config, out: &Out) -> anyhow::Result<()> {
         }
         UserCmd::Enable { user } => show(out, &db, &set_disabled(&db, &user, false, now).await?).await,
         UserCmd::Remove { user } => {
-            let u = find(&db, &user).await?;
+            let u = find_to_change(&db, &user).await?;
             store::delete(&db, &u.user_id).await?;
             out.done(&format!("removed {}", u.label()), &json!({ "removed": u.user_id }))
         }
@@ -226,12 +226,12 @@ pub async fn run(cmd: UserCmd, cfg: &Config, out: &Out) -> anyhow::Result<()> {
             Ok(())
         }
         UserCmd::GrantRole { user, role } => {
-            let u = find(&db, &user).await?;
+            let u = find_to_change(&db, &user).await?;
             crate::access::user_role(&db, &u.user_id, &role, true).await.map_err(super::access_error)?;
             out.done(&format!("{} holds role {role}", u.label()), &json!({ "user_id": u.user_id, "granted": role }))
         }
         UserCmd::RevokeRole { user, role } => {
-            let u = find(&db, &user).await?;
+            let u = find_to_change(&db, &user).await?;
             crate::access::user_role(&db, &u.user_id, &role, false).await.map_err(super::access_error)?;
             out.done(
                 &format!("{} no longer holds role {role} directly", u.label()),
@@ -239,7 +239,7 @@ pub async fn run(cmd: UserCmd, cfg: &Config, out: &Out) -> anyhow::Result<()> {
             )
         }
         UserCmd::Sessions { user } => {
-            let u = find(&db, &user).await?;
+            let u = find_to_change(&db, &user).await?;
             let list = crate::storage::sessions::list_for_user(&db, &u.user_id).await?;
             let live: Vec<_> = list.iter().filter(|s| s.expires_at > now && s.idle_expires_at > now).collect();
             if out.json {
@@ -265,7 +265,7 @@ pub async fn run(cmd: UserCmd, cfg: &Config, out: &Out) -> anyhow::Result<()> {
             Ok(())
         }
         UserCmd::EndSessions { user, revoke_all } => {
-            let u = find(&db, &user).await?;
+            let u = find_to_change(&db, &user).await?;
             let ended = end_sessions(cfg, &db, &u, revoke_all, now, "admin").await?;
             out.done(
                 &format!("{ended} session(s) of {} ended", u.label()),
@@ -273,7 +273,7 @@ pub async fn run(cmd: UserCmd, cfg: &Config, out: &Out) -> anyhow::Result<()> {
             )
         }
         UserCmd::Unlink { user, provider, subject } => {
-            let u = find(&db, &user).await?;
+            let u = find_to_change(&db, &user).await?;
             let removed =
                 crate::accounts::unlink(&db, &u, &provider, subject.as_deref()).await.map_err(|e| match e {
                     crate::accounts::UnlinkError::NotLinked => {
@@ -291,7 +291,7 @@ pub async fn run(cmd: UserCmd, cfg: &Config, out: &Out) -> anyhow::Result<()> {
 }
 
 async fn set_disabled(db: &Db, user: &str, disabled: bool, now: i64) -> anyhow::Result<User> {
-    let mut u = find(db, user).await?;
+    let mut u = find_to_change(db, user).await?;
     u.disabled = disabled;
     u.updated_at = now;
     store::update(db, &u).await?;
@@ -326,6 +326,20 @@ pub(super) async fn find(db: &Db, key: &str) -> anyhow::Result<User> {
     let found =
         if key.contains('@') { store::find_by_email(db, key).await? } else { store::find_by_id(db, key).await? };
     found.ok_or_else(|| not_found(format!("no user `{key}`")))
+}
+
+/// The user a change is for. An address names a user only when it is
+/// verified there: an unverified one may be a stranger's claim, which must
+/// not receive what the change gives (a role, a password, a link).
+pub(super) async fn find_to_change(db: &Db, key: &str) -> anyhow::Result<User> {
+    let u = find(db, key).await?;
+    if key.contains('@') && !u.email_verified {
+        return Err(not_found(format!(
+            "`{key}` is not verified on user {}: an unverified address may be someone else's claim; name the user by id",
+            u.user_id
+        )));
+    }
+    Ok(u)
 }
 
 async fn show(out: &Out, db: &Db, u: &User) -> anyhow::Result<()> {

@@ -151,9 +151,8 @@ pub struct RateLimitConfig {
     pub mails_per_account_per_minute: u32,
     /// Failed client authentications at `/token`, `/revoke` and
     /// `/introspect`, per client address and per client id (a burst of this
-    /// many, refilled over a minute); past it, 429 with Retry-After. A client
-    /// that authenticated from an address before is not locked out there by
-    /// others failing with its id.
+    /// many, refilled over a minute); past it, a failure is 429 with
+    /// Retry-After. Right credentials are always accepted.
     pub client_auth_failures_per_minute: u32,
 }
 

@@ -128,13 +128,14 @@ fn unclean(parts: &axum::http::request::Parts, body: &[u8]) -> Option<String> {
         return None;
     }
     let ct = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if ct.starts_with("application/x-www-form-urlencoded") {
-        return crate::text::first_unclean(body).map(named);
+    if ct.to_ascii_lowercase().contains("json") {
+        // Raw control characters are JSON whitespace or invalid JSON (which
+        // serde refuses); escaped ones would reach storage.
+        let clean = std::str::from_utf8(body).is_ok() && !crate::text::json_escapes_control(body);
+        return (!clean).then(|| "the JSON body".into());
     }
-    if ct.contains("json") && (std::str::from_utf8(body).is_err() || crate::text::json_escapes_control(body)) {
-        return Some("the JSON body".into());
-    }
-    None
+    // Every other body is read as a form (`Params` reads any POST body so).
+    crate::text::first_unclean(body).map(named)
 }
 
 /// 400 in the caller's language: problem+json for the management API, a
@@ -149,12 +150,16 @@ fn refuse_unclean(parts: &axum::http::request::Parts, what: &str) -> Response {
     }
     let html = parts.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"));
     if html {
-        let page = format!(
-            "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><title>Bad request</title>\
-             <h1>This request cannot be read</h1><p>{}. Go back and try again.</p></html>",
-            detail.replace('`', "")
+        // A fixed page: nothing from the request is echoed into HTML.
+        const PAGE: &str = "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><title>Bad request</title>\
+             <h1>This request cannot be read</h1><p>It holds a control character or bytes that are not UTF-8. \
+             Go back and try again.</p></html>";
+        let mut r = (StatusCode::BAD_REQUEST, axum::response::Html(PAGE)).into_response();
+        r.headers_mut().insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
         );
-        return (StatusCode::BAD_REQUEST, axum::response::Html(page)).into_response();
+        return r;
     }
     let body = json!({"error": "invalid_request", "error_description": detail});
     (StatusCode::BAD_REQUEST, Json(body)).into_response()

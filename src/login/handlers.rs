@@ -225,10 +225,15 @@ async fn upgrade_hash(state: &AppState, mut u: User, pw: String) -> User {
     }
     match password::hash(pw).await {
         Ok(h) => {
-            u.password_hash = Some(h);
-            u.updated_at = state.clock.now();
-            match users::update(&state.db, &u).await {
-                Ok(()) => tracing::info!(user_id = %u.user_id, "password hash upgraded to argon2id"),
+            // Only over the hash this sign-in verified: never over a change
+            // made meanwhile (a reset, a reclaim).
+            let old = u.password_hash.clone().unwrap_or_default();
+            match users::replace_password_hash(&state.db, &u.user_id, &old, &h, state.clock.now()).await {
+                Ok(true) => {
+                    tracing::info!(user_id = %u.user_id, "password hash upgraded to argon2id");
+                    u.password_hash = Some(h);
+                }
+                Ok(false) => tracing::info!(user_id = %u.user_id, "password changed meanwhile; hash not upgraded"),
                 Err(e) => tracing::warn!(user_id = %u.user_id, error = %e, "password hash upgrade not stored"),
             }
         }

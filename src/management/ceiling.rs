@@ -42,3 +42,23 @@ pub async fn role(state: &AppState, who: &AccessClaims, role: &str) -> Result<()
         r.permissions.iter().filter(|(api, _)| api.trim_end_matches('/') == aud).map(|(_, p)| p.clone()).collect();
     within(state, who, &aud, &perms)
 }
+
+/// Refuses taking over `user_id` (setting its password or its address)
+/// when its roles carry management permissions beyond the caller's: with
+/// `write:users` alone, an administrator's account is out of reach.
+pub async fn user(state: &AppState, who: &AccessClaims, user_id: &str) -> Result<(), Problem> {
+    let aud = super::audience(state.issuer.as_str());
+    let held = roles::access_of(&state.db, user_id, Some(&aud)).await?;
+    within(state, who, &aud, &held.permissions)
+}
+
+/// Refuses redirecting `client_id`'s sign-ins elsewhere (its redirect URIs,
+/// web origins) when the client holds management permissions beyond the
+/// caller's: codes for an administrator's tool would go to the caller.
+pub async fn client(state: &AppState, who: &AccessClaims, client_id: &str) -> Result<(), Problem> {
+    let aud = super::audience(state.issuer.as_str());
+    let grants = crate::storage::apis::client_grants(&state.db, client_id).await?;
+    let perms: Vec<String> =
+        grants.into_iter().filter(|(api, _)| api.trim_end_matches('/') == aud).flat_map(|(_, p)| p).collect();
+    within(state, who, &aud, &perms)
+}

@@ -208,6 +208,9 @@ pub async fn patch(
         super::ceiling::within(&state, &who, &g.api, &g.permissions)?;
     }
     let old = find(&state, &id).await?;
+    if p.redirect_uris.is_some() || p.web_origins.is_some() || p.post_logout_redirect_uris.is_some() {
+        super::ceiling::client(&state, &who, &id).await?;
+    }
     if old.source == "config" {
         return Err(Problem::conflict("this client is declared in the config file; change it there"));
     }
@@ -261,7 +264,9 @@ pub async fn remove(
         return Err(Problem::conflict("this client is declared in the config file; remove it there"));
     }
     check_if_match(&headers, &etag(&out(&state, &c).await?))?;
-    store::delete(&state.db, &id).await?;
+    // Grants first: a client registered again under this id between the two
+    // statements starts with none, never with the old client's.
     apis::delete_client_grants(&state.db, &id).await?;
+    store::delete(&state.db, &id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -249,9 +249,20 @@ pub struct GroupPatch {
     remove_roles: Vec<String>,
 }
 
+/// A member named by id, or by an address verified on that user: an
+/// unverified address may be a stranger's claim, which must not receive the
+/// group's roles.
 async fn user_id(state: &AppState, key: &str) -> Result<String, Problem> {
     let u = if key.contains('@') {
-        users::find_by_email(&state.db, key).await?
+        match users::find_by_email(&state.db, key).await? {
+            Some(u) if !u.email_verified => {
+                return Err(Problem::conflict(format!(
+                    "`{key}` is not verified on user {}: an unverified address may be someone else's claim; name the user by id",
+                    u.user_id
+                )));
+            }
+            u => u,
+        }
     } else {
         users::find_by_id(&state.db, key).await?
     };
@@ -260,7 +271,7 @@ async fn user_id(state: &AppState, key: &str) -> Result<String, Problem> {
 
 /// Change a group's members and roles.
 #[utoipa::path(patch, path = "/groups/{name}", params(("name" = String, Path)), request_body = GroupPatch, responses(
-    (status = 200, body = GroupOut), (status = 404, body = Problem), (status = 412, body = Problem)))]
+    (status = 200, body = GroupOut), (status = 404, body = Problem), (status = 409, body = Problem), (status = 412, body = Problem)))]
 pub async fn patch_group(
     State(state): State<AppState>,
     headers: HeaderMap,

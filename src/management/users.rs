@@ -192,6 +192,9 @@ pub async fn patch(
     let p = body(b)?;
     let mut u = find(&state, &id).await?;
     check_if_match(&headers, &etag(&UserOut::from(&u)))?;
+    if p.password.is_some() || p.email_verified == Some(true) {
+        super::ceiling::user(&state, &who, &u.user_id).await?;
+    }
     let mut end = false;
     if let Some(n) = p.name {
         u.name = Some(n.trim().to_string()).filter(|s| !s.is_empty());

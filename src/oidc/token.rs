@@ -95,35 +95,31 @@ enum Presented {
 }
 
 /// Authenticates the client by its registered method (RFC 6749 §2.3), comparing
-/// the SHA-256 of the presented secret in constant time. Failures are
-/// throttled per client address and per client id (`limits`): past the
-/// budget, 429 `slow_down` without looking the client up.
+/// the SHA-256 of the presented secret in constant time. Right credentials
+/// are always accepted; failures are throttled per client address and per
+/// client id (`limits`): past the budget a failure is a 429 `slow_down`
+/// instead of a 401, and is not audited request by request.
 pub async fn authenticate(
     state: &AppState,
     ip: Option<IpAddr>,
     headers: &HeaderMap,
     p: &Params,
 ) -> Result<Arc<Client>, Failure> {
-    let claimed = p.first("client_id").map(str::to_string).or_else(|| match presented(headers, p) {
-        Ok(Presented::Basic { id, .. }) => Some(id),
-        _ => None,
-    });
-    let claimed: Option<String> = claimed.map(|c| c.chars().take(255).collect());
-    if !state.limits.client_auth_allowed(ip, claimed.as_deref()) {
-        let msg = "too many failed client authentications from this address or for this client; retry later";
-        return Err(Failure::json(OAuthError::new(ErrorCode::SlowDown, msg), false));
-    }
     match check_client(state, headers, p).await {
-        Ok(client) => {
-            state.limits.client_authenticated(ip, &client.client_id);
-            Ok(client)
-        }
-        Err(f) => {
-            if f.err.code == ErrorCode::InvalidClient {
-                state.limits.client_auth_failed(ip, claimed.as_deref());
+        Ok(client) => Ok(client),
+        Err(f) if f.err.code == ErrorCode::InvalidClient => {
+            let claimed = match presented(headers, p) {
+                Ok(Presented::Basic { id, .. } | Presented::Post { id, .. } | Presented::None { id }) => Some(id),
+                Err(_) => p.first("client_id").map(str::to_string),
+            };
+            let claimed: Option<String> = claimed.map(|c| c.chars().take(255).collect());
+            if !state.limits.client_auth_failed(ip, claimed.as_deref()) {
+                let msg = "too many failed client authentications from this address or for this client; retry later";
+                return Err(Failure::json(OAuthError::new(ErrorCode::SlowDown, msg), false));
             }
             Err(f)
         }
+        Err(f) => Err(f),
     }
 }
 
@@ -169,6 +165,9 @@ fn presented(headers: &HeaderMap, p: &Params) -> Result<Presented, Failure> {
         let decode =
             |s: &str| url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned());
         let (id, secret) = (decode(id).ok_or_else(bad)?, decode(secret).ok_or_else(bad)?);
+        if crate::text::has_control(&id) || crate::text::has_control(&secret) {
+            return Err(OAuthError::invalid_request("the Basic credentials hold a control character").into());
+        }
         if form_id.is_some_and(|f| f != id) {
             return Err(OAuthError::invalid_request("client_id differs from the Basic credentials").into());
         }

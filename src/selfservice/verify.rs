@@ -110,10 +110,14 @@ pub async fn post(State(state): State<AppState>, jar: CookieJar, p: Params) -> R
         };
         // The password: the one typed at sign-up in this browser, or one
         // chosen here, checked before the link is spent.
+        let mut same_browser = false;
         let chosen = match t.purpose {
             Purpose::ChangeEmail | Purpose::Reset => None,
             _ => match signup_password(&state, &jar, &t).await {
-                Some(h) => Some(h),
+                Some(h) => {
+                    same_browser = true;
+                    Some(h)
+                }
                 None => {
                     let pw = p.first("password").unwrap_or("").to_string();
                     if let Err(e) = password::Policy::from_config(&state.config.passwords).check(&pw) {
@@ -150,7 +154,8 @@ pub async fn post(State(state): State<AppState>, jar: CookieJar, p: Params) -> R
         if chosen.is_some() {
             user.password_hash = chosen;
         }
-        if t.name.is_some() {
+        // The name typed at sign-up, like its password, only from that browser.
+        if same_browser && t.name.is_some() {
             user.name = t.name.clone();
         }
         user.updated_at = now;

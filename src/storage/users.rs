@@ -70,6 +70,37 @@ pub async fn update(db: &Db, u: &User) -> Result<()> {
     if res.rows_affected() == 0 { Err(StorageError::NotFound) } else { Ok(()) }
 }
 
+/// Deletes `user_id` if it is still an unfinished sign-up: an unverified
+/// address, no password, no identity, no session, no role or group (an
+/// administrator's passwordless user keeps its roles, so it stays).
+pub async fn delete_unfinished(db: &Db, user_id: &str) -> Result<bool> {
+    let res = sqlx::query(
+        "DELETE FROM users WHERE user_id = $1 AND email_verified = FALSE AND password_hash IS NULL
+           AND NOT EXISTS (SELECT 1 FROM identities WHERE user_id = $1)
+           AND NOT EXISTS (SELECT 1 FROM sessions WHERE user_id = $1)
+           AND NOT EXISTS (SELECT 1 FROM user_roles WHERE user_id = $1)
+           AND NOT EXISTS (SELECT 1 FROM group_members WHERE user_id = $1)",
+    )
+    .bind(user_id)
+    .execute(db.pool())
+    .await?;
+    Ok(res.rows_affected() > 0)
+}
+
+/// Replaces the password hash `old` by `new`; false when the account's hash
+/// is no longer `old` (changed meanwhile).
+pub async fn replace_password_hash(db: &Db, user_id: &str, old: &str, new: &str, now: i64) -> Result<bool> {
+    let res =
+        sqlx::query("UPDATE users SET password_hash = $3, updated_at = $4 WHERE user_id = $1 AND password_hash = $2")
+            .bind(user_id)
+            .bind(old)
+            .bind(new)
+            .bind(now)
+            .execute(db.pool())
+            .await?;
+    Ok(res.rows_affected() > 0)
+}
+
 /// Takes an unverified address off `user_id` (someone else proved it);
 /// false when the account holds it verified or not at all.
 pub async fn release_email(db: &Db, user_id: &str, email: &str, now: i64) -> Result<bool> {

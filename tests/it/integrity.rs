@@ -399,4 +399,42 @@ async fn write_clients_is_not_full_admin(db: TestDb) {
     let (status, _) =
         manage(&app, &admin, Method::POST, &format!("/users/{user}/roles"), json!({"role": "keykeeper"})).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
+
+    // `write:users` alone cannot take over that administrator's account.
+    let clerk_users = token_for(&app, &db, "hr", &["read:users", "write:users"]).await;
+    let (status, p) =
+        manage(&app, &clerk_users, Method::PATCH, &format!("/users/{user}"), json!({"password": "a takeover pw"}))
+            .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{p}");
+    // Nor `write:clients` redirect an administrator's tool to itself.
+    let (status, p) =
+        manage(&app, &clerk, Method::PATCH, "/clients/admin", json!({"redirect_uris": ["https://evil.example/cb"]}))
+            .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{p}");
+
+    // An unverified address names nobody for a change: it may be a stranger's claim.
+    let claim = sesame::domain::User {
+        user_id: "claimant".into(),
+        email: Some("boss@example.com".into()),
+        email_verified: false,
+        name: None,
+        picture: None,
+        password_hash: None,
+        disabled: false,
+        created_at: 0,
+        updated_at: 0,
+    };
+    sesame::storage::users::insert(&app.state.db, &claim).await.unwrap();
+    let (status, _) = manage(&app, &admin, Method::POST, "/groups", json!({"name": "admins"})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, p) =
+        manage(&app, &admin, Method::PATCH, "/groups/admins", json!({"add_members": ["boss@example.com"]})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{p}");
+    let out = db.sesame_with(
+        &["user", "set-password", "boss@example.com", "--password-stdin"],
+        &[],
+        Some("a new password 1"),
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not verified"), "{}", String::from_utf8_lossy(&out.stderr));
 }
