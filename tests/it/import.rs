@@ -111,18 +111,7 @@ async fn auth0_export_imports_signs_in_and_upgrades(db: TestDb) {
 async fn unverified_records_never_merge(db: TestDb) {
     let app = TestApp::spawn(&db, |_| {}).await;
     let owner = crate::support::add_user(&app, "owner@example.com", "the owner's own password").await;
-    let mut claimed = sesame::domain::User {
-        user_id: "claimed".into(),
-        email: Some("claimed@example.com".into()),
-        email_verified: false,
-        name: None,
-        picture: None,
-        password_hash: None,
-        disabled: false,
-        created_at: 0,
-        updated_at: 0,
-    };
-    sesame::storage::users::insert(&app.state.db, &claimed).await.unwrap();
+    crate::support::add_claim(&app, "claimed", "claimed@example.com").await;
     let stranger = bcrypt::hash("the stranger's password", 4).unwrap();
     let lines = [
         // Unverified in the file, verified in Sesame: not merged, no hash installed.
@@ -167,7 +156,7 @@ async fn unverified_records_never_merge(db: TestDb) {
     check(&run(&[]));
     let o = sesame::storage::users::find_by_id(&app.state.db, &owner).await.unwrap().unwrap();
     assert!(o.password_hash.as_deref().unwrap().starts_with("$argon2id$"), "the owner's hash stays");
-    claimed = sesame::storage::users::find_by_id(&app.state.db, "claimed").await.unwrap().unwrap();
+    let claimed = sesame::storage::users::find_by_id(&app.state.db, "claimed").await.unwrap().unwrap();
     assert_eq!(claimed.password_hash, None, "no hash installed on an unverified claim");
     let twice = sesame::storage::users::find_by_email(&app.state.db, "twice@example.com").await.unwrap().unwrap();
     assert_eq!(twice.password_hash, None, "the second user's hash is not on the first's account");

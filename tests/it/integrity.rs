@@ -413,18 +413,7 @@ async fn write_clients_is_not_full_admin(db: TestDb) {
     assert_eq!(status, StatusCode::FORBIDDEN, "{p}");
 
     // An unverified address names nobody for a change: it may be a stranger's claim.
-    let claim = sesame::domain::User {
-        user_id: "claimant".into(),
-        email: Some("boss@example.com".into()),
-        email_verified: false,
-        name: None,
-        picture: None,
-        password_hash: None,
-        disabled: false,
-        created_at: 0,
-        updated_at: 0,
-    };
-    sesame::storage::users::insert(&app.state.db, &claim).await.unwrap();
+    crate::support::add_claim(&app, "claimant", "boss@example.com").await;
     let (status, _) = manage(&app, &admin, Method::POST, "/groups", json!({"name": "admins"})).await;
     assert_eq!(status, StatusCode::CREATED);
     let (status, p) =

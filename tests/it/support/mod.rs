@@ -275,3 +275,20 @@ pub async fn add_user(app: &TestApp, email: &str, password: &str) -> String {
     sesame::storage::users::insert(&app.state.db, &u).await.unwrap();
     u.user_id
 }
+
+/// An account that only claims `email`: unverified, no password (as a
+/// stranger's unfinished sign-up leaves it).
+pub async fn add_claim(app: &TestApp, user_id: &str, email: &str) {
+    let u = sesame::domain::User {
+        user_id: user_id.into(),
+        email: Some(email.into()),
+        email_verified: false,
+        name: None,
+        picture: None,
+        password_hash: None,
+        disabled: false,
+        created_at: 0,
+        updated_at: 0,
+    };
+    sesame::storage::users::insert(&app.state.db, &u).await.unwrap();
+}
