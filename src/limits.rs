@@ -86,6 +86,13 @@ impl<K: Hash + Eq + Clone> Buckets<K> {
         }
     }
 
+    /// Whether `key` has a token left, without taking one.
+    fn has(&self, key: &K) -> bool {
+        let now = Instant::now();
+        let Ok(guard) = self.map.lock() else { return false };
+        guard.0.get(key).is_none_or(|b| self.level(*b, now) >= 1.0)
+    }
+
     fn level(&self, (tokens, at): (f64, Instant), now: Instant) -> f64 {
         (tokens + now.duration_since(at).as_secs_f64() * self.per_sec).min(self.burst)
     }
@@ -167,10 +174,19 @@ impl Limits {
         !self.enabled || self.mails.take(&format!("user:{user_id}"))
     }
 
+    /// Whether client authentication from `ip` may be tried at all: an
+    /// address that spent its budget of failures waits, right credentials
+    /// too (so guessing a weak operator-chosen secret is slowed, and a hit
+    /// cannot be told from a miss).
+    pub fn client_auth_open(&self, ip: Option<IpAddr>) -> bool {
+        !self.enabled || ip.is_none_or(|ip| self.client_auth_ip.has(&ip))
+    }
+
     /// One failed client authentication at `/token`, `/revoke` or
     /// `/introspect` from `ip` naming `client_id`; false when the address's
-    /// or the id's budget of failures is spent. Right credentials never come
-    /// here, so nobody can lock a client out by failing with its id.
+    /// or the id's budget of failures is spent. The id's budget only turns
+    /// failures into 429s: right credentials are never refused for it, so
+    /// nobody can lock a client out by failing with its id.
     pub fn client_auth_failed(&self, ip: Option<IpAddr>, client_id: Option<&str>) -> bool {
         if !self.enabled {
             return true;

@@ -72,6 +72,8 @@ pub struct SignedIn {
     pub amr: Vec<String>,
     /// The upstream provider; None for a password.
     pub idp: Option<String>,
+    /// The upstream subject the provider vouched for.
+    pub subject: Option<String>,
 }
 
 /// A pending request loaded for the browser that started it.
@@ -223,7 +225,7 @@ async fn still_holds(state: &AppState, user: &User, how: &SignedIn) -> Result<bo
     }
     if let Some(p) = &how.idp {
         let linked = identities::for_user(&state.db, &user.user_id).await.map_err(Failure::internal)?;
-        return Ok(linked.iter().any(|i| &i.provider == p));
+        return Ok(linked.iter().any(|i| &i.provider == p && how.subject.as_ref().is_none_or(|s| &i.subject == s)));
     }
     Ok(!how.amr.iter().any(|a| a == "pwd") || now.password_hash == user.password_hash)
 }
@@ -271,7 +273,16 @@ pub async fn identified(
             "Verify your email address first: follow the link we sent you, or ask for a new one on the sign-in page.";
         return Err(Failure::page(OAuthError::new(ErrorCode::AccessDenied, msg)));
     }
+    let stale = SignedIn { amr: how.amr.clone(), idp: how.idp.clone(), subject: how.subject.clone() };
     let (jar, s) = session::create(state, jar, &user.user_id, how.amr, how.idp).await.map_err(Failure::internal)?;
+    // Once more now that the session exists: a proof of the mailbox that
+    // saved its change between the first check and here ended the sessions
+    // it could see, not this one.
+    if !still_holds(state, user, &stale).await? {
+        crate::storage::sessions::delete(&state.db, &s.id_hash).await.map_err(Failure::internal)?;
+        let msg = "This sign-in is no longer valid: the account changed meanwhile. Sign in again.";
+        return Err(Failure::page(OAuthError::new(ErrorCode::AccessDenied, msg)));
+    }
     let (jar, csrf) = session::new_csrf(state, jar);
     auth_requests::rebind(&state.db, &l.row.id, &random::sha256_hex(&csrf)).await.map_err(Failure::internal)?;
     let e = Event::new(Kind::LoginSuccess).account(user).client(&l.client.client_id).sid(&s.sid);

@@ -161,11 +161,25 @@ pub async fn callback(
                 let e = Event::new(Kind::Signup).account(&user).client(&l.client.client_id).method(id.clone());
                 audit::record(&state.audit, e);
                 let amr = if up.amr.is_empty() { vec!["fed".to_string()] } else { up.amr.clone() };
-                pending::identified(&state, jar, &user, SignedIn { amr, idp: Some(id.clone()) }, &l).await
+                pending::identified(
+                    &state,
+                    jar,
+                    &user,
+                    SignedIn { amr, idp: Some(id.clone()), subject: Some(up.subject.clone()) },
+                    &l,
+                )
+                .await
             }
             Ok(Resolved::SignedIn(user)) => {
                 let amr = if up.amr.is_empty() { vec!["fed".to_string()] } else { up.amr.clone() };
-                pending::identified(&state, jar, &user, SignedIn { amr, idp: Some(id.clone()) }, &l).await
+                pending::identified(
+                    &state,
+                    jar,
+                    &user,
+                    SignedIn { amr, idp: Some(id.clone()), subject: Some(up.subject.clone()) },
+                    &l,
+                )
+                .await
             }
             Ok(Resolved::Reclaim { mut existing, identity }) => {
                 // The provider verified the address this account only claimed.
@@ -183,7 +197,14 @@ pub async fn callback(
                 let e = Event::new(Kind::IdentityLinked).account(&existing).client(&l.client.client_id);
                 audit::record(&state.audit, e.method(id.clone()));
                 let amr = if up.amr.is_empty() { vec!["fed".to_string()] } else { up.amr.clone() };
-                pending::identified(&state, jar, &existing, SignedIn { amr, idp: Some(id.clone()) }, &l).await
+                pending::identified(
+                    &state,
+                    jar,
+                    &existing,
+                    SignedIn { amr, idp: Some(id.clone()), subject: Some(up.subject.clone()) },
+                    &l,
+                )
+                .await
             }
             Ok(Resolved::ProveOwnership { existing, identity }) => {
                 tracing::info!(provider = %id, user_id = %existing.user_id, "link waits for proof of the account");

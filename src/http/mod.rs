@@ -127,14 +127,16 @@ fn unclean(parts: &axum::http::request::Parts, body: &[u8]) -> Option<String> {
     if body.is_empty() {
         return None;
     }
-    let ct = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if ct.to_ascii_lowercase().contains("json") {
-        // Raw control characters are JSON whitespace or invalid JSON (which
-        // serde refuses); escaped ones would reach storage.
-        let clean = std::str::from_utf8(body).is_ok() && !crate::text::json_escapes_control(body);
+    // By route, not by what the body claims to be: the management API reads
+    // JSON, every other route reads any POST body as a form (`Params`).
+    if parts.uri.path().contains("/api/v1") {
+        // Tab, CR and LF are JSON whitespace (and invalid raw inside a string);
+        // any other raw control character, or an escaped one, would be stored.
+        let clean = std::str::from_utf8(body)
+            .is_ok_and(|t| !t.chars().any(|c| crate::text::is_control(c) && !matches!(c, '\t' | '\n' | '\r')))
+            && !crate::text::json_escapes_control(body);
         return (!clean).then(|| "the JSON body".into());
     }
-    // Every other body is read as a form (`Params` reads any POST body so).
     crate::text::first_unclean(body).map(named)
 }
 

@@ -213,7 +213,8 @@ pub async fn login_post(State(state): State<AppState>, ClientIp(ip): ClientIp, j
 
 /// Hands the identified user to the pending request.
 async fn signed_in(state: &AppState, jar: CookieJar, user: &User, l: &Loaded) -> Result<Response, Failure> {
-    pending::identified(state, jar, user, pending::SignedIn { amr: vec!["pwd".into()], idp: None }, l).await
+    pending::identified(state, jar, user, pending::SignedIn { amr: vec!["pwd".into()], idp: None, subject: None }, l)
+        .await
 }
 
 /// An imported (bcrypt) or weaker hash is replaced by argon2id with our
@@ -223,7 +224,7 @@ async fn upgrade_hash(state: &AppState, mut u: User, pw: String) -> User {
     if !u.password_hash.as_deref().is_some_and(password::needs_upgrade) {
         return u;
     }
-    match password::hash(pw).await {
+    match password::hash(pw.clone()).await {
         Ok(h) => {
             // Only over the hash this sign-in verified: never over a change
             // made meanwhile (a reset, a reclaim).
@@ -233,7 +234,19 @@ async fn upgrade_hash(state: &AppState, mut u: User, pw: String) -> User {
                     tracing::info!(user_id = %u.user_id, "password hash upgraded to argon2id");
                     u.password_hash = Some(h);
                 }
-                Ok(false) => tracing::info!(user_id = %u.user_id, "password changed meanwhile; hash not upgraded"),
+                // Another sign-in upgraded it first (then the stored hash
+                // takes the same password), or it changed: the sign-in goes
+                // on with what is stored, which `pending::identified` checks.
+                Ok(false) => match users::find_by_id(&state.db, &u.user_id).await {
+                    Ok(Some(now)) if now.password_hash.as_deref().is_some_and(|h| !password::needs_upgrade(h)) => {
+                        if let Some(h) = now.password_hash.clone()
+                            && password::verify(pw, h.clone()).await
+                        {
+                            u.password_hash = Some(h);
+                        }
+                    }
+                    _ => tracing::info!(user_id = %u.user_id, "password changed meanwhile; hash not upgraded"),
+                },
                 Err(e) => tracing::warn!(user_id = %u.user_id, error = %e, "password hash upgrade not stored"),
             }
         }

@@ -95,16 +95,24 @@ enum Presented {
 }
 
 /// Authenticates the client by its registered method (RFC 6749 §2.3), comparing
-/// the SHA-256 of the presented secret in constant time. Right credentials
-/// are always accepted; failures are throttled per client address and per
-/// client id (`limits`): past the budget a failure is a 429 `slow_down`
-/// instead of a 401, and is not audited request by request.
+/// the SHA-256 of the presented secret in constant time. Failures are
+/// throttled (`limits`): an address past its budget gets 429 `slow_down` for
+/// everything until it refills; a client id past its budget turns further
+/// failures into 429s but never refuses right credentials. Throttled
+/// requests are not audited one by one.
 pub async fn authenticate(
     state: &AppState,
     ip: Option<IpAddr>,
     headers: &HeaderMap,
     p: &Params,
 ) -> Result<Arc<Client>, Failure> {
+    let slow_down = || {
+        let msg = "too many failed client authentications from this address or for this client; retry later";
+        Failure::json(OAuthError::new(ErrorCode::SlowDown, msg), false)
+    };
+    if !state.limits.client_auth_open(ip) {
+        return Err(slow_down());
+    }
     match check_client(state, headers, p).await {
         Ok(client) => Ok(client),
         Err(f) if f.err.code == ErrorCode::InvalidClient => {
@@ -114,8 +122,7 @@ pub async fn authenticate(
             };
             let claimed: Option<String> = claimed.map(|c| c.chars().take(255).collect());
             if !state.limits.client_auth_failed(ip, claimed.as_deref()) {
-                let msg = "too many failed client authentications from this address or for this client; retry later";
-                return Err(Failure::json(OAuthError::new(ErrorCode::SlowDown, msg), false));
+                return Err(slow_down());
             }
             Err(f)
         }

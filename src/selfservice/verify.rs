@@ -180,7 +180,7 @@ fn busy() -> Failure {
 /// The sign-up's session starts here: back to the application when this
 /// browser started the sign-up, otherwise signed in to the account page.
 async fn signed_up(state: &AppState, jar: CookieJar, user: &User, t: &EmailToken) -> Result<Response, Failure> {
-    let how = SignedIn { amr: vec!["pwd".into()], idp: None };
+    let how = SignedIn { amr: vec!["pwd".into()], idp: None, subject: None };
     if let Some(id) = &t.request_id
         && let Ok(l) = pending::load(state, &jar, id).await
     {

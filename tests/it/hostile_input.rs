@@ -60,6 +60,45 @@ async fn control_characters_are_refused_and_every_legitimate_event_is_kept(db: T
     let page = post_raw(&app, "/login", "email=a%0D%0Aforged%40x.com&password=p", "text/html").await;
     assert_eq!(page.status(), StatusCode::BAD_REQUEST);
     assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    // The page echoes nothing from the request (a parameter name is not HTML).
+    let xss = reqwest::Client::new()
+        .get(app.url("/login?%3Cscript%3Ealert(1)%3C%2Fscript%3E=%01"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(xss.status(), StatusCode::BAD_REQUEST);
+    assert!(xss.headers()["content-security-policy"].to_str().unwrap().contains("default-src 'none'"));
+    assert!(!xss.text().await.unwrap().contains("<script"));
+    // Whatever a body claims to be, a form route reads it as a form, and checks it as one.
+    for ct in ["text/plain", "application/json"] {
+        let r = reqwest::Client::new()
+            .post(app.url("/token"))
+            .header("content-type", ct)
+            .body("grant_type=client_credentials&client_id=x%1Bz")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{ct}");
+    }
+    let basic = reqwest::Client::new()
+        .post(app.url("/token"))
+        .basic_auth("x\u{0}y", Some("s"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(basic.status(), StatusCode::BAD_REQUEST, "a control character in Basic credentials");
+    for body in ["{\"name\": \"a\\nb\"}", "{\"name\": \"a\\u0000b\"}", "{\"name\": \"a\u{7f}b\"}"] {
+        let r = reqwest::Client::new()
+            .post(app.url("/api/v1/roles"))
+            .header("content-type", "Application/JSON")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{body}");
+    }
     let api =
         reqwest::Client::new().post(app.url("/api/v1/roles")).json(&json!({"name": "a\u{0}b"})).send().await.unwrap();
     assert_eq!(api.status(), StatusCode::BAD_REQUEST);

@@ -249,9 +249,9 @@ async fn client_auth(app: &TestApp, xff: &str, id: &str, secret: &str) -> reqwes
 }
 
 /// Failed client authentication is throttled per address and per client id
-/// (past the budget a failure is a 429 slow_down with Retry-After, not written
-/// to the audit log one by one); right credentials always get through, so
-/// strangers failing with a client's id cannot lock it out.
+/// (429 slow_down with Retry-After, not written to the audit log one by one):
+/// an address past its budget waits for everything; strangers failing with a
+/// client's id cannot lock the client out of its own addresses.
 async fn failed_client_authentication_is_throttled(db: TestDb) {
     let app = app_with(&db, |c| c.rate_limit.client_auth_failures_per_minute = 5).await;
     let secret = add_client(&app, "m2m", false, true, CB, None, &["client_credentials"]).await.unwrap();
@@ -263,10 +263,12 @@ async fn failed_client_authentication_is_throttled(db: TestDb) {
     assert!(r.headers().contains_key("retry-after"));
     let e: serde_json::Value = r.json().await.unwrap();
     assert_eq!(e["error"], "slow_down");
+    // The failing address waits, right credentials too (a hit is not told from a miss).
+    assert_eq!(client_auth(&app, "10.0.0.2", "m2m", &secret).await.status(), 429);
     // Another address failing with the same id: the id's budget is spent too.
     assert_eq!(client_auth(&app, "10.0.0.3", "m2m", "wrong").await.status(), 429);
-    // The client itself, from anywhere, is never locked out.
-    assert_eq!(client_auth(&app, "10.0.0.2", "m2m", &secret).await.status(), 200);
+    // The client itself, from its own addresses, is never locked out by the id's budget.
+    assert_eq!(client_auth(&app, "10.0.0.3", "m2m", &secret).await.status(), 200);
     assert_eq!(client_auth(&app, "10.0.0.9", "m2m", &secret).await.status(), 200);
     // Made-up client ids from one address: the address's budget.
     for i in 0..5 {
