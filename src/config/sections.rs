@@ -151,8 +151,9 @@ pub struct RateLimitConfig {
     pub mails_per_account_per_minute: u32,
     /// Failed client authentications at `/token`, `/revoke` and
     /// `/introspect`, per client address and per client id (a burst of this
-    /// many, refilled over a minute); past it, a failure is 429 with
-    /// Retry-After. Right credentials are always accepted.
+    /// many, refilled over a minute): an address past it waits (429) for any
+    /// client authentication; a client id past it only turns failures into
+    /// 429s, never its right credentials.
     pub client_auth_failures_per_minute: u32,
 }
 
