@@ -240,12 +240,6 @@ pub async fn identified(
     how: SignedIn,
     l: &Loaded,
 ) -> Result<Response, Failure> {
-    // The credential this sign-in used must still be the account's: a proof
-    // of the mailbox (`proof::reclaim`) may have removed it meanwhile.
-    if !still_holds(state, user, &how).await? {
-        let msg = "This sign-in is no longer valid: the account changed meanwhile. Sign in again.";
-        return Err(Failure::page(OAuthError::new(ErrorCode::AccessDenied, msg)));
-    }
     // A pending link is spent here: stored only if this sign-in proved the
     // account it names.
     if let Some(link) = &l.link {
@@ -273,12 +267,14 @@ pub async fn identified(
             "Verify your email address first: follow the link we sent you, or ask for a new one on the sign-in page.";
         return Err(Failure::page(OAuthError::new(ErrorCode::AccessDenied, msg)));
     }
-    let stale = SignedIn { amr: how.amr.clone(), idp: how.idp.clone(), subject: how.subject.clone() };
-    let (jar, s) = session::create(state, jar, &user.user_id, how.amr, how.idp).await.map_err(Failure::internal)?;
-    // Once more now that the session exists: a proof of the mailbox that
-    // saved its change between the first check and here ended the sessions
-    // it could see, not this one.
-    if !still_holds(state, user, &stale).await? {
+    let (jar, s) = session::create(state, jar, &user.user_id, how.amr.clone(), how.idp.clone())
+        .await
+        .map_err(Failure::internal)?;
+    // The credential this sign-in used must still be the account's: a proof
+    // of the mailbox (`proof::reclaim`) may have removed it meanwhile. Checked
+    // once the session exists: reclaim saves the account before it ends the
+    // sessions, so a session it could not see finds the change here.
+    if !still_holds(state, user, &how).await? {
         crate::storage::sessions::delete(&state.db, &s.id_hash).await.map_err(Failure::internal)?;
         let msg = "This sign-in is no longer valid: the account changed meanwhile. Sign in again.";
         return Err(Failure::page(OAuthError::new(ErrorCode::AccessDenied, msg)));

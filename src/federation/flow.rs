@@ -156,31 +156,16 @@ pub async fn callback(
         if let Some(user_id) = &l.link_to {
             return link_to_account(&state, &jar, &l, &p, &up, user_id, now).await;
         }
+        // How this sign-in proved who the user is, whichever account it lands on.
+        let amr = if up.amr.is_empty() { vec!["fed".to_string()] } else { up.amr.clone() };
+        let how = SignedIn { amr, idp: Some(id.clone()), subject: Some(up.subject.clone()) };
         match linking::resolve(&state, &p, &up, now).await {
             Ok(Resolved::Created(user)) => {
                 let e = Event::new(Kind::Signup).account(&user).client(&l.client.client_id).method(id.clone());
                 audit::record(&state.audit, e);
-                let amr = if up.amr.is_empty() { vec!["fed".to_string()] } else { up.amr.clone() };
-                pending::identified(
-                    &state,
-                    jar,
-                    &user,
-                    SignedIn { amr, idp: Some(id.clone()), subject: Some(up.subject.clone()) },
-                    &l,
-                )
-                .await
+                pending::identified(&state, jar, &user, how, &l).await
             }
-            Ok(Resolved::SignedIn(user)) => {
-                let amr = if up.amr.is_empty() { vec!["fed".to_string()] } else { up.amr.clone() };
-                pending::identified(
-                    &state,
-                    jar,
-                    &user,
-                    SignedIn { amr, idp: Some(id.clone()), subject: Some(up.subject.clone()) },
-                    &l,
-                )
-                .await
-            }
+            Ok(Resolved::SignedIn(user)) => pending::identified(&state, jar, &user, how, &l).await,
             Ok(Resolved::Reclaim { mut existing, identity }) => {
                 // The provider verified the address this account only claimed.
                 let email = up.email.clone().unwrap_or_default();
@@ -196,15 +181,7 @@ pub async fn callback(
                 }
                 let e = Event::new(Kind::IdentityLinked).account(&existing).client(&l.client.client_id);
                 audit::record(&state.audit, e.method(id.clone()));
-                let amr = if up.amr.is_empty() { vec!["fed".to_string()] } else { up.amr.clone() };
-                pending::identified(
-                    &state,
-                    jar,
-                    &existing,
-                    SignedIn { amr, idp: Some(id.clone()), subject: Some(up.subject.clone()) },
-                    &l,
-                )
-                .await
+                pending::identified(&state, jar, &existing, how, &l).await
             }
             Ok(Resolved::ProveOwnership { existing, identity }) => {
                 tracing::info!(provider = %id, user_id = %existing.user_id, "link waits for proof of the account");
