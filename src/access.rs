@@ -121,11 +121,32 @@ pub async fn update_api(db: &Db, identifier: &str, c: ApiChange, issuer: &str, n
     Ok(api)
 }
 
+/// Where the built-in management API is mounted, under the issuer.
+pub const MANAGEMENT_PREFIX: &str = "/api/v1";
+
+/// The permissions of the built-in management API.
+pub const MANAGEMENT_PERMISSIONS: [&str; 9] = [
+    "read:users",
+    "write:users",
+    "read:clients",
+    "write:clients",
+    "read:roles",
+    "write:roles",
+    "read:keys",
+    "write:keys",
+    "read:audit",
+];
+
+/// `{issuer}/api/v1`, the audience of management tokens.
+pub fn management_audience(issuer: &str) -> String {
+    format!("{}{MANAGEMENT_PREFIX}", issuer.trim_end_matches('/'))
+}
+
 /// The management API (`{issuer}/api/v1`) exists with its permissions; it
 /// cannot be changed or removed.
 pub async fn ensure_management_api(db: &Db, issuer: &str, now: i64) -> Result<()> {
-    let id = crate::management::audience(issuer);
-    let permissions: Vec<String> = crate::management::PERMISSIONS.iter().map(|p| p.to_string()).collect();
+    let id = management_audience(issuer);
+    let permissions: Vec<String> = MANAGEMENT_PERMISSIONS.iter().map(|p| p.to_string()).collect();
     match apis::find(db, &id).await? {
         Some(a) if a.permissions == permissions => Ok(()),
         Some(a) => Ok(apis::update(db, &Api { permissions, updated_at: now, ..a }).await?),
@@ -149,7 +170,7 @@ pub async fn ensure_management_api(db: &Db, issuer: &str, now: i64) -> Result<()
 }
 
 fn not_built_in(identifier: &str, issuer: &str) -> Result<()> {
-    if identifier == crate::management::audience(issuer) {
+    if identifier == management_audience(issuer) {
         return Err(invalid("the management API is built in: it cannot be changed or removed"));
     }
     Ok(())

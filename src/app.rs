@@ -1,122 +1,20 @@
-//! Application state and router assembly: every area contributes its
-//! `routes()`, mounted under the issuer's path, with the shared HTTP layers.
+//! Router assembly: every area contributes its `routes()`, mounted under the
+//! issuer's path, with the shared HTTP layers; and the serving loop.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use tokio::net::TcpListener;
 
-use crate::cache::ClientCache;
-use crate::config::Config;
-use crate::crypto::keys::KeyRing;
-use crate::crypto::seal::MasterKey;
-use crate::domain::Clock;
-use crate::issuer::Issuer;
-use crate::storage::Db;
-use crate::{federation, health, http, login, management, oidc, startup};
-
-/// Shared by every handler: one pointer, so the clones that axum makes for
-/// every layer and handler of every request cost one atomic increment.
-#[derive(Clone)]
-pub struct AppState(Arc<Shared>);
-
-impl std::ops::Deref for AppState {
-    type Target = Shared;
-    fn deref(&self) -> &Shared {
-        &self.0
-    }
-}
-
-/// What `AppState` points to.
-pub struct Shared {
-    pub config: Arc<Config>,
-    pub issuer: Arc<Issuer>,
-    pub db: Db,
-    pub keys: KeyRing,
-    /// Seals refresh-token successors kept for the reuse grace window.
-    pub master: MasterKey,
-    pub clock: Clock,
-    pub clients: Arc<ClientCache>,
-    pub limits: Arc<crate::limits::Limits>,
-    /// Outbound calls (back-channel logout): short timeout, no redirects.
-    /// Back-channel logouts (`outbound`: bounded read, 5 s).
-    pub http: crate::outbound::Outbound,
-    /// Registered web origins, for CORS.
-    pub origins: Arc<crate::oidc::cors::Origins>,
-    /// Who may say who the client is (X-Forwarded-For).
-    pub proxies: Arc<http::client_ip::Proxies>,
-    /// Admission to the password-hashing pool (login, sign-up).
-    pub passwords: Arc<tokio::sync::Semaphore>,
-    /// Upstream identity providers.
-    pub federation: Arc<crate::federation::Registry>,
-    /// The audit log (`audit::record`).
-    pub audit: crate::audit::Auditor,
-    /// Outgoing mail.
-    pub mailer: crate::mail::Mailer,
-}
-
-impl AppState {
-    /// A client by id, through the per-replica cache.
-    pub async fn client(
-        &self,
-        client_id: &str,
-    ) -> Result<Option<Arc<crate::domain::Client>>, crate::storage::StorageError> {
-        self.clients.get(&self.db, client_id, self.clock.now()).await
-    }
-
-    /// Opens the database and keys as `sesame serve` does.
-    pub async fn init(config: Config, clock: Clock) -> anyhow::Result<AppState> {
-        let issuer = Issuer::new(&config.issuer)?;
-        let db = startup::open_db(&config).await?;
-        let master = startup::master_key(&config)?;
-        startup::ensure_keys(&db, &master, &clock).await?;
-        startup::sync_static_clients(&db, &config, &clock).await?;
-        crate::access::ensure_management_api(&db, issuer.as_str(), clock.now()).await?;
-        let ttl = config.tokens.max_signed_ttl_secs() as i64;
-        let keys = KeyRing::load(db.clone(), master.clone(), ttl, clock.now()).await?;
-        let https = config.issuer_url()?.scheme() == "https";
-        let account = crate::clients::from_static(&crate::selfservice::account_client(&config), https, clock.now())
-            .map_err(|e| anyhow::anyhow!(e))?
-            .client;
-        let clients = Arc::new(ClientCache::new(config.database.client_cache_secs).with_builtin(account));
-        let origins = Arc::default();
-        let limits = Arc::new(crate::limits::Limits::new(&config.rate_limit));
-        let http = crate::outbound::Outbound::new(Duration::from_secs(5))?;
-        let proxies = Arc::new(http::client_ip::Proxies {
-            trust_forwarded_for: config.rate_limit.trust_forwarded_for,
-            nets: config.rate_limit.trusted_nets(),
-        });
-        let passwords = Arc::new(tokio::sync::Semaphore::new(config.login.max_password_queue));
-        let federation = Arc::new(crate::federation::Registry::new(&config, issuer.as_str())?);
-        let audit = crate::audit::Auditor::start(&db, &config, clock.clone()).await?;
-        let mailer = crate::mail::Mailer::new(&config)?;
-        Ok(AppState(Arc::new(Shared {
-            audit,
-            mailer,
-            proxies,
-            passwords,
-            federation,
-            config: Arc::new(config),
-            issuer: Arc::new(issuer),
-            db,
-            keys,
-            master,
-            clock,
-            clients,
-            limits,
-            http,
-            origins,
-        })))
-    }
-}
+use crate::state::AppState;
+use crate::{federation, health, http, login, management, oidc};
 
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .merge(oidc::routes(&state))
         .merge(login::routes())
-        .merge(federation::routes())
+        .merge(federation::routes::routes())
         .merge(crate::selfservice::routes())
         .merge(management::routes(&state));
     let prefix = state.issuer.path_prefix().to_string();
@@ -125,7 +23,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::routes())
         .merge(mounted)
         .fallback(http::not_found)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), http::client_ip::layer))
+        .layer(axum::middleware::from_fn_with_state(state.proxies.clone(), http::client_ip::layer))
         .with_state(state.clone());
     http::layers(app, &state.config.http)
 }

@@ -143,6 +143,30 @@ pub fn validate(spec: ClientSpec, issuer_is_https: bool, now: i64) -> Result<Val
     })
 }
 
+/// The account page's client id.
+pub const ACCOUNT_CLIENT_ID: &str = "sesame-account";
+/// The account page's path (its only redirect URI).
+pub const ACCOUNT_PAGE: &str = "/account";
+
+/// `sesame-account`: a first-party public client whose only redirect URI is
+/// the account page. Built into the binary (`ClientCache::with_builtin`): no
+/// row, never listed, nothing to manage.
+pub fn account_client(issuer: &str, issuer_is_https: bool, now: i64) -> Result<Client, String> {
+    let spec = ClientSpec {
+        client_id: Some(ACCOUNT_CLIENT_ID.into()),
+        name: "Your account".into(),
+        public: true,
+        first_party: true,
+        redirect_uris: vec![format!("{}{ACCOUNT_PAGE}", issuer.trim_end_matches('/'))],
+        grant_types: vec!["authorization_code".into()],
+        token_endpoint_auth_method: Some("none".into()),
+        ..ClientSpec::default()
+    };
+    let mut client = validate(spec, issuer_is_https, now)?.client;
+    client.source = "config".into();
+    Ok(client)
+}
+
 /// A new high-entropy client secret (256 bits).
 pub fn new_secret() -> String {
     random::token(32)

@@ -16,8 +16,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::app::AppState;
 use crate::http::page;
+use crate::http::page::Brand;
+use crate::issuer::Issuer;
 use crate::storage::StorageError;
 
 /// Seconds a client is asked to wait when Sesame is temporarily unavailable.
@@ -205,12 +206,13 @@ impl Failure {
         Failure::page(OAuthError::internal(e))
     }
 
-    pub fn render(self, state: &AppState) -> Response {
+    /// The response: `issuer` for a redirect's `iss`, `brand` for the page.
+    pub fn render(self, issuer: &Issuer, brand: &Brand) -> Response {
         match self.via {
             Via::Json { basic_challenge } => json_error(&self.err, basic_challenge),
             Via::Bearer => bearer(Some(&self.err)),
-            Via::Redirect(target) => crate::oidc::response::error(&state.issuer, &target, &self.err),
-            Via::Page => page(state, &self.err),
+            Via::Redirect(target) => crate::oidc::response::error(issuer, &target, &self.err),
+            Via::Page => page(brand, &self.err),
         }
     }
 }
@@ -274,14 +276,14 @@ pub fn bearer(err: Option<&OAuthError>) -> Response {
 
 /// The error page, for failures that must not (or cannot) go back to a client:
 /// its status comes from the code; internals never reach the page.
-fn page(state: &AppState, err: &OAuthError) -> Response {
+fn page(brand: &Brand, err: &OAuthError) -> Response {
     err.log("error page");
     let message = match err.code {
         ErrorCode::ServerError => "Sesame could not complete the request. Please try again.",
         ErrorCode::TemporarilyUnavailable => "Sesame is temporarily unavailable. Please try again in a moment.",
         _ => err.description.as_str(),
     };
-    let mut resp = page::error(state, err.code.status(), message);
+    let mut resp = page::error(brand, err.code.status(), message);
     retry_after(resp.headers_mut(), err.code);
     resp
 }

@@ -9,10 +9,10 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum_extra::extract::cookie::CookieJar;
 
-use crate::app::AppState;
 use crate::http::page::{self, Brand};
 use crate::oidc::response;
 use crate::session;
+use crate::state::AppState;
 use crate::storage::sessions;
 
 #[derive(Template)]
@@ -75,7 +75,7 @@ pub fn logged_out_page(state: &AppState, next: Option<String>, frames: Vec<Strin
     let with_frames = !frames.is_empty();
     let mut resp = page::render(
         StatusCode::OK,
-        &LoggedOutPage { brand: Brand::new(state), next, frames, script: FRONTCHANNEL_SCRIPT },
+        &LoggedOutPage { brand: state.brand.clone(), next, frames, script: FRONTCHANNEL_SCRIPT },
     );
     if with_frames {
         let csp = format!(

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use serde_json::{Value, json};
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 pub const HEALTHZ: &str = "/healthz";
 pub const READYZ: &str = "/readyz";

@@ -37,5 +37,6 @@ pub mod proof;
 pub mod selfservice;
 pub mod session;
 pub mod startup;
+pub mod state;
 pub mod storage;
 pub mod text;

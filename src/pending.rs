@@ -12,13 +12,13 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use serde::{Deserialize, Serialize};
 
-use crate::app::AppState;
 use crate::audit::{self, Event, Kind};
 use crate::crypto::random;
 use crate::domain::{Client, User};
 use crate::error::{ErrorCode, Failure, OAuthError};
 use crate::oidc::request::AuthRequest;
 use crate::session;
+use crate::state::AppState;
 use crate::storage::StorageError;
 use crate::storage::auth_requests::{self, AuthRequestRow};
 use crate::storage::identities::{self, Identity};
@@ -189,7 +189,7 @@ pub fn identify_url(state: &AppState, req: &AuthRequest, id: &str) -> String {
         None => None,
     };
     match direct {
-        Some(p) => crate::federation::start_url(state, &p, id),
+        Some(p) => crate::federation::start_url(&state.issuer, &p, id),
         None => url(state, Step::Identify, id),
     }
 }

@@ -16,10 +16,9 @@
 //! - [`release`]: another account proved the address: the claimant loses it
 //!   and keeps its own ways in; an unfinished sign-up holding it is deleted.
 
-use crate::app::AppState;
 use crate::audit::{self, Event, Kind};
 use crate::domain::{User, normalize_email};
-use crate::mail::Mail;
+use crate::state::AppState;
 use crate::storage::{StorageError, consents, email_tokens, identities, users};
 
 /// What a reclaim took off an account.
@@ -125,13 +124,5 @@ pub async fn release(state: &AppState, email: &str, prover: &str) -> Result<bool
 }
 
 fn reclaimed_notice(state: &AppState, email: &str, removed: &Removed) {
-    let product = &state.config.login.product_name;
-    let list = removed.lines().join("\n");
-    state.mailer.send(Mail {
-        to: email.to_string(),
-        subject: format!("Your {product} account was secured"),
-        body: format!(
-            "You just proved that this address is yours. Until then it was on a {product} account without proof, so we removed from that account everything that was added before your proof:\n\n{list}\n\nIf one of these was yours, sign in and add it again from your account page."
-        ),
-    });
+    state.emails.reclaimed_notice(email, &removed.lines().join("\n"));
 }

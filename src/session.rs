@@ -4,9 +4,9 @@
 
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite as CookieSameSite};
 
-use crate::app::AppState;
 use crate::config::SameSite;
 use crate::crypto::random;
+use crate::state::AppState;
 use crate::storage::sessions::{self, SessionRow};
 
 /// Sliding the idle expiry costs a write; do it at most once a minute per session.

@@ -97,6 +97,27 @@ pub struct Event {
 }
 
 impl Event {
+    /// The row storage writes, borrowing this event's fields.
+    pub fn row(&self) -> crate::storage::audit::NewEvent<'_> {
+        let ctx = self.context.as_deref();
+        crate::storage::audit::NewEvent {
+            at_ms: self.at_ms,
+            kind: self.kind.as_str(),
+            outcome: self.outcome.as_str(),
+            user_id: self.user_id.as_deref(),
+            email: self.email.as_deref(),
+            client_id: self.client_id.as_deref(),
+            sid_hash: self.sid_hash.as_deref(),
+            ip: ctx.and_then(|c| c.ip.as_deref()),
+            user_agent: ctx.and_then(|c| c.user_agent.as_deref()),
+            request_id: ctx.and_then(|c| c.request_id.as_deref()),
+            method: self.method.as_deref(),
+            reason: self.reason.as_deref(),
+            actor: self.actor.as_deref(),
+            details: self.details.as_ref(),
+        }
+    }
+
     /// Takes control characters out of every text field: whatever reached
     /// the event (the request edge refuses them already), what is stored and
     /// logged holds none, so no event can fail its batch or forge a line.

@@ -51,17 +51,18 @@ fn take(msg: Msg, batch: &mut Vec<Event>, waiting: &mut Vec<tokio::sync::oneshot
 /// (counted and logged) and never its neighbours. When no row goes in, the
 /// database itself is away: three tries a second apart, then the batch is
 /// given up with an error line naming how many events were lost.
-pub async fn write(db: &Db, batch: &[Event]) -> u64 {
+pub async fn write(db: &Db, events: &[Event]) -> u64 {
+    let batch: Vec<_> = events.iter().map(Event::row).collect();
     for attempt in 1..=3 {
-        let Err(e) = crate::storage::audit::insert_batch(db, batch).await else { return 0 };
+        let Err(e) = crate::storage::audit::insert_batch(db, &batch).await else { return 0 };
         // Row by row only when the database answered and refused: while it
         // is away, each row would wait for a connection in vain.
         if batch.len() > 1 && !e.is_unavailable() {
             let mut failed = 0u64;
-            for one in batch {
+            for one in &batch {
                 if let Err(e) = crate::storage::audit::insert_batch(db, std::slice::from_ref(one)).await {
                     failed += 1;
-                    tracing::error!(error = %e, event = one.kind.as_str(), "an audit event was refused and lost");
+                    tracing::error!(error = %e, event = one.kind, "an audit event was refused and lost");
                 }
             }
             if failed < batch.len() as u64 {

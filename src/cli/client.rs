@@ -348,7 +348,7 @@ async fn management_grant(
     }
     crate::access::ensure_management_api(db, &cfg.issuer, now).await.map_err(super::access_error)?;
     let change = crate::access::ClientAccessChange {
-        grant: Some((crate::management::audience(&cfg.issuer), perms)),
+        grant: Some((crate::access::management_audience(&cfg.issuer), perms)),
         ..Default::default()
     };
     crate::access::change_client_access(db, client, change, now).await.map_err(super::access_error)

@@ -15,10 +15,11 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use serde::Serialize;
 
-use crate::app::{self, AppState};
+use crate::app;
 use crate::config::{Config, LogFormat};
 use crate::domain::Clock;
 use crate::logging::{self, Sink};
+use crate::state::AppState;
 use crate::storage::Db;
 
 #[derive(Parser, Debug)]

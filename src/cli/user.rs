@@ -310,7 +310,7 @@ async fn end_sessions(cfg: &Config, db: &Db, u: &User, revoke_all: bool, now: i6
     if ended.iter().all(|s| s.client_ids.is_empty()) {
         return Ok(ended.len());
     }
-    match crate::app::AppState::init(cfg.clone(), Clock::system()).await {
+    match crate::state::AppState::init(cfg.clone(), Clock::system()).await {
         Ok(state) => {
             for s in &ended {
                 crate::oidc::backchannel::deliver_all(&state, &s.sid, &u.user_id, &s.client_ids).await;

@@ -19,7 +19,6 @@ use super::claims;
 use super::linking::{self, ResolveError, Resolved};
 use super::upstream::{self, Answer, Ask};
 use super::{Failed, Problem};
-use crate::app::AppState;
 use crate::audit::{self, Event, Kind};
 use crate::crypto::random;
 use crate::error::{ErrorCode, Failure, OAuthError};
@@ -28,6 +27,7 @@ use crate::http::page::{self, Brand};
 use crate::http::params::Params;
 use crate::pending::{self, Loaded, PendingLink, SignedIn, Step};
 use crate::session;
+use crate::state::AppState;
 use crate::storage::StorageError;
 use crate::storage::federation_states::{self, FederationState};
 
@@ -87,7 +87,7 @@ pub async fn start(
         tracing::info!(provider = %id, client_id = %l.client.client_id, "sent to the upstream provider");
         Ok(Redirect::to(&url).into_response())
     };
-    run.await.unwrap_or_else(|f: Failure| f.render(&state))
+    run.await.unwrap_or_else(|f: Failure| f.render(&state.issuer, &state.brand))
 }
 
 #[derive(Deserialize)]
@@ -202,7 +202,7 @@ pub async fn callback(
             Err(ResolveError::Storage(e)) => Err(Failure::internal(e)),
         }
     };
-    run.await.unwrap_or_else(|f: Failure| f.render(&state))
+    run.await.unwrap_or_else(|f: Failure| f.render(&state.issuer, &state.brand))
 }
 
 /// The account page's "Link": the identity the provider returned joins the
@@ -274,11 +274,11 @@ pub async fn form_post(State(state): State<AppState>, Path(id): Path<String>, p:
         url.query_pairs_mut().append_pair("state", value);
         let url =
             format!("{}/federation/{id}/callback?{}", state.issuer.path_prefix(), url.query().unwrap_or_default());
-        let mut resp = page::render(StatusCode::OK, &ReturnPage { brand: Brand::new(&state), url });
+        let mut resp = page::render(StatusCode::OK, &ReturnPage { brand: state.brand.clone(), url });
         resp.headers_mut().insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
         Ok(resp)
     };
-    run.await.unwrap_or_else(|f: Failure| f.render(&state))
+    run.await.unwrap_or_else(|f: Failure| f.render(&state.issuer, &state.brand))
 }
 
 /// The login box again, with the problem in plain words; the reason is logged.

@@ -18,8 +18,8 @@
 use super::claims::Upstream;
 use super::provider::Provider;
 use super::{Failed, Problem};
-use crate::app::AppState;
 use crate::domain::{User, normalize_email};
+use crate::state::AppState;
 use crate::storage::identities::{self, Identity};
 use crate::storage::{StorageError, users};
 

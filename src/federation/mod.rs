@@ -16,23 +16,17 @@ pub mod presets;
 mod provider;
 mod upstream;
 
-pub use provider::{Provider, Registry};
+pub mod registry;
+pub mod routes;
 
-use axum::Router;
-use axum::routing::get;
+pub use provider::Provider;
+pub use registry::Registry;
 
-use crate::app::AppState;
-
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/federation/{id}/start", get(flow::start))
-        .route("/federation/{id}/callback", get(flow::callback).post(flow::form_post))
-        .route("/static/{version}/providers/{file}", get(provider::icon))
-}
+use crate::issuer::Issuer;
 
 /// Where the browser goes to sign in with provider `id` for pending request `req`.
-pub fn start_url(state: &AppState, id: &str, req: &str) -> String {
-    format!("{}/federation/{id}/start?req={req}", state.issuer.path_prefix())
+pub fn start_url(issuer: &Issuer, id: &str, req: &str) -> String {
+    format!("{}/federation/{id}/start?req={req}", issuer.path_prefix())
 }
 
 /// What the user is told on the login box when a round trip did not end in a

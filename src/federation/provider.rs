@@ -17,42 +17,13 @@ use tokio::sync::RwLock;
 use super::apple::AppleSecret;
 use super::presets::{Preset, TokenAuth, preset};
 use super::{Failed, Problem};
-use crate::config::{Config, ProviderConfig, ProviderKind, Secret};
+use crate::config::{ProviderConfig, ProviderKind, Secret};
 
 /// How long discovered metadata is trusted before it is fetched again.
 const METADATA_TTL: Duration = Duration::from_secs(3600);
 /// The largest discovery document, key set or profile read from a provider.
 /// Signing keys are fetched at most this often on an unknown `kid`.
 const JWKS_MIN_REFETCH: Duration = Duration::from_secs(5);
-
-/// Every configured provider, in the config's order.
-pub struct Registry {
-    providers: Vec<Arc<Provider>>,
-}
-
-impl Registry {
-    pub fn new(config: &Config, callback_base: &str) -> anyhow::Result<Registry> {
-        let mut providers = Vec::new();
-        for i in 0..config.providers.len() {
-            let p = config.provider(i)?;
-            providers.push(Arc::new(Provider::new(p, callback_base)?));
-        }
-        Ok(Registry { providers })
-    }
-
-    pub fn all(&self) -> &[Arc<Provider>] {
-        &self.providers
-    }
-
-    /// An enabled provider by id.
-    pub fn get(&self, id: &str) -> Option<&Arc<Provider>> {
-        self.providers.iter().find(|p| p.cfg.id == id && p.cfg.enabled)
-    }
-
-    pub fn enabled(&self) -> impl Iterator<Item = &Arc<Provider>> {
-        self.providers.iter().filter(|p| p.cfg.enabled)
-    }
-}
 
 /// Endpoints of one provider.
 #[derive(Debug, Clone)]
@@ -85,7 +56,7 @@ pub struct Provider {
 }
 
 impl Provider {
-    fn new(cfg: ProviderConfig, callback_base: &str) -> anyhow::Result<Provider> {
+    pub(super) fn new(cfg: ProviderConfig, callback_base: &str) -> anyhow::Result<Provider> {
         let preset = preset(cfg.kind);
         let name = if cfg.name.is_empty() { preset.name.to_string() } else { cfg.name.clone() };
         let scopes = if cfg.scopes.is_empty() {

@@ -5,6 +5,7 @@
 //! wrote, so they are never believed. Rate limits and logs use this address.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::HeaderMap;
@@ -12,8 +13,6 @@ use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::Response;
 use ipnet::IpNet;
-
-use crate::app::AppState;
 
 /// The address `layer` decided on; None only without a peer (in-process calls).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -74,9 +73,9 @@ fn canonical(ip: IpAddr) -> IpAddr {
 /// Decides the client address, stores it for handlers, records it on the
 /// request's log span, and hands it (with the user agent and request id) to
 /// the audit events the request records.
-pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+pub async fn layer(State(proxies): State<Arc<Proxies>>, mut req: Request, next: Next) -> Response {
     let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-    let ip = state.proxies.client_ip(req.headers(), peer);
+    let ip = proxies.client_ip(req.headers(), peer);
     if let Some(ip) = ip {
         tracing::Span::current().record("client_ip", tracing::field::display(ip));
     }

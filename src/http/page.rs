@@ -5,7 +5,8 @@ use askama::Template;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
-use crate::app::AppState;
+use crate::config::Config;
+use crate::issuer::Issuer;
 
 /// Versioned so static files can be cached forever.
 pub const STATIC_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -19,11 +20,11 @@ pub struct Brand {
 }
 
 impl Brand {
-    pub fn new(state: &AppState) -> Brand {
+    pub fn new(config: &Config, issuer: &Issuer) -> Brand {
         Brand {
-            product_name: state.config.login.product_name.clone(),
-            logo_url: state.config.login.logo_url.clone(),
-            static_base: format!("{}/static/{STATIC_VERSION}", state.issuer.path_prefix()),
+            product_name: config.login.product_name.clone(),
+            logo_url: config.login.logo_url.clone(),
+            static_base: format!("{}/static/{STATIC_VERSION}", issuer.path_prefix()),
             lang: "en".into(),
         }
     }
@@ -49,13 +50,13 @@ pub struct NoticePage {
 
 /// A page that says one thing (check your email, done, link expired).
 pub fn notice(
-    state: &AppState,
+    brand: &Brand,
     status: StatusCode,
     title: &str,
     message: impl Into<String>,
     link: Option<(String, String)>,
 ) -> Response {
-    render(status, &NoticePage { brand: Brand::new(state), title: title.into(), message: message.into(), link })
+    render(status, &NoticePage { brand: brand.clone(), title: title.into(), message: message.into(), link })
 }
 
 /// Renders `t` with the login box's headers: a strict CSP (no script at all),
@@ -84,9 +85,9 @@ pub fn render<T: Template>(status: StatusCode, t: &T) -> Response {
 
 /// The error page's markup. Only `oidc::error::page` calls it: that is where
 /// an error's status and log line are decided.
-pub fn error(state: &AppState, status: StatusCode, message: impl Into<String>) -> Response {
+pub fn error(brand: &Brand, status: StatusCode, message: impl Into<String>) -> Response {
     let message = message.into();
-    render(status, &ErrorPage { brand: Brand::new(state), message, request_id: String::new() })
+    render(status, &ErrorPage { brand: brand.clone(), message, request_id: String::new() })
 }
 
 /// Replaces the login box's no-script policy on a page that runs its own

@@ -9,13 +9,13 @@ use axum_extra::extract::cookie::CookieJar;
 use super::CONSENT;
 use super::handlers::ReqQuery;
 use super::pages::{ConsentPage, describe_scope};
-use crate::app::AppState;
 use crate::audit::{self, Event, Kind};
 use crate::error::{ErrorCode, Failure, OAuthError};
-use crate::http::page::{self, Brand};
+use crate::http::page::{self};
 use crate::http::params::Params;
 use crate::pending::{self, RESUME};
 use crate::session;
+use crate::state::AppState;
 use crate::storage::{consents, users};
 
 pub async fn get(State(state): State<AppState>, jar: CookieJar, Query(q): Query<ReqQuery>) -> Response {
@@ -36,7 +36,7 @@ pub async fn get(State(state): State<AppState>, jar: CookieJar, Query(q): Query<
             .unwrap_or_default();
         let (jar, csrf) = session::ensure_csrf(&state, jar);
         let page = ConsentPage {
-            brand: Brand::new(&state),
+            brand: state.brand.clone(),
             client_name: l.client.name.clone(),
             action: format!("{}{CONSENT}", state.issuer.path_prefix()),
             csrf,
@@ -48,7 +48,7 @@ pub async fn get(State(state): State<AppState>, jar: CookieJar, Query(q): Query<
     };
     match run.await {
         Ok(r) => r,
-        Err(f) => f.render(&state),
+        Err(f) => f.render(&state.issuer, &state.brand),
     }
 }
 
@@ -105,6 +105,6 @@ pub async fn post(State(state): State<AppState>, jar: CookieJar, p: Params) -> R
     };
     match run.await {
         Ok(r) => r,
-        Err(f) => f.render(&state),
+        Err(f) => f.render(&state.issuer, &state.brand),
     }
 }

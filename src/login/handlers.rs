@@ -10,17 +10,17 @@ use tokio::sync::OnceCell;
 
 use super::pages::{LoginPage, ProviderButton, SignupPage};
 use super::{LOGIN, SIGNUP, signup};
-use crate::app::AppState;
 use crate::audit::{self, Event, Kind};
 use crate::crypto::{password, random};
 use crate::domain::{User, validate_email};
 use crate::error::{ErrorCode, Failure, OAuthError};
 use crate::federation;
 use crate::http::client_ip::ClientIp;
-use crate::http::page::{self, Brand};
+use crate::http::page::{self};
 use crate::http::params::Params;
 use crate::pending::{self, Loaded, RESUME};
 use crate::session;
+use crate::state::AppState;
 use crate::storage::users;
 
 const WRONG: &str = "Wrong email or password.";
@@ -54,14 +54,14 @@ fn login_page(
     error: Option<String>,
     current: Option<String>,
 ) -> LoginPage {
-    let brand = Brand::new(state);
+    let brand = state.brand.clone();
     let providers = state
         .federation
         .enabled()
         .map(|p| ProviderButton {
             id: p.id().to_string(),
             label: format!("Continue with {}", p.name),
-            url: federation::start_url(state, p.id(), &l.row.id),
+            url: federation::start_url(&state.issuer, p.id(), &l.row.id),
             icon: p.icon_url(&brand.static_base),
         })
         .collect();
@@ -94,7 +94,7 @@ fn login_page(
 pub async fn login_get(State(state): State<AppState>, jar: CookieJar, Query(q): Query<ReqQuery>) -> Response {
     let l = match pending::load(&state, &jar, &q.req).await {
         Ok(l) => l,
-        Err(f) => return f.render(&state),
+        Err(f) => return f.render(&state.issuer, &state.brand),
     };
     // The browser's session was ended without it (password change, disabled
     // user): the applications' front-channel logout first, then this page.
@@ -207,7 +207,7 @@ pub async fn login_post(State(state): State<AppState>, ClientIp(ip): ClientIp, j
     };
     match run.await {
         Ok(r) => r,
-        Err(f) => f.render(&state),
+        Err(f) => f.render(&state.issuer, &state.brand),
     }
 }
 
@@ -274,7 +274,8 @@ async fn dummy_verify(pw: String) -> bool {
 }
 
 fn signup_off(state: &AppState) -> Response {
-    Failure::page(OAuthError::new(ErrorCode::NotFound, "Sign-up is not available here.")).render(state)
+    Failure::page(OAuthError::new(ErrorCode::NotFound, "Sign-up is not available here."))
+        .render(&state.issuer, &state.brand)
 }
 
 fn signup_page(
@@ -286,7 +287,7 @@ fn signup_page(
     error: Option<String>,
 ) -> SignupPage {
     SignupPage {
-        brand: Brand::new(state),
+        brand: state.brand.clone(),
         client_name: l.client.name.clone(),
         action: format!("{}{SIGNUP}", state.issuer.path_prefix()),
         login_url: url(state, LOGIN, &l.row.id),
@@ -305,7 +306,7 @@ pub async fn signup_get(State(state): State<AppState>, jar: CookieJar, Query(q):
     }
     let l = match pending::load(&state, &jar, &q.req).await {
         Ok(l) => l,
-        Err(f) => return f.render(&state),
+        Err(f) => return f.render(&state.issuer, &state.brand),
     };
     let (jar, csrf) = session::ensure_csrf(&state, jar);
     let email = l.req.login_hint.clone().unwrap_or_default();
@@ -353,10 +354,10 @@ pub async fn signup_post(State(state): State<AppState>, ClientIp(ip): ClientIp, 
         let message = format!(
             "We sent a link to {email}. Follow it to finish signing up. (If this address already has an account, the mail says so.)"
         );
-        Ok::<_, Failure>(page::notice(&state, StatusCode::OK, "Check your email", message, None))
+        Ok::<_, Failure>(page::notice(&state.brand, StatusCode::OK, "Check your email", message, None))
     };
     match run.await {
         Ok(r) => r,
-        Err(f) => f.render(&state),
+        Err(f) => f.render(&state.issuer, &state.brand),
     }
 }

@@ -14,7 +14,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// The login box serves the identify and consent steps of a pending request.
 pub const LOGIN: &str = crate::pending::IDENTIFY;

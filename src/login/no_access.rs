@@ -9,13 +9,13 @@ use axum_extra::extract::cookie::CookieJar;
 
 use super::handlers::ReqQuery;
 use super::pages::NoAccessPage;
-use crate::app::AppState;
 use crate::audit::{self, Event, Kind};
 use crate::error::{ErrorCode, Failure, OAuthError};
-use crate::http::page::{self, Brand};
+use crate::http::page::{self};
 use crate::http::params::Params;
 use crate::pending;
 use crate::session;
+use crate::state::AppState;
 use crate::storage::users;
 
 pub async fn get(State(state): State<AppState>, jar: CookieJar, Query(q): Query<ReqQuery>) -> Response {
@@ -31,7 +31,7 @@ pub async fn get(State(state): State<AppState>, jar: CookieJar, Query(q): Query<
         };
         let (jar, csrf) = session::ensure_csrf(&state, jar);
         let page = NoAccessPage {
-            brand: Brand::new(&state),
+            brand: state.brand.clone(),
             client_name: l.client.name.clone(),
             account: account.unwrap_or_default(),
             action: format!("{}{}", state.issuer.path_prefix(), pending::NO_ACCESS),
@@ -40,7 +40,7 @@ pub async fn get(State(state): State<AppState>, jar: CookieJar, Query(q): Query<
         };
         Ok::<_, Failure>((jar, page::render(StatusCode::FORBIDDEN, &page)).into_response())
     };
-    run.await.unwrap_or_else(|f| f.render(&state))
+    run.await.unwrap_or_else(|f| f.render(&state.issuer, &state.brand))
 }
 
 pub async fn post(State(state): State<AppState>, jar: CookieJar, p: Params) -> Response {
@@ -53,5 +53,5 @@ pub async fn post(State(state): State<AppState>, jar: CookieJar, p: Params) -> R
             OAuthError::new(ErrorCode::AccessDenied, "the user may not use this application"),
         ))
     };
-    run.await.unwrap_or_else(|f| f.render(&state))
+    run.await.unwrap_or_else(|f| f.render(&state.issuer, &state.brand))
 }

@@ -6,11 +6,11 @@
 //! account's owner gets a notice instead. The password typed here is
 //! installed only when the link is followed in this browser.
 
-use crate::app::AppState;
 use crate::audit::{self, Event, Kind};
 use crate::domain::User;
-use crate::emails::{self, LinkFor};
+use crate::emails::LinkFor;
 use crate::pending::Loaded;
+use crate::state::AppState;
 use crate::storage::email_tokens::Purpose;
 use crate::storage::{StorageError, users};
 
@@ -48,7 +48,7 @@ pub async fn start(state: &AppState, l: &Loaded, email: &str, name: &str, hash: 
     if user.email_verified || user.disabled {
         audit::record(&state.audit, Event::failure(Kind::Signup, "email_taken").account(&user).client(client));
         if state.limits.mail_account(&user.user_id) && !user.disabled {
-            emails::signup_attempt_notice(state, email);
+            state.emails.signup_attempt_notice(email);
         }
         return Ok(());
     }
@@ -65,5 +65,5 @@ pub async fn start(state: &AppState, l: &Loaded, email: &str, name: &str, hash: 
         name: (!name.is_empty()).then(|| name.to_string()),
         request_id: Some(l.row.id.clone()),
     };
-    emails::send_link(state, &user, link).await
+    state.emails.send_link(&user, link).await
 }

@@ -13,9 +13,9 @@ use utoipa::ToSchema;
 use super::problem::Problem;
 use super::{PageQuery, body, caller, check_if_match, etag, item, page_query, paginate};
 use crate::access::{self, ApiChange, ApiSpec};
-use crate::app::AppState;
 use crate::config::SigningAlg;
 use crate::domain::Api;
+use crate::state::AppState;
 use crate::storage::apis;
 
 pub fn routes() -> Router<AppState> {
@@ -45,7 +45,7 @@ fn api_out(state: &AppState, a: &Api) -> ApiOut {
         permissions: a.permissions.clone(),
         token_ttl_secs: a.token_ttl_secs,
         alg: a.alg.map(|x| x.as_str().to_string()),
-        built_in: a.identifier == super::audience(state.issuer.as_str()),
+        built_in: a.identifier == crate::access::management_audience(state.issuer.as_str()),
         created_at: a.created_at,
         updated_at: a.updated_at,
     }
@@ -130,7 +130,7 @@ pub struct ApiPatch {
 }
 
 fn not_built_in(state: &AppState, id: &str) -> Result<(), Problem> {
-    if id == super::audience(state.issuer.as_str()) {
+    if id == crate::access::management_audience(state.issuer.as_str()) {
         return Err(Problem::conflict("the management API is built in"));
     }
     Ok(())

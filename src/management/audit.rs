@@ -11,8 +11,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::caller;
 use super::problem::Problem;
-use crate::app::AppState;
 use crate::audit::search::{self, Search};
+use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/api/v1/audit", get(list))

@@ -5,14 +5,14 @@
 //! APIs are the operator's to make freely.
 
 use super::problem::Problem;
-use crate::app::AppState;
 use crate::oidc::tokens::AccessClaims;
+use crate::state::AppState;
 use crate::storage::roles;
 
 /// Refuses (403) granting `perms` of `api` beyond the caller's own, when
 /// `api` is the management API.
 pub fn within(state: &AppState, who: &AccessClaims, api: &str, perms: &[String]) -> Result<(), Problem> {
-    if api.trim_end_matches('/') != super::audience(state.issuer.as_str()) {
+    if api.trim_end_matches('/') != crate::access::management_audience(state.issuer.as_str()) {
         return Ok(());
     }
     let held = who.permissions.as_deref().unwrap_or_default();
@@ -37,7 +37,7 @@ pub fn not_self(who: &AccessClaims, client_id: &str) -> Result<(), Problem> {
 pub async fn role(state: &AppState, who: &AccessClaims, role: &str) -> Result<(), Problem> {
     let all = roles::list_roles(&state.db).await?;
     let Some(r) = all.iter().find(|r| r.name == role) else { return Ok(()) };
-    let aud = super::audience(state.issuer.as_str());
+    let aud = crate::access::management_audience(state.issuer.as_str());
     let perms: Vec<String> =
         r.permissions.iter().filter(|(api, _)| api.trim_end_matches('/') == aud).map(|(_, p)| p.clone()).collect();
     within(state, who, &aud, &perms)
@@ -47,7 +47,7 @@ pub async fn role(state: &AppState, who: &AccessClaims, role: &str) -> Result<()
 /// when its roles carry management permissions beyond the caller's: with
 /// `write:users` alone, an administrator's account is out of reach.
 pub async fn user(state: &AppState, who: &AccessClaims, user_id: &str) -> Result<(), Problem> {
-    let aud = super::audience(state.issuer.as_str());
+    let aud = crate::access::management_audience(state.issuer.as_str());
     let held = roles::access_of(&state.db, user_id, Some(&aud)).await?;
     within(state, who, &aud, &held.permissions)
 }
@@ -56,7 +56,7 @@ pub async fn user(state: &AppState, who: &AccessClaims, user_id: &str) -> Result
 /// web origins) when the client holds management permissions beyond the
 /// caller's: codes for an administrator's tool would go to the caller.
 pub async fn client(state: &AppState, who: &AccessClaims, client_id: &str) -> Result<(), Problem> {
-    let aud = super::audience(state.issuer.as_str());
+    let aud = crate::access::management_audience(state.issuer.as_str());
     let grants = crate::storage::apis::client_grants(&state.db, client_id).await?;
     let perms: Vec<String> =
         grants.into_iter().filter(|(api, _)| api.trim_end_matches('/') == aud).flat_map(|(_, p)| p).collect();

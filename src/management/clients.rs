@@ -14,9 +14,9 @@ use super::directory::ApiPermissions;
 use super::problem::Problem;
 use super::{PageQuery, body, caller, check_if_match, etag, item, page_query, paginate};
 use crate::access::{self, ClientAccessChange};
-use crate::app::AppState;
 use crate::clients::{self, ClientSpec};
 use crate::domain::Client;
+use crate::state::AppState;
 use crate::storage::{apis, clients as store};
 
 pub fn routes() -> Router<AppState> {

@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 use super::problem::Problem;
 use super::{PageQuery, body, caller, check_if_match, etag, item, page_query, paginate};
 use crate::access;
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::storage::{roles, users};
 
 pub fn routes() -> Router<AppState> {

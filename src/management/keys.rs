@@ -11,9 +11,9 @@ use utoipa::ToSchema;
 
 use super::problem::Problem;
 use super::{body, caller};
-use crate::app::AppState;
 use crate::config::SigningAlg;
 use crate::crypto::keys;
+use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/api/v1/keys", get(list).post(rotate))

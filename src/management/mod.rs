@@ -21,30 +21,13 @@ use axum::routing::get;
 use serde::Serialize;
 use utoipa::OpenApi;
 
-use crate::app::AppState;
 use crate::crypto::random;
 use crate::oidc::tokens::{self, AccessClaims};
+use crate::state::AppState;
 use problem::Problem;
 
-pub const PREFIX: &str = "/api/v1";
-
-/// The permissions of the built-in management API.
-pub const PERMISSIONS: [&str; 9] = [
-    "read:users",
-    "write:users",
-    "read:clients",
-    "write:clients",
-    "read:roles",
-    "write:roles",
-    "read:keys",
-    "write:keys",
-    "read:audit",
-];
-
-/// `{issuer}/api/v1`, the audience of management tokens.
-pub fn audience(issuer: &str) -> String {
-    format!("{}{PREFIX}", issuer.trim_end_matches('/'))
-}
+/// Where the management API is mounted (defined with the API in `access`).
+pub const PREFIX: &str = crate::access::MANAGEMENT_PREFIX;
 
 pub fn routes(state: &AppState) -> Router<AppState> {
     Router::new()
@@ -87,7 +70,7 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 
 /// The caller's token, if it is for this API and carries `need`.
 pub fn caller(state: &AppState, headers: &HeaderMap, need: &str) -> Result<AccessClaims, Problem> {
-    let aud = audience(state.issuer.as_str());
+    let aud = crate::access::management_audience(state.issuer.as_str());
     let token =
         bearer(headers).ok_or_else(|| Problem::unauthorized(format!("a Bearer access token for {aud} is required")))?;
     let claims = tokens::verify_access_token(state, token)
@@ -247,7 +230,7 @@ impl utoipa::Modify for Security {
 /// under their own media type.
 pub fn document(issuer: &str) -> serde_json::Value {
     let mut doc = ApiDoc::openapi();
-    doc.servers = Some(vec![utoipa::openapi::Server::new(audience(issuer))]);
+    doc.servers = Some(vec![utoipa::openapi::Server::new(crate::access::management_audience(issuer))]);
     let mut v = serde_json::to_value(&doc).unwrap_or_default();
     let problem = serde_json::json!({
         "content": { "application/problem+json": { "schema": { "$ref": "#/components/schemas/Problem" } } }

@@ -12,11 +12,11 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::problem::Problem;
 use super::{body, caller, check_if_match, decode_cursor, encode_cursor, etag, item, limit};
-use crate::app::AppState;
 use crate::audit::{self, Event, Kind};
 use crate::crypto::password;
 use crate::domain::{User, validate_email};
 use crate::oidc::tokens::AccessClaims;
+use crate::state::AppState;
 use crate::storage::{identities, sessions, users};
 
 pub fn routes() -> Router<AppState> {

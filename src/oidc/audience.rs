@@ -6,10 +6,10 @@
 //! Requests that name no API and ask for no roles cost no query here.
 
 use crate::access;
-use crate::app::AppState;
 use crate::config::SigningAlg;
 use crate::domain::{Api, Client};
 use crate::error::{ErrorCode, Failure, Internal, OAuthError};
+use crate::state::AppState;
 use crate::storage::{apis, roles};
 
 use super::request::SUPPORTED_SCOPES;

@@ -13,7 +13,6 @@ use super::audience;
 use super::request::{self, AuthRequest, ResponseType};
 use super::tokens;
 use super::{check_session, response};
-use crate::app::AppState;
 use crate::audit::{self, Event, Kind};
 use crate::crypto::random;
 use crate::domain::Client;
@@ -22,6 +21,7 @@ use crate::http::client_ip::ClientIp;
 use crate::http::params::Params;
 use crate::pending::{self, Step};
 use crate::session;
+use crate::state::AppState;
 use crate::storage::auth_codes::{self, CodeRow};
 use crate::storage::sessions::SessionRow;
 use crate::storage::{consents, roles};
@@ -110,7 +110,7 @@ pub async fn handle(State(state): State<AppState>, ClientIp(ip): ClientIp, jar: 
     let upgraded = session::upgrade_legacy(&state, &jar);
     let resp = match start(&state, jar, &params, ip).await {
         Ok(r) => r,
-        Err(f) => f.render(&state),
+        Err(f) => f.render(&state.issuer, &state.brand),
     };
     match upgraded {
         Some(moved) => (moved, resp).into_response(),
@@ -278,7 +278,7 @@ pub async fn resume(State(state): State<AppState>, jar: CookieJar, Query(q): Que
     };
     match run.await {
         Ok(r) => r,
-        Err(f) => f.render(&state),
+        Err(f) => f.render(&state.issuer, &state.brand),
     }
 }
 

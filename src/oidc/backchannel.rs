@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::app::AppState;
 use crate::crypto::random;
 use crate::domain::Client;
+use crate::state::AppState;
 
 const ATTEMPTS: u32 = 3;
 

@@ -14,10 +14,10 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 
 use super::request::{ResponseMode, Target};
-use crate::app::AppState;
 use crate::crypto::random;
 use crate::error::Failure;
 use crate::http::page;
+use crate::state::AppState;
 
 /// The browser state for a session (keyed by its database hash); empty when
 /// signed out, so any earlier `session_state` then reads as `changed`.
@@ -100,14 +100,14 @@ pub async fn page(State(state): State<AppState>) -> Response {
     let ttl = state.config.database.client_cache_secs as i64;
     let origins = match state.origins.get(&state.db, state.clock.now(), ttl).await {
         Ok(o) => o,
-        Err(e) => return Failure::internal(e).render(&state),
+        Err(e) => return Failure::internal(e).render(&state.issuer, &state.brand),
     };
     let mut ancestors: Vec<&str> = origins.rp.iter().map(String::as_str).collect();
     ancestors.sort_unstable();
     let page = Page { cookie_name: crate::session::browser_state_cookie_name(&state), script: SCRIPT };
     let body = match page.render() {
         Ok(b) => b,
-        Err(e) => return Failure::internal(e).render(&state),
+        Err(e) => return Failure::internal(e).render(&state.issuer, &state.brand),
     };
     let mut resp = (StatusCode::OK, Html(body)).into_response();
     let csp = format!(

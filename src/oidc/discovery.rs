@@ -7,8 +7,8 @@ use serde_json::{Value, json};
 
 use super::request::{PROMPTS, SUPPORTED_SCOPES};
 use super::{AUTHORIZE, CHECK_SESSION, END_SESSION, INTROSPECT, JWKS, REVOKE, TOKEN, USERINFO};
-use crate::app::AppState;
 use crate::config::SigningAlg;
+use crate::state::AppState;
 
 pub async fn get(State(state): State<AppState>) -> (HeaderMap, Json<Value>) {
     let mut headers = HeaderMap::new();

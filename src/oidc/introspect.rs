@@ -10,11 +10,11 @@ use serde_json::{Value, json};
 
 use super::token::{authenticate, dup};
 use super::tokens;
-use crate::app::AppState;
 use crate::crypto::random;
 use crate::error::{Failure, Internal, OAuthError, no_store};
 use crate::http::client_ip::ClientIp;
 use crate::http::params::Params;
+use crate::state::AppState;
 use crate::storage::{grants, refresh_tokens};
 
 pub async fn post(
@@ -25,7 +25,7 @@ pub async fn post(
 ) -> Response {
     match run(&state, ip, &headers, &params).await {
         Ok(v) => (no_store(), Json(v)).into_response(),
-        Err(e) => e.render(&state),
+        Err(e) => e.render(&state.issuer, &state.brand),
     }
 }
 

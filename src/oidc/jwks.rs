@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use jsonwebtoken::jwk::JwkSet;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 pub async fn get(State(state): State<AppState>) -> (HeaderMap, Json<JwkSet>) {
     let now = state.clock.now();

@@ -11,13 +11,13 @@ use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
 
 use super::{END_SESSION, response, tokens};
-use crate::app::AppState;
 use crate::audit::{self, Event, Kind};
 use crate::error::{Failure, OAuthError};
 use crate::frontchannel;
 use crate::http::page::{self, Brand};
 use crate::http::params::Params;
 use crate::session;
+use crate::state::AppState;
 use crate::storage::sessions;
 
 #[derive(Template)]
@@ -52,14 +52,14 @@ pub async fn auth0(State(state): State<AppState>, jar: CookieJar, p: Params) -> 
     };
     match run(&state, Method::GET, jar, &mapped, registered).await {
         Ok(r) => r,
-        Err(f) => f.render(&state),
+        Err(f) => f.render(&state.issuer, &state.brand),
     }
 }
 
 pub async fn handle(State(state): State<AppState>, method: Method, jar: CookieJar, p: Params) -> Response {
     match run(&state, method, jar, &p, false).await {
         Ok(r) => r,
-        Err(f) => f.render(&state),
+        Err(f) => f.render(&state.issuer, &state.brand),
     }
 }
 
@@ -143,7 +143,7 @@ async fn run(
         Some(_) => {
             let (jar, csrf) = session::ensure_csrf(state, jar);
             let page = ConfirmPage {
-                brand: Brand::new(state),
+                brand: state.brand.clone(),
                 action: format!("{}{END_SESSION}", state.issuer.path_prefix()),
                 csrf,
                 client_name: client.as_ref().map(|c| c.name.clone()),

@@ -11,6 +11,7 @@ pub mod grants;
 pub mod introspect;
 pub mod jwks;
 pub mod logout;
+pub mod origins;
 pub mod request;
 pub mod response;
 pub mod revoke;
@@ -22,7 +23,7 @@ use axum::Router;
 use axum::routing::{get, post};
 use tower_http::cors::{Any, CorsLayer};
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 pub const DISCOVERY: &str = "/.well-known/openid-configuration";
 pub const JWKS: &str = "/jwks";

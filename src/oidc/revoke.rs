@@ -8,12 +8,12 @@ use axum::response::{IntoResponse, Response};
 
 use super::token::{authenticate, dup};
 use super::tokens;
-use crate::app::AppState;
 use crate::audit::{self, Event, Kind};
 use crate::crypto::random;
 use crate::error::{Failure, Internal, OAuthError, no_store};
 use crate::http::client_ip::ClientIp;
 use crate::http::params::Params;
+use crate::state::AppState;
 use crate::storage::{grants, refresh_tokens};
 
 pub async fn post(
@@ -24,7 +24,7 @@ pub async fn post(
 ) -> Response {
     match run(&state, ip, &headers, &params).await {
         Ok(()) => (StatusCode::OK, no_store()).into_response(),
-        Err(e) => e.render(&state),
+        Err(e) => e.render(&state.issuer, &state.brand),
     }
 }
 

@@ -12,13 +12,13 @@ use base64::Engine;
 use serde::Serialize;
 
 use super::grants;
-use crate::app::AppState;
 use crate::audit::{self, Event, Kind};
 use crate::crypto::random;
 use crate::domain::Client;
 use crate::error::{ErrorCode, Failure, Internal, OAuthError, no_store};
 use crate::http::client_ip::ClientIp;
 use crate::http::params::Params;
+use crate::state::AppState;
 
 #[derive(Debug, Serialize, Default)]
 pub struct TokenResponse {
@@ -42,7 +42,7 @@ pub async fn post(
     match run(&state, ip, &headers, &params).await {
         Ok(t) => (no_store(), Json(t)).into_response(),
         // A throttled flood is not written down request by request.
-        Err(e) if e.err.code == ErrorCode::SlowDown => e.render(&state),
+        Err(e) if e.err.code == ErrorCode::SlowDown => e.render(&state.issuer, &state.brand),
         Err(e) => {
             // Refused requests are events too (a replay or reuse has its own as well).
             let grant = params.first("grant_type").unwrap_or("");
@@ -53,7 +53,7 @@ pub async fn post(
             }
             let grant: String = grant.chars().take(40).collect();
             audit::record(&state.audit, ev.details(serde_json::json!({ "grant": grant })));
-            e.render(&state)
+            e.render(&state.issuer, &state.brand)
         }
     }
 }

@@ -4,11 +4,11 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256, Sha512};
 
-use crate::app::AppState;
 use crate::config::SigningAlg;
 use crate::crypto::random;
 use crate::domain::{Client, User};
 use crate::oidc::audience::Entitled;
+use crate::state::AppState;
 
 /// The algorithm a client's tokens are signed with.
 pub fn alg_for(state: &AppState, client: &Client) -> SigningAlg {

@@ -8,9 +8,9 @@ use axum::response::{IntoResponse, Response};
 
 use super::grants::split_scope;
 use super::tokens::{self, profile_claims};
-use crate::app::AppState;
 use crate::error::{ErrorCode, Failure, OAuthError};
 use crate::http::params::Params;
+use crate::state::AppState;
 use crate::storage::{grants, users};
 
 pub async fn handle(State(state): State<AppState>, method: Method, headers: HeaderMap, params: Params) -> Response {
@@ -27,7 +27,7 @@ pub async fn handle(State(state): State<AppState>, method: Method, headers: Head
     };
     match run(&state, token).await {
         Ok(r) => r,
-        Err(e) => e.render(&state),
+        Err(e) => e.render(&state.issuer, &state.brand),
     }
 }
 

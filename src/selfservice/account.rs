@@ -11,17 +11,17 @@ use serde::Deserialize;
 
 use super::pages::{AccountPage, ConsentView, IdentityView, SessionView};
 use super::{ACCOUNT, ACCOUNT_CLIENT_ID, MAX_EMAIL_LEN, with_req};
-use crate::app::AppState;
 use crate::audit::{self, Event, Kind};
 use crate::crypto::{password, random};
 use crate::domain::{User, rfc3339};
-use crate::emails::{self, LinkFor};
+use crate::emails::LinkFor;
 use crate::error::{ErrorCode, Failure, OAuthError};
 use crate::http::client_ip::ClientIp;
-use crate::http::page::{self, Brand};
+use crate::http::page::{self};
 use crate::http::params::Params;
 use crate::oidc::backchannel;
 use crate::session;
+use crate::state::AppState;
 use crate::storage::email_tokens::Purpose;
 use crate::storage::sessions::{self, SessionRow};
 use crate::storage::{consents, identities, refresh_tokens, users};
@@ -191,7 +191,7 @@ pub async fn get(State(state): State<AppState>, jar: CookieJar, Query(q): Query<
         }
         let (jar, csrf) = session::ensure_csrf(&state, jar);
         let page = AccountPage {
-            brand: Brand::new(&state),
+            brand: state.brand.clone(),
             base: with_req(&state, ACCOUNT, None),
             csrf,
             email: user.email.clone().unwrap_or_default(),
@@ -211,7 +211,7 @@ pub async fn get(State(state): State<AppState>, jar: CookieJar, Query(q): Query<
         let status = if page.error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
         Ok::<_, Failure>((jar, page::render(status, &page)).into_response())
     };
-    run.await.unwrap_or_else(|f| f.render(&state))
+    run.await.unwrap_or_else(|f| f.render(&state.issuer, &state.brand))
 }
 
 /// A few words for a user agent: browser and system.
@@ -266,7 +266,7 @@ impl axum::extract::FromRequest<AppState> for AccountForm {
         match read.await {
             Ok(Ok((session, user))) => Ok(AccountForm { session, user, jar, p }),
             Ok(Err(to_login)) => Err(to_login),
-            Err(f) => Err(f.render(state)),
+            Err(f) => Err(f.render(&state.issuer, &state.brand)),
         }
     }
 }
@@ -300,11 +300,11 @@ pub async fn change_password(State(state): State<AppState>, ClientIp(ip): Client
         audit::record(&state.audit, Event::new(Kind::PasswordChanged).account(&user).sid(&s.sid).actor(actor.clone()));
         end_others(&state, &user, &s, &actor, "password_changed").await?;
         if let Some(to) = &user.email {
-            emails::password_changed_notice(&state, to);
+            state.emails.password_changed_notice(to);
         }
         Ok::<_, Failure>(back(&state, "done", "password"))
     };
-    run.await.unwrap_or_else(|f| f.render(&state))
+    run.await.unwrap_or_else(|f| f.render(&state.issuer, &state.brand))
 }
 
 /// Ends every session of `user` but this one.
@@ -350,11 +350,11 @@ pub async fn change_email(State(state): State<AppState>, ClientIp(ip): ClientIp,
         let holder = users::find_by_email(&state.db, &new).await.map_err(Failure::internal)?;
         if holder.is_none_or(|h| !h.email_verified && h.user_id != user.user_id) {
             let link = LinkFor::verify(Purpose::ChangeEmail, &new, None);
-            emails::send_link(&state, &user, link).await.map_err(Failure::internal)?;
+            state.emails.send_link(&user, link).await.map_err(Failure::internal)?;
         }
         Ok::<_, Failure>(back(&state, "done", "email"))
     };
-    run.await.unwrap_or_else(|f| f.render(&state))
+    run.await.unwrap_or_else(|f| f.render(&state.issuer, &state.brand))
 }
 
 pub async fn end_session(State(state): State<AppState>, f: AccountForm) -> Response {
@@ -377,7 +377,7 @@ pub async fn end_session(State(state): State<AppState>, f: AccountForm) -> Respo
         }
         Ok::<_, Failure>(back(&state, "done", "session"))
     };
-    run.await.unwrap_or_else(|f| f.render(&state))
+    run.await.unwrap_or_else(|f| f.render(&state.issuer, &state.brand))
 }
 
 pub async fn unlink(State(state): State<AppState>, f: AccountForm) -> Response {
@@ -396,7 +396,7 @@ pub async fn unlink(State(state): State<AppState>, f: AccountForm) -> Response {
             Err(crate::accounts::UnlinkError::Storage(e)) => Err(Failure::internal(e)),
         }
     };
-    run.await.unwrap_or_else(|f: Failure| f.render(&state))
+    run.await.unwrap_or_else(|f: Failure| f.render(&state.issuer, &state.brand))
 }
 
 pub async fn revoke_consent(State(state): State<AppState>, f: AccountForm) -> Response {
@@ -413,7 +413,7 @@ pub async fn revoke_consent(State(state): State<AppState>, f: AccountForm) -> Re
         }
         Ok::<_, Failure>(back(&state, "done", "consent"))
     };
-    run.await.unwrap_or_else(|f| f.render(&state))
+    run.await.unwrap_or_else(|f| f.render(&state.issuer, &state.brand))
 }
 
 /// "Link" a provider: a round trip to it whose identity joins this account.
@@ -436,7 +436,7 @@ pub async fn link(State(state): State<AppState>, f: AccountForm) -> Response {
         let req = crate::oidc::request::validate(&Params::from_pairs(account_params(&state)), &client)?;
         let csrf = session::csrf_value(&state, &jar).unwrap_or_default();
         let id = crate::pending::park_for_linking(&state, &req, &csrf, &user.user_id).await?;
-        Ok::<_, Failure>(Redirect::to(&crate::federation::start_url(&state, &provider, &id)).into_response())
+        Ok::<_, Failure>(Redirect::to(&crate::federation::start_url(&state.issuer, &provider, &id)).into_response())
     };
-    run.await.unwrap_or_else(|f| f.render(&state))
+    run.await.unwrap_or_else(|f| f.render(&state.issuer, &state.brand))
 }

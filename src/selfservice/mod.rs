@@ -15,22 +15,21 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum_extra::extract::cookie::CookieJar;
 
-use crate::app::AppState;
-use crate::config::{Config, StaticClient};
 use crate::error::{ErrorCode, Failure, OAuthError};
-use crate::http::page::{self, Brand};
+use crate::http::page::{self};
 use crate::http::params::Params;
 use crate::session;
+use crate::state::AppState;
 use pages::EmailForm;
 
 pub use crate::emails::{RESET_PASSWORD, VERIFY_EMAIL};
 pub const RESEND_VERIFICATION: &str = "/verify-email/resend";
 pub const FORGOT_PASSWORD: &str = "/forgot-password";
-pub const ACCOUNT: &str = "/account";
+pub const ACCOUNT: &str = crate::clients::ACCOUNT_PAGE;
 
 /// The built-in client the account page signs in through (the login box
 /// always serves a pending authorization of some client).
-pub const ACCOUNT_CLIENT_ID: &str = "sesame-account";
+pub use crate::clients::ACCOUNT_CLIENT_ID;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -45,22 +44,6 @@ pub fn routes() -> Router<AppState> {
         .route("/account/identities/unlink", post(account::unlink))
         .route("/account/identities/link", post(account::link))
         .route("/account/consents/revoke", post(account::revoke_consent))
-}
-
-/// `sesame-account`: a first-party public client whose only redirect URI is
-/// the account page. Built into the binary (`ClientCache::with_builtin`): no
-/// row, never listed, nothing to manage.
-pub fn account_client(cfg: &Config) -> StaticClient {
-    StaticClient {
-        client_id: ACCOUNT_CLIENT_ID.into(),
-        name: "Your account".into(),
-        public: true,
-        first_party: true,
-        redirect_uris: vec![format!("{}{ACCOUNT}", cfg.issuer.trim_end_matches('/'))],
-        grant_types: vec!["authorization_code".into()],
-        token_endpoint_auth_method: Some("none".into()),
-        ..StaticClient::default()
-    }
 }
 
 /// `path?req=ID`, or `path` without a pending request.
@@ -93,7 +76,7 @@ struct AddressForm {
 impl AddressForm {
     fn page(&self, state: &AppState, csrf: String, req: Option<&str>, email: String, error: Option<&str>) -> EmailForm {
         EmailForm {
-            brand: Brand::new(state),
+            brand: state.brand.clone(),
             title: self.title.into(),
             lead: self.lead.into(),
             action: with_req(state, self.path, None),
@@ -141,5 +124,5 @@ impl AddressForm {
 /// "Check your email", the same whatever the address.
 fn check_your_email(state: &AppState, message: String, req: Option<&str>) -> Response {
     let link = req.map(|r| (with_req(state, crate::pending::IDENTIFY, Some(r)), "Back to sign in".to_string()));
-    page::notice(state, StatusCode::OK, "Check your email", message, link)
+    page::notice(&state.brand, StatusCode::OK, "Check your email", message, link)
 }

@@ -12,17 +12,17 @@ use axum_extra::extract::cookie::CookieJar;
 use super::pages::LinkForm;
 use super::verify::{ReqQuery, TokenQuery};
 use super::{AddressForm, FORGOT_PASSWORD, RESET_PASSWORD, check_your_email, csrf_failure, with_req};
-use crate::app::AppState;
 use crate::audit::{self, Event, Kind};
 use crate::crypto::{password, random};
 use crate::domain::normalize_email;
-use crate::emails::{self, LinkFor};
+use crate::emails::LinkFor;
 use crate::error::{ErrorCode, Failure, OAuthError};
 use crate::http::client_ip::ClientIp;
-use crate::http::page::{self, Brand};
+use crate::http::page::{self};
 use crate::http::params::Params;
 use crate::pending;
 use crate::session;
+use crate::state::AppState;
 use crate::storage::email_tokens::{self, Purpose};
 use crate::storage::users;
 
@@ -63,23 +63,29 @@ pub async fn forgot_post(State(state): State<AppState>, ClientIp(ip): ClientIp, 
             Some(u) => {
                 let to = u.email.clone().unwrap_or_else(|| email.clone());
                 let link = LinkFor::verify(Purpose::Reset, &to, req.map(str::to_string));
-                emails::send_link(&state, &u, link).await.map_err(Failure::internal)?;
+                state.emails.send_link(&u, link).await.map_err(Failure::internal)?;
             }
         }
         let msg = format!("If {email} has an account, a link to reset its password is on its way.");
         Ok::<_, Failure>(check_your_email(&state, msg, req))
     };
-    run.await.unwrap_or_else(|f| f.render(&state))
+    run.await.unwrap_or_else(|f| f.render(&state.issuer, &state.brand))
 }
 
 fn expired(state: &AppState) -> Response {
     let link = Some((with_req(state, FORGOT_PASSWORD, None), "Ask for a new link".to_string()));
-    page::notice(state, StatusCode::BAD_REQUEST, "Link expired", "This link has expired or was already used.", link)
+    page::notice(
+        &state.brand,
+        StatusCode::BAD_REQUEST,
+        "Link expired",
+        "This link has expired or was already used.",
+        link,
+    )
 }
 
 fn reset_form(state: &AppState, csrf: String, token: String, error: Option<String>) -> LinkForm {
     LinkForm {
-        brand: Brand::new(state),
+        brand: state.brand.clone(),
         title: "Choose a new password".into(),
         lead: "Changing it signs you out everywhere.".into(),
         action: with_req(state, RESET_PASSWORD, None),
@@ -100,7 +106,7 @@ pub async fn get(State(state): State<AppState>, jar: CookieJar, Query(q): Query<
     match email_tokens::peek(&state.db, &random::sha256_hex(token), state.clock.now()).await {
         Ok(Some(t)) if t.purpose == Purpose::Reset => {}
         Ok(_) => return expired(&state),
-        Err(e) => return Failure::internal(e).render(&state),
+        Err(e) => return Failure::internal(e).render(&state.issuer, &state.brand),
     }
     let (jar, csrf) = session::ensure_csrf(&state, jar);
     (jar, page::render(StatusCode::OK, &reset_form(&state, csrf, token.to_string(), None))).into_response()
@@ -153,11 +159,11 @@ pub async fn post(State(state): State<AppState>, jar: CookieJar, p: Params) -> R
             .map_err(Failure::internal)?;
         email_tokens::delete_for_user(&state.db, &user.user_id).await.map_err(Failure::internal)?;
         audit::record(&state.audit, Event::new(Kind::PasswordReset).account(&user).actor(actor));
-        emails::password_changed_notice(&state, &t.email);
+        state.emails.password_changed_notice(&t.email);
         let link =
             t.request_id.as_deref().map(|r| (with_req(&state, pending::IDENTIFY, Some(r)), "Sign in".to_string()));
         let msg = "Your password was changed, and you were signed out everywhere. Sign in with the new one.";
-        Ok::<_, Failure>(page::notice(&state, StatusCode::OK, "Password changed", msg, link))
+        Ok::<_, Failure>(page::notice(&state.brand, StatusCode::OK, "Password changed", msg, link))
     };
-    run.await.unwrap_or_else(|f| f.render(&state))
+    run.await.unwrap_or_else(|f| f.render(&state.issuer, &state.brand))
 }

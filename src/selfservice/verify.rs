@@ -9,17 +9,17 @@ use serde::Deserialize;
 
 use super::pages::LinkForm;
 use super::{AddressForm, RESEND_VERIFICATION, VERIFY_EMAIL, check_your_email, csrf_failure, with_req};
-use crate::app::AppState;
 use crate::audit::{self, Event, Kind};
 use crate::crypto::{password, random};
 use crate::domain::{User, normalize_email};
-use crate::emails::{self, LinkFor};
+use crate::emails::LinkFor;
 use crate::error::{ErrorCode, Failure, OAuthError};
 use crate::http::client_ip::ClientIp;
-use crate::http::page::{self, Brand};
+use crate::http::page::{self};
 use crate::http::params::Params;
 use crate::pending::{self, SignedIn};
 use crate::session;
+use crate::state::AppState;
 use crate::storage::email_tokens::{self, EmailToken, Purpose};
 use crate::storage::{StorageError, users};
 
@@ -44,7 +44,7 @@ pub struct ReqQuery {
 fn expired(state: &AppState) -> Response {
     let link = Some((with_req(state, RESEND_VERIFICATION, None), "Send a new link".to_string()));
     let msg = "This link has expired or was already used.";
-    page::notice(state, StatusCode::BAD_REQUEST, "Link expired", msg, link)
+    page::notice(&state.brand, StatusCode::BAD_REQUEST, "Link expired", msg, link)
 }
 
 /// Whether following sign-up link `t` in this browser installs the password
@@ -69,7 +69,7 @@ fn link_form(state: &AppState, t: &EmailToken, csrf: String, token: String, pass
     };
     let lead = if password { format!("{lead} Choose the password you will sign in with.") } else { lead };
     LinkForm {
-        brand: Brand::new(state),
+        brand: state.brand.clone(),
         title: title.into(),
         lead,
         action: with_req(state, VERIFY_EMAIL, None),
@@ -89,7 +89,7 @@ pub async fn get(State(state): State<AppState>, jar: CookieJar, Query(q): Query<
     let t = match email_tokens::peek(&state.db, &random::sha256_hex(&q.token), state.clock.now()).await {
         Ok(Some(t)) if t.purpose != Purpose::Reset => t,
         Ok(_) => return expired(&state),
-        Err(e) => return Failure::internal(e).render(&state),
+        Err(e) => return Failure::internal(e).render(&state.issuer, &state.brand),
     };
     let ask = t.purpose != Purpose::ChangeEmail && signup_password(&state, &jar, &t).await.is_none();
     let (jar, csrf) = session::ensure_csrf(&state, jar);
@@ -168,9 +168,9 @@ pub async fn post(State(state): State<AppState>, jar: CookieJar, p: Params) -> R
         let link =
             t.request_id.as_deref().map(|r| (with_req(&state, pending::IDENTIFY, Some(r)), "Continue".to_string()));
         let msg = format!("{} is verified.", t.email);
-        Ok(page::notice(&state, StatusCode::OK, "Email verified", msg, link))
+        Ok(page::notice(&state.brand, StatusCode::OK, "Email verified", msg, link))
     };
-    run.await.unwrap_or_else(|f: Failure| f.render(&state))
+    run.await.unwrap_or_else(|f: Failure| f.render(&state.issuer, &state.brand))
 }
 
 fn busy() -> Failure {
@@ -206,7 +206,7 @@ async fn change_email(state: &AppState, mut user: User, t: &EmailToken) -> Resul
         Ok(()) => {}
         Err(StorageError::Conflict(_)) => {
             let msg = "Another account uses this address now; the change was not made.";
-            return Ok(page::notice(state, StatusCode::CONFLICT, "Address taken", msg, None));
+            return Ok(page::notice(&state.brand, StatusCode::CONFLICT, "Address taken", msg, None));
         }
         Err(e) => return Err(Failure::internal(e)),
     }
@@ -214,10 +214,10 @@ async fn change_email(state: &AppState, mut user: User, t: &EmailToken) -> Resul
     let e = Event::new(Kind::EmailVerified).account(&user).actor(format!("user:{}", user.user_id));
     audit::record(&state.audit, e.details(serde_json::json!({ "purpose": "change_email", "from": from })));
     if let Some(old) = from.filter(|o| normalize_email(o) != normalize_email(&t.email)) {
-        emails::email_changed_notice(state, &old, &t.email);
+        state.emails.email_changed_notice(&old, &t.email);
     }
     let link = Some((with_req(state, super::ACCOUNT, None), "Your account".to_string()));
-    Ok(page::notice(state, StatusCode::OK, "Email changed", format!("You now sign in with {}.", t.email), link))
+    Ok(page::notice(&state.brand, StatusCode::OK, "Email changed", format!("You now sign in with {}.", t.email), link))
 }
 
 const RESEND: AddressForm = AddressForm {
@@ -243,10 +243,10 @@ pub async fn resend_post(State(state): State<AppState>, ClientIp(ip): ClientIp, 
         {
             // A new link never carries a password: whoever follows it chooses one.
             let link = LinkFor::verify(Purpose::Verify, &email, req.map(str::to_string));
-            emails::send_link(&state, &u, link).await.map_err(Failure::internal)?;
+            state.emails.send_link(&u, link).await.map_err(Failure::internal)?;
         }
         let msg = format!("If {email} has an account waiting for verification, a new link is on its way.");
         Ok::<_, Failure>(check_your_email(&state, msg, req))
     };
-    run.await.unwrap_or_else(|f| f.render(&state))
+    run.await.unwrap_or_else(|f| f.render(&state.issuer, &state.brand))
 }

@@ -9,7 +9,6 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{Backend, Db, Result};
-use crate::audit::Event;
 
 const COLUMNS: &str = "at, type, outcome, user_id, email, client_id, sid_hash, ip, user_agent, request_id, \
                        method, reason, actor, details";
@@ -72,11 +71,30 @@ pub async fn ensure_schema(db: &Db) -> Result<()> {
 /// per backend: `$N` for Postgres; plain `?` for SQLite, whose driver looks
 /// every `$N` up by name (a cost growing with the square of the statement's
 /// parameters), while `?` needs no lookup.
-pub async fn insert_batch(db: &Db, batch: &[Event]) -> Result<()> {
+pub async fn insert_batch(db: &Db, batch: &[NewEvent<'_>]) -> Result<()> {
     insert_rows(db, batch).await
 }
 
-async fn insert_rows(db: &Db, rows: &[Event]) -> Result<()> {
+/// An event as it is written: the recorder's `Event` lends its fields.
+#[derive(Debug, Clone, Copy)]
+pub struct NewEvent<'a> {
+    pub at_ms: i64,
+    pub kind: &'a str,
+    pub outcome: &'a str,
+    pub user_id: Option<&'a str>,
+    pub email: Option<&'a str>,
+    pub client_id: Option<&'a str>,
+    pub sid_hash: Option<&'a str>,
+    pub ip: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+    pub request_id: Option<&'a str>,
+    pub method: Option<&'a str>,
+    pub reason: Option<&'a str>,
+    pub actor: Option<&'a str>,
+    pub details: Option<&'a serde_json::Value>,
+}
+
+async fn insert_rows(db: &Db, rows: &[NewEvent<'_>]) -> Result<()> {
     const N: usize = 14;
     let mut sql = format!("INSERT INTO audit_events ({COLUMNS}) VALUES ");
     for r in 0..rows.len() {
@@ -96,22 +114,21 @@ async fn insert_rows(db: &Db, rows: &[Event]) -> Result<()> {
     }
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
     for e in rows {
-        let ctx = e.context.as_deref();
         q = q
             .bind(e.at_ms)
-            .bind(e.kind.as_str())
-            .bind(e.outcome.as_str())
-            .bind(e.user_id.as_deref())
-            .bind(e.email.as_deref())
-            .bind(e.client_id.as_deref())
-            .bind(e.sid_hash.as_deref())
-            .bind(ctx.and_then(|c| c.ip.as_deref()))
-            .bind(ctx.and_then(|c| c.user_agent.as_deref()))
-            .bind(ctx.and_then(|c| c.request_id.as_deref()))
-            .bind(e.method.as_deref())
-            .bind(e.reason.as_deref())
-            .bind(e.actor.as_deref())
-            .bind(e.details.as_ref().map(|d| d.to_string()));
+            .bind(e.kind)
+            .bind(e.outcome)
+            .bind(e.user_id)
+            .bind(e.email)
+            .bind(e.client_id)
+            .bind(e.sid_hash)
+            .bind(e.ip)
+            .bind(e.user_agent)
+            .bind(e.request_id)
+            .bind(e.method)
+            .bind(e.reason)
+            .bind(e.actor)
+            .bind(e.details.map(|d| d.to_string()));
     }
     q.execute(db.pool()).await?;
     Ok(())

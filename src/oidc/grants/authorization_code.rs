@@ -5,7 +5,6 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 
 use super::{UserGrant, active_user, mint, new_refresh, split_scope};
-use crate::app::AppState;
 use crate::audit::{self, Event, Kind};
 use crate::crypto::random;
 use crate::domain::Client;
@@ -13,6 +12,7 @@ use crate::error::{Failure, Internal, OAuthError};
 use crate::http::params::Params;
 use crate::oidc::audience;
 use crate::oidc::token::{TokenResponse, dup};
+use crate::state::AppState;
 use crate::storage::auth_codes::{self, CodeRow, Consumed};
 use crate::storage::grants;
 use crate::storage::refresh_tokens::RefreshRow;

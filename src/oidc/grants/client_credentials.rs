@@ -1,6 +1,5 @@
 //! The client_credentials grant: a machine client acting for itself.
 
-use crate::app::AppState;
 use crate::audit::{self, Event, Kind};
 use crate::domain::Client;
 use crate::error::{ErrorCode, Failure, Internal, OAuthError};
@@ -8,6 +7,7 @@ use crate::http::params::Params;
 use crate::oidc::audience;
 use crate::oidc::token::{TokenResponse, dup};
 use crate::oidc::tokens::{self, AccessInput};
+use crate::state::AppState;
 
 pub async fn exchange(state: &AppState, client: &Client, p: &Params) -> Result<TokenResponse, Failure> {
     if client.public {

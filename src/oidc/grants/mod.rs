@@ -7,10 +7,10 @@ pub mod refresh_token;
 use super::audience::Entitled;
 use super::token::TokenResponse;
 use super::tokens::{self, AccessInput, IdInput};
-use crate::app::AppState;
 use crate::crypto::random;
 use crate::domain::{Client, User};
 use crate::error::{Failure, Internal, OAuthError};
+use crate::state::AppState;
 use crate::storage::refresh_tokens::RefreshRow;
 use crate::storage::users;
 

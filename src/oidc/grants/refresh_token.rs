@@ -6,13 +6,13 @@
 //! is one conditional UPDATE in `storage::refresh_tokens::rotate`.
 
 use super::{UserGrant, active_user, mint, split_scope};
-use crate::app::AppState;
 use crate::audit::{self, Event, Kind};
 use crate::crypto::random;
 use crate::domain::Client;
 use crate::error::{Failure, Internal, OAuthError};
 use crate::http::params::Params;
 use crate::oidc::token::{TokenResponse, dup};
+use crate::state::AppState;
 use crate::storage::grants;
 use crate::storage::refresh_tokens::{self, RefreshRow, Rotation};
 

@@ -5,9 +5,10 @@
 
 use std::process::{Command, Output, Stdio};
 
-use sesame::app::{self, AppState};
+use sesame::app;
 use sesame::config::{Config, Secret};
 use sesame::domain::Clock;
+use sesame::state::AppState;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
