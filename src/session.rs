@@ -53,7 +53,7 @@ pub fn session_cookie(state: &AppState, value: String) -> Cookie<'static> {
 /// check_session iframe's script (so not HttpOnly), derived from the session's
 /// database key so it changes with every login and carries nothing usable.
 pub fn browser_state_cookie(state: &AppState, id_hash: &str) -> Cookie<'static> {
-    let mut c = session_cookie(state, crate::oidc::check_session::browser_state(id_hash));
+    let mut c = session_cookie(state, browser_state(id_hash));
     c.set_name(browser_state_cookie_name(state));
     c.set_http_only(false);
     c
@@ -204,4 +204,13 @@ pub async fn create(
     sessions::insert(&state.db, &row).await?;
     let jar = jar.add(session_cookie(state, value)).add(browser_state_cookie(state, &row.id_hash));
     Ok((remove_legacy(state, jar), row))
+}
+
+/// The browser state for a session (keyed by its database hash); empty when
+/// signed out, so any earlier `session_state` then reads as `changed`.
+pub fn browser_state(id_hash: &str) -> String {
+    if id_hash.is_empty() {
+        return String::new();
+    }
+    crate::crypto::random::sha256_hex(&format!("sesame browser state {id_hash}"))[..32].to_string()
 }

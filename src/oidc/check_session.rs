@@ -19,14 +19,7 @@ use crate::error::Failure;
 use crate::http::page;
 use crate::state::AppState;
 
-/// The browser state for a session (keyed by its database hash); empty when
-/// signed out, so any earlier `session_state` then reads as `changed`.
-pub fn browser_state(id_hash: &str) -> String {
-    if id_hash.is_empty() {
-        return String::new();
-    }
-    random::sha256_hex(&format!("sesame browser state {id_hash}"))[..32].to_string()
-}
+pub use crate::session::browser_state;
 
 /// The `session_state` for a response to `target`, or None where the redirect
 /// has no web origin (a native app's custom scheme) to bind it to.
