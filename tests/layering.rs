@@ -7,6 +7,8 @@
 //! (`Router<`); every other file under `src/` (bar `app.rs`, `cli/`, `lib.rs`
 //! and `main.rs`) is a *service*.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
