@@ -1,37 +1,10 @@
 //! Client registration rules, shared by `sesame client` and static clients in
 //! the config file, so both paths accept and refuse exactly the same things.
 
-use crate::config::{SigningAlg, StaticClient};
+pub use crate::config::ClientSpec;
+use crate::config::StaticClient;
 use crate::crypto::random;
 use crate::domain::{self, AUTH_METHODS, Client, GRANT_TYPES, UriVerdict};
-
-/// What an operator asks for; everything optional has a sensible default.
-#[derive(Debug, Clone, Default)]
-pub struct ClientSpec {
-    pub client_id: Option<String>,
-    pub name: String,
-    pub public: bool,
-    pub first_party: bool,
-    pub redirect_uris: Vec<String>,
-    pub post_logout_redirect_uris: Vec<String>,
-    pub web_origins: Vec<String>,
-    pub grant_types: Vec<String>,
-    pub id_token_alg: Option<SigningAlg>,
-    pub token_endpoint_auth_method: Option<String>,
-    /// Where a signed logout token is POSTed when a session this client used ends.
-    pub backchannel_logout_uri: Option<String>,
-    /// Loaded in a hidden iframe (with `iss` and `sid`) on the signed-out page.
-    pub frontchannel_logout_uri: Option<String>,
-    /// Refresh-token reuse leeway for this client (None: the global default).
-    pub refresh_leeway_secs: Option<u64>,
-    /// May introspect tokens issued to other clients.
-    pub introspect_any: bool,
-    /// Per-application access (roles, groups); empty: everyone.
-    pub require_roles: Vec<String>,
-    pub require_groups: Vec<String>,
-    pub default_audience: Option<String>,
-    pub rbac_claims: bool,
-}
 
 /// A validated client plus anything the operator should be warned about.
 pub struct Validated {
@@ -143,6 +116,31 @@ pub fn validate(spec: ClientSpec, issuer_is_https: bool, now: i64) -> Result<Val
     })
 }
 
+/// The settings a stored client was made from: what an update starts from,
+/// and what the management API shows.
+pub fn spec_of(c: &Client) -> ClientSpec {
+    ClientSpec {
+        client_id: Some(c.client_id.clone()),
+        name: c.name.clone(),
+        public: c.public,
+        first_party: c.first_party,
+        redirect_uris: c.redirect_uris.clone(),
+        post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
+        web_origins: c.web_origins.clone(),
+        grant_types: c.grant_types.clone(),
+        id_token_alg: c.id_token_alg,
+        token_endpoint_auth_method: Some(c.token_endpoint_auth_method.clone()),
+        backchannel_logout_uri: c.backchannel_logout_uri.clone(),
+        frontchannel_logout_uri: c.frontchannel_logout_uri.clone(),
+        refresh_leeway_secs: c.refresh_leeway_secs,
+        introspect_any: c.introspect_any,
+        require_roles: c.require_roles.clone(),
+        require_groups: c.require_groups.clone(),
+        default_audience: c.default_audience.clone(),
+        rbac_claims: c.rbac_claims,
+    }
+}
+
 /// The account page's client id.
 pub const ACCOUNT_CLIENT_ID: &str = "sesame-account";
 /// The account page's path (its only redirect URI).
@@ -174,42 +172,27 @@ pub fn new_secret() -> String {
 
 /// Builds the database form of a client declared in the config file.
 pub fn from_static(s: &StaticClient, issuer_is_https: bool, now: i64) -> Result<Validated, String> {
-    let spec = ClientSpec {
-        client_id: Some(s.client_id.clone()),
-        name: if s.name.is_empty() { s.client_id.clone() } else { s.name.clone() },
-        public: s.public,
-        first_party: s.first_party,
-        redirect_uris: s.redirect_uris.clone(),
-        post_logout_redirect_uris: s.post_logout_redirect_uris.clone(),
-        web_origins: s.web_origins.clone(),
-        grant_types: s.grant_types.clone(),
-        id_token_alg: s.id_token_alg,
-        token_endpoint_auth_method: s.token_endpoint_auth_method.clone(),
-        backchannel_logout_uri: s.backchannel_logout_uri.clone(),
-        frontchannel_logout_uri: s.frontchannel_logout_uri.clone(),
-        refresh_leeway_secs: s.refresh_leeway_secs,
-        introspect_any: s.introspect_any,
-        require_roles: s.require_roles.clone(),
-        require_groups: s.require_groups.clone(),
-        default_audience: s.default_audience.clone(),
-        rbac_claims: s.rbac_claims,
-    };
-    let mut v = validate(spec, issuer_is_https, now).map_err(|e| format!("clients `{}`: {e}", s.client_id))?;
+    let id = s.spec.client_id.clone().unwrap_or_default();
+    let mut spec = s.spec.clone();
+    if spec.name.is_empty() {
+        spec.name = id.clone();
+    }
+    let mut v = validate(spec, issuer_is_https, now).map_err(|e| format!("clients `{}`: {e}", id))?;
     v.client.source = "config".into();
     let hash = match (s.secret.is_empty(), s.secret_sha256.is_empty()) {
         (false, true) => Some(random::sha256_hex(s.secret.expose())),
         (true, false) if is_sha256_hex(&s.secret_sha256) => Some(s.secret_sha256.to_ascii_lowercase()),
         (true, false) => {
-            return Err(format!("clients `{}`: secret_sha256 must be 64 hex digits", s.client_id));
+            return Err(format!("clients `{}`: secret_sha256 must be 64 hex digits", id));
         }
         (false, false) => {
-            return Err(format!("clients `{}`: set secret or secret_sha256, not both", s.client_id));
+            return Err(format!("clients `{}`: set secret or secret_sha256, not both", id));
         }
         (true, true) => None,
     };
-    match (s.public, hash) {
-        (true, Some(_)) => Err(format!("clients `{}`: a public client has no secret", s.client_id)),
-        (false, None) => Err(format!("clients `{}`: a confidential client needs secret or secret_sha256", s.client_id)),
+    match (s.spec.public, hash) {
+        (true, Some(_)) => Err(format!("clients `{}`: a public client has no secret", id)),
+        (false, None) => Err(format!("clients `{}`: a confidential client needs secret or secret_sha256", id)),
         (_, hash) => {
             v.client.secret_hash = hash;
             Ok(v)

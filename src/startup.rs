@@ -115,7 +115,7 @@ pub async fn sync_static_clients(db: &Db, cfg: &Config, clock: &Clock) -> anyhow
     for sc in &cfg.clients {
         let v = crate::clients::from_static(sc, https, clock.now()).map_err(|e| anyhow!(e))?;
         for w in v.warnings {
-            tracing::warn!(client_id = %sc.client_id, "{w}");
+            tracing::warn!(client_id = %v.client.client_id, "{w}");
         }
         wanted.push(v.client);
     }

@@ -27,32 +27,25 @@ pub enum ClientCmd {
 
 #[derive(Args, Debug)]
 pub struct AddArgs {
-    #[arg(long)]
-    name: String,
-    /// Client id; default: a random one.
-    #[arg(long)]
-    id: Option<String>,
-    /// A public client (SPA, mobile app): no secret, PKCE required.
-    #[arg(long)]
-    public: bool,
-    /// Skip the consent page for this client.
-    #[arg(long)]
-    first_party: bool,
     #[command(flatten)]
-    lists: ListArgs,
-    #[arg(long, value_name = "ALG")]
-    id_token_alg: Option<SigningAlg>,
-    /// client_secret_basic (default for confidential clients), client_secret_post, or none (public).
-    #[arg(long, value_name = "METHOD")]
-    token_endpoint_auth_method: Option<String>,
+    spec: ClientSpec,
+    /// Only its own tokens (the default).
+    #[arg(long)]
+    no_introspect_any: bool,
+    /// Only when the scope asks for them (the default).
+    #[arg(long)]
+    no_rbac_claims: bool,
+    /// Management API permissions (read:users, write:users, …) this client
+    /// gets through client_credentials with audience {issuer}/api/v1 (implies
+    /// the client_credentials grant).
+    #[arg(long = "management-scope", value_name = "P", num_args = 1..)]
+    management_scope: Vec<String>,
     /// Keep an existing secret (read from stdin) instead of generating one.
     #[arg(long)]
     secret_stdin: bool,
-    #[command(flatten)]
-    more: MoreArgs,
 }
 
-/// Flags `add` and `update` share beyond the lists.
+/// Flags `update` changes beyond the lists./// Flags `add` and `update` share beyond the lists.
 #[derive(Args, Debug, Default)]
 pub struct MoreArgs {
     /// Receives a signed logout token when a session this client used ends.
@@ -157,26 +150,10 @@ pub async fn run(cmd: ClientCmd, cfg: &Config, out: &Out) -> anyhow::Result<()> 
     let now = Clock::system().now();
     match cmd {
         ClientCmd::Add(a) => {
-            let spec = ClientSpec {
-                client_id: a.id,
-                name: a.name,
-                public: a.public,
-                first_party: a.first_party,
-                redirect_uris: a.lists.redirect_uris,
-                post_logout_redirect_uris: a.lists.post_logout_redirect_uris,
-                web_origins: a.lists.web_origins,
-                grant_types: a.lists.grant_types,
-                id_token_alg: a.id_token_alg,
-                token_endpoint_auth_method: a.token_endpoint_auth_method,
-                backchannel_logout_uri: a.more.backchannel_logout_uri,
-                frontchannel_logout_uri: a.more.frontchannel_logout_uri,
-                refresh_leeway_secs: a.more.refresh_leeway,
-                introspect_any: a.more.introspect_any && !a.more.no_introspect_any,
-                rbac_claims: a.more.rbac_claims && !a.more.no_rbac_claims,
-                ..Default::default()
-            };
-            let mut spec = spec;
-            if !a.more.management_scope.is_empty() && !spec.grant_types.iter().any(|g| g == "client_credentials") {
+            let mut spec = a.spec;
+            spec.introspect_any &= !a.no_introspect_any;
+            spec.rbac_claims &= !a.no_rbac_claims;
+            if !a.management_scope.is_empty() && !spec.grant_types.iter().any(|g| g == "client_credentials") {
                 spec.grant_types.push("client_credentials".into());
             }
             let v = clients::validate(spec, https, now).map_err(|e| anyhow!(e))?;
@@ -195,7 +172,7 @@ pub async fn run(cmd: ClientCmd, cfg: &Config, out: &Out) -> anyhow::Result<()> 
                 }
                 e => e.into(),
             })?;
-            management_grant(cfg, &db, &mut client, a.more.management_scope, now).await?;
+            management_grant(cfg, &db, &mut client, a.management_scope, now).await?;
             print_created(out, &client, secret.as_deref())
         }
         ClientCmd::List => {
@@ -247,53 +224,33 @@ async fn update(
 ) -> anyhow::Result<()> {
     let old = find(db, &u.client_id).await?;
     refuse_static(&old)?;
-    let pick = |new: Vec<String>, old: &Vec<String>| if new.is_empty() { old.clone() } else { new };
-    let spec = ClientSpec {
-        client_id: Some(old.client_id.clone()),
-        name: u.name.unwrap_or_else(|| old.name.clone()),
-        public: old.public,
-        first_party: if u.first_party {
+    let pick = |new: Vec<String>, old: Vec<String>| if new.is_empty() { old } else { new };
+    let flag = |on: bool, off: bool, old: bool| {
+        if on {
             true
-        } else if u.no_first_party {
+        } else if off {
             false
         } else {
-            old.first_party
-        },
-        redirect_uris: pick(u.lists.redirect_uris, &old.redirect_uris),
-        post_logout_redirect_uris: pick(u.lists.post_logout_redirect_uris, &old.post_logout_redirect_uris),
-        web_origins: pick(u.lists.web_origins, &old.web_origins),
-        grant_types: {
-            let mut g = pick(u.lists.grant_types, &old.grant_types);
-            if !u.more.management_scope.is_empty() && !g.iter().any(|x| x == "client_credentials") {
-                g.push("client_credentials".into());
-            }
-            g
-        },
-        id_token_alg: u.id_token_alg.or(old.id_token_alg),
-        token_endpoint_auth_method: Some(
-            u.token_endpoint_auth_method.unwrap_or_else(|| old.token_endpoint_auth_method.clone()),
-        ),
-        backchannel_logout_uri: u.more.backchannel_logout_uri.or_else(|| old.backchannel_logout_uri.clone()),
-        frontchannel_logout_uri: u.more.frontchannel_logout_uri.or_else(|| old.frontchannel_logout_uri.clone()),
-        refresh_leeway_secs: u.more.refresh_leeway.or(old.refresh_leeway_secs),
-        introspect_any: if u.more.introspect_any {
-            true
-        } else if u.more.no_introspect_any {
-            false
-        } else {
-            old.introspect_any
-        },
-        require_roles: old.require_roles.clone(),
-        require_groups: old.require_groups.clone(),
-        default_audience: old.default_audience.clone(),
-        rbac_claims: if u.more.rbac_claims {
-            true
-        } else if u.more.no_rbac_claims {
-            false
-        } else {
-            old.rbac_claims
-        },
+            old
+        }
     };
+    let mut spec = clients::spec_of(&old);
+    spec.name = u.name.unwrap_or(spec.name);
+    spec.first_party = flag(u.first_party, u.no_first_party, spec.first_party);
+    spec.redirect_uris = pick(u.lists.redirect_uris, spec.redirect_uris);
+    spec.post_logout_redirect_uris = pick(u.lists.post_logout_redirect_uris, spec.post_logout_redirect_uris);
+    spec.web_origins = pick(u.lists.web_origins, spec.web_origins);
+    spec.grant_types = pick(u.lists.grant_types, spec.grant_types);
+    if !u.more.management_scope.is_empty() && !spec.grant_types.iter().any(|x| x == "client_credentials") {
+        spec.grant_types.push("client_credentials".into());
+    }
+    spec.id_token_alg = u.id_token_alg.or(spec.id_token_alg);
+    spec.token_endpoint_auth_method = u.token_endpoint_auth_method.or(spec.token_endpoint_auth_method);
+    spec.backchannel_logout_uri = u.more.backchannel_logout_uri.or(spec.backchannel_logout_uri);
+    spec.frontchannel_logout_uri = u.more.frontchannel_logout_uri.or(spec.frontchannel_logout_uri);
+    spec.refresh_leeway_secs = u.more.refresh_leeway.or(spec.refresh_leeway_secs);
+    spec.introspect_any = flag(u.more.introspect_any, u.more.no_introspect_any, spec.introspect_any);
+    spec.rbac_claims = flag(u.more.rbac_claims, u.more.no_rbac_claims, spec.rbac_claims);
     let v = clients::validate(spec, https, now).map_err(|e| anyhow!(e))?;
     warn_all(&v.warnings);
     let mut client = Client { secret_hash: old.secret_hash.clone(), created_at: old.created_at, ..v.client };

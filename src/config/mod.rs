@@ -4,11 +4,13 @@
 //! This module imports nothing else from the crate.
 
 mod account;
+mod client;
 mod env;
 mod providers;
 mod sections;
 
 pub use account::{AuditConfig, PasswordsConfig, SmtpConfig, SmtpTls};
+pub use client::{ClientSpec, StaticClient};
 pub use providers::*;
 pub use sections::*;
 
@@ -199,10 +201,10 @@ impl Config {
             }
         }
         for (i, c) in self.clients.iter().enumerate() {
-            if c.client_id.is_empty() {
+            if c.spec.client_id.as_deref().is_none_or(str::is_empty) {
                 return Err(err(format!("clients[{i}].client_id is required")));
             }
-            if c.refresh_leeway_secs.is_some_and(|l| l > 60) {
+            if c.spec.refresh_leeway_secs.is_some_and(|l| l > 60) {
                 return Err(err(format!("clients[{i}].refresh_leeway_secs must be at most 60")));
             }
         }

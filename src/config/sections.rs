@@ -273,40 +273,6 @@ impl TokensConfig {
     }
 }
 
-/// A client declared in the config file.
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
-#[serde(deny_unknown_fields, default)]
-pub struct StaticClient {
-    pub client_id: String,
-    pub name: String,
-    /// Plain secret for confidential clients; prefer `secret_sha256` in files kept in Git.
-    pub secret: Secret,
-    /// Hex SHA-256 of the secret, for configs that must not hold the secret itself.
-    pub secret_sha256: String,
-    pub public: bool,
-    pub first_party: bool,
-    pub redirect_uris: Vec<String>,
-    pub post_logout_redirect_uris: Vec<String>,
-    pub web_origins: Vec<String>,
-    pub grant_types: Vec<String>,
-    pub id_token_alg: Option<SigningAlg>,
-    pub token_endpoint_auth_method: Option<String>,
-    pub backchannel_logout_uri: Option<String>,
-    pub frontchannel_logout_uri: Option<String>,
-    /// Refresh-token reuse leeway for this client (0-60 s); unset: `tokens.refresh_reuse_grace_secs`.
-    pub refresh_leeway_secs: Option<u64>,
-    /// May introspect tokens issued to other clients (an API gateway).
-    pub introspect_any: bool,
-    /// Only users with one of these roles (direct or through a group)…
-    pub require_roles: Vec<String>,
-    /// …or in one of these groups may use this client; both empty: everyone.
-    pub require_groups: Vec<String>,
-    /// The API access tokens are for when a request names none.
-    pub default_audience: Option<String>,
-    /// Tokens carry the user's roles and groups even when the scope does not ask.
-    pub rbac_claims: bool,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {

@@ -27,19 +27,9 @@ pub fn routes() -> Router<AppState> {
 
 #[derive(Serialize, ToSchema)]
 pub struct ClientOut {
-    pub client_id: String,
-    pub name: String,
-    pub public: bool,
-    pub first_party: bool,
-    pub redirect_uris: Vec<String>,
-    pub post_logout_redirect_uris: Vec<String>,
-    pub web_origins: Vec<String>,
-    pub grant_types: Vec<String>,
-    pub token_endpoint_auth_method: String,
-    pub require_roles: Vec<String>,
-    pub require_groups: Vec<String>,
-    pub default_audience: Option<String>,
-    pub rbac_claims: bool,
+    /// Its settings, as they were given (`POST /clients`, `sesame client add`, the config file).
+    #[serde(flatten)]
+    pub settings: ClientSpec,
     /// The APIs (and permissions) it may ask for.
     pub apis: Vec<ApiPermissions>,
     /// `cli` (managed here or with `sesame client`) or `config` (read-only).
@@ -54,19 +44,7 @@ pub struct ClientOut {
 async fn out(state: &AppState, c: &Client) -> Result<ClientOut, Problem> {
     let grants = apis::client_grants(&state.db, &c.client_id).await?;
     Ok(ClientOut {
-        client_id: c.client_id.clone(),
-        name: c.name.clone(),
-        public: c.public,
-        first_party: c.first_party,
-        redirect_uris: c.redirect_uris.clone(),
-        post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
-        web_origins: c.web_origins.clone(),
-        grant_types: c.grant_types.clone(),
-        token_endpoint_auth_method: c.token_endpoint_auth_method.clone(),
-        require_roles: c.require_roles.clone(),
-        require_groups: c.require_groups.clone(),
-        default_audience: c.default_audience.clone(),
-        rbac_claims: c.rbac_claims,
+        settings: clients::spec_of(c),
         apis: grants.into_iter().map(|(api, permissions)| ApiPermissions { api, permissions }).collect(),
         source: c.source.clone(),
         client_secret: None,
@@ -106,52 +84,43 @@ pub async fn list(
     Ok(axum::Json(ClientPage { items, next_cursor }).into_response())
 }
 
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewClient {
-    /// Generated when absent.
-    client_id: Option<String>,
-    name: String,
-    #[serde(default)]
-    public: bool,
-    #[serde(default)]
-    first_party: bool,
-    #[serde(default)]
-    redirect_uris: Vec<String>,
-    #[serde(default)]
-    post_logout_redirect_uris: Vec<String>,
-    #[serde(default)]
-    web_origins: Vec<String>,
-    /// Default: authorization_code and refresh_token.
-    #[serde(default)]
-    grant_types: Vec<String>,
-}
-
 /// Register a client; a confidential one's secret is in this answer only.
-#[utoipa::path(post, path = "/clients", request_body = NewClient, responses(
-    (status = 201, body = ClientOut), (status = 400, body = Problem), (status = 409, body = Problem)))]
+/// Per-application access and the default audience are checked as `PATCH`
+/// checks them; the settings that make Sesame call out or read other
+/// clients' tokens (`backchannel_logout_uri`, `frontchannel_logout_uri`,
+/// `introspect_any`) are the operator's (`sesame client`, the config file).
+#[utoipa::path(post, path = "/clients", request_body = ClientSpec, responses(
+    (status = 201, body = ClientOut), (status = 400, body = Problem), (status = 404, body = Problem),
+    (status = 409, body = Problem)))]
 pub async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
-    b: Result<axum::Json<NewClient>, JsonRejection>,
+    b: Result<axum::Json<ClientSpec>, JsonRejection>,
 ) -> Result<Response, Problem> {
     caller(&state, &headers, "write:clients")?;
-    let n = body(b)?;
-    let spec = ClientSpec {
-        client_id: n.client_id,
-        name: n.name,
-        public: n.public,
-        first_party: n.first_party,
-        redirect_uris: n.redirect_uris,
-        post_logout_redirect_uris: n.post_logout_redirect_uris,
-        web_origins: n.web_origins,
-        grant_types: n.grant_types,
-        ..Default::default()
+    let mut spec = body(b)?;
+    if spec.introspect_any || spec.backchannel_logout_uri.is_some() || spec.frontchannel_logout_uri.is_some() {
+        return Err(Problem::bad_request(
+            "introspect_any and the logout URIs are set by the operator (`sesame client`, the config file)",
+        ));
+    }
+    // Access goes through the access rules after the client exists, as PATCH does.
+    let change = ClientAccessChange {
+        require_roles: Some(std::mem::take(&mut spec.require_roles)).filter(|r| !r.is_empty()),
+        require_groups: Some(std::mem::take(&mut spec.require_groups)).filter(|g| !g.is_empty()),
+        default_audience: spec.default_audience.take().map(Some),
+        grant: None,
+        remove_api: None,
     };
     let mut c = clients::validate(spec, https(&state), state.clock.now()).map_err(Problem::bad_request)?.client;
     let secret = (!c.public).then(clients::new_secret);
     c.secret_hash = secret.as_deref().map(crate::crypto::random::sha256_hex);
     store::insert(&state.db, &c).await?;
+    if let Err(e) = access::change_client_access(&state.db, &mut c, change, state.clock.now()).await {
+        // Refused access settings leave no client behind.
+        store::delete(&state.db, &c.client_id).await?;
+        return Err(e.into());
+    }
     let mut o = out(&state, &c).await?;
     o.client_secret = secret;
     Ok((StatusCode::CREATED, axum::Json(o)).into_response())
@@ -216,26 +185,12 @@ pub async fn patch(
     }
     check_if_match(&headers, &etag(&out(&state, &old).await?))?;
     let now = state.clock.now();
-    let spec = ClientSpec {
-        client_id: Some(old.client_id.clone()),
-        name: p.name.unwrap_or_else(|| old.name.clone()),
-        public: old.public,
-        first_party: old.first_party,
-        redirect_uris: p.redirect_uris.unwrap_or_else(|| old.redirect_uris.clone()),
-        post_logout_redirect_uris: p.post_logout_redirect_uris.unwrap_or_else(|| old.post_logout_redirect_uris.clone()),
-        web_origins: p.web_origins.unwrap_or_else(|| old.web_origins.clone()),
-        grant_types: old.grant_types.clone(),
-        id_token_alg: old.id_token_alg,
-        token_endpoint_auth_method: Some(old.token_endpoint_auth_method.clone()),
-        backchannel_logout_uri: old.backchannel_logout_uri.clone(),
-        frontchannel_logout_uri: old.frontchannel_logout_uri.clone(),
-        refresh_leeway_secs: old.refresh_leeway_secs,
-        introspect_any: old.introspect_any,
-        require_roles: old.require_roles.clone(),
-        require_groups: old.require_groups.clone(),
-        default_audience: old.default_audience.clone(),
-        rbac_claims: p.rbac_claims.unwrap_or(old.rbac_claims),
-    };
+    let mut spec = clients::spec_of(&old);
+    spec.name = p.name.unwrap_or(spec.name);
+    spec.redirect_uris = p.redirect_uris.unwrap_or(spec.redirect_uris);
+    spec.post_logout_redirect_uris = p.post_logout_redirect_uris.unwrap_or(spec.post_logout_redirect_uris);
+    spec.web_origins = p.web_origins.unwrap_or(spec.web_origins);
+    spec.rbac_claims = p.rbac_claims.unwrap_or(spec.rbac_claims);
     let v = clients::validate(spec, https(&state), now).map_err(Problem::bad_request)?;
     let mut c = Client { secret_hash: old.secret_hash.clone(), created_at: old.created_at, ..v.client };
     store::update(&state.db, &c).await?;

@@ -232,6 +232,7 @@ pub fn document(issuer: &str) -> serde_json::Value {
     let mut doc = ApiDoc::openapi();
     doc.servers = Some(vec![utoipa::openapi::Server::new(crate::access::management_audience(issuer))]);
     let mut v = serde_json::to_value(&doc).unwrap_or_default();
+    merge_flattened(&mut v);
     let problem = serde_json::json!({
         "content": { "application/problem+json": { "schema": { "$ref": "#/components/schemas/Problem" } } }
     });
@@ -277,4 +278,26 @@ async fn openapi_json(axum::extract::State(state): axum::extract::State<AppState
     let mut r = axum::Json(document(state.issuer.as_str())).into_response();
     r.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
     r
+}
+
+/// A response that flattens a request type (`ClientOut` holds a
+/// `ClientSpec`) is documented as `allOf` the two, and the request type's
+/// `additionalProperties: false` would then refuse the response's own
+/// fields: such schemas become one object with both sets of properties.
+fn merge_flattened(doc: &mut serde_json::Value) {
+    let Some(schemas) = doc.pointer("/components/schemas").cloned() else { return };
+    let Some(out) = doc.pointer_mut("/components/schemas").and_then(|s| s.as_object_mut()) else { return };
+    for schema in out.values_mut() {
+        let Some(parts) = schema.get("allOf").and_then(|a| a.as_array()).cloned() else { continue };
+        let (mut props, mut required) = (serde_json::Map::new(), Vec::new());
+        for part in parts {
+            let part = match part.get("$ref").and_then(|r| r.as_str()) {
+                Some(r) => schemas.get(r.trim_start_matches("#/components/schemas/")).cloned().unwrap_or_default(),
+                None => part,
+            };
+            props.extend(part.get("properties").and_then(|p| p.as_object()).cloned().unwrap_or_default());
+            required.extend(part.get("required").and_then(|r| r.as_array()).cloned().unwrap_or_default());
+        }
+        *schema = serde_json::json!({ "type": "object", "properties": props, "required": required });
+    }
 }

@@ -164,11 +164,14 @@ backend_tests!(static_clients_from_config);
 
 async fn static_clients_from_config(db: TestDb) {
     let static_client = |id: &str| sesame::config::StaticClient {
-        client_id: id.into(),
-        name: "Dashboard".into(),
         secret: sesame::config::Secret::new("a-static-secret-of-enough-length"),
-        redirect_uris: vec!["https://dash.example.com/cb".into()],
-        ..Default::default()
+        secret_sha256: String::new(),
+        spec: sesame::config::ClientSpec {
+            client_id: Some(id.into()),
+            name: "Dashboard".into(),
+            redirect_uris: vec!["https://dash.example.com/cb".into()],
+            ..Default::default()
+        },
     };
     let app = TestApp::spawn(&db, |c| c.clients = vec![static_client("dash"), static_client("ops")]).await;
     let list = stdout_json(&db.sesame(&["client", "list", "--json"]));
@@ -190,7 +193,7 @@ async fn static_clients_from_config(db: TestDb) {
 
     // A static client with an invalid redirect URI stops the server with a clear message.
     let mut bad = static_client("bad");
-    bad.redirect_uris = vec!["not a uri".into()];
+    bad.spec.redirect_uris = vec!["not a uri".into()];
     let err = TestApp::try_spawn(&db, |c| c.clients = vec![bad]).await.err().unwrap();
     assert!(format!("{err:#}").contains("clients `bad`"), "{err:#}");
 }

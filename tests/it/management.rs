@@ -327,6 +327,28 @@ async fn the_api_refuses_what_it_must(db: TestDb) {
     add_client(&admin.app, "other", true, true, CB, None, &["authorization_code"]).await;
     let (st, _, _) = admin.call_as("not-a-token", Method::GET, "/users", None, &[]).await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
+    // A client's settings are the spec the CLI and the config file use; the
+    // settings that make Sesame call out, or read other clients' tokens, stay
+    // the operator's; access settings are checked, and a refused one leaves no client.
+    let spec = json!({ "client_id": "gw", "name": "Gateway", "grant_types": ["client_credentials"] });
+    for (key, value) in [("introspect_any", json!(true)), ("backchannel_logout_uri", json!("http://10.0.0.1/x"))] {
+        let mut body = spec.clone();
+        body[key] = value;
+        let (st, _, p) = admin.call(Method::POST, "/clients", Some(body)).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{key}: {p}");
+    }
+    let mut body = spec.clone();
+    body["require_roles"] = json!(["no-such-role"]);
+    let (st, _, p) = admin.call(Method::POST, "/clients", Some(body)).await;
+    assert!(st.is_client_error(), "{st} {p}");
+    let (st, _, _) = admin.call(Method::GET, "/clients/gw", None).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let mut body = spec.clone();
+    body["refresh_leeway_secs"] = json!(5);
+    body["id_token_alg"] = json!("ES256");
+    let (st, _, c) = admin.call(Method::POST, "/clients", Some(body)).await;
+    assert_eq!(st, StatusCode::CREATED, "{c}");
+    assert_eq!((c["refresh_leeway_secs"].as_u64(), c["id_token_alg"].as_str()), (Some(5), Some("ES256")));
     // Bad input: malformed JSON, unknown fields, a bad email, a bad cursor, unknown things.
     let r = admin
         .http
