@@ -8,7 +8,6 @@ use std::time::Duration;
 use anyhow::{Context, anyhow};
 
 use crate::config::{Config, decode_master_key, redact_url};
-use crate::crypto::keys;
 use crate::crypto::seal::MasterKey;
 use crate::domain::Clock;
 use crate::storage::{ConnectOptions, Db, clients as client_store};
@@ -98,10 +97,11 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
 
 /// Makes sure one signing key per algorithm exists and the master key opens them.
 pub async fn ensure_keys(db: &Db, master: &MasterKey, clock: &Clock) -> anyhow::Result<()> {
-    keys::check_master_key(db, master)
+    crate::crypto::keygen::check_master_key(db, master)
         .await
         .map_err(|e| anyhow!("{e} (the master key differs from the one the signing keys were sealed with)"))?;
-    let made = keys::ensure_initial(db, master, clock.now()).await.context("generating signing keys")?;
+    let made =
+        crate::crypto::keygen::ensure_initial(db, master, clock.now()).await.context("generating signing keys")?;
     for k in made {
         tracing::info!(kid = %k.kid, alg = %k.alg, "generated signing key");
     }

@@ -273,3 +273,19 @@ fn only_the_front_ends_assemble_the_app() {
     none("app.rs is imported outside cli/", c.breaches(|f| !front(f), |t| t == "app.rs"));
     none("cli/ is imported outside cli/", c.breaches(|f| !front(f), under("cli")));
 }
+
+#[test]
+fn files_stay_near_400_lines() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut all = Vec::new();
+    files(&root, &mut all);
+    let mut long = Vec::new();
+    for p in all {
+        let src = std::fs::read_to_string(&p).unwrap();
+        let lines = src.find("#[cfg(test)]\nmod tests").map_or(src.as_str(), |i| &src[..i]).lines().count();
+        if lines > 420 {
+            long.push(format!("{} has {lines} lines before its tests", p.display()));
+        }
+    }
+    none("a file is past 420 lines of code (split it by what it does)", long);
+}

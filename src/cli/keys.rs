@@ -59,7 +59,7 @@ pub async fn run(cmd: KeysCmd, cfg: &Config, out: &Out) -> anyhow::Result<()> {
                 tracing::warn!("the new key signs before every JWKS cache can have seen it");
             }
             let now = clock.now();
-            let made = keys::rotate(&db, &master, &algs, now, now + lead as i64).await?;
+            let made = crate::crypto::keygen::rotate(&db, &master, &algs, now, now + lead as i64).await?;
             if out.json {
                 return out.print_json(&made);
             }

@@ -3,6 +3,7 @@
 //! argon2 or the key crates.
 
 pub mod jws;
+pub mod keygen;
 pub mod keys;
 pub mod password;
 pub mod random;

@@ -78,7 +78,7 @@ pub async fn rotate(
     let algs = if algs.is_empty() { SigningAlg::ALL.to_vec() } else { algs };
     let now = state.clock.now();
     let lead = (state.config.keys.jwks_cache_secs + state.config.keys.reload_interval_secs) as i64;
-    let made = keys::rotate(&state.db, &state.master, &algs, now, now + lead)
+    let made = crate::crypto::keygen::rotate(&state.db, &state.master, &algs, now, now + lead)
         .await
         .map_err(|e| Problem::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     let list: Vec<KeyOut> = made

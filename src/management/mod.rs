@@ -12,6 +12,7 @@ mod clients;
 mod directory;
 mod keys;
 pub mod problem;
+mod user_links;
 mod users;
 
 use axum::Router;
@@ -177,13 +178,13 @@ pub fn body<T>(b: Result<axum::Json<T>, axum::extract::rejection::JsonRejection>
         users::get_one,
         users::patch,
         users::remove,
-        users::sessions,
-        users::end_sessions,
-        users::end_session,
-        users::identities,
-        users::unlink,
-        users::grant_role,
-        users::revoke_role,
+        user_links::sessions,
+        user_links::end_sessions,
+        user_links::end_session,
+        user_links::identities,
+        user_links::unlink,
+        user_links::grant_role,
+        user_links::revoke_role,
         directory::list_roles,
         directory::create_role,
         directory::get_role,

@@ -11,24 +11,24 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::problem::Problem;
+use super::user_links::{self, end_all};
 use super::{body, caller, check_if_match, decode_cursor, encode_cursor, etag, item, limit};
 use crate::audit::{self, Event, Kind};
 use crate::crypto::password;
 use crate::domain::{User, validate_email};
-use crate::oidc::tokens::AccessClaims;
 use crate::state::AppState;
-use crate::storage::{identities, sessions, users};
+use crate::storage::users;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/users", get(list).post(create))
         .route("/api/v1/users/{id}", get(get_one).patch(patch).delete(remove))
-        .route("/api/v1/users/{id}/sessions", get(sessions).delete(end_sessions))
-        .route("/api/v1/users/{id}/sessions/{sid}", delete(end_session))
-        .route("/api/v1/users/{id}/identities", get(identities))
-        .route("/api/v1/users/{id}/identities/{provider}/{subject}", delete(unlink))
-        .route("/api/v1/users/{id}/roles", post(grant_role))
-        .route("/api/v1/users/{id}/roles/{role}", delete(revoke_role))
+        .route("/api/v1/users/{id}/sessions", get(user_links::sessions).delete(user_links::end_sessions))
+        .route("/api/v1/users/{id}/sessions/{sid}", delete(user_links::end_session))
+        .route("/api/v1/users/{id}/identities", get(user_links::identities))
+        .route("/api/v1/users/{id}/identities/{provider}/{subject}", delete(user_links::unlink))
+        .route("/api/v1/users/{id}/roles", post(user_links::grant_role))
+        .route("/api/v1/users/{id}/roles/{role}", delete(user_links::revoke_role))
 }
 
 /// A user as the API shows it (never a password hash).
@@ -81,7 +81,7 @@ pub struct ListQuery {
     provider: Option<String>,
 }
 
-async fn find(state: &AppState, id: &str) -> Result<User, Problem> {
+pub(super) async fn find(state: &AppState, id: &str) -> Result<User, Problem> {
     users::find_by_id(&state.db, id).await?.ok_or_else(|| Problem::not_found(format!("no user `{id}`")))
 }
 
@@ -239,184 +239,5 @@ pub async fn remove(
     check_if_match(&headers, &etag(&UserOut::from(&u)))?;
     end_all(&state, &id, &who, "user_deleted").await?;
     users::delete(&state.db, &id).await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct SessionOut {
-    pub sid: String,
-    pub auth_time: i64,
-    pub amr: Vec<String>,
-    pub idp: Option<String>,
-    pub last_seen_at: i64,
-    pub expires_at: i64,
-}
-
-/// The user's live sessions.
-#[utoipa::path(get, path = "/users/{id}/sessions", params(("id" = String, Path)), responses(
-    (status = 200, body = Vec<SessionOut>), (status = 404, body = Problem)))]
-pub async fn sessions(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<Response, Problem> {
-    caller(&state, &headers, "read:users")?;
-    find(&state, &id).await?;
-    let now = state.clock.now();
-    let list: Vec<SessionOut> = sessions::list_for_user(&state.db, &id)
-        .await?
-        .into_iter()
-        .filter(|s| s.expires_at > now && s.idle_expires_at > now)
-        .map(|s| SessionOut {
-            sid: s.sid,
-            auth_time: s.auth_time,
-            amr: s.amr,
-            idp: s.idp,
-            last_seen_at: s.last_seen_at,
-            expires_at: s.expires_at,
-        })
-        .collect();
-    Ok(axum::Json(list).into_response())
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Ended {
-    pub sessions_ended: usize,
-}
-
-/// End every session of the user (and their non-offline refresh tokens), with
-/// back-channel logout now and front-channel logout on the browser's next visit.
-#[utoipa::path(delete, path = "/users/{id}/sessions", params(("id" = String, Path)), responses(
-    (status = 200, body = Ended), (status = 404, body = Problem)))]
-pub async fn end_sessions(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<Response, Problem> {
-    let who = caller(&state, &headers, "write:users")?;
-    find(&state, &id).await?;
-    let actor = format!("client:{}", who.client_id);
-    let n = crate::oidc::backchannel::end_user_sessions(&state, &id, false, &actor, "admin").await?;
-    Ok(axum::Json(Ended { sessions_ended: n }).into_response())
-}
-
-/// End one session.
-#[utoipa::path(delete, path = "/users/{id}/sessions/{sid}", params(("id" = String, Path), ("sid" = String, Path)),
-    responses((status = 204), (status = 404, body = Problem)))]
-pub async fn end_session(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path((id, sid)): Path<(String, String)>,
-) -> Result<Response, Problem> {
-    let who = caller(&state, &headers, "write:users")?;
-    let s = sessions::list_for_user(&state.db, &id)
-        .await?
-        .into_iter()
-        .find(|s| s.sid == sid)
-        .ok_or_else(|| Problem::not_found(format!("no session `{sid}` for user `{id}`")))?;
-    let actor = format!("client:{}", who.client_id);
-    crate::oidc::backchannel::end_one_session(&state, &s, &actor, "admin").await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-async fn end_all(state: &AppState, user_id: &str, who: &AccessClaims, why: &str) -> Result<usize, Problem> {
-    let actor = format!("client:{}", who.client_id);
-    Ok(crate::oidc::backchannel::end_user_sessions(state, user_id, false, &actor, why).await?)
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct IdentityOut {
-    pub provider: String,
-    pub subject: String,
-    pub email: Option<String>,
-    pub email_verified: bool,
-    pub created_at: i64,
-    pub last_login_at: i64,
-}
-
-/// The user's linked identities at upstream providers.
-#[utoipa::path(get, path = "/users/{id}/identities", params(("id" = String, Path)), responses(
-    (status = 200, body = Vec<IdentityOut>), (status = 404, body = Problem)))]
-pub async fn identities(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<Response, Problem> {
-    caller(&state, &headers, "read:users")?;
-    find(&state, &id).await?;
-    let list: Vec<IdentityOut> = identities::for_user(&state.db, &id)
-        .await?
-        .into_iter()
-        .map(|i| IdentityOut {
-            provider: i.provider,
-            subject: i.subject,
-            email: i.email,
-            email_verified: i.email_verified,
-            created_at: i.created_at,
-            last_login_at: i.last_login_at,
-        })
-        .collect();
-    Ok(axum::Json(list).into_response())
-}
-
-/// Unlink an identity (refused when it is the user's last way to sign in).
-#[utoipa::path(delete, path = "/users/{id}/identities/{provider}/{subject}",
-    params(("id" = String, Path), ("provider" = String, Path), ("subject" = String, Path)),
-    responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)))]
-pub async fn unlink(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path((id, provider, subject)): Path<(String, String, String)>,
-) -> Result<Response, Problem> {
-    let who = caller(&state, &headers, "write:users")?;
-    let u = find(&state, &id).await?;
-    match crate::accounts::unlink(&state.db, &u, &provider, Some(&subject)).await {
-        Ok(_) => {
-            let e = Event::new(Kind::IdentityUnlinked).account(&u).method(provider.clone());
-            audit::record(&state.audit, e.actor(format!("client:{}", who.client_id)));
-            Ok(StatusCode::NO_CONTENT.into_response())
-        }
-        Err(crate::accounts::UnlinkError::NotLinked) => Err(Problem::not_found("no such identity")),
-        Err(crate::accounts::UnlinkError::LastWayIn) => {
-            Err(Problem::conflict("this is the user's last way to sign in (no password, no other identity)"))
-        }
-        Err(crate::accounts::UnlinkError::Storage(e)) => Err(e.into()),
-    }
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RoleRef {
-    role: String,
-}
-
-/// Grant the user a role.
-#[utoipa::path(post, path = "/users/{id}/roles", params(("id" = String, Path)), request_body = RoleRef,
-    responses((status = 204), (status = 404, body = Problem)))]
-pub async fn grant_role(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    b: Result<axum::Json<RoleRef>, JsonRejection>,
-) -> Result<Response, Problem> {
-    let who = caller(&state, &headers, "write:roles")?;
-    let r = body(b)?;
-    find(&state, &id).await?;
-    super::ceiling::role(&state, &who, &r.role).await?;
-    crate::access::user_role(&state.db, &id, &r.role, true).await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-/// Take a directly granted role away.
-#[utoipa::path(delete, path = "/users/{id}/roles/{role}", params(("id" = String, Path), ("role" = String, Path)),
-    responses((status = 204), (status = 404, body = Problem)))]
-pub async fn revoke_role(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path((id, role)): Path<(String, String)>,
-) -> Result<Response, Problem> {
-    caller(&state, &headers, "write:roles")?;
-    find(&state, &id).await?;
-    crate::access::user_role(&state.db, &id, &role, false).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

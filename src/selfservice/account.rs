@@ -24,7 +24,7 @@ use crate::session;
 use crate::state::AppState;
 use crate::storage::email_tokens::Purpose;
 use crate::storage::sessions::{self, SessionRow};
-use crate::storage::{consents, identities, refresh_tokens, users};
+use crate::storage::{consents, identities, users};
 
 #[derive(Deserialize, Default)]
 pub struct AccountQuery {
@@ -67,7 +67,10 @@ fn error_message(code: &str) -> Option<&'static str> {
 }
 
 /// The signed-in user and their session, or the login box for the account page.
-async fn signed_in(state: &AppState, jar: &CookieJar) -> Result<Result<(SessionRow, User), Response>, Failure> {
+pub(super) async fn signed_in(
+    state: &AppState,
+    jar: &CookieJar,
+) -> Result<Result<(SessionRow, User), Response>, Failure> {
     let s = session::current(state, jar).await.map_err(Failure::internal)?;
     let user = match &s {
         Some(s) => users::find_by_id(&state.db, &s.user_id).await.map_err(Failure::internal)?,
@@ -81,7 +84,7 @@ async fn signed_in(state: &AppState, jar: &CookieJar) -> Result<Result<(SessionR
 
 /// The account client's authorization parameters (PKCE with a verifier
 /// nobody keeps: the code is never redeemed, the session is what counts).
-fn account_params(state: &AppState) -> Vec<(String, String)> {
+pub(super) fn account_params(state: &AppState) -> Vec<(String, String)> {
     use base64::Engine;
     use sha2::Digest;
     let verifier = random::token(32);
@@ -101,13 +104,13 @@ fn account_params(state: &AppState) -> Vec<(String, String)> {
 }
 
 /// `/authorize` for the account client: the login box, then back here.
-fn login_url(state: &AppState) -> String {
+pub(super) fn login_url(state: &AppState) -> String {
     authorize_url(state, false)
 }
 
 /// `/authorize` for the account client; `again` asks for a fresh sign-in
 /// even with a session (`prompt=login`).
-fn authorize_url(state: &AppState, again: bool) -> String {
+pub(super) fn authorize_url(state: &AppState, again: bool) -> String {
     let mut q = url::form_urlencoded::Serializer::new(String::new());
     for (k, v) in account_params(state) {
         q.append_pair(&k, &v);
@@ -121,11 +124,11 @@ fn authorize_url(state: &AppState, again: bool) -> String {
 /// Whether the session's sign-in is recent enough for a change that adds a
 /// way in or moves the address without a password to type (so a stolen
 /// session cannot make itself permanent).
-fn fresh(state: &AppState, s: &SessionRow) -> bool {
+pub(super) fn fresh(state: &AppState, s: &SessionRow) -> bool {
     state.clock.now() - s.auth_time <= state.config.login.reauth_secs as i64
 }
 
-fn back(state: &AppState, key: &str, value: &str) -> Response {
+pub(super) fn back(state: &AppState, key: &str, value: &str) -> Response {
     Redirect::to(&format!("{}?{key}={value}", with_req(state, ACCOUNT, None))).into_response()
 }
 
@@ -243,10 +246,10 @@ fn device(ua: Option<&str>) -> String {
 /// Every form on the page: its CSRF value checked, the signed-in user and
 /// session (or the login box to answer with), and the posted fields.
 pub struct AccountForm {
-    session: SessionRow,
-    user: User,
-    jar: CookieJar,
-    p: Params,
+    pub(super) session: SessionRow,
+    pub(super) user: User,
+    pub(super) jar: CookieJar,
+    pub(super) p: Params,
 }
 
 impl axum::extract::FromRequest<AppState> for AccountForm {
@@ -308,7 +311,7 @@ pub async fn change_password(State(state): State<AppState>, ClientIp(ip): Client
 }
 
 /// Ends every session of `user` but this one.
-async fn end_others(
+pub(super) async fn end_others(
     state: &AppState,
     user: &User,
     keep: &SessionRow,
@@ -353,90 +356,6 @@ pub async fn change_email(State(state): State<AppState>, ClientIp(ip): ClientIp,
             state.emails.send_link(&user, link).await.map_err(Failure::internal)?;
         }
         Ok::<_, Failure>(back(&state, "done", "email"))
-    };
-    run.await.unwrap_or_else(|f| f.render(&state.issuer, &state.brand))
-}
-
-pub async fn end_session(State(state): State<AppState>, f: AccountForm) -> Response {
-    let run = async {
-        let AccountForm { session: s, user, jar, p } = f;
-        let actor = format!("user:{}", user.user_id);
-        let sid = p.first("sid").unwrap_or("");
-        if sid == "others" {
-            end_others(&state, &user, &s, &actor, "account_page").await?;
-            return Ok(back(&state, "done", "sessions"));
-        }
-        let all = sessions::list_for_user(&state.db, &user.user_id).await.map_err(Failure::internal)?;
-        if let Some(target) = all.into_iter().find(|x| x.sid == sid) {
-            backchannel::end_one_session(&state, &target, &actor, "account_page").await.map_err(Failure::internal)?;
-            if target.sid == s.sid {
-                // This browser's own session: signed out here too.
-                let jar = session::remove_cookies(&state, jar);
-                return Ok((jar, Redirect::to(&with_req(&state, ACCOUNT, None))).into_response());
-            }
-        }
-        Ok::<_, Failure>(back(&state, "done", "session"))
-    };
-    run.await.unwrap_or_else(|f| f.render(&state.issuer, &state.brand))
-}
-
-pub async fn unlink(State(state): State<AppState>, f: AccountForm) -> Response {
-    let run = async {
-        let AccountForm { user, p, .. } = f;
-        let provider = p.first("provider").unwrap_or("");
-        let subject = p.first("subject").unwrap_or("");
-        match crate::accounts::unlink(&state.db, &user, provider, Some(subject)).await {
-            Ok(_) => {
-                let e = Event::new(Kind::IdentityUnlinked).account(&user).method(provider.to_string());
-                audit::record(&state.audit, e.actor(format!("user:{}", user.user_id)));
-                Ok(back(&state, "done", "unlinked"))
-            }
-            Err(crate::accounts::UnlinkError::LastWayIn) => Ok(back(&state, "error", "last_way_in")),
-            Err(crate::accounts::UnlinkError::NotLinked) => Ok(back(&state, "done", "unlinked")),
-            Err(crate::accounts::UnlinkError::Storage(e)) => Err(Failure::internal(e)),
-        }
-    };
-    run.await.unwrap_or_else(|f: Failure| f.render(&state.issuer, &state.brand))
-}
-
-pub async fn revoke_consent(State(state): State<AppState>, f: AccountForm) -> Response {
-    let run = async {
-        let AccountForm { user, p, .. } = f;
-        let client_id = p.first("client_id").unwrap_or("");
-        if consents::delete(&state.db, &user.user_id, client_id).await.map_err(Failure::internal)? {
-            let now = state.clock.now();
-            refresh_tokens::revoke_for_user_client(&state.db, &user.user_id, client_id, now)
-                .await
-                .map_err(Failure::internal)?;
-            let e = Event::new(Kind::ConsentRevoked).account(&user).client(client_id);
-            audit::record(&state.audit, e.actor(format!("user:{}", user.user_id)));
-        }
-        Ok::<_, Failure>(back(&state, "done", "consent"))
-    };
-    run.await.unwrap_or_else(|f| f.render(&state.issuer, &state.brand))
-}
-
-/// "Link" a provider: a round trip to it whose identity joins this account.
-pub async fn link(State(state): State<AppState>, f: AccountForm) -> Response {
-    let run = async {
-        let AccountForm { session: s, user, jar, p } = f;
-        // Linking adds a way in: only right after a sign-in.
-        if !fresh(&state, &s) {
-            return Ok(back(&state, "error", "reauth"));
-        }
-        let provider = p.first("provider").unwrap_or("");
-        let Some(provider) = state.federation.enabled().find(|x| x.id() == provider).map(|x| x.id().to_string()) else {
-            return Ok(back(&state, "error", "provider"));
-        };
-        let client = state
-            .client(ACCOUNT_CLIENT_ID)
-            .await
-            .map_err(Failure::internal)?
-            .ok_or_else(|| Failure::internal(anyhow::anyhow!("the account client is missing")))?;
-        let req = crate::oidc::request::validate(&Params::from_pairs(account_params(&state)), &client)?;
-        let csrf = session::csrf_value(&state, &jar).unwrap_or_default();
-        let id = crate::pending::park_for_linking(&state, &req, &csrf, &user.user_id).await?;
-        Ok::<_, Failure>(Redirect::to(&crate::federation::start_url(&state.issuer, &provider, &id)).into_response())
     };
     run.await.unwrap_or_else(|f| f.render(&state.issuer, &state.brand))
 }

@@ -5,6 +5,7 @@
 //! same thing whether or not an address has an account.
 
 mod account;
+mod connected;
 mod pages;
 mod reset;
 mod verify;
@@ -40,10 +41,10 @@ pub fn routes() -> Router<AppState> {
         .route(ACCOUNT, get(account::get))
         .route("/account/password", post(account::change_password))
         .route("/account/email", post(account::change_email))
-        .route("/account/sessions/end", post(account::end_session))
-        .route("/account/identities/unlink", post(account::unlink))
-        .route("/account/identities/link", post(account::link))
-        .route("/account/consents/revoke", post(account::revoke_consent))
+        .route("/account/sessions/end", post(connected::end_session))
+        .route("/account/identities/unlink", post(connected::unlink))
+        .route("/account/identities/link", post(connected::link))
+        .route("/account/consents/revoke", post(connected::revoke_consent))
 }
 
 /// `path?req=ID`, or `path` without a pending request.
