@@ -1,10 +1,12 @@
 //! Client registration rules, shared by `sesame client` and static clients in
 //! the config file, so both paths accept and refuse exactly the same things.
 
+use crate::access::{AccessError, ClientAccessChange};
 pub use crate::config::ClientSpec;
 use crate::config::StaticClient;
 use crate::crypto::random;
 use crate::domain::{self, AUTH_METHODS, Client, GRANT_TYPES, UriVerdict};
+use crate::storage::{Db, clients};
 
 /// A validated client plus anything the operator should be warned about.
 pub struct Validated {
@@ -139,6 +141,31 @@ pub fn spec_of(c: &Client) -> ClientSpec {
         default_audience: c.default_audience.clone(),
         rbac_claims: c.rbac_claims,
     }
+}
+
+/// Takes a spec's access settings out of it: `register` applies them
+/// through the access rules once the client exists.
+pub fn take_access(spec: &mut ClientSpec) -> ClientAccessChange {
+    ClientAccessChange {
+        require_roles: Some(std::mem::take(&mut spec.require_roles)).filter(|r| !r.is_empty()),
+        require_groups: Some(std::mem::take(&mut spec.require_groups)).filter(|g| !g.is_empty()),
+        default_audience: spec.default_audience.take().map(Some),
+        grant: None,
+        remove_api: None,
+    }
+}
+
+/// Stores a new client (`Conflict` when its id is taken), then its access
+/// settings through the access rules (roles, groups and APIs must exist);
+/// refused settings leave no client behind. Shared by `sesame client add`
+/// and `POST /api/v1/clients`.
+pub async fn register(db: &Db, client: &mut Client, access: ClientAccessChange, now: i64) -> Result<(), AccessError> {
+    clients::insert(db, client).await?;
+    if let Err(e) = crate::access::change_client_access(db, client, access, now).await {
+        clients::delete(db, &client.client_id).await?;
+        return Err(e);
+    }
+    Ok(())
 }
 
 /// The account page's client id.

@@ -1,9 +1,7 @@
 //! Sesame: a self-hosted OpenID Connect identity provider.
 //!
-//! Layering, top to bottom: `cli` → `app` → protocol areas (`oidc`, `health`)
-//! and the login box (`login`), which do not import each other and meet in
-//! `pending` → `error`, `session`, `http`, `crypto`, `clients` → `storage` →
-//! `domain`. `config` is read by all and imports none of them.
+//! The layering rules are in README's Architecture section and checked by
+//! `tests/layering.rs`; the map of the modules is docs/architecture.md.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 

@@ -5,6 +5,7 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use super::{Out, not_found};
+use crate::access::AccessError;
 use crate::clients::{self, ClientSpec};
 use crate::config::{Config, SigningAlg};
 use crate::crypto::random::sha256_hex;
@@ -156,6 +157,7 @@ pub async fn run(cmd: ClientCmd, cfg: &Config, out: &Out) -> anyhow::Result<()> 
             if !a.management_scope.is_empty() && !spec.grant_types.iter().any(|g| g == "client_credentials") {
                 spec.grant_types.push("client_credentials".into());
             }
+            let access = clients::take_access(&mut spec);
             let v = clients::validate(spec, https, now).map_err(|e| anyhow!(e))?;
             warn_all(&v.warnings);
             let mut client = v.client;
@@ -166,11 +168,11 @@ pub async fn run(cmd: ClientCmd, cfg: &Config, out: &Out) -> anyhow::Result<()> 
                 (false, false) => Some(clients::new_secret()),
             };
             client.secret_hash = secret.as_deref().map(sha256_hex);
-            store::insert(&db, &client).await.map_err(|e| match e {
-                StorageError::Conflict(_) => {
+            clients::register(&db, &mut client, access, now).await.map_err(|e| match e {
+                AccessError::Storage(StorageError::Conflict(_)) => {
                     anyhow!("client `{}` already exists", client.client_id)
                 }
-                e => e.into(),
+                e => super::access_error(e),
             })?;
             management_grant(cfg, &db, &mut client, a.management_scope, now).await?;
             print_created(out, &client, secret.as_deref())

@@ -26,6 +26,7 @@ pub struct ClientSpec {
     /// Compared byte for byte with the request's.
     #[arg(long = "redirect-uri", value_name = "URI", num_args = 1..)]
     pub redirect_uris: Vec<String>,
+    /// Where `/logout` may send the browser afterwards (`post_logout_redirect_uri`).
     #[arg(long = "post-logout-redirect-uri", value_name = "URI", num_args = 1..)]
     pub post_logout_redirect_uris: Vec<String>,
     /// Origins answered by CORS and allowed for `response_mode=web_message`.
@@ -34,7 +35,7 @@ pub struct ClientSpec {
     /// Default: authorization_code and refresh_token.
     #[arg(long = "grant-type", value_name = "TYPE", num_args = 1..)]
     pub grant_types: Vec<String>,
-    /// RS256, ES256 or EdDSA; default: `keys.default_alg`.
+    /// RS256, ES256 or EdDSA; default: `keys.default_id_token_alg` (RS256).
     #[arg(long, value_name = "ALG")]
     #[schema(value_type = Option<String>)]
     pub id_token_alg: Option<SigningAlg>,

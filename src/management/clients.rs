@@ -104,23 +104,11 @@ pub async fn create(
             "introspect_any and the logout URIs are set by the operator (`sesame client`, the config file)",
         ));
     }
-    // Access goes through the access rules after the client exists, as PATCH does.
-    let change = ClientAccessChange {
-        require_roles: Some(std::mem::take(&mut spec.require_roles)).filter(|r| !r.is_empty()),
-        require_groups: Some(std::mem::take(&mut spec.require_groups)).filter(|g| !g.is_empty()),
-        default_audience: spec.default_audience.take().map(Some),
-        grant: None,
-        remove_api: None,
-    };
+    let access = clients::take_access(&mut spec);
     let mut c = clients::validate(spec, https(&state), state.clock.now()).map_err(Problem::bad_request)?.client;
     let secret = (!c.public).then(clients::new_secret);
     c.secret_hash = secret.as_deref().map(crate::crypto::random::sha256_hex);
-    store::insert(&state.db, &c).await?;
-    if let Err(e) = access::change_client_access(&state.db, &mut c, change, state.clock.now()).await {
-        // Refused access settings leave no client behind.
-        store::delete(&state.db, &c.client_id).await?;
-        return Err(e.into());
-    }
+    clients::register(&state.db, &mut c, access, state.clock.now()).await?;
     let mut o = out(&state, &c).await?;
     o.client_secret = secret;
     Ok((StatusCode::CREATED, axum::Json(o)).into_response())

@@ -7,9 +7,6 @@
 //! no transaction warning is in its log, no connection sits idle in a
 //! transaction, and every acknowledged refresh token still works.
 
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
@@ -19,61 +16,12 @@ use tokio::io::AsyncWriteExt;
 use crate::authorize::{CB, VERIFIER, auth};
 use crate::backend_tests;
 use crate::support::browser::{Browser, params};
-use crate::support::{Backend, MASTER_KEY, TestApp, TestDb, add_client, add_user, sesame_cmd};
+use crate::support::process::serve;
+use crate::support::{Backend, TestApp, TestDb, add_client, add_user};
 
 backend_tests!(hung_up_requests_lose_no_acknowledged_write);
 
 const PW: &str = "correct horse battery";
-
-struct Server {
-    child: std::process::Child,
-    addr: String,
-    lines: Arc<Mutex<Vec<String>>>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(db: &TestDb) -> Server {
-    let mut child = sesame_cmd()
-        .args(["serve", "--log-format", "json"])
-        .env("SESAME_DATABASE_URL", &db.url)
-        .env("SESAME_MASTER_KEY", MASTER_KEY)
-        .env("SESAME_LISTEN", "127.0.0.1:0")
-        .env("SESAME_AUDIT__LOG_LINES", "false")
-        // The storm below comes from one address.
-        .env("SESAME_RATE_LIMIT__ENABLED", "false")
-        // What is tested is that no write is lost, not how long a request
-        // waits for a connection: on a loaded CI machine a 1 s wait can pass.
-        .env("SESAME_DATABASE__ACQUIRE_TIMEOUT_SECS", "30")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    let keep = lines.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.contains("\"listening\"") {
-                let _ = tx.send(line.clone());
-            }
-            // Request lines are many; warnings and errors are what matter.
-            if line.contains("\"WARN\"") || line.contains("\"ERROR\"") {
-                keep.lock().unwrap().push(line);
-            }
-        }
-    });
-    let line = rx.recv_timeout(Duration::from_secs(60)).expect("sesame serve starts");
-    let v: Value = serde_json::from_str(&line).unwrap();
-    let addr = v["fields"]["addr"].as_str().unwrap().to_string();
-    Server { child, addr, lines }
-}
 
 /// A full sign-in: the refresh token of its code exchange.
 async fn sign_in(base: &str) -> String {
@@ -122,7 +70,16 @@ async fn hung_up_requests_lose_no_acknowledged_write(db: TestDb) {
     add_client(&setup, "spa", true, true, CB, None, &["authorization_code", "refresh_token"]).await;
     add_user(&setup, "alice@example.com", PW).await;
     setup.stop().await;
-    let server = serve(&db);
+    let server = serve(
+        &db,
+        &[
+            // The storm below comes from one address.
+            ("SESAME_RATE_LIMIT__ENABLED", "false"),
+            // What is tested is that no write is lost, not how long a request
+            // waits for a connection: on a loaded CI machine a 1 s wait can pass.
+            ("SESAME_DATABASE__ACQUIRE_TIMEOUT_SECS", "30"),
+        ],
+    );
     let base = format!("http://{}", server.addr);
 
     let mut chains = Vec::new();

@@ -139,6 +139,13 @@ async fn client_rules(db: TestDb) {
     refused(&["client", "add", "--name", "A", "--redirect-uri", "https://app.example.com/cb#frag"], &[], "fragment");
     refused(&["client", "add", "--name", "A", "--redirect-uri", "javascript:alert(1)"], &[], "not allowed");
     refused(&["client", "add", "--name", "A"], &[], "redirect-uri");
+    // Access settings go through the access rules: an unknown role is refused
+    // (not found) and leaves no client behind.
+    let cb = "https://a.example.com/cb";
+    let out =
+        db.sesame(&["client", "add", "--name", "A", "--id", "gated", "--redirect-uri", cb, "--require-role", "nope"]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(db.sesame(&["client", "show", "gated"]).status.code(), Some(1));
     refused(&["client", "add", "--name", "A", "--public", "--grant-type", "client_credentials"], &[], "confidential");
     refused(
         &["client", "add", "--name", "A", "--redirect-uri", "https://a.example.com/cb", "--grant-type", "password"],

@@ -23,6 +23,7 @@ mod keys;
 mod logout;
 mod management;
 mod outage;
+mod readme;
 mod refresh;
 mod selfservice;
 mod server;

@@ -230,6 +230,7 @@ impl Drop for TestApp {
 
 pub mod browser;
 pub mod fake_idp;
+pub mod process;
 pub mod smtp;
 
 /// Registers a client directly in storage; returns its secret for confidential ones.
