@@ -15,7 +15,7 @@ pub struct EndedSession {
 /// non-offline refresh tokens with it) and revokes the user's other
 /// non-offline refresh tokens; `revoke_all` revokes the offline ones too.
 /// The browser is shown the front-channel logout on its next visit; the
-/// caller sends the back-channel logout (`oidc::backchannel::deliver_all`),
+/// caller sends the back-channel logout (`Logouts::deliver_all`),
 /// which needs the signing keys.
 pub async fn end_sessions(
     db: &crate::storage::Db,

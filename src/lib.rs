@@ -26,6 +26,7 @@ pub mod issuer;
 pub mod limits;
 pub mod logging;
 pub mod login;
+pub mod logouts;
 pub mod mail;
 pub mod management;
 pub mod oidc;

@@ -84,8 +84,7 @@ pub async fn reclaim(state: &AppState, user: &mut User, email: &str, how: &str) 
         user.name = None;
         user.picture = None;
     }
-    removed.sessions =
-        crate::oidc::backchannel::end_user_sessions(state, &user.user_id, true, &actor, "address_proven").await?;
+    removed.sessions = state.logouts.end_user_sessions(&user.user_id, true, &actor, "address_proven").await?;
     removed.consents = consents::delete_for_user(&state.db, &user.user_id).await?;
     removed.links = email_tokens::delete_for_user(&state.db, &user.user_id).await?;
     let details = serde_json::json!({

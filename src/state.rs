@@ -57,6 +57,8 @@ pub struct Shared {
     pub emails: crate::emails::Emails,
     /// What every page shows (product name, logo, static files).
     pub brand: Brand,
+    /// Ending sessions and back-channel logout.
+    pub logouts: crate::logouts::Logouts,
 }
 
 impl AppState {
@@ -95,7 +97,19 @@ impl AppState {
         let mailer = crate::mail::Mailer::new(&config)?;
         let emails = crate::emails::Emails::new(&config, &issuer, &db, &clock, &mailer, &audit);
         let brand = Brand::new(&config, &issuer);
+        let issuer = Arc::new(issuer);
+        let logouts = crate::logouts::Logouts {
+            db: db.clone(),
+            clock: clock.clone(),
+            clients: clients.clone(),
+            keys: keys.clone(),
+            issuer: issuer.clone(),
+            http: http.clone(),
+            audit: audit.clone(),
+            default_alg: config.keys.default_id_token_alg,
+        };
         Ok(AppState(Arc::new(Shared {
+            logouts,
             emails,
             brand,
             audit,
@@ -104,7 +118,7 @@ impl AppState {
             passwords,
             federation,
             config: Arc::new(config),
-            issuer: Arc::new(issuer),
+            issuer,
             db,
             keys,
             master,

@@ -313,7 +313,7 @@ async fn end_sessions(cfg: &Config, db: &Db, u: &User, revoke_all: bool, now: i6
     match crate::state::AppState::init(cfg.clone(), Clock::system()).await {
         Ok(state) => {
             for s in &ended {
-                crate::oidc::backchannel::deliver_all(&state, &s.sid, &u.user_id, &s.client_ids).await;
+                state.logouts.deliver_all(&s.sid, &u.user_id, &s.client_ids).await;
             }
             state.db.close().await;
         }

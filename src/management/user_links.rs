@@ -70,7 +70,7 @@ pub async fn end_sessions(
     let who = caller(&state, &headers, "write:users")?;
     find(&state, &id).await?;
     let actor = format!("client:{}", who.client_id);
-    let n = crate::oidc::backchannel::end_user_sessions(&state, &id, false, &actor, "admin").await?;
+    let n = state.logouts.end_user_sessions(&id, false, &actor, "admin").await?;
     Ok(axum::Json(Ended { sessions_ended: n }).into_response())
 }
 
@@ -89,13 +89,13 @@ pub async fn end_session(
         .find(|s| s.sid == sid)
         .ok_or_else(|| Problem::not_found(format!("no session `{sid}` for user `{id}`")))?;
     let actor = format!("client:{}", who.client_id);
-    crate::oidc::backchannel::end_one_session(&state, &s, &actor, "admin").await?;
+    state.logouts.end_one_session(&s, &actor, "admin").await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 pub(super) async fn end_all(state: &AppState, user_id: &str, who: &AccessClaims, why: &str) -> Result<usize, Problem> {
     let actor = format!("client:{}", who.client_id);
-    Ok(crate::oidc::backchannel::end_user_sessions(state, user_id, false, &actor, why).await?)
+    Ok(state.logouts.end_user_sessions(user_id, false, &actor, why).await?)
 }
 
 #[derive(Serialize, ToSchema)]

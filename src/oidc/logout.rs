@@ -130,7 +130,7 @@ async fn run(
             let used_by_count = used_by.len();
             sessions::end(&state.db, &s.sid, state.clock.now()).await.map_err(Failure::internal)?;
             frames = frontchannel::frames(state, &s.sid, &used_by).await;
-            super::backchannel::notify(state, s.sid.clone(), s.user_id.clone(), used_by);
+            state.logouts.notify(s.sid.clone(), s.user_id.clone(), used_by);
             let via = if trusted_return { "auth0_v2_logout" } else { "end_session" };
             let e = Event::new(Kind::Logout).user(s.user_id.clone()).sid(&s.sid);
             let e = match &client_id {

@@ -3,7 +3,6 @@
 
 pub mod audience;
 pub mod authorize;
-pub mod backchannel;
 pub mod check_session;
 pub mod cors;
 pub mod discovery;

@@ -19,7 +19,6 @@ use crate::error::{ErrorCode, Failure, OAuthError};
 use crate::http::client_ip::ClientIp;
 use crate::http::page::{self};
 use crate::http::params::Params;
-use crate::oidc::backchannel;
 use crate::session;
 use crate::state::AppState;
 use crate::storage::email_tokens::Purpose;
@@ -321,7 +320,7 @@ pub(super) async fn end_others(
     let mut n = 0;
     for other in sessions::list_for_user(&state.db, &user.user_id).await.map_err(Failure::internal)? {
         if other.sid != keep.sid {
-            backchannel::end_one_session(state, &other, actor, why).await.map_err(Failure::internal)?;
+            state.logouts.end_one_session(&other, actor, why).await.map_err(Failure::internal)?;
             n += 1;
         }
     }

@@ -9,7 +9,6 @@ use super::{ACCOUNT, ACCOUNT_CLIENT_ID, with_req};
 use crate::audit::{self, Event, Kind};
 use crate::error::Failure;
 use crate::http::params::Params;
-use crate::oidc::backchannel;
 use crate::session;
 use crate::state::AppState;
 use crate::storage::sessions;
@@ -26,7 +25,7 @@ pub async fn end_session(State(state): State<AppState>, f: AccountForm) -> Respo
         }
         let all = sessions::list_for_user(&state.db, &user.user_id).await.map_err(Failure::internal)?;
         if let Some(target) = all.into_iter().find(|x| x.sid == sid) {
-            backchannel::end_one_session(&state, &target, &actor, "account_page").await.map_err(Failure::internal)?;
+            state.logouts.end_one_session(&target, &actor, "account_page").await.map_err(Failure::internal)?;
             if target.sid == s.sid {
                 // This browser's own session: signed out here too.
                 let jar = session::remove_cookies(&state, jar);

@@ -154,7 +154,9 @@ pub async fn post(State(state): State<AppState>, jar: CookieJar, p: Params) -> R
         let actor = format!("user:{}", user.user_id);
         // A forgotten password may mean a stolen one: every session and every
         // refresh token goes, offline ones included, and every other link.
-        crate::oidc::backchannel::end_user_sessions(&state, &user.user_id, true, &actor, "password_reset")
+        state
+            .logouts
+            .end_user_sessions(&user.user_id, true, &actor, "password_reset")
             .await
             .map_err(Failure::internal)?;
         email_tokens::delete_for_user(&state.db, &user.user_id).await.map_err(Failure::internal)?;

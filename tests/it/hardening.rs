@@ -31,7 +31,7 @@ async fn id_token_hint_must_be_an_id_token(db: TestDb) {
     // Nor is a logout token (typ logout+jwt), though it carries sub and aud too.
     let spa = sesame::storage::clients::find(&app.state.db, "spa").await.unwrap().unwrap();
     let sub = crate::flow::decode_payload(at)["sub"].as_str().unwrap().to_string();
-    let lt = sesame::oidc::backchannel::logout_token(&app.state, &spa, "sid", &sub, app.state.clock.now()).unwrap();
+    let lt = app.state.logouts.logout_token(&spa, "sid", &sub, app.state.clock.now()).unwrap();
     let r = b.get(&format!("/logout?id_token_hint={lt}")).await;
     assert_eq!(r.status(), 400, "a logout token is not an ID token");
     let r = b.get(&auth("spa", "&prompt=none")).await;
