@@ -38,6 +38,7 @@ pub fn routes() -> Router<AppState> {
         .route(RESEND_VERIFICATION, get(verify::resend_get).post(verify::resend_post))
         .route(FORGOT_PASSWORD, get(reset::forgot_get).post(reset::forgot_post))
         .route(RESET_PASSWORD, get(reset::get).post(reset::post))
+        .route("/", get(home))
         .route(ACCOUNT, get(account::get))
         .route("/account/password", post(account::change_password))
         .route("/account/email", post(account::change_email))
@@ -126,4 +127,14 @@ impl AddressForm {
 fn check_your_email(state: &AppState, message: String, req: Option<&str>) -> Response {
     let link = req.map(|r| (with_req(state, crate::pending::IDENTIFY, Some(r)), "Back to sign in".to_string()));
     page::notice(&state.brand, StatusCode::OK, "Check your email", message, link)
+}
+
+/// The issuer's own address, opened by hand: what this is and the way on.
+async fn home(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    let product = &state.config.login.product_name;
+    let message = format!(
+        "This is where {product}'s applications send you to sign in. There is nothing to do here: go back to the application you came from, or manage your account."
+    );
+    let link = Some((with_req(&state, ACCOUNT, None), "Your account".to_string()));
+    page::notice(&state.brand, StatusCode::OK, product, message, link)
 }

@@ -13,6 +13,11 @@ async fn discovery_document(db: TestDb) {
     assert!(resp.headers().contains_key("x-request-id"));
     let doc: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(doc["issuer"], app.base_url);
+    // The issuer's own address, opened by hand, says what it is.
+    let home = app.http.get(app.url("/")).send().await.unwrap();
+    assert_eq!(home.status(), 200);
+    assert!(home.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(home.text().await.unwrap().contains("href=\"/account\""));
     assert_eq!(doc["jwks_uri"], format!("{}/jwks", app.base_url));
     assert_eq!(doc["subject_types_supported"], serde_json::json!(["public"]));
     assert_eq!(doc["id_token_signing_alg_values_supported"], serde_json::json!(["RS256", "ES256", "EdDSA"]));
