@@ -16,10 +16,23 @@
 //! - [`release`]: another account proved the address: the claimant loses it
 //!   and keeps its own ways in; an unfinished sign-up holding it is deleted.
 
-use crate::audit::{self, Event, Kind};
-use crate::domain::{User, normalize_email};
-use crate::state::AppState;
-use crate::storage::{StorageError, consents, email_tokens, identities, users};
+use crate::audit::{self, Auditor, Event, Kind};
+use crate::domain::{Clock, User, normalize_email};
+use crate::emails::Emails;
+use crate::federation::Registry;
+use crate::logouts::Logouts;
+use crate::storage::{Db, StorageError, consents, email_tokens, identities, users};
+
+/// The handles a proof touches (`AppState::prover`).
+pub struct Prover<'a> {
+    pub db: &'a Db,
+    pub clock: &'a Clock,
+    pub audit: &'a Auditor,
+    pub emails: &'a Emails,
+    pub logouts: &'a Logouts,
+    /// For the names of the providers whose identities a reclaim unlinks.
+    pub providers: &'a Registry,
+}
 
 /// What a reclaim took off an account.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -61,7 +74,7 @@ impl Removed {
 /// from the row before any session is ended — then the caller sets the
 /// verified address and what the prover chose, and saves `user` again. A
 /// no-op for an account whose address was already verified.
-pub async fn reclaim(state: &AppState, user: &mut User, email: &str, how: &str) -> Result<Removed, StorageError> {
+pub async fn reclaim(state: &Prover<'_>, user: &mut User, email: &str, how: &str) -> Result<Removed, StorageError> {
     let mut removed = Removed::default();
     if user.email_verified && user.email.as_deref().map(normalize_email) == Some(normalize_email(email)) {
         return Ok(removed);
@@ -72,12 +85,12 @@ pub async fn reclaim(state: &AppState, user: &mut User, email: &str, how: &str) 
     // still the account's), so ending the sessions below ends them all.
     removed.password = user.password_hash.take().is_some();
     user.updated_at = state.clock.now();
-    users::update(&state.db, user).await?;
-    for i in identities::remove_all(&state.db, &user.user_id).await? {
-        let name = state.federation.get(&i.provider).map(|p| p.name.clone()).unwrap_or_else(|| i.provider.clone());
+    users::update(state.db, user).await?;
+    for i in identities::remove_all(state.db, &user.user_id).await? {
+        let name = state.providers.get(&i.provider).map(|p| p.name.clone()).unwrap_or_else(|| i.provider.clone());
         removed.identities.push(format!("{name} ({})", i.email.as_deref().unwrap_or(&i.subject)));
         let e = Event::new(Kind::IdentityUnlinked).user(user.user_id.clone()).method(i.provider).actor(actor.clone());
-        audit::record(&state.audit, e.details(serde_json::json!({ "why": "address_proven" })));
+        audit::record(state.audit, e.details(serde_json::json!({ "why": "address_proven" })));
     }
     if !removed.identities.is_empty() {
         // The profile came with the identities.
@@ -85,8 +98,8 @@ pub async fn reclaim(state: &AppState, user: &mut User, email: &str, how: &str) 
         user.picture = None;
     }
     removed.sessions = state.logouts.end_user_sessions(&user.user_id, true, &actor, "address_proven").await?;
-    removed.consents = consents::delete_for_user(&state.db, &user.user_id).await?;
-    removed.links = email_tokens::delete_for_user(&state.db, &user.user_id).await?;
+    removed.consents = consents::delete_for_user(state.db, &user.user_id).await?;
+    removed.links = email_tokens::delete_for_user(state.db, &user.user_id).await?;
     let details = serde_json::json!({
         "how": how,
         "identities": removed.identities.len(),
@@ -96,7 +109,7 @@ pub async fn reclaim(state: &AppState, user: &mut User, email: &str, how: &str) 
         "links": removed.links,
     });
     let e = Event::new(Kind::AccountReclaimed).user(user.user_id.clone()).email(email).actor(actor);
-    audit::record(&state.audit, e.details(details));
+    audit::record(state.audit, e.details(details));
     if !removed.is_empty() {
         reclaimed_notice(state, email, &removed);
     }
@@ -106,22 +119,22 @@ pub async fn reclaim(state: &AppState, user: &mut User, email: &str, how: &str) 
 /// `prover` proved `email`: whichever other account holds it unverified
 /// loses it (an unfinished sign-up, with no way in at all, is deleted).
 /// Returns whether an address was released.
-pub async fn release(state: &AppState, email: &str, prover: &str) -> Result<bool, StorageError> {
-    let Some(holder) = users::find_by_email(&state.db, email).await? else { return Ok(false) };
+pub async fn release(state: &Prover<'_>, email: &str, prover: &str) -> Result<bool, StorageError> {
+    let Some(holder) = users::find_by_email(state.db, email).await? else { return Ok(false) };
     if holder.user_id == prover || holder.email_verified {
         return Ok(false);
     }
     let now = state.clock.now();
-    let deleted = users::delete_unfinished(&state.db, &holder.user_id).await?;
-    let released = deleted || users::release_email(&state.db, &holder.user_id, email, now).await?;
+    let deleted = users::delete_unfinished(state.db, &holder.user_id).await?;
+    let released = deleted || users::release_email(state.db, &holder.user_id, email, now).await?;
     if released {
         let e = Event::new(Kind::EmailReleased).user(holder.user_id.clone()).email(email);
         let details = serde_json::json!({ "proven_by": prover, "deleted": deleted });
-        audit::record(&state.audit, e.actor(format!("user:{prover}")).details(details));
+        audit::record(state.audit, e.actor(format!("user:{prover}")).details(details));
     }
     Ok(released)
 }
 
-fn reclaimed_notice(state: &AppState, email: &str, removed: &Removed) {
+fn reclaimed_notice(state: &Prover<'_>, email: &str, removed: &Removed) {
     state.emails.reclaimed_notice(email, &removed.lines().join("\n"));
 }

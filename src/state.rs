@@ -62,6 +62,18 @@ pub struct Shared {
 }
 
 impl AppState {
+    /// The handles proving a mailbox needs (`proof::reclaim`, `proof::release`).
+    pub fn prover(&self) -> crate::proof::Prover<'_> {
+        crate::proof::Prover {
+            db: &self.db,
+            clock: &self.clock,
+            audit: &self.audit,
+            emails: &self.emails,
+            logouts: &self.logouts,
+            providers: &self.federation,
+        }
+    }
+
     /// A client by id, through the per-replica cache.
     pub async fn client(
         &self,

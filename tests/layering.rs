@@ -250,6 +250,32 @@ fn the_application_state_is_in_no_import_circle() {
     none("the state imports a handler", c.breaches(|f| f == "state.rs", |t| c.is_handler(t)));
 }
 
+/// The service layer shared by the CLI, the management API and the pages.
+const SERVICES: [&str; 14] = [
+    "access.rs",
+    "accounts.rs",
+    "clients.rs",
+    "emails.rs",
+    "import.rs",
+    "logouts.rs",
+    "proof.rs",
+    "mail.rs",
+    "cache.rs",
+    "limits.rs",
+    "outbound.rs",
+    "audit/",
+    "crypto/",
+    "storage/",
+];
+
+#[test]
+fn services_take_handles_not_the_state() {
+    let c = Crate::load();
+    let service = |f: &str| SERVICES.iter().any(|s| if s.ends_with('/') { f.starts_with(s) } else { f == *s });
+    assert!(SERVICES.iter().all(|s| c.imports.keys().any(|f| f.starts_with(s.trim_end_matches('/')))));
+    none("a service takes the application state", c.breaches(service, |t| t == "state.rs"));
+}
+
 #[test]
 fn the_web_layer_and_the_error_renderer_take_what_they_use() {
     let c = Crate::load();

@@ -169,7 +169,7 @@ pub async fn callback(
             Ok(Resolved::Reclaim { mut existing, identity }) => {
                 // The provider verified the address this account only claimed.
                 let email = up.email.clone().unwrap_or_default();
-                crate::proof::reclaim(&state, &mut existing, &email, &id).await.map_err(Failure::internal)?;
+                crate::proof::reclaim(&state.prover(), &mut existing, &email, &id).await.map_err(Failure::internal)?;
                 existing.email_verified = true;
                 existing.name = up.name.clone().or(existing.name);
                 existing.picture = up.picture.clone().or(existing.picture);

@@ -158,7 +158,7 @@ pub async fn resolve(state: &AppState, p: &Provider, up: &Upstream, now: i64) ->
     match decide(p.cfg.create_users, up, Found { linked, email_owner }, new_id, now) {
         Decision::Returning { user, changed, release_from } => {
             if let (Some(_), Some(e)) = (release_from, &user.email) {
-                crate::proof::release(state, e, &user.user_id).await?;
+                crate::proof::release(&state.prover(), e, &user.user_id).await?;
             }
             if changed {
                 users::update(db, &user).await?;

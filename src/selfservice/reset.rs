@@ -146,7 +146,7 @@ pub async fn post(State(state): State<AppState>, jar: CookieJar, p: Params) -> R
         }
         // The link reached this address: it is the owner's, and whatever an
         // unverified claim on it brought goes (`proof::reclaim`).
-        crate::proof::reclaim(&state, &mut user, &t.email, "reset").await.map_err(Failure::internal)?;
+        crate::proof::reclaim(&state.prover(), &mut user, &t.email, "reset").await.map_err(Failure::internal)?;
         user.password_hash = Some(hash);
         user.email_verified = true;
         user.updated_at = now;

@@ -149,7 +149,9 @@ pub async fn post(State(state): State<AppState>, jar: CookieJar, p: Params) -> R
         }
         // The mailbox is proven: whatever the unverified claim brought goes,
         // and the prover's choices are installed.
-        crate::proof::reclaim(&state, &mut user, &t.email, t.purpose.as_str()).await.map_err(Failure::internal)?;
+        crate::proof::reclaim(&state.prover(), &mut user, &t.email, t.purpose.as_str())
+            .await
+            .map_err(Failure::internal)?;
         user.email_verified = true;
         if chosen.is_some() {
             user.password_hash = chosen;
@@ -198,7 +200,7 @@ async fn signed_up(state: &AppState, jar: CookieJar, user: &User, t: &EmailToken
 /// old address no longer works), and the old address is told.
 async fn change_email(state: &AppState, mut user: User, t: &EmailToken) -> Result<Response, Failure> {
     let from = user.email.clone();
-    crate::proof::release(state, &t.email, &user.user_id).await.map_err(Failure::internal)?;
+    crate::proof::release(&state.prover(), &t.email, &user.user_id).await.map_err(Failure::internal)?;
     user.email = Some(t.email.clone());
     user.email_verified = true;
     user.updated_at = state.clock.now();
