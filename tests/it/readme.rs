@@ -87,11 +87,13 @@ async fn the_first_sign_in_runs_as_pasted() {
 
     // The exchange and the claims, as pasted (with the code copied in).
     let exchange = as_here(&blocks[code_block]).replace("'paste the code here'", &format!("'{code}'"));
-    let tokens: Value = serde_json::from_str(&bash(&format!(". ./.shell\n{exchange}"), work.path(), &env)).unwrap();
+    let claims = as_here(&blocks[code_block + 1]);
+    let out = bash(&format!(". ./.shell\n{exchange}\n{claims}"), work.path(), &env);
+    let mut printed = serde_json::Deserializer::from_str(&out).into_iter::<Value>().map(Result::unwrap);
+    let (tokens, claims) = (printed.next().unwrap(), printed.next().unwrap());
     for t in ["access_token", "id_token", "refresh_token"] {
         assert!(tokens[t].is_string(), "{t} in {tokens}");
     }
-    let claims: Value = serde_json::from_str(&bash(&as_here(&blocks[code_block + 1]), work.path(), &env)).unwrap();
     assert_eq!(claims["iss"], base.as_str());
     assert_eq!(claims["aud"], "demo");
     assert_eq!(claims["email"], email);
