@@ -46,7 +46,7 @@ pub struct AddArgs {
     secret_stdin: bool,
 }
 
-/// Flags `update` changes beyond the lists./// Flags `add` and `update` share beyond the lists.
+/// Flags `update` changes beyond the lists.
 #[derive(Args, Debug, Default)]
 pub struct MoreArgs {
     /// Receives a signed logout token when a session this client used ends.

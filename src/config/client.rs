@@ -69,6 +69,18 @@ pub struct ClientSpec {
     pub rbac_claims: bool,
 }
 
+/// The first problem with a `[[clients]]` entry, naming its key (figment adds
+/// which entry, and from where).
+fn describe(e: figment::Error) -> String {
+    let Some(e) = e.into_iter().next() else { return "invalid client".into() };
+    let key = e.path.join(".");
+    match &e.kind {
+        figment::error::Kind::UnknownField(field, _) => format!("unknown key `{field}`"),
+        kind if key.is_empty() => kind.to_string(),
+        kind => format!("{key}: {kind}"),
+    }
+}
+
 /// A client declared in the config file: its settings and its secret.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(try_from = "figment::value::Dict")]
@@ -92,7 +104,7 @@ impl TryFrom<figment::value::Dict> for StaticClient {
         let secret = Secret::new(text(d.remove("secret"), "secret")?);
         let secret_sha256 = text(d.remove("secret_sha256"), "secret_sha256")?;
         let rest = figment::value::Value::from(d);
-        let spec = rest.deserialize::<ClientSpec>().map_err(|e| e.to_string())?;
+        let spec = rest.deserialize::<ClientSpec>().map_err(describe)?;
         Ok(StaticClient { secret, secret_sha256, spec })
     }
 }
@@ -128,9 +140,10 @@ mod tests {
     #[test]
     fn unknown_and_mistyped_keys_are_refused() {
         let e = load("[[clients]]\nclient_id = \"dash\"\nredirect_uri = \"https://d.example.com/cb\"");
-        assert!(e.as_ref().is_err_and(|e| e.contains("redirect_uri")), "{e:?}");
+        assert!(e.as_ref().is_err_and(|e| e.contains("unknown key `redirect_uri`")), "{e:?}");
         assert!(load("[[clients]]\nclient_id = \"dash\"\nsecret = 5").is_err());
-        assert!(load("[[clients]]\nclient_id = \"dash\"\npublic = \"yes\"").is_err());
+        let e = load("[[clients]]\nclient_id = \"dash\"\npublic = \"yes\"");
+        assert!(e.as_ref().is_err_and(|e| e.contains("public: invalid type")), "{e:?}");
     }
 
     #[test]

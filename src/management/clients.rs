@@ -86,9 +86,10 @@ pub async fn list(
 
 /// Register a client; a confidential one's secret is in this answer only.
 /// Per-application access and the default audience are checked as `PATCH`
-/// checks them; the settings that make Sesame call out or read other
-/// clients' tokens (`backchannel_logout_uri`, `frontchannel_logout_uri`,
-/// `introspect_any`) are the operator's (`sesame client`, the config file).
+/// checks them; the settings that make Sesame call out, read other clients'
+/// tokens or relax refresh-token reuse detection (`backchannel_logout_uri`,
+/// `frontchannel_logout_uri`, `introspect_any`, `refresh_leeway_secs`) are
+/// the operator's (`sesame client`, the config file).
 #[utoipa::path(post, path = "/clients", request_body = ClientSpec, responses(
     (status = 201, body = ClientOut), (status = 400, body = Problem), (status = 404, body = Problem),
     (status = 409, body = Problem)))]
@@ -99,9 +100,13 @@ pub async fn create(
 ) -> Result<Response, Problem> {
     caller(&state, &headers, "write:clients")?;
     let mut spec = body(b)?;
-    if spec.introspect_any || spec.backchannel_logout_uri.is_some() || spec.frontchannel_logout_uri.is_some() {
+    let operators = spec.introspect_any
+        || spec.backchannel_logout_uri.is_some()
+        || spec.frontchannel_logout_uri.is_some()
+        || spec.refresh_leeway_secs.is_some();
+    if operators {
         return Err(Problem::bad_request(
-            "introspect_any and the logout URIs are set by the operator (`sesame client`, the config file)",
+            "introspect_any, the logout URIs and refresh_leeway_secs are set by the operator (`sesame client`, the config file)",
         ));
     }
     let access = clients::take_access(&mut spec);

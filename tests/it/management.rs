@@ -331,7 +331,13 @@ async fn the_api_refuses_what_it_must(db: TestDb) {
     // settings that make Sesame call out, or read other clients' tokens, stay
     // the operator's; access settings are checked, and a refused one leaves no client.
     let spec = json!({ "client_id": "gw", "name": "Gateway", "grant_types": ["client_credentials"] });
-    for (key, value) in [("introspect_any", json!(true)), ("backchannel_logout_uri", json!("http://10.0.0.1/x"))] {
+    let operators = [
+        ("introspect_any", json!(true)),
+        ("backchannel_logout_uri", json!("http://10.0.0.1/x")),
+        ("frontchannel_logout_uri", json!("https://app.example.com/fc")),
+        ("refresh_leeway_secs", json!(60)),
+    ];
+    for (key, value) in operators {
         let mut body = spec.clone();
         body[key] = value;
         let (st, _, p) = admin.call(Method::POST, "/clients", Some(body)).await;
@@ -344,11 +350,12 @@ async fn the_api_refuses_what_it_must(db: TestDb) {
     let (st, _, _) = admin.call(Method::GET, "/clients/gw", None).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
     let mut body = spec.clone();
-    body["refresh_leeway_secs"] = json!(5);
+    body["token_endpoint_auth_method"] = json!("client_secret_post");
     body["id_token_alg"] = json!("ES256");
     let (st, _, c) = admin.call(Method::POST, "/clients", Some(body)).await;
     assert_eq!(st, StatusCode::CREATED, "{c}");
-    assert_eq!((c["refresh_leeway_secs"].as_u64(), c["id_token_alg"].as_str()), (Some(5), Some("ES256")));
+    let got = (c["token_endpoint_auth_method"].as_str(), c["id_token_alg"].as_str());
+    assert_eq!(got, (Some("client_secret_post"), Some("ES256")));
     // Bad input: malformed JSON, unknown fields, a bad email, a bad cursor, unknown things.
     let r = admin
         .http
