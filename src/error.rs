@@ -173,7 +173,7 @@ pub enum Via {
     /// A Bearer-token error (RFC 6750 §3): `WWW-Authenticate` plus JSON.
     Bearer,
     /// Back to a verified redirect_uri, through the request's response mode.
-    Redirect(Box<crate::oidc::request::Target>),
+    Redirect(Box<crate::oidc::response::Target>),
     /// Sesame's error page: the client or its redirect_uri cannot be trusted.
     Page,
 }
@@ -191,7 +191,7 @@ impl Failure {
     pub fn page(err: OAuthError) -> Failure {
         Failure { err, via: Via::Page }
     }
-    pub fn redirect(target: &crate::oidc::request::Target, err: OAuthError) -> Failure {
+    pub fn redirect(target: &crate::oidc::response::Target, err: OAuthError) -> Failure {
         Failure { err, via: Via::Redirect(Box::new(target.clone())) }
     }
     pub fn json(err: OAuthError, basic_challenge: bool) -> Failure {
@@ -211,7 +211,11 @@ impl Failure {
         match self.via {
             Via::Json { basic_challenge } => json_error(&self.err, basic_challenge),
             Via::Bearer => bearer(Some(&self.err)),
-            Via::Redirect(target) => crate::oidc::response::error(issuer, &target, &self.err),
+            Via::Redirect(target) => {
+                self.err.log("authorization error sent to client");
+                let params = vec![("error", self.err.error().to_string()), ("error_description", self.err.description)];
+                crate::oidc::response::deliver(issuer, &target, params)
+            }
             Via::Page => page(brand, &self.err),
         }
     }

@@ -242,6 +242,36 @@ fn services_never_import_handlers() {
     none("a service imports another area's handler file", found);
 }
 
+impl Crate {
+    /// The import circles: sets of two or more files that all reach each other.
+    fn circles(&self) -> Vec<BTreeSet<String>> {
+        let mut out: Vec<BTreeSet<String>> = Vec::new();
+        for f in self.imports.keys() {
+            if out.iter().any(|c| c.contains(f)) {
+                continue;
+            }
+            let mut circle = self.cycle_through(f);
+            if !circle.is_empty() {
+                circle.insert(f.clone());
+                out.push(circle);
+            }
+        }
+        out
+    }
+}
+
+#[test]
+fn no_import_circle_crosses_areas() {
+    let c = Crate::load();
+    let crossing: Vec<String> = c
+        .circles()
+        .into_iter()
+        .filter(|circle| circle.iter().map(|f| area(f)).collect::<BTreeSet<_>>().len() > 1)
+        .map(|circle| format!("{circle:?}"))
+        .collect();
+    none("an import circle spans areas (a lower module imports a higher one)", crossing);
+}
+
 #[test]
 fn the_application_state_is_in_no_import_circle() {
     let c = Crate::load();

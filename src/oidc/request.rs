@@ -14,35 +14,7 @@ pub const SUPPORTED_SCOPES: [&str; 6] = ["openid", "profile", "email", "offline_
 pub const MAX_API_SCOPES: usize = 64;
 pub const PROMPTS: [&str; 4] = ["none", "login", "consent", "select_account"];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ResponseMode {
-    Query,
-    Fragment,
-    FormPost,
-    /// OAuth 2.0 Web Message Response Mode (as Auth0 uses it): the response is
-    /// posted to the opener or parent window by a tiny page.
-    WebMessage,
-}
-
-/// Where (and how) an authorization response or error goes once the client and
-/// redirect_uri are verified.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Target {
-    pub redirect_uri: String,
-    /// The request named redirect_uri itself (rather than relying on the only
-    /// registered one): /token then requires it too.
-    #[serde(default)]
-    pub redirect_uri_sent: bool,
-    pub mode: ResponseMode,
-    pub state: Option<String>,
-    /// For web_message: the origin messages go to (never `*`) and the origins
-    /// allowed to frame the response page.
-    #[serde(default)]
-    pub web_origin: Option<String>,
-    #[serde(default)]
-    pub frame_ancestors: Vec<String>,
-}
+pub use super::response::{ResponseMode, Target};
 
 /// `code`, or the implicit `id_token` / `id_token token` (web_message and
 /// fragment only, for clients registered with the implicit grant).

@@ -4,10 +4,39 @@
 use askama::Template;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
+use serde::{Deserialize, Serialize};
 
-use super::request::{ResponseMode, Target};
-use crate::error::OAuthError;
 use crate::issuer::Issuer;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponseMode {
+    Query,
+    Fragment,
+    FormPost,
+    /// OAuth 2.0 Web Message Response Mode (as Auth0 uses it): the response is
+    /// posted to the opener or parent window by a tiny page.
+    WebMessage,
+}
+
+/// Where (and how) an authorization response or error goes once the client and
+/// redirect_uri are verified.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Target {
+    pub redirect_uri: String,
+    /// The request named redirect_uri itself (rather than relying on the only
+    /// registered one): /token then requires it too.
+    #[serde(default)]
+    pub redirect_uri_sent: bool,
+    pub mode: ResponseMode,
+    pub state: Option<String>,
+    /// For web_message: the origin messages go to (never `*`) and the origins
+    /// allowed to frame the response page.
+    #[serde(default)]
+    pub web_origin: Option<String>,
+    #[serde(default)]
+    pub frame_ancestors: Vec<String>,
+}
 
 /// Sends `params` (plus `state` and `iss`) to the client.
 pub fn deliver(issuer: &Issuer, target: &Target, mut params: Vec<(&'static str, String)>) -> Response {
@@ -21,11 +50,6 @@ pub fn deliver(issuer: &Issuer, target: &Target, mut params: Vec<(&'static str, 
         ResponseMode::FormPost => form_post(&target.redirect_uri, params),
         ResponseMode::WebMessage => web_message(target, params),
     }
-}
-
-pub fn error(issuer: &Issuer, target: &Target, err: &OAuthError) -> Response {
-    err.log("authorization error sent to client");
-    deliver(issuer, target, vec![("error", err.error().to_string()), ("error_description", err.description.clone())])
 }
 
 /// A 302 to `uri` with `params` appended to its query.
