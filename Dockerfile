@@ -10,6 +10,7 @@ COPY src src
 COPY migrations migrations
 COPY templates templates
 COPY static static
+COPY assets assets
 RUN cargo build --release --locked --bin sesame \
     && mkdir -p /out/data \
     && cp target/release/sesame /out/sesame
