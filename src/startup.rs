@@ -29,6 +29,13 @@ pub async fn open_db_for_cli(cfg: &Config) -> anyhow::Result<Db> {
     connect(cfg, &opts).await
 }
 
+/// Connects without migrating (`sesame migrate --check`).
+pub async fn open_db_unmigrated(cfg: &Config) -> anyhow::Result<Db> {
+    let opts = ConnectOptions { max_connections: 1, acquire_timeout: Duration::from_secs(30), statement_timeout: None };
+    let url = cfg.database_url();
+    Db::connect(&url, &opts).await.with_context(|| format!("cannot open database {}", redact_url(&url)))
+}
+
 /// Connects and migrates, with messages an operator can act on.
 async fn connect(cfg: &Config, opts: &ConnectOptions) -> anyhow::Result<Db> {
     let url = cfg.database_url();

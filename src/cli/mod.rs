@@ -51,7 +51,11 @@ pub enum Command {
     /// Run the HTTP server (migrates the database first).
     Serve,
     /// Apply database migrations and exit.
-    Migrate,
+    Migrate {
+        /// Apply nothing: list the migrations that would run, and exit 1 if there are any.
+        #[arg(long)]
+        check: bool,
+    },
     /// Validate the configuration and print it with secrets masked.
     CheckConfig,
     /// Exit 0 when the server's /healthz answers 200 (for container HEALTHCHECK).
@@ -102,6 +106,28 @@ pub fn not_found(what: impl Into<String>) -> anyhow::Error {
     Exit { code: 1, message: what.into() }.into()
 }
 
+/// `sesame migrate --check`: what `sesame migrate` (or the next start) would
+/// apply to the main database, without applying it; exit 1 if anything.
+async fn migrate_check(cfg: &Config, out: &Out) -> anyhow::Result<()> {
+    let db = crate::startup::open_db_unmigrated(cfg).await?;
+    let pending = db.pending_migrations().await?;
+    db.close().await;
+    let list: Vec<_> = pending.iter().map(|(v, d)| serde_json::json!({ "version": v, "description": d })).collect();
+    if out.json {
+        out.print_json(&serde_json::json!({ "pending": list }))?;
+    } else if pending.is_empty() {
+        println!("the database is up to date");
+    } else {
+        for (v, d) in &pending {
+            println!("would apply {v} {d}");
+        }
+    }
+    match pending.len() {
+        0 => Ok(()),
+        n => Err(Exit { code: 1, message: format!("{n} migration(s) would run") }.into()),
+    }
+}
+
 /// Something named that does not exist exits 1, like `not_found`.
 pub fn access_error(e: crate::access::AccessError) -> anyhow::Error {
     match e {
@@ -131,7 +157,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             logging::init(cfg.log_format, level, Sink::Stderr);
             log_warnings(&cfg);
             let result = match command {
-                Command::Migrate => {
+                Command::Migrate { check: true } => migrate_check(&cfg, &out).await,
+                Command::Migrate { check: false } => {
                     let db = crate::startup::open_db(&cfg).await?;
                     // The audit log's table too (it may be a database of its own).
                     auditor(&cfg, &db).await?;

@@ -175,6 +175,32 @@ impl Db {
         m.run(&self.pool).await.map_err(|e| StorageError::Sqlx(e.into()))
     }
 
+    /// The embedded migrations this database has not applied yet (version,
+    /// description), in order; every one of them on a database never migrated.
+    pub async fn pending_migrations(&self) -> Result<Vec<(i64, String)>> {
+        let m = match self.backend {
+            Backend::Sqlite => &MIGRATOR_SQLITE,
+            Backend::Postgres => &MIGRATOR_POSTGRES,
+        };
+        let applied: Vec<i64> = match sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+            .fetch_all(&self.pool)
+            .await
+        {
+            Ok(v) => v,
+            // Never migrated: the bookkeeping table is not there yet.
+            Err(sqlx::Error::Database(e))
+                if e.code().as_deref() == Some("42P01") || e.message().contains("no such table") =>
+            {
+                Vec::new()
+            }
+            Err(e) => return Err(e.into()),
+        };
+        Ok(m.iter()
+            .filter(|x| !x.migration_type.is_down_migration() && !applied.contains(&x.version))
+            .map(|x| (x.version, x.description.to_string()))
+            .collect())
+    }
+
     pub fn pool(&self) -> &AnyPool {
         &self.pool
     }

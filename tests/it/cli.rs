@@ -306,10 +306,20 @@ async fn user_lifecycle(db: TestDb) {
 }
 
 async fn migrate_is_idempotent(db: TestDb) {
+    // `--check` on a database never migrated: every migration would run, exit 1, nothing applied.
+    for _ in 0..2 {
+        let out = db.sesame(&["migrate", "--check"]);
+        assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.starts_with("would apply 1 ") && text.lines().count() >= 7, "{text}");
+    }
     for _ in 0..2 {
         let out = stdout_json(&db.sesame(&["migrate", "--json"]));
         assert_eq!(out["migrated"], true);
     }
+    let out = db.sesame(&["migrate", "--check", "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(stdout_json(&out), serde_json::json!({ "pending": [] }));
     // The key listing works without the server having run.
     assert_eq!(stdout_json(&db.sesame(&["keys", "list", "--json"])), serde_json::json!([]));
 }
