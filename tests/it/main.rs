@@ -25,6 +25,7 @@ mod management;
 mod outage;
 mod readme;
 mod refresh;
+mod replicas;
 mod selfservice;
 mod server;
 mod session_mgmt;

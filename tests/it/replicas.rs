@@ -1,0 +1,138 @@
+//! Two replicas on one Postgres database act as one: a real browser (one
+//! cookie jar, one issuer, as behind a load balancer) and a real client
+//! alternate between them.
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::authorize::{CB, VERIFIER, auth};
+use crate::support::browser::{Browser, location, params};
+use crate::support::{Backend, TestApp, TestDb, add_client, add_user, stdout_json};
+
+const PW: &str = "correct horse battery";
+const AFTER: &str = "https://app.example.com/bye";
+
+async fn post(base: &str, form: &[(&str, &str)]) -> (StatusCode, Value) {
+    let r = reqwest::Client::new().post(format!("{base}/token")).form(form).send().await.unwrap();
+    let status = r.status();
+    (status, r.json().await.unwrap())
+}
+
+async fn redeem(base: &str, code: &str) -> (StatusCode, Value) {
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("client_id", "spa"),
+        ("code", code),
+        ("redirect_uri", CB),
+        ("code_verifier", VERIFIER),
+    ];
+    post(base, &form).await
+}
+
+async fn refresh(base: &str, rt: &str) -> (StatusCode, Value) {
+    post(base, &[("grant_type", "refresh_token"), ("client_id", "spa"), ("refresh_token", rt)]).await
+}
+
+/// The browser's silent request at `base`: the code, or the OAuth error.
+async fn silent(b: &mut Browser, base: &str) -> Result<String, String> {
+    b.base = base.to_string();
+    let r = b.get(&auth("spa", "&prompt=none")).await;
+    let p = params(&url::Url::parse(&location(&r)).unwrap());
+    p.get("code").cloned().ok_or_else(|| p.get("error").cloned().unwrap_or_default())
+}
+
+async fn kids(base: &str) -> Vec<String> {
+    let v: Value = reqwest::get(format!("{base}/jwks")).await.unwrap().json().await.unwrap();
+    v["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_string()).collect()
+}
+
+#[tokio::test]
+async fn two_replicas_act_as_one() {
+    let Some(db) = TestDb::new(Backend::Postgres).await else { return };
+    let a = TestApp::spawn(&db, |c| c.keys.reload_interval_secs = 1).await;
+    // B answers for the same issuer, as a replica behind the same address.
+    let issuer = a.base_url.clone();
+    let b = TestApp::spawn(&db, |c| {
+        c.issuer = issuer;
+        c.keys.reload_interval_secs = 1;
+    })
+    .await;
+    add_client(&a, "spa", true, false, CB, None, &["authorization_code", "refresh_token"]).await;
+    let mut c = sesame::storage::clients::find(&a.state.db, "spa").await.unwrap().unwrap();
+    c.first_party = true;
+    c.post_logout_redirect_uris = vec![AFTER.into()];
+    sesame::storage::clients::update(&a.state.db, &c).await.unwrap();
+    add_user(&a, "alice@example.com", PW).await;
+
+    // A login on A is a session on B.
+    let mut browser = Browser::new(&a.base_url);
+    let back = browser.authorize_with_login(&auth("spa", ""), "alice@example.com", PW).await;
+    let code_a = params(&back)["code"].clone();
+    let code_b = silent(&mut browser, &b.base_url).await.expect("B knows A's session");
+
+    // A code issued on A is redeemed on B, once: the second try fails on either.
+    let (st, tokens) = redeem(&b.base_url, &code_a).await;
+    assert_eq!(st, StatusCode::OK, "{tokens}");
+    for base in [&a.base_url, &b.base_url] {
+        let (st, e) = redeem(base, &code_a).await;
+        assert_eq!((st, e["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
+    }
+
+    // The replayed code took what it had issued with it, on both.
+    let (st, _) = refresh(&a.base_url, tokens["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+
+    // A refresh rotated on A and replayed on B is caught, and the family dies.
+    let (st, tokens) = redeem(&a.base_url, &code_b).await;
+    assert_eq!(st, StatusCode::OK, "{tokens}");
+    let rt1 = tokens["refresh_token"].as_str().unwrap();
+    let (st, rotated) = refresh(&a.base_url, rt1).await;
+    assert_eq!(st, StatusCode::OK, "{rotated}");
+    let (st, e) = refresh(&b.base_url, rt1).await;
+    assert_eq!((st, e["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
+    let (st, _) = refresh(&a.base_url, rotated["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "the replay on B revoked the family A rotated");
+
+    // Logout on B ends the session on A at once.
+    let code_c = silent(&mut browser, &a.base_url).await.expect("the session is still there");
+    let (st, fresh) = redeem(&b.base_url, &code_c).await;
+    assert_eq!(st, StatusCode::OK, "{fresh}");
+    browser.base = b.base_url.clone();
+    let hint = fresh["id_token"].as_str().unwrap();
+    let after = url::form_urlencoded::byte_serialize(AFTER.as_bytes()).collect::<String>();
+    let r = browser.get(&format!("/logout?id_token_hint={hint}&post_logout_redirect_uri={after}")).await;
+    assert_eq!((r.status(), location(&r)), (StatusCode::FOUND, AFTER.to_string()));
+    assert_eq!(silent(&mut browser, &a.base_url).await, Err("login_required".to_string()));
+    let (st, _) = refresh(&a.base_url, fresh["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "the session's refresh token ended with it");
+
+    // A key rotation made with the CLI is published by both within their reload interval.
+    let before = kids(&a.base_url).await;
+    let out = db.sesame_with(&["keys", "rotate", "--alg", "EdDSA"], &[("SESAME_ISSUER", &a.base_url)], None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let (on_a, on_b) = (kids(&a.base_url).await, kids(&b.base_url).await);
+    assert_eq!(on_a, on_b, "both replicas publish the same keys");
+    assert_eq!(on_a.len(), before.len() + 1, "the new key is published: {before:?} → {on_a:?}");
+
+    // A client registered through B's management API signs users in at A.
+    let args = ["--json", "client", "add", "--name", "admin", "--id", "admin", "--management-scope", "write:clients"];
+    let out = db.sesame_with(&args, &[("SESAME_ISSUER", &a.base_url)], None);
+    let secret = stdout_json(&out)["client_secret"].as_str().unwrap().to_string();
+    let aud = format!("{}/api/v1", a.base_url);
+    let form = [("grant_type", "client_credentials"), ("audience", aud.as_str())];
+    let r = reqwest::Client::new().post(b.url("/token")).basic_auth("admin", Some(secret)).form(&form).send().await;
+    let token: Value = r.unwrap().json().await.unwrap();
+    let token = token["access_token"].as_str().unwrap_or_else(|| panic!("{token}"));
+    let body = serde_json::json!({
+        "client_id": "reports", "name": "Reports", "public": true, "first_party": true, "redirect_uris": [CB],
+    });
+    let r = reqwest::Client::new().post(b.url("/api/v1/clients")).bearer_auth(token).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    browser.base = a.base_url.clone();
+    let back = browser.authorize_with_login(&auth("reports", ""), "alice@example.com", PW).await;
+    assert!(params(&back).contains_key("code"), "{back}");
+
+    a.stop().await;
+    b.stop().await;
+}
