@@ -232,8 +232,12 @@ pub struct LoginConfig {
     /// How long a user may take on the login box before the request expires.
     pub request_ttl_secs: u64,
     /// Password hashes (login, sign-up) waiting or running at once per
-    /// replica; past it, 503 with Retry-After instead of a growing backlog.
+    /// replica, at most (a memory bound); past it, 503 with Retry-After.
     pub max_password_queue: usize,
+    /// A sign-in is admitted to password hashing when it can start within
+    /// this many milliseconds (from the measured hash time and the queue
+    /// ahead of it); otherwise 503 with Retry-After instead of a backlog.
+    pub max_password_wait_ms: u64,
     /// Refuse sign-in (password or provider) until the account's email is
     /// verified. Off by default, so accounts made by the CLI keep working.
     pub require_verified_email: bool,
@@ -257,7 +261,8 @@ impl Default for LoginConfig {
             logo_url: String::new(),
             primary_color: "#4f46e5".into(),
             request_ttl_secs: 1800,
-            max_password_queue: 32,
+            max_password_queue: 256,
+            max_password_wait_ms: 3000,
             require_verified_email: false,
             verify_email_ttl_secs: 86_400,
             reset_password_ttl_secs: 3_600,

@@ -4,8 +4,10 @@
 //! pool) also keeps memory flat: each hash touches 19 MiB, and every new thread
 //! would keep its own allocator arena of that size.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use argon2::password_hash::phc::PasswordHash;
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -31,8 +33,7 @@ fn pool() -> &'static Mutex<Sender<Job>> {
     POOL.get_or_init(|| {
         let (tx, rx) = channel::<Job>();
         let rx: Arc<Mutex<Receiver<Job>>> = Arc::new(Mutex::new(rx));
-        let n = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-        for i in 0..n {
+        for i in 0..workers() {
             let rx = rx.clone();
             let _ = std::thread::Builder::new().name(format!("argon2-{i}")).spawn(move || {
                 loop {
@@ -41,7 +42,11 @@ fn pool() -> &'static Mutex<Sender<Job>> {
                         Err(_) => return,
                     };
                     match job {
-                        Ok(job) => job(),
+                        Ok(job) => {
+                            let started = std::time::Instant::now();
+                            job();
+                            record_job(started.elapsed());
+                        }
                         Err(_) => return,
                     }
                 }
@@ -49,6 +54,34 @@ fn pool() -> &'static Mutex<Sender<Job>> {
         }
         Mutex::new(tx)
     })
+}
+
+/// The mean time one job (a hash or a verification) takes on the pool, in
+/// microseconds: a moving average of what was measured, 0 before the first.
+static JOB_US: AtomicU64 = AtomicU64::new(0);
+
+fn record_job(took: Duration) {
+    let us = took.as_micros().min(u128::from(u32::MAX)) as u64;
+    let old = JOB_US.load(Ordering::Relaxed);
+    let new = if old == 0 { us } else { (old * 7 + us) / 8 };
+    JOB_US.store(new, Ordering::Relaxed);
+}
+
+/// The pool's threads: one per core.
+pub fn workers() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+}
+
+/// How long a job with `ahead` jobs queued or running before it waits before
+/// it starts, from the measured job time (a first guess of 50 ms before any).
+pub fn expected_wait(ahead: usize) -> Duration {
+    wait_for(ahead, workers(), JOB_US.load(Ordering::Relaxed))
+}
+
+fn wait_for(ahead: usize, workers: usize, job_us: u64) -> Duration {
+    let job_us = if job_us == 0 { 50_000 } else { job_us };
+    let rounds = (ahead / workers.max(1)) as u64;
+    Duration::from_micros(rounds.saturating_mul(job_us))
 }
 
 /// Runs `f` on the password pool and waits for it without blocking the runtime.
@@ -246,6 +279,17 @@ pub async fn verify(password: String, phc: String) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_wait_is_the_rounds_ahead_times_a_job() {
+        // Two workers, 20 ms a job: the first two start at once, 50 ahead wait 25 rounds.
+        assert_eq!(wait_for(0, 2, 20_000), Duration::ZERO);
+        assert_eq!(wait_for(1, 2, 20_000), Duration::ZERO);
+        assert_eq!(wait_for(2, 2, 20_000), Duration::from_millis(20));
+        assert_eq!(wait_for(50, 2, 20_000), Duration::from_millis(500));
+        // Before anything was measured, a job is guessed at 50 ms.
+        assert_eq!(wait_for(4, 2, 0), Duration::from_millis(100));
+    }
 
     #[tokio::test]
     async fn out_of_bounds_hashes_are_never_computed() {

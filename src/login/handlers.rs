@@ -256,13 +256,22 @@ async fn upgrade_hash(state: &AppState, mut u: User, pw: String) -> User {
     u
 }
 
-/// A place in the password-hashing queue, or 503 with Retry-After: past
-/// `login.max_password_queue`, a burst gets an answer instead of a backlog
-/// that would starve every login behind it.
+/// A place in the password-hashing queue, or 503 with Retry-After. A burst is
+/// served as long as each sign-in can start hashing within
+/// `login.max_password_wait_ms` (the measured hash time times the rounds
+/// queued ahead of it); only what could not start by then is shed, and
+/// `login.max_password_queue` bounds the queue's memory.
 fn password_slot(state: &AppState) -> Result<tokio::sync::OwnedSemaphorePermit, Failure> {
-    state.passwords.clone().try_acquire_owned().map_err(|_| {
+    let busy = || {
         Failure::page(OAuthError::new(ErrorCode::TemporarilyUnavailable, "too many sign-ins at once; retry shortly"))
-    })
+    };
+    let ahead = state.config.login.max_password_queue.saturating_sub(state.passwords.available_permits());
+    let wait = password::expected_wait(ahead);
+    if wait > std::time::Duration::from_millis(state.config.login.max_password_wait_ms) {
+        tracing::warn!(ahead, wait_ms = wait.as_millis() as u64, "password hashing shed a sign-in");
+        return Err(busy());
+    }
+    state.passwords.clone().try_acquire_owned().map_err(|_| busy())
 }
 
 /// Spends the same argon2 time for an unknown user as for a known one.
