@@ -50,6 +50,12 @@ pub const MAX_REFRESH_LEEWAY_SECS: u64 = 60;
 pub const AUTH_METHODS: [&str; 3] = ["client_secret_basic", "client_secret_post", "none"];
 
 impl Client {
+    /// What its ID tokens (and logout tokens) are signed with: its own
+    /// `id_token_alg`, else the configured default.
+    pub fn signing_alg(&self, default: SigningAlg) -> SigningAlg {
+        self.id_token_alg.unwrap_or(default)
+    }
+
     pub fn is_restricted(&self) -> bool {
         !self.require_roles.is_empty() || !self.require_groups.is_empty()
     }

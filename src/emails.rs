@@ -67,12 +67,11 @@ impl Emails {
     /// Makes a link for `user`, mails it and records `verification_sent` or
     /// `password_reset_requested`.
     pub async fn send_link(&self, user: &User, link: LinkFor<'_>) -> Result<(), StorageError> {
-        let state = self;
         let token = random::token(32);
-        let now = state.clock.now();
+        let now = self.clock.now();
         let ttl = match link.purpose {
-            Purpose::Reset => state.reset_ttl_secs,
-            _ => state.verify_ttl_secs,
+            Purpose::Reset => self.reset_ttl_secs,
+            _ => self.verify_ttl_secs,
         };
         let row = EmailToken {
             token_hash: random::sha256_hex(&token),
@@ -85,7 +84,7 @@ impl Emails {
             created_at: now,
             expires_at: now + ttl as i64,
         };
-        email_tokens::replace(&state.db, &row).await?;
+        email_tokens::replace(&self.db, &row).await?;
         let product = &self.product;
         let hours = ttl.div_ceil(3600);
         let (path, kind) = match link.purpose {
@@ -121,7 +120,7 @@ impl Emails {
         };
         self.mailer.send(Mail { to: link.email.to_string(), subject, body });
         let e = Event::new(kind).user(user.user_id.clone()).email(link.email);
-        audit::record(&state.audit, e.details(serde_json::json!({ "purpose": link.purpose.as_str() })));
+        audit::record(&self.audit, e.details(serde_json::json!({ "purpose": link.purpose.as_str() })));
         Ok(())
     }
 

@@ -48,14 +48,13 @@ impl Logouts {
     /// Delivers to every client of an ended session that registered a URI, in
     /// parallel, and returns when all have answered or given up (the CLI waits).
     pub async fn deliver_all(&self, sid: &str, user_id: &str, client_ids: &[String]) {
-        let state = self;
         let mut set = tokio::task::JoinSet::new();
         for id in client_ids {
-            let client = match state.clients.get(&state.db, id, state.clock.now()).await {
+            let client = match self.clients.get(&self.db, id, self.clock.now()).await {
                 Ok(Some(c)) if c.backchannel_logout_uri.is_some() => c,
                 _ => continue,
             };
-            let this = state.clone();
+            let this = self.clone();
             let (sid, user_id) = (sid.to_string(), user_id.to_string());
             set.spawn(async move { this.deliver(&client, &sid, &user_id).await });
         }
@@ -65,9 +64,8 @@ impl Logouts {
     /// The `logout_token` for one client: `typ: logout+jwt`, the logout event, `sid`
     /// and `sub`, never a `nonce` (Back-Channel Logout §2.4).
     pub fn logout_token(&self, client: &Client, sid: &str, sub: &str, now: i64) -> anyhow::Result<String> {
-        let state = self;
         let claims = json!({
-            "iss": state.issuer.as_str(),
+            "iss": self.issuer.as_str(),
             "aud": client.client_id,
             "iat": now,
             "exp": now + 120,
@@ -76,13 +74,12 @@ impl Logouts {
             "sub": sub,
             "events": { "http://schemas.openid.net/event/backchannel-logout": {} },
         });
-        Ok(state.keys.snapshot().sign(client.id_token_alg.unwrap_or(state.default_alg), "logout+jwt", &claims, now)?)
+        Ok(self.keys.snapshot().sign(client.signing_alg(self.default_alg), "logout+jwt", &claims, now)?)
     }
 
     async fn deliver(&self, client: &Client, sid: &str, sub: &str) {
-        let state = self;
         let Some(uri) = &client.backchannel_logout_uri else { return };
-        let token = match self.logout_token(client, sid, sub, state.clock.now()) {
+        let token = match self.logout_token(client, sid, sub, self.clock.now()) {
             Ok(t) => t,
             Err(e) => {
                 tracing::error!(error = %e, client_id = %client.client_id, "cannot sign logout token");
@@ -90,7 +87,7 @@ impl Logouts {
             }
         };
         for attempt in 1..=ATTEMPTS {
-            let sent = state.http.send(state.http.post(uri).form(&[("logout_token", token.as_str())])).await;
+            let sent = self.http.send(self.http.post(uri).form(&[("logout_token", token.as_str())])).await;
             match sent {
                 Ok(r) if r.status.is_success() => {
                     tracing::info!(client_id = %client.client_id, sid, attempt, "back-channel logout delivered");
@@ -144,9 +141,8 @@ impl Logouts {
     }
 
     fn session_ended(&self, user_id: &str, sid: &str, actor: &str, reason: &str) {
-        let state = self;
         use crate::audit::{Event, Kind};
         let e = Event::new(Kind::SessionEnded).user(user_id).sid(sid).actor(actor);
-        crate::audit::record(&state.audit, e.details(json!({ "why": reason })));
+        crate::audit::record(&self.audit, e.details(json!({ "why": reason })));
     }
 }

@@ -12,7 +12,7 @@ use crate::state::AppState;
 
 /// The algorithm a client's tokens are signed with.
 pub fn alg_for(state: &AppState, client: &Client) -> SigningAlg {
-    client.id_token_alg.unwrap_or(state.config.keys.default_id_token_alg)
+    client.signing_alg(state.config.keys.default_id_token_alg)
 }
 
 #[derive(Debug, Serialize, Deserialize)]
