@@ -7,7 +7,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 use crate::state::AppState;
-use crate::{federation, health, http, login, management, oidc};
+use crate::{federation, health, http, login, management, oidc, telemetry};
 
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
@@ -19,11 +19,14 @@ pub fn router(state: AppState) -> Router {
         .merge(management::routes(&state));
     let prefix = state.issuer.path_prefix().to_string();
     let mounted = if prefix.is_empty() { api } else { Router::new().nest(&prefix, api) };
+    let metrics = state.config.metrics.enabled && state.config.metrics.listen.is_empty();
     let app = Router::new()
         .merge(health::routes())
+        .merge(if metrics { telemetry::http::routes() } else { Router::new() })
         .merge(mounted)
         .fallback(http::not_found)
         .layer(axum::middleware::from_fn_with_state(state.proxies.clone(), http::client_ip::layer))
+        .layer(axum::middleware::from_fn(telemetry::http::track))
         .with_state(state.clone());
     http::layers(app, &state.config.http)
 }
@@ -34,6 +37,7 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let metrics = serve_metrics(&state).await?;
     let reloader =
         state.keys.spawn_reloader(Duration::from_secs(state.config.keys.reload_interval_secs), state.clock.clone());
     let janitor = spawn_janitor(state.clone());
@@ -44,9 +48,31 @@ pub async fn serve(
     let result = http::server::run(listener, app, header_timeout, shutdown).await;
     reloader.abort();
     janitor.abort();
+    if let Some(m) = metrics {
+        m.abort();
+    }
     audit.flush().await;
     db.close().await;
     result.map_err(Into::into)
+}
+
+/// `/metrics` on `[metrics] listen`, when set: a listener of its own, bound
+/// before the main one serves (a bad address fails the start).
+async fn serve_metrics(state: &AppState) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    let addr = match state.config.metrics_addr()? {
+        Some(a) if state.config.metrics.enabled => a,
+        _ => return Ok(None),
+    };
+    let listener =
+        TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("metrics.listen: cannot bind {addr}: {e}"))?;
+    tracing::info!(address = %addr, "metrics listening");
+    let app = telemetry::http::routes().with_state(state.clone());
+    let header_timeout = Duration::from_secs(state.config.http.header_read_timeout_secs);
+    Ok(Some(tokio::spawn(async move {
+        if let Err(e) = http::server::run(listener, app, header_timeout, std::future::pending()).await {
+            tracing::warn!(error = %e, "metrics listener stopped");
+        }
+    })))
 }
 
 /// Every minute, forgets sealed refresh-token successors past the longest

@@ -38,4 +38,5 @@ pub mod session;
 pub mod startup;
 pub mod state;
 pub mod storage;
+pub mod telemetry;
 pub mod text;

@@ -1,15 +1,19 @@
-//! Per-replica rate limits for the endpoints a browser can be made to hammer:
-//! `/authorize` (hidden-iframe `prompt=none` polling) per client address and
-//! per session, password attempts and sign-ups per client address, and
-//! password attempts per account. Limits are token buckets (governor): a burst
-//! of `per_minute`, refilled evenly.
+//! Rate limits for the endpoints a browser can be made to hammer.
 //!
-//! Strangers cannot lock an owner out: the per-account limit counts attempts
-//! per (account, address), and the account-wide budget, once spent, stops only
-//! addresses that never signed in to that account — the owner's own keep
-//! working. Every map holds at most `max_tracked_keys` keys: when full, idle
-//! (full) buckets are dropped first, and a new key is refused rather than
-//! flushing somebody else's bucket.
+//! Password attempts are counted in the database, so every replica spends one
+//! budget (N replicas must not give a guesser N times the attempts): per
+//! address, per account at an address, and per account. Strangers cannot lock
+//! an owner out: the account-wide budget, once spent, stops only addresses
+//! that never signed in to that account. The count is one statement, made only
+//! on an attempt; nothing else pays a round trip.
+//!
+//! The rest are per replica, in memory, token buckets (a burst of
+//! `per_minute`, refilled evenly): `/authorize` (hidden-iframe `prompt=none`
+//! polling) per client address and per session, sign-ups and mails per
+//! address, mails per account, failed client authentications. Every map holds
+//! at most `max_tracked_keys` keys: when full, idle (full) buckets are dropped
+//! first, and a new key is refused rather than flushing somebody else's
+//! bucket.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -18,27 +22,39 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use crate::config::RateLimitConfig;
+use crate::storage::{Db, StorageError, attempts};
 
 pub struct Limits {
     enabled: bool,
     authorize_ip: Buckets<IpAddr>,
     authorize_session: Buckets<String>,
     login_ip: Buckets<IpAddr>,
-    login_account_ip: Buckets<(String, IpAddr)>,
-    login_account: Buckets<String>,
+    /// Password attempts per minute, per address and per account (counted
+    /// in the database).
+    login_per_ip: u32,
+    login_per_account: u32,
     /// Mails asked for, per address typed and per account id.
     mails: Buckets<String>,
     /// Failed client authentications at the token endpoints.
     client_auth_ip: Buckets<IpAddr>,
     client_auth_id: Buckets<String>,
-    capacity: usize,
-    /// (account, address) pairs that signed in successfully, with a sequence
-    /// number for evicting the oldest.
-    known: Mutex<(u64, HashMap<AccountAt, u64>)>,
 }
 
-/// An account (normalised email) at an address.
-type AccountAt = (String, IpAddr);
+/// `ok`, counting a refusal by `limiter` when it is false.
+fn refused_by(limiter: &'static str, ok: bool) -> bool {
+    if !ok {
+        crate::telemetry::rate_limited(limiter);
+    }
+    ok
+}
+
+/// How long an address an account signed in from stays known (90 days).
+const KNOWN_FOR: i64 = 90 * 86_400;
+
+/// The stored key of a budget: a hash, so no typed address is kept.
+fn bucket(kind: &str, key: &str) -> String {
+    crate::crypto::random::sha256_hex(&format!("{kind}:{key}"))
+}
 /// Tokens left, and when they were counted.
 type Bucket = (f64, Instant);
 
@@ -114,16 +130,14 @@ impl Limits {
     pub fn new(c: &RateLimitConfig) -> Limits {
         Limits {
             enabled: c.enabled,
-            capacity: c.max_tracked_keys.max(1),
             authorize_ip: Buckets::new(c.authorize_per_ip_per_minute, c.max_tracked_keys),
             authorize_session: Buckets::new(c.authorize_per_session_per_minute, c.max_tracked_keys),
             login_ip: Buckets::new(c.login_per_ip_per_minute, c.max_tracked_keys),
-            login_account_ip: Buckets::new(c.login_per_account_per_minute, c.max_tracked_keys),
-            login_account: Buckets::new(c.login_per_account_per_minute, c.max_tracked_keys),
+            login_per_ip: c.login_per_ip_per_minute,
+            login_per_account: c.login_per_account_per_minute,
             mails: Buckets::new(c.mails_per_account_per_minute, c.max_tracked_keys),
             client_auth_ip: Buckets::new(c.client_auth_failures_per_minute, c.max_tracked_keys),
             client_auth_id: Buckets::new(c.client_auth_failures_per_minute, c.max_tracked_keys),
-            known: Mutex::default(),
         }
     }
 
@@ -134,29 +148,53 @@ impl Limits {
         }
         let ip_ok = ip.is_none_or(|ip| self.authorize_ip.take(&ip));
         let session_ok = session_hash.is_none_or(|s| self.authorize_session.take(&s.to_string()));
-        ip_ok && session_ok
+        refused_by("authorize_ip", ip_ok) && refused_by("authorize_session", session_ok)
     }
 
-    /// One password attempt for `email` (already bounded in length); false
-    /// when over a limit.
-    pub fn login(&self, ip: Option<IpAddr>, email: &str) -> bool {
+    /// One password attempt for `email` (already bounded in length) from
+    /// `ip`; false when over a limit. Counted in the database, so every
+    /// replica spends one budget: per address, per account at an address,
+    /// and per account — which, once spent, stops only addresses that never
+    /// signed in to the account (the owner's own keep working).
+    pub async fn login(&self, db: &Db, now: i64, ip: Option<IpAddr>, email: &str) -> Result<bool, StorageError> {
         if !self.enabled {
-            return true;
+            return Ok(true);
         }
         let account = crate::domain::normalize_email(email);
-        let Some(ip) = ip else {
-            return self.login_account.take(&account);
-        };
-        if !self.login_ip.take(&ip) || !self.login_account_ip.take(&(account.clone(), ip)) {
-            return false;
+        let mut buckets = vec![bucket("account", &account)];
+        if let Some(ip) = ip {
+            buckets.push(bucket("address", &ip.to_string()));
+            buckets.push(bucket("account_at", &format!("{account} {ip}")));
         }
-        // The account-wide budget stops strangers, never the owner's addresses.
-        self.login_account.take(&account) || self.is_known(&account, ip)
+        let counts = attempts::count(db, &buckets, now).await?;
+        let over = |i: usize, limit: u32| counts.get(i).is_some_and(|c| c.in_last_minute() > f64::from(limit));
+        if ip.is_some()
+            && (!refused_by("login_ip", !over(1, self.login_per_ip))
+                || !refused_by("login_account_ip", !over(2, self.login_per_account)))
+        {
+            return Ok(false);
+        }
+        if !over(0, self.login_per_account) {
+            return Ok(true);
+        }
+        let known = match ip {
+            Some(ip) => attempts::is_known(db, &bucket("known", &format!("{account} {ip}")), now - KNOWN_FOR).await?,
+            None => false,
+        };
+        Ok(refused_by("login_account", known))
+    }
+
+    /// Remembers that `email` signed in from `ip`: the account-wide budget
+    /// never stops that address (for `KNOWN_FOR`).
+    pub async fn signed_in(&self, db: &Db, now: i64, ip: Option<IpAddr>, email: &str) -> Result<(), StorageError> {
+        let Some(ip) = ip else { return Ok(()) };
+        let account = crate::domain::normalize_email(email);
+        attempts::remember(db, &bucket("known", &format!("{account} {ip}")), now).await
     }
 
     /// One sign-up from `ip`: throttled like password attempts per address.
     pub fn signup(&self, ip: Option<IpAddr>) -> bool {
-        !self.enabled || ip.is_none_or(|ip| self.login_ip.take(&ip))
+        !self.enabled || refused_by("signup_ip", ip.is_none_or(|ip| self.login_ip.take(&ip)))
     }
 
     /// One mail asked for from `ip` to `address` (verification, reset): the
@@ -166,12 +204,12 @@ impl Limits {
             return true;
         }
         let key = format!("to:{}", crate::domain::normalize_email(address));
-        ip.is_none_or(|ip| self.login_ip.take(&ip)) && self.mails.take(&key)
+        refused_by("mail_ip", ip.is_none_or(|ip| self.login_ip.take(&ip))) && refused_by("mail", self.mails.take(&key))
     }
 
     /// One mail to account `user_id`, whatever address led to it.
     pub fn mail_account(&self, user_id: &str) -> bool {
-        !self.enabled || self.mails.take(&format!("user:{user_id}"))
+        !self.enabled || refused_by("mail", self.mails.take(&format!("user:{user_id}")))
     }
 
     /// Whether client authentication from `ip` may be tried at all: an
@@ -179,7 +217,7 @@ impl Limits {
     /// too (so guessing a weak operator-chosen secret is slowed, and a hit
     /// cannot be told from a miss).
     pub fn client_auth_open(&self, ip: Option<IpAddr>) -> bool {
-        !self.enabled || ip.is_none_or(|ip| self.client_auth_ip.has(&ip))
+        !self.enabled || refused_by("client_auth_ip", ip.is_none_or(|ip| self.client_auth_ip.has(&ip)))
     }
 
     /// One failed client authentication at `/token`, `/revoke` or
@@ -193,25 +231,7 @@ impl Limits {
         }
         let ip_ok = ip.is_none_or(|ip| self.client_auth_ip.take(&ip));
         let id_ok = client_id.is_none_or(|id| self.client_auth_id.take(&id.to_string()));
-        ip_ok && id_ok
-    }
-
-    /// Remembers that `email` signed in from `ip`.
-    pub fn signed_in(&self, ip: Option<IpAddr>, email: &str) {
-        let Some(ip) = ip else { return };
-        let Ok(mut known) = self.known.lock() else { return };
-        let (seq, map) = &mut *known;
-        *seq += 1;
-        map.insert((crate::domain::normalize_email(email), ip), *seq);
-        if map.len() > self.capacity
-            && let Some(oldest) = map.iter().min_by_key(|(_, s)| **s).map(|(k, _)| k.clone())
-        {
-            map.remove(&oldest);
-        }
-    }
-
-    fn is_known(&self, account: &str, ip: IpAddr) -> bool {
-        self.known.lock().map(|k| k.1.contains_key(&(account.to_string(), ip))).unwrap_or(false)
+        refused_by("client_auth_ip", ip_ok) && refused_by("client_auth_id", id_ok)
     }
 
     /// Forgets keys whose buckets are full again, so memory stays bounded.
@@ -219,8 +239,6 @@ impl Limits {
         self.authorize_ip.shrink();
         self.authorize_session.shrink();
         self.login_ip.shrink();
-        self.login_account_ip.shrink();
-        self.login_account.shrink();
         self.mails.shrink();
         self.client_auth_ip.shrink();
         self.client_auth_id.shrink();
@@ -228,15 +246,11 @@ impl Limits {
 
     /// Keys tracked across every map (for tests and metrics).
     pub fn tracked_keys(&self) -> usize {
-        let known = self.known.lock().map(|k| k.1.len()).unwrap_or(0);
         self.authorize_ip.len()
             + self.authorize_session.len()
             + self.login_ip.len()
-            + self.login_account_ip.len()
-            + self.login_account.len()
             + self.mails.len()
             + self.client_auth_ip.len()
             + self.client_auth_id.len()
-            + known
     }
 }

@@ -61,6 +61,7 @@ impl Mailer {
         match &*self.0 {
             Transport::Log => {
                 tracing::info!(target: "mail", to = %mail.to, subject = %mail.subject, body = %mail.body, "mail (no [smtp] host configured: written to the log)");
+                crate::telemetry::mail("logged");
                 true
             }
             Transport::Smtp { smtp, from } => {
@@ -68,6 +69,7 @@ impl Mailer {
                     Ok(t) => t,
                     Err(e) => {
                         tracing::warn!(target: "mail", error = %e, "mail not sent: bad recipient");
+                        crate::telemetry::mail("failed");
                         return false;
                     }
                 };
@@ -84,10 +86,12 @@ impl Mailer {
                 match sent {
                     Ok(()) => {
                         tracing::debug!(target: "mail", subject = %mail.subject, "mail sent");
+                        crate::telemetry::mail("sent");
                         true
                     }
                     Err(e) => {
                         tracing::warn!(target: "mail", error = %e, subject = %mail.subject, "mail not sent");
+                        crate::telemetry::mail("failed");
                         false
                     }
                 }

@@ -85,6 +85,9 @@ impl AppState {
     /// Opens the database and keys as `sesame serve` does.
     pub async fn init(config: Config, clock: Clock) -> anyhow::Result<AppState> {
         let issuer = Issuer::new(&config.issuer)?;
+        if config.metrics.enabled {
+            crate::telemetry::handle();
+        }
         let db = startup::open_db(&config).await?;
         let master = startup::master_key(&config)?;
         startup::ensure_keys(&db, &master, &clock).await?;

@@ -39,6 +39,8 @@ pub struct Auditor(Arc<Inner>);
 struct Inner {
     tx: mpsc::Sender<Msg>,
     db: Db,
+    /// Whether `db` is a database of its own (not the main one).
+    separate: bool,
     clock: Clock,
     log_lines: bool,
     dropped: AtomicU64,
@@ -67,6 +69,7 @@ pub fn record(auditor: &Auditor, event: Event) {
 impl Auditor {
     /// Opens the audit store (creating its table) and starts the writer.
     pub async fn start(main: &Db, config: &crate::config::Config, clock: Clock) -> anyhow::Result<Auditor> {
+        let separate = audit_url(config).is_some();
         let db = match audit_url(config) {
             None => main.clone(),
             Some(url) => {
@@ -81,6 +84,7 @@ impl Auditor {
         let a = Auditor(Arc::new(Inner {
             tx,
             db: db.clone(),
+            separate,
             clock,
             log_lines: config.audit.log_lines,
             dropped: AtomicU64::new(0),
@@ -106,7 +110,15 @@ impl Auditor {
         if i.log_lines {
             event.log();
         }
+        crate::telemetry::event(event.kind.as_str(), event.outcome.as_str());
+        if matches!(event.kind, Kind::LoginSuccess | Kind::LoginFailure) {
+            // Login events name only clients the request was validated for.
+            let client = event.client_id.as_deref().unwrap_or("");
+            let method = event.method.as_deref().unwrap_or("");
+            crate::telemetry::sign_in(event.outcome.as_str(), method, client, event.reason.as_deref().unwrap_or(""));
+        }
         if i.tx.try_send(Msg::Event(Box::new(event))).is_err() {
+            crate::telemetry::audit_dropped("queue_full", 1);
             let n = i.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             // One warning a second at most, with the running count.
             let now = i.clock.now();
@@ -114,6 +126,16 @@ impl Auditor {
                 tracing::warn!(dropped_total = n, "audit queue full: events dropped");
             }
         }
+    }
+
+    /// Events waiting to be written.
+    pub fn queue_depth(&self) -> usize {
+        self.0.tx.max_capacity() - self.0.tx.capacity()
+    }
+
+    /// The audit database's pool when it is not the main database's.
+    pub fn own_pool(&self) -> Option<&sqlx::AnyPool> {
+        self.0.separate.then(|| self.0.db.pool())
     }
 
     /// Events dropped because the queue was full, since start.

@@ -30,7 +30,9 @@ pub(super) async fn run(db: Db, mut rx: mpsc::Receiver<Msg>, lost: std::sync::Ar
             let n = write(&db, &batch).await;
             if n > 0 {
                 lost.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                crate::telemetry::audit_dropped("refused", n);
             }
+            crate::telemetry::audit_written(batch.len() as u64 - n);
             batch.clear();
         }
         for w in waiting.drain(..) {

@@ -48,6 +48,7 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     pub http: HttpConfig,
     pub audit: AuditConfig,
+    pub metrics: MetricsConfig,
     pub smtp: SmtpConfig,
     pub passwords: PasswordsConfig,
     /// Clients declared here are kept in the database and cannot be edited from the CLI.
@@ -78,6 +79,7 @@ impl Default for Config {
             rate_limit: RateLimitConfig::default(),
             http: HttpConfig::default(),
             audit: AuditConfig::default(),
+            metrics: MetricsConfig::default(),
             smtp: SmtpConfig::default(),
             passwords: PasswordsConfig::default(),
             clients: Vec::new(),
@@ -125,6 +127,7 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.issuer_url()?;
         self.listen_addr()?;
+        self.metrics_addr()?;
         let db = self.database_url();
         if !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://")) {
             return Err(err(format!(
@@ -234,6 +237,20 @@ impl Config {
         self.listen.parse().map_err(|_| {
             err(format!("listen (SESAME_LISTEN): `{}` is not an address like 127.0.0.1:8080", self.listen))
         })
+    }
+
+    /// The separate address `/metrics` is served on, if one is set.
+    pub fn metrics_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        if self.metrics.listen.is_empty() {
+            return Ok(None);
+        }
+        let addr = self.metrics.listen.parse().map_err(|_| {
+            err(format!(
+                "metrics.listen (SESAME_METRICS__LISTEN): `{}` is not an address like 0.0.0.0:9090",
+                self.metrics.listen
+            ))
+        })?;
+        Ok(Some(addr))
     }
 
     /// The configured database URL, or the embedded SQLite default.

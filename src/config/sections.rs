@@ -32,6 +32,24 @@ impl Default for DatabaseConfig {
     }
 }
 
+/// Prometheus metrics (`GET /metrics`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Serve `/metrics` at all.
+    pub enabled: bool,
+    /// Empty: `/metrics` on the main listener. An address (`0.0.0.0:9090`):
+    /// `/metrics` only there, a listener of its own that the login box's
+    /// users cannot reach.
+    pub listen: String,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig { enabled: true, listen: String::new() }
+    }
+}
+
 impl DatabaseConfig {
     pub fn acquire_timeout_ms(&self) -> u64 {
         self.acquire_timeout_ms.unwrap_or(self.acquire_timeout_secs * 1000).max(50)

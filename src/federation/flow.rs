@@ -145,7 +145,10 @@ pub async fn callback(
         let Some(code) = answer.code.as_deref().filter(|c| !c.is_empty()) else {
             return Ok(back_to_login(&state, &l, &id, Failed::new(Problem::Invalid, "no code and no error")));
         };
-        let up = match upstream::redeem(&p, code, &row.pkce_verifier, &row.nonce, now, &answer).await {
+        let started = std::time::Instant::now();
+        let redeemed = upstream::redeem(&p, code, &row.pkce_verifier, &row.nonce, now, &answer).await;
+        crate::telemetry::federation_duration(&id, started.elapsed().as_secs_f64());
+        let up = match redeemed {
             Ok(u) => u,
             Err(f) => return Ok(back_to_login(&state, &l, &id, f)),
         };
@@ -153,6 +156,7 @@ pub async fn callback(
             let f = Failed::new(Problem::NotAllowed, "outside allowed_domains");
             return Ok(back_to_login(&state, &l, &id, f));
         }
+        crate::telemetry::federation(&id, "success");
         if let Some(user_id) = &l.link_to {
             return link_to_account(&state, &jar, &l, &p, &up, user_id, now).await;
         }
@@ -284,6 +288,7 @@ pub async fn form_post(State(state): State<AppState>, Path(id): Path<String>, p:
 /// The login box again, with the problem in plain words; the reason is logged.
 fn back_to_login(state: &AppState, l: &Loaded, provider: &str, f: Failed) -> Response {
     tracing::warn!(provider = %provider, problem = f.problem.code(), reason = %f.reason, "upstream sign-in failed");
+    crate::telemetry::federation(provider, f.problem.code());
     let e = Event::failure(Kind::LoginFailure, f.problem.code()).client(&l.client.client_id).method(provider);
     audit::record(
         &state.audit,

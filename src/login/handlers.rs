@@ -159,7 +159,7 @@ pub async fn login_post(State(state): State<AppState>, ClientIp(ip): ClientIp, j
             let e = Event::failure(Kind::LoginFailure, reason).email(&email).client(&l.client.client_id);
             audit::record(&state.audit, e.method("pwd"));
         };
-        if !state.limits.login(ip, &email) {
+        if !state.limits.login(&state.db, state.clock.now(), ip, &email).await.map_err(Failure::internal)? {
             failed("throttled");
             let page = login_page(&state, &l, csrf, email, Some(THROTTLED.into()), None);
             return Ok(page::render(StatusCode::TOO_MANY_REQUESTS, &page));
@@ -183,7 +183,7 @@ pub async fn login_post(State(state): State<AppState>, ClientIp(ip): ClientIp, j
                 return Ok(page::render(StatusCode::FORBIDDEN, &page));
             }
             Some(u) if ok && !u.disabled => {
-                state.limits.signed_in(ip, &email);
+                state.limits.signed_in(&state.db, state.clock.now(), ip, &email).await.map_err(Failure::internal)?;
                 upgrade_hash(&state, u, pw).await
             }
             other => {
@@ -269,6 +269,7 @@ fn password_slot(state: &AppState) -> Result<tokio::sync::OwnedSemaphorePermit, 
     let wait = password::expected_wait(ahead);
     if wait > std::time::Duration::from_millis(state.config.login.max_password_wait_ms) {
         tracing::warn!(ahead, wait_ms = wait.as_millis() as u64, "password hashing shed a sign-in");
+        crate::telemetry::rate_limited("password_hashing");
         return Err(busy());
     }
     state.passwords.clone().try_acquire_owned().map_err(|_| busy())

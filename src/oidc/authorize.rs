@@ -369,6 +369,7 @@ async fn issue_implicit(state: &AppState, req: &AuthRequest, s: &SessionRow) -> 
         .map_err(|e| back(&req.target, e))?;
     let e = Event::new(Kind::TokenIssued).account(&user).client(&req.client_id).sid(&s.sid);
     audit::record(&state.audit, e.details(serde_json::json!({ "grant": "implicit", "access_token": access_issued })));
+    crate::telemetry::token_issued("implicit", &client.client_id);
     Ok(response::deliver(&state.issuer, &req.target, params))
 }
 

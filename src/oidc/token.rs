@@ -73,14 +73,26 @@ async fn run(state: &AppState, ip: Option<IpAddr>, headers: &HeaderMap, p: &Para
         "authorization_code" | "refresh_token" | "client_credentials" if !allowed(grant_type) => {
             Err(OAuthError::unauthorized_client(format!("this client may not use the {grant_type} grant")).into())
         }
-        "authorization_code" => grants::authorization_code::exchange(state, &client, p).await,
-        "refresh_token" => grants::refresh_token::exchange(state, &client, p).await,
-        "client_credentials" => grants::client_credentials::exchange(state, &client, p).await,
+        "authorization_code" => {
+            issued("authorization_code", &client, grants::authorization_code::exchange(state, &client, p).await)
+        }
+        "refresh_token" => issued("refresh_token", &client, grants::refresh_token::exchange(state, &client, p).await),
+        "client_credentials" => {
+            issued("client_credentials", &client, grants::client_credentials::exchange(state, &client, p).await)
+        }
         other => {
             Err(OAuthError::new(ErrorCode::UnsupportedGrantType, format!("grant_type `{other}` is not supported"))
                 .into())
         }
     }
+}
+
+/// Counts tokens issued to the authenticated `client`.
+fn issued(grant: &'static str, client: &Client, r: Result<TokenResponse, Failure>) -> Result<TokenResponse, Failure> {
+    if r.is_ok() {
+        crate::telemetry::token_issued(grant, &client.client_id);
+    }
+    r
 }
 
 pub fn dup(d: crate::http::params::Duplicate) -> Failure {

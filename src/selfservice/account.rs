@@ -277,7 +277,7 @@ pub async fn change_password(State(state): State<AppState>, ClientIp(ip): Client
     let run = async {
         let AccountForm { session: s, mut user, p, .. } = f;
         let email = user.email.clone().unwrap_or_else(|| user.user_id.clone());
-        if !state.limits.login(ip, &email) {
+        if !state.limits.login(&state.db, state.clock.now(), ip, &email).await.map_err(Failure::internal)? {
             return Ok(back(&state, "error", "throttled"));
         }
         let current = p.first("current_password").unwrap_or("").to_string();

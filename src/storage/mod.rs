@@ -5,6 +5,7 @@
 //! Must not import axum, askama or jsonwebtoken.
 
 pub mod apis;
+pub mod attempts;
 pub mod audit;
 pub mod auth_codes;
 pub mod auth_requests;
@@ -215,14 +216,18 @@ impl Db {
         // SQLite's driver runs each statement to completion on its own worker
         // thread already; an extra hop would only lengthen the one writer's
         // critical section (measured: -9 % refresh rotations).
-        if self.backend == Backend::Sqlite {
-            return Ok(self.pool.begin().await?);
-        }
-        let pool = self.pool.clone();
-        match tokio::spawn(async move { pool.begin().await }).await {
-            Ok(r) => Ok(r?),
-            Err(e) => Err(StorageError::Sqlx(sqlx::Error::Protocol(format!("transaction task: {e}")))),
-        }
+        let started = std::time::Instant::now();
+        let tx = if self.backend == Backend::Sqlite {
+            self.pool.begin().await?
+        } else {
+            let pool = self.pool.clone();
+            match tokio::spawn(async move { pool.begin().await }).await {
+                Ok(r) => r?,
+                Err(e) => return Err(StorageError::Sqlx(sqlx::Error::Protocol(format!("transaction task: {e}")))),
+            }
+        };
+        metrics::histogram!("sesame_db_acquire_seconds").record(started.elapsed().as_secs_f64());
+        Ok(tx)
     }
 }
 
@@ -270,6 +275,9 @@ pub async fn purge_expired(db: &Db, now: i64) -> Result<u64> {
         "DELETE FROM ended_sessions WHERE ended_at <= $1 - 2592000",
         // Every token of a grant has expired a year after it was revoked.
         "DELETE FROM revoked_grants WHERE revoked_at <= $1 - 31536000",
+        // Attempt windows over; addresses unseen for 90 days.
+        "DELETE FROM attempts WHERE window_start <= $1 - 120",
+        "DELETE FROM known_addresses WHERE seen_at <= $1 - 7776000",
     ] {
         n += sqlx::query(sql).bind(now).execute(db.pool()).await?.rows_affected();
     }

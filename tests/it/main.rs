@@ -22,6 +22,7 @@ mod integrity;
 mod keys;
 mod logout;
 mod management;
+mod metrics;
 mod outage;
 mod readme;
 mod refresh;

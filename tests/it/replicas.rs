@@ -136,3 +136,37 @@ async fn two_replicas_act_as_one() {
     a.stop().await;
     b.stop().await;
 }
+
+/// N replicas must not give a guesser N times the attempts: the password
+/// budgets are one, in the database. Before they were shared, each replica
+/// allowed its own three a minute (six here).
+#[tokio::test]
+async fn password_attempt_budgets_are_shared_by_replicas() {
+    let Some(db) = TestDb::new(Backend::Postgres).await else { return };
+    let limits = |c: &mut sesame::config::Config| {
+        c.rate_limit.login_per_account_per_minute = 3;
+        c.rate_limit.login_per_ip_per_minute = 1000;
+    };
+    let a = TestApp::spawn(&db, limits).await;
+    let issuer = a.base_url.clone();
+    let b = TestApp::spawn(&db, |c| {
+        c.issuer = issuer;
+        limits(c);
+    })
+    .await;
+    add_client(&a, "spa", true, true, CB, None, &["authorization_code"]).await;
+    add_user(&a, "alice@example.com", PW).await;
+    let attempt = |base: String| async move {
+        let b = Browser::new(&base);
+        let html = b.follow(b.get(&auth("spa", "")).await).await.text().await.unwrap();
+        b.submit_login(&html, "alice@example.com", "wrong password!").await.status()
+    };
+    let mut statuses = Vec::new();
+    for i in 0..6 {
+        let base = if i % 2 == 0 { a.base_url.clone() } else { b.base_url.clone() };
+        statuses.push(attempt(base).await.as_u16());
+    }
+    assert_eq!(statuses, [401, 401, 401, 429, 429, 429], "three in all, whichever replica answers");
+    a.stop().await;
+    b.stop().await;
+}

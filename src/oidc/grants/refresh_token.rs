@@ -138,6 +138,7 @@ async fn leeway_successor(
         return Ok(value);
     }
     grants::revoke(&state.db, &row.grant_id, now).await.map_err(Internal)?;
+    crate::telemetry::refresh_reuse(&row.client_id);
     let e = Event::failure(Kind::RefreshReuseDetected, "refresh_token_reused").user(row.user_id.clone());
     audit::record(&state.audit, e.client(&row.client_id).details(serde_json::json!({ "family_revoked": true })));
     Err(OAuthError::invalid_grant("the refresh token was already used").into())

@@ -1,0 +1,80 @@
+//! Attempt counters shared by every replica: a sliding window over the
+//! current and the previous minute per bucket, counted in one statement.
+
+use super::{Db, Result};
+
+/// One bucket's counts after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counted {
+    /// Seconds into the current window.
+    pub into_window: i64,
+    /// Attempts in the current window (this one included).
+    pub n: i64,
+    /// Attempts in the previous window.
+    pub prev_n: i64,
+}
+
+impl Counted {
+    /// Attempts in the last minute, the previous window weighted by how much
+    /// of it the last minute still covers.
+    pub fn in_last_minute(&self) -> f64 {
+        self.prev_n as f64 * (60 - self.into_window) as f64 / 60.0 + self.n as f64
+    }
+}
+
+/// Counts one attempt in each of `buckets` at `now`; the counts come back in
+/// the order of `buckets`.
+pub async fn count(db: &Db, buckets: &[String], now: i64) -> Result<Vec<Counted>> {
+    if buckets.is_empty() {
+        return Ok(Vec::new());
+    }
+    let window = now - now.rem_euclid(60);
+    let values: Vec<String> = (0..buckets.len()).map(|i| format!("(${}, $1, 1, 0)", i + 2)).collect();
+    // Only placeholders are formatted in; the buckets are bound.
+    let sql = sqlx::AssertSqlSafe(format!(
+        "INSERT INTO attempts (bucket, window_start, n, prev_n) VALUES {}
+         ON CONFLICT (bucket) DO UPDATE SET
+           prev_n = CASE WHEN attempts.window_start = excluded.window_start THEN attempts.prev_n
+                         WHEN attempts.window_start = excluded.window_start - 60 THEN attempts.n
+                         ELSE 0 END,
+           n = CASE WHEN attempts.window_start = excluded.window_start THEN attempts.n + 1 ELSE 1 END,
+           window_start = excluded.window_start
+         RETURNING bucket, n, prev_n",
+        values.join(", ")
+    ));
+    let mut q = sqlx::query_as::<_, (String, i64, i64)>(sql).bind(window);
+    for b in buckets {
+        q = q.bind(b);
+    }
+    let rows = q.fetch_all(db.pool()).await?;
+    let into_window = now - window;
+    Ok(buckets
+        .iter()
+        .map(|b| {
+            let (n, prev_n) = rows.iter().find(|r| &r.0 == b).map(|r| (r.1, r.2)).unwrap_or((1, 0));
+            Counted { into_window, n, prev_n }
+        })
+        .collect())
+}
+
+/// Remembers `bucket` (an account at an address) as seen at `now`.
+pub async fn remember(db: &Db, bucket: &str, now: i64) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO known_addresses (bucket, seen_at) VALUES ($1, $2)
+         ON CONFLICT (bucket) DO UPDATE SET seen_at = excluded.seen_at",
+    )
+    .bind(bucket)
+    .bind(now)
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+/// Whether `bucket` was seen since `since`.
+pub async fn is_known(db: &Db, bucket: &str, since: i64) -> Result<bool> {
+    let row: Option<(i64,)> = sqlx::query_as("SELECT seen_at FROM known_addresses WHERE bucket = $1")
+        .bind(bucket)
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(row.is_some_and(|(at,)| at >= since))
+}
