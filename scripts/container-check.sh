@@ -129,7 +129,7 @@ wait_ready() { # port
 }
 KEY=$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
 cleanup() {
-    podman rm -f sesame-check-sqlite sesame-check-pg >/dev/null 2>&1 || true
+    for c in sesame-check-sqlite sesame-check-pg; do podman rm -f "$c" >/dev/null 2>&1 || true; done
     podman volume rm -f sesame-check-data >/dev/null 2>&1 || true
     [ -n "${PG_DB:-}" ] && psql "$PG_URL/postgres" -qc "DROP DATABASE IF EXISTS $PG_DB" >/dev/null 2>&1 || true
 }

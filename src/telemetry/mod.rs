@@ -45,26 +45,45 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
+/// What a series is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Type {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+/// Every series Sesame exports: name, type, and what it answers.
+pub const SERIES: &[(&str, Type, &str)] = &[
+    ("sesame_http_request_duration_seconds", Type::Histogram, "HTTP requests by route template, method and status"),
+    ("sesame_sign_ins_total", Type::Counter, "Sign-ins by outcome, method (pwd or provider id), client and reason"),
+    ("sesame_events_total", Type::Counter, "Audit events by type and outcome"),
+    ("sesame_tokens_issued_total", Type::Counter, "Tokens issued by grant type and client"),
+    ("sesame_refresh_reuse_detected_total", Type::Counter, "Refresh tokens presented again (family revoked)"),
+    ("sesame_rate_limited_total", Type::Counter, "Requests refused by a rate limiter, by limiter"),
+    ("sesame_federation_round_trips_total", Type::Counter, "Upstream sign-ins by provider and outcome"),
+    ("sesame_federation_duration_seconds", Type::Histogram, "Time to redeem an upstream code, by provider"),
+    ("sesame_mails_total", Type::Counter, "Mails by outcome (sent, failed, logged)"),
+    ("sesame_audit_events_written_total", Type::Counter, "Audit events stored"),
+    ("sesame_audit_events_dropped_total", Type::Counter, "Audit events lost, by reason (queue_full, refused)"),
+    ("sesame_audit_queue_depth", Type::Gauge, "Audit events waiting to be written"),
+    ("sesame_db_connections", Type::Gauge, "Database pool connections by pool (main, audit) and state (in_use, idle)"),
+    ("sesame_db_connections_max", Type::Gauge, "Database pool size limit, by pool"),
+    ("sesame_db_acquire_seconds", Type::Histogram, "Time a transaction waited for a pooled connection"),
+    ("sesame_password_hashing_queue", Type::Gauge, "Sign-ins holding or waiting for a password-hashing slot"),
+    ("sesame_rate_limit_tracked_keys", Type::Gauge, "Keys the in-memory rate limiters track"),
+    ("sesame_signing_key_age_seconds", Type::Gauge, "Age of the key signing new tokens, by algorithm"),
+    ("sesame_build_info", Type::Gauge, "Always 1; the version as a label"),
+];
+
 fn describe() {
-    describe_histogram!("sesame_http_request_duration_seconds", "HTTP requests by route template, method and status");
-    describe_counter!("sesame_sign_ins_total", "Sign-ins by outcome, method (pwd or provider id), client and reason");
-    describe_counter!("sesame_events_total", "Audit events by type and outcome");
-    describe_counter!("sesame_tokens_issued_total", "Tokens issued by grant type and client");
-    describe_counter!("sesame_refresh_reuse_detected_total", "Refresh tokens presented again (family revoked)");
-    describe_counter!("sesame_rate_limited_total", "Requests refused by a rate limiter, by limiter");
-    describe_counter!("sesame_federation_round_trips_total", "Upstream sign-ins by provider and outcome");
-    describe_histogram!("sesame_federation_duration_seconds", "Time to redeem an upstream code, by provider");
-    describe_counter!("sesame_mails_total", "Mails by outcome (sent, failed, logged)");
-    describe_counter!("sesame_audit_events_written_total", "Audit events stored");
-    describe_counter!("sesame_audit_events_dropped_total", "Audit events lost, by reason (queue_full, refused)");
-    describe_gauge!("sesame_audit_queue_depth", "Audit events waiting to be written");
-    describe_gauge!("sesame_db_connections", "Database pool connections by state (in_use, idle) and pool");
-    describe_gauge!("sesame_db_connections_max", "Database pool size limit, by pool");
-    describe_histogram!("sesame_db_acquire_seconds", "Time a transaction waited for a pooled connection");
-    describe_gauge!("sesame_password_hashing_queue", "Sign-ins holding or waiting for a password-hashing slot");
-    describe_gauge!("sesame_rate_limit_tracked_keys", "Keys the in-memory rate limiters track");
-    describe_gauge!("sesame_signing_key_age_seconds", "Age of the key signing new tokens, by algorithm");
-    describe_gauge!("sesame_build_info", "Always 1; the version as a label");
+    for &(name, kind, help) in SERIES {
+        match kind {
+            Type::Counter => describe_counter!(name, help),
+            Type::Gauge => describe_gauge!(name, help),
+            Type::Histogram => describe_histogram!(name, help),
+        }
+    }
 }
 
 /// `v` if it may be a label value of `label`, else `other`.

@@ -8,6 +8,7 @@ mod support;
 mod access;
 mod audit;
 mod authorize;
+mod backup;
 mod cancellation;
 mod cli;
 mod config;
