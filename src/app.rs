@@ -76,16 +76,20 @@ async fn serve_metrics(state: &AppState) -> anyhow::Result<Option<tokio::task::J
 }
 
 /// Every minute, forgets sealed refresh-token successors past the longest
-/// leeway; every ten minutes, deletes expired requests, codes, sessions and
-/// refresh tokens. Every replica runs it; the statements are idempotent.
+/// leeway; every `database.purge_interval_secs` (ten minutes), deletes
+/// expired requests, codes, sessions and refresh tokens, in batches. Every
+/// replica runs it; the statements are idempotent.
 fn spawn_janitor(state: AppState) -> tokio::task::JoinHandle<()> {
     let (db, clock) = (state.db.clone(), state.clock.clone());
+    let purge_every = state.config.database.purge_interval_secs.max(1);
+    let tick_secs = purge_every.min(60);
+    let rounds = purge_every.div_ceil(tick_secs);
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        let mut tick = tokio::time::interval(Duration::from_secs(tick_secs));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         for round in 0u64.. {
             tick.tick().await;
-            if round % 10 != 0 {
+            if round % rounds != 0 {
                 let spent_before = clock.now() - crate::domain::MAX_REFRESH_LEEWAY_SECS as i64;
                 if let Err(e) = crate::storage::refresh_tokens::wipe_successors(&db, spent_before).await {
                     tracing::warn!(error = %e, "wiping spent refresh-token successors failed");

@@ -18,6 +18,8 @@ pub struct DatabaseConfig {
     pub statement_timeout_ms: u64,
     /// Seconds each replica may serve a client record from memory (0: always read).
     pub client_cache_secs: u64,
+    /// Seconds between the janitor's deletes of expired rows (each replica).
+    pub purge_interval_secs: u64,
 }
 
 impl Default for DatabaseConfig {
@@ -28,6 +30,7 @@ impl Default for DatabaseConfig {
             acquire_timeout_ms: None,
             statement_timeout_ms: 5000,
             client_cache_secs: 5,
+            purge_interval_secs: 600,
         }
     }
 }

@@ -1,8 +1,7 @@
 //! `GET /.well-known/openid-configuration`. Lists exactly what is implemented.
 
-use axum::Json;
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::request::{PROMPTS, SUPPORTED_SCOPES};
@@ -10,10 +9,23 @@ use super::{AUTHORIZE, CHECK_SESSION, END_SESSION, INTROSPECT, JWKS, REVOKE, TOK
 use crate::config::SigningAlg;
 use crate::state::AppState;
 
-pub async fn get(State(state): State<AppState>) -> (HeaderMap, Json<Value>) {
-    let mut headers = HeaderMap::new();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
-    (headers, Json(document(&state)))
+/// The document, serialised once when the routes are built: it depends only
+/// on the issuer, so a request costs a copy of a reference, not a JSON build.
+#[derive(Clone)]
+pub struct Cached(axum::body::Bytes);
+
+impl Cached {
+    pub fn new(state: &AppState) -> Cached {
+        Cached(serde_json::to_vec(&document(state)).unwrap_or_default().into())
+    }
+
+    pub fn response(&self) -> Response {
+        let headers = [
+            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300")),
+            (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
+        ];
+        (headers, self.0.clone()).into_response()
+    }
 }
 
 pub fn document(state: &AppState) -> Value {

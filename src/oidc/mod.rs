@@ -44,7 +44,10 @@ pub fn routes(state: &AppState) -> Router<AppState> {
     // Public metadata: any origin may read it.
     let public = CorsLayer::new().allow_origin(Any).allow_methods([axum::http::Method::GET]);
     let metadata = Router::new()
-        .route(DISCOVERY, get(discovery::get))
+        .route(DISCOVERY, {
+            let doc = discovery::Cached::new(state);
+            get(move || std::future::ready(doc.response()))
+        })
         .route(JWKS, get(jwks::get))
         .route(JWKS_WELL_KNOWN, get(jwks::get))
         .layer(public);

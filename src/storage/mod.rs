@@ -261,25 +261,42 @@ impl Db {
     }
 }
 
-/// Removes expired rows of the short-lived tables.
+/// Rows the janitor deletes per statement: each delete is a short
+/// transaction, so a backlog of millions never holds one long one.
+const PURGE_BATCH: i64 = 2000;
+
+/// Removes expired rows of the short-lived tables, in batches, each found
+/// through an index.
 pub async fn purge_expired(db: &Db, now: i64) -> Result<u64> {
     let mut n = 0;
-    for sql in [
-        "DELETE FROM auth_requests WHERE expires_at <= $1",
-        "DELETE FROM federation_states WHERE expires_at <= $1",
-        "DELETE FROM email_tokens WHERE expires_at <= $1",
-        "DELETE FROM auth_codes WHERE expires_at <= $1 - 3600",
-        "DELETE FROM sessions WHERE expires_at <= $1 OR idle_expires_at <= $1",
-        "DELETE FROM refresh_tokens WHERE grant_expires_at <= $1",
+    for (table, key, expired) in [
+        ("auth_requests", "id", "expires_at <= $1"),
+        ("federation_states", "state_hash", "expires_at <= $1"),
+        ("email_tokens", "token_hash", "expires_at <= $1"),
+        ("auth_codes", "code_hash", "expires_at <= $1 - 3600"),
+        ("sessions", "id_hash", "expires_at <= $1"),
+        ("sessions", "id_hash", "idle_expires_at <= $1"),
+        ("refresh_tokens", "token_hash", "grant_expires_at <= $1"),
         // Front-channel logout for a browser that never came back.
-        "DELETE FROM ended_sessions WHERE ended_at <= $1 - 2592000",
+        ("ended_sessions", "id_hash", "ended_at <= $1 - 2592000"),
         // Every token of a grant has expired a year after it was revoked.
-        "DELETE FROM revoked_grants WHERE revoked_at <= $1 - 31536000",
+        ("revoked_grants", "grant_id", "revoked_at <= $1 - 31536000"),
         // Attempt windows over; addresses unseen for 90 days.
-        "DELETE FROM attempts WHERE window_start <= $1 - 120",
-        "DELETE FROM known_addresses WHERE seen_at <= $1 - 7776000",
+        ("attempts", "bucket", "window_start <= $1 - 120"),
+        ("known_addresses", "bucket", "seen_at <= $1 - 7776000"),
     ] {
-        n += sqlx::query(sql).bind(now).execute(db.pool()).await?.rows_affected();
+        // Only these literals are formatted in; `now` is bound.
+        let sql = format!(
+            "DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} WHERE {expired} LIMIT {PURGE_BATCH})"
+        );
+        loop {
+            let done =
+                sqlx::query(sqlx::AssertSqlSafe(sql.clone())).bind(now).execute(db.pool()).await?.rows_affected();
+            n += done;
+            if done < PURGE_BATCH as u64 {
+                break;
+            }
+        }
     }
     n += refresh_tokens::wipe_successors(db, now - crate::domain::MAX_REFRESH_LEEWAY_SECS as i64).await?;
     Ok(n)

@@ -109,6 +109,13 @@ async fn code_misuse(db: TestDb) {
     // The janitor's purge runs on this backend and removes what has expired.
     let far = app.state.clock.now() + 400 * 86_400;
     assert!(sesame::storage::purge_expired(&app.state.db, far).await.unwrap() > 0);
+    // A backlog larger than one batch goes too, batch after batch.
+    let backlog = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 4500)
+                   INSERT INTO attempts (bucket, window_start, n, prev_n) SELECT 'old' || i, 0, 1, 0 FROM n";
+    sqlx::query(backlog).execute(app.state.db.pool()).await.unwrap();
+    assert_eq!(sesame::storage::purge_expired(&app.state.db, far).await.unwrap(), 4500);
+    let left: (i64,) = sqlx::query_as("SELECT count(*) FROM attempts").fetch_one(app.state.db.pool()).await.unwrap();
+    assert_eq!(left.0, 0);
 }
 
 async fn refresh_rotation_and_reuse(db: TestDb) {

@@ -16,3 +16,9 @@ CREATE TABLE known_addresses (
     seen_at BIGINT NOT NULL
 );
 CREATE INDEX known_addresses_seen_at ON known_addresses (seen_at);
+
+-- The janitor's deletes, each on an index (no table scan at any size).
+CREATE INDEX sessions_idle_expires_at ON sessions (idle_expires_at);
+CREATE INDEX refresh_tokens_grant_expires_at ON refresh_tokens (grant_expires_at);
+CREATE INDEX auth_codes_expires_at ON auth_codes (expires_at);
+CREATE INDEX revoked_grants_revoked_at ON revoked_grants (revoked_at);
