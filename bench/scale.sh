@@ -53,7 +53,7 @@ fill() { # from to
     sql <<SQL
 INSERT INTO users (user_id, email, email_normalized, email_verified, disabled, created_at, updated_at)
 SELECT 'u' || i, 'u' || i || '@example.com', 'u' || i || '@example.com', true, false, $now, $now
-FROM generate_series($from / 100 + 1, $to / 100) AS i ON CONFLICT DO NOTHING;
+FROM generate_series($from / 100 + 1, $to / 100 + 1) AS i ON CONFLICT DO NOTHING;
 INSERT INTO sessions (id_hash, sid, user_id, auth_time, amr, created_at, last_seen_at, idle_expires_at, expires_at)
 SELECT md5('s' || i) || md5('t' || i), 'sid' || i, 'u' || (i / 100 + 1), $now, '["pwd"]', $now, $now,
        CASE WHEN i % 10 = 0 THEN $now - 60 ELSE $now + 86400 END, $now + 86400
@@ -64,7 +64,7 @@ SELECT md5('r' || i) || md5('q' || i), 'g' || i, 'spa', 'u' || (i / 100 + 1), 's
        '["pwd"]', false, $now, $now + 86400, CASE WHEN i % 10 = 0 THEN $now - 60 ELSE $now + 86400 END
 FROM generate_series($from + 1, $to) AS i;
 INSERT INTO audit_events (at, type, outcome, user_id, email, client_id, ip, request_id, method)
-SELECT ($now - 86400 + i % 86400) * 1000, 'token_refreshed', 'success', 'u' || (i / 100 + 1),
+SELECT ($now::bigint - 86400 + i % 86400) * 1000, 'token_refreshed', 'success', 'u' || (i / 100 + 1),
        'u' || (i / 100 + 1) || '@example.com', 'spa', '198.51.100.' || (i % 250), md5('x' || i), 'pwd'
 FROM generate_series($from + 1, $to) AS i;
 ANALYZE;
@@ -76,6 +76,13 @@ seq_scans() {
             WHERE relname IN ('sessions', 'refresh_tokens', 'audit_events', 'users', 'session_clients')"
 }
 
+expired() {
+    sql -c "SELECT (SELECT count(*) FROM sessions WHERE idle_expires_at <= extract(epoch from now())::bigint
+                     OR expires_at <= extract(epoch from now())::bigint)
+                 || ' expired sessions, ' ||
+                   (SELECT count(*) FROM refresh_tokens WHERE grant_expires_at <= extract(epoch from now())::bigint)
+                 || ' expired refresh tokens'"
+}
 start_server() {
     $BIN serve >"$WORK/server.log" 2>&1 &
     SERVER_PID=$!
@@ -110,7 +117,10 @@ measure "$SMALL"
 start=$(date +%s)
 fill "$SMALL" "$ROWS"
 echo "| $ROWS | filled in $(( $(date +%s) - start )) s; database $(sql -c "SELECT pg_size_pretty(pg_database_size('$DB'))") | | | | |"
+echo "| $ROWS | janitor backlog before the start: $(expired) | | | | |"
+start=$(date +%s)
 measure "$ROWS"
+echo "| $ROWS | after the janitor's first pass (at start, while serving): $(expired) | | | | |"
 
 echo
 echo "Plans of the hot statements at $ROWS rows:"
@@ -128,13 +138,6 @@ done
 
 echo
 echo "Janitor soak: sessions idle out after 30 s, the janitor runs every 20 s, full logins for ${SOAK_SECS} s"
-expired() {
-    sql -c "SELECT (SELECT count(*) FROM sessions WHERE idle_expires_at <= extract(epoch from now())::bigint
-                     OR expires_at <= extract(epoch from now())::bigint)
-                 || ' expired sessions, ' ||
-                   (SELECT count(*) FROM refresh_tokens WHERE grant_expires_at <= extract(epoch from now())::bigint)
-                 || ' expired refresh tokens'"
-}
 echo "- before: $(expired)"
 export SESAME_DATABASE__PURGE_INTERVAL_SECS=20 SESAME_SESSION__IDLE_TIMEOUT_SECS=30
 start_server

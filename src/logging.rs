@@ -28,7 +28,18 @@ fn escaped() -> impl for<'w> tracing_subscriber::fmt::FormatFields<'w> + 'static
     .delimited(" ")
 }
 
-pub fn init(format: LogFormat, level: &str, sink: Sink) {
+/// Starts logging (and, when `traces` names an endpoint, the OpenTelemetry
+/// exporter, whose handle comes back to be flushed at shutdown).
+pub fn init(
+    format: LogFormat,
+    level: &str,
+    sink: Sink,
+    traces: Option<&crate::config::TracingConfig>,
+) -> anyhow::Result<Option<crate::telemetry::traces::Traces>> {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+
     let filter = std::env::var("RUST_LOG")
         .ok()
         .and_then(|v| EnvFilter::try_new(v).ok())
@@ -39,19 +50,25 @@ pub fn init(format: LogFormat, level: &str, sink: Sink) {
         Sink::Stdout => std::io::stdout().is_terminal(),
         Sink::Stderr => std::io::stderr().is_terminal(),
     };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi);
-    let res = match (format, sink) {
+    type Boxed = Box<dyn Layer<tracing_subscriber::Registry> + Send + Sync>;
+    let base = tracing_subscriber::fmt::layer().with_ansi(ansi);
+    let lines: Boxed = match (format, sink) {
         (LogFormat::Json, Sink::Stdout) => {
-            builder.json().with_current_span(true).with_span_list(false).with_writer(std::io::stdout).try_init()
+            base.json().with_current_span(true).with_span_list(false).with_writer(std::io::stdout).boxed()
         }
         (LogFormat::Json, Sink::Stderr) => {
-            builder.json().with_current_span(true).with_span_list(false).with_writer(std::io::stderr).try_init()
+            base.json().with_current_span(true).with_span_list(false).with_writer(std::io::stderr).boxed()
         }
-        (LogFormat::Text, Sink::Stdout) => builder.fmt_fields(escaped()).with_writer(std::io::stdout).try_init(),
-        (LogFormat::Text, Sink::Stderr) => builder.fmt_fields(escaped()).with_writer(std::io::stderr).try_init(),
+        (LogFormat::Text, Sink::Stdout) => base.fmt_fields(escaped()).with_writer(std::io::stdout).boxed(),
+        (LogFormat::Text, Sink::Stderr) => base.fmt_fields(escaped()).with_writer(std::io::stderr).boxed(),
+    };
+    let (otel, handle) = match traces.map(crate::telemetry::traces::layer).transpose()?.flatten() {
+        Some((layer, handle)) => (Some(layer), Some(handle)),
+        None => (None, None),
     };
     // A second init (tests) keeps the first subscriber.
-    drop(res);
+    let _ = tracing_subscriber::registry().with(lines).with(otel).with(filter).try_init();
+    Ok(handle)
 }
 
 #[cfg(test)]

@@ -147,14 +147,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let out = Out { json: cli.json };
     match cli.command {
         Command::Serve => {
-            logging::init(cfg.log_format, &cfg.log_level, Sink::Stdout);
+            let traces = logging::init(cfg.log_format, &cfg.log_level, Sink::Stdout, Some(&cfg.tracing))?;
             log_warnings(&cfg);
-            serve(cfg).await
+            let result = serve(cfg).await;
+            if let Some(t) = traces {
+                t.shutdown();
+            }
+            result
         }
         Command::Healthcheck { url } => healthcheck(&cfg, url).await,
         command => {
             let level = if cfg.log_level == "info" { "warn" } else { cfg.log_level.as_str() };
-            logging::init(cfg.log_format, level, Sink::Stderr);
+            logging::init(cfg.log_format, level, Sink::Stderr, None)?;
             log_warnings(&cfg);
             let result = match command {
                 Command::Migrate { check: true } => migrate_check(&cfg, &out).await,

@@ -49,6 +49,7 @@ pub struct Config {
     pub http: HttpConfig,
     pub audit: AuditConfig,
     pub metrics: MetricsConfig,
+    pub tracing: TracingConfig,
     pub smtp: SmtpConfig,
     pub passwords: PasswordsConfig,
     /// Clients declared here are kept in the database and cannot be edited from the CLI.
@@ -80,6 +81,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             audit: AuditConfig::default(),
             metrics: MetricsConfig::default(),
+            tracing: TracingConfig::default(),
             smtp: SmtpConfig::default(),
             passwords: PasswordsConfig::default(),
             clients: Vec::new(),
@@ -128,6 +130,14 @@ impl Config {
         self.issuer_url()?;
         self.listen_addr()?;
         self.metrics_addr()?;
+        if !self.tracing.otlp_endpoint.is_empty()
+            && !url::Url::parse(&self.tracing.otlp_endpoint).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+        {
+            return Err(err(format!(
+                "tracing.otlp_endpoint (SESAME_TRACING__OTLP_ENDPOINT): `{}` is not an http(s) URL",
+                self.tracing.otlp_endpoint
+            )));
+        }
         let db = self.database_url();
         if !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://")) {
             return Err(err(format!(

@@ -35,6 +35,23 @@ impl Default for DatabaseConfig {
     }
 }
 
+/// Optional OpenTelemetry traces.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TracingConfig {
+    /// Empty: no traces. An OTLP/HTTP traces URL
+    /// (`http://collector:4318/v1/traces`): every request's span goes there.
+    pub otlp_endpoint: String,
+    /// The `service.name` of the spans.
+    pub service_name: String,
+}
+
+impl Default for TracingConfig {
+    fn default() -> Self {
+        TracingConfig { otlp_endpoint: String::new(), service_name: "sesame".into() }
+    }
+}
+
 /// Prometheus metrics (`GET /metrics`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -10,6 +10,7 @@
 //! one label, is recorded as `other`, so no input can grow the registry.
 
 pub mod http;
+pub mod traces;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, OnceLock};

@@ -92,6 +92,10 @@ async fn unknown_key_in_file_stays_an_error_and_leeway_is_bounded() {
 async fn malformed_values_are_named() {
     assert_config_error(&run(&["serve"], &[("SESAME_LISTEN", "nope")]), &["SESAME_LISTEN", "nope"]);
     assert_config_error(&run(&["serve"], &[("SESAME_ISSUER", "ftp://x")]), &["SESAME_ISSUER"]);
+    let bad = [("SESAME_METRICS__LISTEN", "everywhere")];
+    assert_config_error(&run(&["serve"], &bad), &["SESAME_METRICS__LISTEN", "everywhere"]);
+    let bad = [("SESAME_TRACING__OTLP_ENDPOINT", "collector:4318")];
+    assert_config_error(&run(&["serve"], &bad), &["SESAME_TRACING__OTLP_ENDPOINT"]);
     assert_config_error(
         &run(&["serve"], &[("SESAME_ISSUER", "https://a.example.com/?q=1")]),
         &["SESAME_ISSUER", "query"],

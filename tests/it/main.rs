@@ -33,4 +33,5 @@ mod server;
 mod session_mgmt;
 mod throttling;
 mod token;
+mod traces;
 mod upgrade;

@@ -18,6 +18,15 @@ pub struct Server {
     pub lines: Arc<Mutex<Vec<String>>>,
 }
 
+impl Server {
+    /// SIGTERM, as an orchestrator stops it; waits for the exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        self.child.wait().unwrap()
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
