@@ -94,8 +94,37 @@ pub struct NewEvent<'a> {
     pub details: Option<&'a serde_json::Value>,
 }
 
+/// Rows per INSERT statement: a batch is written as statements of these
+/// sizes (largest first), so each connection caches at most five prepared
+/// statements. (One statement per batch length made every length a statement
+/// of its own: hundreds of large prepared statements per connection, which
+/// held tens of MB and were parsed again and again.)
+const CHUNKS: [usize; 5] = [256, 64, 16, 4, 1];
+
+/// Writes `rows` in one transaction (one statement when there is one row).
 async fn insert_rows(db: &Db, rows: &[NewEvent<'_>]) -> Result<()> {
+    if rows.len() <= 1 {
+        return insert_chunk(db.pool(), db.backend(), rows).await;
+    }
+    let mut tx = db.begin().await?;
+    let mut rest = rows;
+    while !rest.is_empty() {
+        let n = CHUNKS.iter().copied().find(|&c| c <= rest.len()).unwrap_or(1);
+        let (chunk, tail) = rest.split_at(n);
+        insert_chunk(&mut *tx, db.backend(), chunk).await?;
+        rest = tail;
+    }
+    super::commit(tx).await
+}
+
+async fn insert_chunk<'e, E>(ex: E, backend: Backend, rows: &[NewEvent<'_>]) -> Result<()>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
     const N: usize = 14;
+    if rows.is_empty() {
+        return Ok(());
+    }
     let mut sql = format!("INSERT INTO audit_events ({COLUMNS}) VALUES ");
     for r in 0..rows.len() {
         sql.push_str(if r > 0 { ", (" } else { "(" });
@@ -103,7 +132,7 @@ async fn insert_rows(db: &Db, rows: &[NewEvent<'_>]) -> Result<()> {
             if c > 1 {
                 sql.push_str(", ");
             }
-            match db.backend() {
+            match backend {
                 Backend::Sqlite => sql.push('?'),
                 Backend::Postgres => {
                     let _ = write!(sql, "${}", r * N + c);
@@ -130,7 +159,7 @@ async fn insert_rows(db: &Db, rows: &[NewEvent<'_>]) -> Result<()> {
             .bind(e.actor)
             .bind(e.details.map(|d| d.to_string()));
     }
-    q.execute(db.pool()).await?;
+    q.execute(ex).await?;
     Ok(())
 }
 
