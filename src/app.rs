@@ -22,7 +22,7 @@ pub fn router(state: AppState) -> Router {
     let metrics = state.config.metrics.enabled && state.config.metrics.listen.is_empty();
     let app = Router::new()
         .merge(health::routes())
-        .merge(if metrics { telemetry::http::routes() } else { Router::new() })
+        .merge(if metrics { telemetry::http::main_routes() } else { Router::new() })
         .merge(mounted)
         .fallback(http::not_found)
         .layer(axum::middleware::from_fn_with_state(state.proxies.clone(), http::client_ip::layer))

@@ -51,6 +51,18 @@ fn refused_by(limiter: &'static str, ok: bool) -> bool {
 /// How long an address an account signed in from stays known (90 days).
 const KNOWN_FOR: i64 = 90 * 86_400;
 
+/// The unit a password budget counts: an IPv4 address, or an IPv6 /64 (one
+/// subscriber's network, where a host picks new addresses at will).
+fn network(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+        v4 => v4,
+    }
+}
+
 /// The stored key of a budget: a hash, so no typed address is kept.
 fn bucket(kind: &str, key: &str) -> String {
     crate::crypto::random::sha256_hex(&format!("{kind}:{key}"))
@@ -162,7 +174,7 @@ impl Limits {
         }
         let account = crate::domain::normalize_email(email);
         let mut buckets = vec![bucket("account", &account)];
-        if let Some(ip) = ip {
+        if let Some(ip) = ip.map(network) {
             buckets.push(bucket("address", &ip.to_string()));
             buckets.push(bucket("account_at", &format!("{account} {ip}")));
         }
@@ -177,7 +189,7 @@ impl Limits {
         if !over(0, self.login_per_account) {
             return Ok(true);
         }
-        let known = match ip {
+        let known = match ip.map(network) {
             Some(ip) => attempts::is_known(db, &bucket("known", &format!("{account} {ip}")), now - KNOWN_FOR).await?,
             None => false,
         };
@@ -187,7 +199,7 @@ impl Limits {
     /// Remembers that `email` signed in from `ip`: the account-wide budget
     /// never stops that address (for `KNOWN_FOR`).
     pub async fn signed_in(&self, db: &Db, now: i64, ip: Option<IpAddr>, email: &str) -> Result<(), StorageError> {
-        let Some(ip) = ip else { return Ok(()) };
+        let Some(ip) = ip.map(network) else { return Ok(()) };
         let account = crate::domain::normalize_email(email);
         attempts::remember(db, &bucket("known", &format!("{account} {ip}")), now).await
     }
@@ -252,5 +264,21 @@ impl Limits {
             + self.mails.len()
             + self.client_auth_ip.len()
             + self.client_auth_id.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ipv6_network_is_one_address_to_the_password_budgets() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(network(a), network(b));
+        assert_ne!(network(a), network(other));
+        let v4: IpAddr = "198.51.100.7".parse().unwrap();
+        assert_eq!(network(v4), v4);
     }
 }

@@ -62,8 +62,12 @@ pub fn init(
         (LogFormat::Text, Sink::Stdout) => base.fmt_fields(escaped()).with_writer(std::io::stdout).boxed(),
         (LogFormat::Text, Sink::Stderr) => base.fmt_fields(escaped()).with_writer(std::io::stderr).boxed(),
     };
+    // Spans only: events (log lines, the audit log's among them) carry typed
+    // addresses and the like, which stay in the logs.
     let (otel, handle) = match traces.map(crate::telemetry::traces::layer).transpose()?.flatten() {
-        Some((layer, handle)) => (Some(layer), Some(handle)),
+        Some((layer, handle)) => {
+            (Some(layer.with_filter(tracing_subscriber::filter::filter_fn(|m| m.is_span()))), Some(handle))
+        }
         None => (None, None),
     };
     // A second init (tests) keeps the first subscriber.

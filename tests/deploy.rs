@@ -94,6 +94,8 @@ fn the_configmap_is_a_config_sesame_accepts() {
         "SESAME_MASTER_KEY_FILE",
         "secretKeyRef:",
         "kind: PodDisruptionBudget",
+        "kind: NetworkPolicy",
+        "automountServiceAccountToken: false",
     ] {
         assert!(yaml.contains(needle), "{needle} missing from the manifests");
     }

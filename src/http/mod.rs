@@ -51,6 +51,22 @@ pub fn layers(app: Router, cfg: &HttpConfig) -> Router {
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(axum::middleware::from_fn(plain_request_id))
+}
+
+/// An incoming `X-Request-Id` is kept (a proxy's id ties its logs to ours)
+/// only when it is a plain token of at most 64 characters; anything else is
+/// dropped and replaced by our own, so logs and trace attributes never carry
+/// what a client chose to write there.
+async fn plain_request_id(mut req: Request, next: Next) -> Response {
+    let plain = |v: &HeaderValue| {
+        let b = v.as_bytes();
+        !b.is_empty() && b.len() <= 64 && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+    };
+    if req.headers().get(REQUEST_ID).is_some_and(|v| !plain(v)) {
+        req.headers_mut().remove(REQUEST_ID);
+    }
+    next.run(req).await
 }
 
 /// The span records the matched route, never the raw URI: query strings carry

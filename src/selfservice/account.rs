@@ -338,6 +338,13 @@ pub async fn change_email(State(state): State<AppState>, ClientIp(ip): ClientIp,
         if user.password_hash.is_none() && !fresh(&state, &s) {
             return Ok(back(&state, "error", "reauth"));
         }
+        // The password is checked against the same budgets as a sign-in.
+        let email = user.email.clone().unwrap_or_else(|| user.user_id.clone());
+        if user.password_hash.is_some()
+            && !state.limits.login(&state.db, state.clock.now(), ip, &email).await.map_err(Failure::internal)?
+        {
+            return Ok(back(&state, "error", "throttled"));
+        }
         if let Some(h) = &user.password_hash
             && !password::verify(p.first("current_password").unwrap_or("").to_string(), h.clone()).await
         {

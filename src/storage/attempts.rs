@@ -23,7 +23,9 @@ impl Counted {
 }
 
 /// Counts one attempt in each of `buckets` at `now`; the counts come back in
-/// the order of `buckets`.
+/// the order of `buckets`. A replica whose clock is behind never moves a
+/// window back (which would forget the attempts counted in it): its attempt
+/// counts in the newer window.
 pub async fn count(db: &Db, buckets: &[String], now: i64) -> Result<Vec<Counted>> {
     if buckets.is_empty() {
         return Ok(Vec::new());
@@ -34,25 +36,25 @@ pub async fn count(db: &Db, buckets: &[String], now: i64) -> Result<Vec<Counted>
     let sql = sqlx::AssertSqlSafe(format!(
         "INSERT INTO attempts (bucket, window_start, n, prev_n) VALUES {}
          ON CONFLICT (bucket) DO UPDATE SET
-           prev_n = CASE WHEN attempts.window_start = excluded.window_start THEN attempts.prev_n
+           prev_n = CASE WHEN excluded.window_start <= attempts.window_start THEN attempts.prev_n
                          WHEN attempts.window_start = excluded.window_start - 60 THEN attempts.n
                          ELSE 0 END,
-           n = CASE WHEN attempts.window_start = excluded.window_start THEN attempts.n + 1 ELSE 1 END,
-           window_start = excluded.window_start
-         RETURNING bucket, n, prev_n",
+           n = CASE WHEN excluded.window_start <= attempts.window_start THEN attempts.n + 1 ELSE 1 END,
+           window_start = CASE WHEN excluded.window_start <= attempts.window_start
+                               THEN attempts.window_start ELSE excluded.window_start END
+         RETURNING bucket, n, prev_n, window_start",
         values.join(", ")
     ));
-    let mut q = sqlx::query_as::<_, (String, i64, i64)>(sql).bind(window);
+    let mut q = sqlx::query_as::<_, (String, i64, i64, i64)>(sql).bind(window);
     for b in buckets {
         q = q.bind(b);
     }
     let rows = q.fetch_all(db.pool()).await?;
-    let into_window = now - window;
     Ok(buckets
         .iter()
         .map(|b| {
-            let (n, prev_n) = rows.iter().find(|r| &r.0 == b).map(|r| (r.1, r.2)).unwrap_or((1, 0));
-            Counted { into_window, n, prev_n }
+            let (n, prev_n, start) = rows.iter().find(|r| &r.0 == b).map(|r| (r.1, r.2, r.3)).unwrap_or((1, 0, window));
+            Counted { into_window: (now - start).clamp(0, 59), n, prev_n }
         })
         .collect())
 }

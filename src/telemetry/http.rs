@@ -15,9 +15,31 @@ use metrics::{gauge, histogram};
 use crate::config::SigningAlg;
 use crate::state::AppState;
 
-/// The scrape route, for the main listener or the `[metrics] listen` one.
+/// The scrape route on the `[metrics] listen` address: anyone who reaches
+/// that address may scrape.
 pub fn routes() -> Router<AppState> {
     Router::new().route("/metrics", get(scrape))
+}
+
+/// The scrape route on the main listener, where the login box's users are:
+/// only for a peer on this host (loopback) that is not a proxy passing a
+/// request on (no `Forwarded`/`X-Forwarded-For`). Everyone else gets the
+/// same 404 as any unknown path.
+pub fn main_routes() -> Router<AppState> {
+    Router::new().route("/metrics", get(scrape_local))
+}
+
+async fn scrape_local(State(state): State<AppState>, req: Request) -> Response {
+    let peer = req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+    let local = peer.is_some_and(|ip| match ip {
+        std::net::IpAddr::V6(v6) => v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+        v4 => v4.is_loopback(),
+    });
+    let h = req.headers();
+    if !local || h.contains_key("x-forwarded-for") || h.contains_key(header::FORWARDED) {
+        return crate::http::not_found().await.into_response();
+    }
+    scrape(State(state)).await
 }
 
 /// Times the request and counts it by route template (`unmatched` for paths

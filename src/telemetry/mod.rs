@@ -91,7 +91,7 @@ fn describe() {
 fn bounded(label: &'static str, v: &str) -> String {
     let plain = !v.is_empty()
         && v.len() <= 64
-        && v.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':' | b'@'));
+        && v.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'));
     if !plain {
         return "other".into();
     }

@@ -121,6 +121,13 @@ async fn metrics_answer_what_operators_ask(db: TestDb) {
     reqwest::get(app.url("/no/such/path/12345")).await.unwrap();
     let text = scrape(&app.base_url).await;
     assert!(value(&text, "sesame_http_request_duration_seconds_count", &[("route", "unmatched")]) >= 1.0);
+    // A request id the client wrote is kept only when it is a plain token;
+    // anything else is replaced (it would reach logs and traces).
+    for (sent, kept) in [("abc-123.X_y", true), ("a b", false), (&"r".repeat(65) as &str, false)] {
+        let r = reqwest::Client::new().get(app.url("/healthz")).header("x-request-id", sent).send().await.unwrap();
+        let back = r.headers()["x-request-id"].to_str().unwrap().to_string();
+        assert_eq!(back == sent, kept, "{sent:?} came back as {back:?}");
+    }
     // Gauges sampled at scrape time.
     for series in [
         "sesame_db_connections{",
@@ -152,6 +159,13 @@ async fn metrics_can_have_a_listener_of_their_own(db: TestDb) {
     assert_eq!(r.status(), StatusCode::NOT_FOUND, "not on the main listener");
     let text = scrape(&format!("http://{listen}")).await;
     assert!(text.contains("sesame_build_info"));
+    // A request for /metrics on the main listener passed on by a proxy, or
+    // from another host, is not answered: there it is only for this host.
+    let on_main = TestApp::spawn(&db, |_| {}).await;
+    let r = reqwest::Client::new().get(on_main.url("/metrics")).header("x-forwarded-for", "203.0.113.9").send().await;
+    assert_eq!(r.unwrap().status(), StatusCode::NOT_FOUND);
+    let r = reqwest::Client::new().get(on_main.url("/metrics")).header("forwarded", "for=203.0.113.9").send().await;
+    assert_eq!(r.unwrap().status(), StatusCode::NOT_FOUND);
     // Only /metrics there.
     let r = reqwest::get(format!("http://{listen}/authorize")).await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);

@@ -381,6 +381,15 @@ async fn account_page_changes(db: TestDb) {
     assert_eq!(u.email.as_deref(), Some("dave@new.example"));
     assert!(u.email_verified);
 
+    // Guessing the password through the email form spends the sign-in
+    // budget (it had none: every guess was checked).
+    let mut answers = Vec::new();
+    for _ in 0..12 {
+        let form = [("csrf", csrf.as_str()), ("email", "dave@other.example"), ("current_password", "guess guess")];
+        answers.push(location(&b.post_form("/account/email", &form).await));
+    }
+    assert!(answers.iter().any(|l| l.contains("error=throttled")), "{answers:?}");
+
     // A form without the CSRF value changes nothing.
     let forged = b.post_form("/account/sessions/end", &[("sid", "others")]).await;
     assert_eq!(forged.status(), StatusCode::FORBIDDEN);
