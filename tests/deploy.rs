@@ -140,3 +140,40 @@ fn the_dashboard_reads_only_series_sesame_exports() {
         assert!(docs.contains(&format!("`{name}`")), "docs/operations.md does not explain {name}");
     }
 }
+
+/// Every dashboard query parses as PromQL: promtool (Debian's `prometheus`
+/// package) checks them as recording rules, Grafana's variables filled in.
+#[test]
+fn the_dashboard_queries_are_promql() {
+    if Command::new("promtool").arg("--version").output().is_err() {
+        assert!(
+            !std::env::var("CI").is_ok_and(|v| v == "true"),
+            "promtool is not installed (apt-get install prometheus)"
+        );
+        eprintln!("skipped: promtool is not installed");
+        return;
+    }
+    let dash: serde_json::Value = serde_json::from_str(&read("deploy/grafana/sesame.json")).unwrap();
+    let mut rules = String::from("groups:\n  - name: dashboard\n    rules:\n");
+    let mut n = 0;
+    for panel in dash["panels"].as_array().unwrap() {
+        for t in panel["targets"].as_array().into_iter().flatten() {
+            let expr = t["expr"].as_str().unwrap();
+            let expr = expr.replace("$__rate_interval", "5m").replace("$__range", "1h").replace("$instance", ".*");
+            n += 1;
+            rules
+                .push_str(&format!("      - record: dashboard_query_{n}\n        expr: {}\n", serde_json::json!(expr)));
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rules.yml");
+    std::fs::write(&file, &rules).unwrap();
+    let out = Command::new("promtool").args(["check", "rules"]).arg(&file).output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{text}\n{rules}");
+    assert!(text.contains(&format!("{n} rules found")), "{text}");
+    // And it sees a broken one.
+    std::fs::write(&file, "groups:\n  - name: x\n    rules:\n      - record: broken\n        expr: sum(rate(x[5m])\n")
+        .unwrap();
+    assert!(!Command::new("promtool").args(["check", "rules"]).arg(&file).output().unwrap().status.success());
+}
