@@ -151,5 +151,11 @@ for t in $(seq 30 30 "$SOAK_SECS"); do
     echo "- after $t s of logins: $(expired)"
 done
 wait "$gen"
-echo "- load: $(python3 -c 'import json,sys; o=json.load(open(sys.argv[1])); print(f"{o[\"rps\"]:.0f}/s, p50 {o[\"p50_ms\"]} ms, {o[\"errors\"]} errors")' "$WORK/soak.json")"
+load=$(python3 - "$WORK/soak.json" <<'PY'
+import json, sys
+o = json.load(open(sys.argv[1]))
+print("%.0f/s, p50 %s ms, %s errors" % (o["rps"], o["p50_ms"], o["errors"]))
+PY
+)
+echo "- load: $load"
 stop_server

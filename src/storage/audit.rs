@@ -99,22 +99,16 @@ pub struct NewEvent<'a> {
 /// statements. (One statement per batch length made every length a statement
 /// of its own: hundreds of large prepared statements per connection, which
 /// held tens of MB and were parsed again and again.)
-const CHUNKS: [usize; 5] = [256, 64, 16, 4, 1];
+pub const CHUNKS: [usize; 5] = [256, 64, 16, 4, 1];
 
-/// Writes `rows` in one transaction (one statement when there is one row).
+/// How many of `n` waiting rows the next statement writes.
+pub fn chunk_len(n: usize) -> usize {
+    CHUNKS.iter().copied().find(|&c| c <= n).unwrap_or(1).min(n.max(1))
+}
+
+/// Writes `rows` (at most `CHUNKS[0]`; see `chunk_len`) in one statement.
 async fn insert_rows(db: &Db, rows: &[NewEvent<'_>]) -> Result<()> {
-    if rows.len() <= 1 {
-        return insert_chunk(db.pool(), db.backend(), rows).await;
-    }
-    let mut tx = db.begin().await?;
-    let mut rest = rows;
-    while !rest.is_empty() {
-        let n = CHUNKS.iter().copied().find(|&c| c <= rest.len()).unwrap_or(1);
-        let (chunk, tail) = rest.split_at(n);
-        insert_chunk(&mut *tx, db.backend(), chunk).await?;
-        rest = tail;
-    }
-    super::commit(tx).await
+    insert_chunk(db.pool(), db.backend(), rows).await
 }
 
 async fn insert_chunk<'e, E>(ex: E, backend: Backend, rows: &[NewEvent<'_>]) -> Result<()>
