@@ -178,6 +178,7 @@ mod tests {
     fn label_values_are_bounded() {
         assert_eq!(bounded("t_plain", "web-app_1"), "web-app_1");
         assert_eq!(bounded("t_plain", "a b"), "other");
+        assert_eq!(bounded("t_plain", "mia@example.com"), "other", "never an address");
         assert_eq!(bounded("t_plain", "x\u{0}"), "other");
         assert_eq!(bounded("t_plain", &"a".repeat(65)), "other");
         for i in 0..MAX_VALUES {

@@ -49,7 +49,25 @@ backend_tests!(
     a_burst_of_sign_ins_is_served,
     oversized_bodies_get_413_on_every_route,
     failed_client_authentication_is_throttled,
+    attempt_windows_never_move_back,
 );
+
+/// A replica whose clock is a minute behind must not reset a budget by moving
+/// its window back (it used to start a fresh window with one attempt).
+async fn attempt_windows_never_move_back(db: TestDb) {
+    use sesame::storage::attempts::count;
+    let app = TestApp::spawn(&db, |_| {}).await;
+    let b = vec!["skewed".to_string()];
+    let now = 1_800_000_030;
+    for _ in 0..3 {
+        count(&app.state.db, &b, now + 60).await.unwrap();
+    }
+    let behind = count(&app.state.db, &b, now).await.unwrap()[0];
+    assert_eq!((behind.n, behind.prev_n), (4, 0), "counted in the newer window");
+    assert!(behind.in_last_minute() >= 4.0);
+    let ahead = count(&app.state.db, &b, now + 61).await.unwrap()[0];
+    assert_eq!(ahead.n, 5);
+}
 
 /// The review's spoof: a random leftmost X-Forwarded-For entry per attempt got
 /// 20 of 20 attempts through. The client is the rightmost untrusted entry.
