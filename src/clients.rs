@@ -110,6 +110,7 @@ pub fn validate(spec: ClientSpec, issuer_is_https: bool, now: i64) -> Result<Val
             require_groups: dedup(spec.require_groups),
             default_audience: spec.default_audience,
             rbac_claims: spec.rbac_claims,
+            require_mfa: spec.require_mfa,
             source: "cli".into(),
             created_at: now,
             updated_at: now,
@@ -140,6 +141,7 @@ pub fn spec_of(c: &Client) -> ClientSpec {
         require_groups: c.require_groups.clone(),
         default_audience: c.default_audience.clone(),
         rbac_claims: c.rbac_claims,
+        require_mfa: c.require_mfa,
     }
 }
 

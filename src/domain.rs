@@ -39,6 +39,8 @@ pub struct Client {
     pub default_audience: Option<String>,
     /// Tokens carry `roles` and `groups` even when the scope does not ask.
     pub rbac_claims: bool,
+    /// Every sign-in to this client needs a second factor.
+    pub require_mfa: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }

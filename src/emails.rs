@@ -14,6 +14,8 @@ use crate::storage::{Db, StorageError};
 
 pub const VERIFY_EMAIL: &str = "/verify-email";
 pub const RESET_PASSWORD: &str = "/reset-password";
+/// What the notice says when every factor was removed.
+pub const ALL_FACTORS_REMOVED: &str = "Every second factor and recovery code was removed from your account.";
 
 /// What a new link is for, and what it carries.
 pub struct LinkFor<'a> {
@@ -159,6 +161,36 @@ impl Emails {
             "The {product} account that used this address now signs in with {new}, and links mailed here before no longer work.\n\nIf this was not you, tell your administrator at once."
         ),
     });
+    }
+
+    /// Tells the owner that a second factor was added or removed, or the
+    /// recovery codes replaced (`what`, in words).
+    pub fn factor_changed_notice(&self, email: &str, what: &str) {
+        self.mailer.send(self.factor_changed_mail(email, what));
+    }
+
+    /// The mail `factor_changed_notice` sends (the CLI delivers it and waits).
+    pub fn factor_changed_mail(&self, email: &str, what: &str) -> Mail {
+        let product = &self.product;
+        Mail {
+            to: email.to_string(),
+            subject: format!("Your {product} sign-in methods changed"),
+            body: format!(
+                "{what}\n\nIf this was not you, sign in, check the second factors on your account page, and tell your administrator."
+            ),
+        }
+    }
+
+    /// Tells the owner that a recovery code was used to sign in.
+    pub fn recovery_code_notice(&self, email: &str, left: i64) {
+        let product = &self.product;
+        self.mailer.send(Mail {
+            to: email.to_string(),
+            subject: format!("A recovery code was used to sign in to {product}"),
+            body: format!(
+                "Someone (perhaps you) just signed in to your {product} account with one of your recovery codes. {left} unused code(s) remain; you can make new ones on your account page.\n\nIf this was not you, change your password and tell your administrator at once."
+            ),
+        });
     }
 
     /// Tells the owner of a proven address what was removed from the account

@@ -29,6 +29,7 @@ pub mod login;
 pub mod logouts;
 pub mod mail;
 pub mod management;
+pub mod mfa;
 pub mod oidc;
 pub mod outbound;
 pub mod pending;

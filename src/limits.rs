@@ -196,6 +196,52 @@ impl Limits {
         Ok(refused_by("login_account", known))
     }
 
+    /// One second-factor code (or passkey) tried for account `user_id` from
+    /// `ip`; false when over a limit. The password budgets (per minute: per
+    /// address, per account at an address, per account) and an hourly one
+    /// per account (`mfa.max_failures_per_hour`), so a 6-digit code cannot be
+    /// worn down over days: both account-wide budgets, once spent, stop only
+    /// addresses the account never proved a second factor from — the owner's
+    /// keep working.
+    pub async fn second_factor(
+        &self,
+        db: &Db,
+        now: i64,
+        ip: Option<IpAddr>,
+        user_id: &str,
+        per_hour: u32,
+    ) -> Result<bool, StorageError> {
+        if !self.enabled {
+            return Ok(true);
+        }
+        let account = format!("mfa:{user_id}");
+        let per_minute = self.login(db, now, ip, &account).await?;
+        let hourly = attempts::count_in(db, &[bucket("account_hour", &account)], now, 3600).await?;
+        let over_hour = hourly.first().is_some_and(|c| c.in_last_minute() > f64::from(per_hour));
+        if per_minute && !over_hour {
+            return Ok(true);
+        }
+        if !per_minute {
+            return Ok(false);
+        }
+        let known = match ip.map(network) {
+            Some(ip) => attempts::is_known(db, &bucket("known", &format!("{account} {ip}")), now - KNOWN_FOR).await?,
+            None => false,
+        };
+        Ok(refused_by("mfa_account_hour", known))
+    }
+
+    /// Remembers that the second factor of `user_id` was proved from `ip`.
+    pub async fn second_factor_proved(
+        &self,
+        db: &Db,
+        now: i64,
+        ip: Option<IpAddr>,
+        user_id: &str,
+    ) -> Result<(), StorageError> {
+        self.signed_in(db, now, ip, &format!("mfa:{user_id}")).await
+    }
+
     /// Remembers that `email` signed in from `ip`: the account-wide budget
     /// never stops that address (for `KNOWN_FOR`).
     pub async fn signed_in(&self, db: &Db, now: i64, ip: Option<IpAddr>, email: &str) -> Result<(), StorageError> {

@@ -21,7 +21,7 @@ use crate::domain::{Clock, User, normalize_email};
 use crate::emails::Emails;
 use crate::federation::Registry;
 use crate::logouts::Logouts;
-use crate::storage::{Db, StorageError, consents, email_tokens, identities, users};
+use crate::storage::{Db, StorageError, consents, email_tokens, factors, identities, users};
 
 /// The handles a proof touches (`AppState::prover`).
 pub struct Prover<'a> {
@@ -40,6 +40,8 @@ pub struct Removed {
     /// `provider: upstream email or subject` of each identity unlinked.
     pub identities: Vec<String>,
     pub password: bool,
+    /// Second factors (authenticator apps, passkeys) and recovery codes.
+    pub factors: usize,
     pub sessions: usize,
     pub consents: u64,
     pub links: u64,
@@ -47,7 +49,7 @@ pub struct Removed {
 
 impl Removed {
     pub fn is_empty(&self) -> bool {
-        self.identities.is_empty() && !self.password && self.sessions == 0 && self.consents == 0
+        self.identities.is_empty() && !self.password && self.factors == 0 && self.sessions == 0 && self.consents == 0
     }
 
     fn lines(&self) -> Vec<String> {
@@ -57,6 +59,12 @@ impl Removed {
         }
         if self.password {
             out.push("- a password set before your address was verified".into());
+        }
+        if self.factors > 0 {
+            out.push(format!(
+                "- {} second factor(s) (authenticator apps, passkeys) and their recovery codes",
+                self.factors
+            ));
         }
         if self.sessions > 0 {
             out.push(format!("- {} signed-in session(s) and their tokens", self.sessions));
@@ -86,6 +94,15 @@ pub async fn reclaim(state: &Prover<'_>, user: &mut User, email: &str, how: &str
     removed.password = user.password_hash.take().is_some();
     user.updated_at = state.clock.now();
     users::update(state.db, user).await?;
+    // Second factors someone added before the proof would otherwise guard the
+    // owner's account against the owner.
+    let factors = factors::remove_all(state.db, &user.user_id).await?;
+    removed.factors = factors.len();
+    if !factors.is_empty() {
+        let ids: Vec<&str> = factors.iter().map(|f| f.factor_id.as_str()).collect();
+        let e = Event::new(Kind::MfaRemoved).user(user.user_id.clone()).method("all").actor(actor.clone());
+        audit::record(state.audit, e.details(serde_json::json!({ "factors": ids, "why": "address_proven" })));
+    }
     for i in identities::remove_all(state.db, &user.user_id).await? {
         let name = state.providers.get(&i.provider).map(|p| p.name.clone()).unwrap_or_else(|| i.provider.clone());
         removed.identities.push(format!("{name} ({})", i.email.as_deref().unwrap_or(&i.subject)));
@@ -104,6 +121,7 @@ pub async fn reclaim(state: &Prover<'_>, user: &mut User, email: &str, how: &str
         "how": how,
         "identities": removed.identities.len(),
         "password": removed.password,
+        "factors": removed.factors,
         "sessions": removed.sessions,
         "consents": removed.consents,
         "links": removed.links,

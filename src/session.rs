@@ -177,6 +177,7 @@ pub async fn create(
     user_id: &str,
     amr: Vec<String>,
     idp: Option<String>,
+    proofs: crate::mfa::policy::Proofs,
 ) -> Result<(CookieJar, SessionRow), crate::storage::StorageError> {
     if let Some(old) = cookie_hash(state, &jar) {
         sessions::delete(&state.db, &old).await?;
@@ -193,6 +194,8 @@ pub async fn create(
         auth_time: now,
         amr,
         acr: None,
+        mfa_at: proofs.mfa_at,
+        phr_at: proofs.phr_at,
         idp,
         created_at: now,
         last_seen_at: now,

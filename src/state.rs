@@ -59,6 +59,8 @@ pub struct Shared {
     pub brand: Brand,
     /// Ending sessions and back-channel logout.
     pub logouts: crate::logouts::Logouts,
+    /// The WebAuthn relying party (the issuer's host).
+    pub passkeys: crate::mfa::passkeys::Passkeys,
 }
 
 impl AppState {
@@ -71,6 +73,19 @@ impl AppState {
             emails: &self.emails,
             logouts: &self.logouts,
             providers: &self.federation,
+        }
+    }
+
+    /// The handles second factors need (`mfa::Factors`).
+    pub fn factors(&self) -> crate::mfa::Factors<'_> {
+        crate::mfa::Factors {
+            db: &self.db,
+            clock: &self.clock,
+            audit: &self.audit,
+            emails: &self.emails,
+            master: &self.master,
+            passkeys: &self.passkeys,
+            product: &self.config.login.product_name,
         }
     }
 
@@ -112,6 +127,7 @@ impl AppState {
         let mailer = crate::mail::Mailer::new(&config)?;
         let emails = crate::emails::Emails::new(&config, &issuer, &db, &clock, &mailer, &audit);
         let brand = Brand::new(&config, &issuer);
+        let passkeys = crate::mfa::passkeys::Passkeys::new(&config.issuer_url()?, &config.login.product_name);
         let issuer = Arc::new(issuer);
         let logouts = crate::logouts::Logouts {
             db: db.clone(),
@@ -125,6 +141,7 @@ impl AppState {
         };
         Ok(AppState(Arc::new(Shared {
             logouts,
+            passkeys,
             emails,
             brand,
             audit,

@@ -46,6 +46,12 @@ kinds! {
     AdminChange = "admin_change",
     AccountReclaimed = "account_reclaimed",
     EmailReleased = "email_released",
+    MfaEnrolled = "mfa_enrolled",
+    MfaRemoved = "mfa_removed",
+    MfaChallengeSuccess = "mfa_challenge_success",
+    MfaChallengeFailure = "mfa_challenge_failure",
+    RecoveryCodeUsed = "recovery_code_used",
+    PasskeyLogin = "passkey_login",
 }
 
 impl Kind {
@@ -246,7 +252,7 @@ mod tests {
             assert!(k.as_str().bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
             assert_eq!(Kind::parse(k.as_str()), Some(*k));
         }
-        assert_eq!(Kind::ALL.len(), 27);
+        assert_eq!(Kind::ALL.len(), 33);
     }
 
     #[test]

@@ -36,6 +36,9 @@ pub struct AddArgs {
     /// Only when the scope asks for them (the default).
     #[arg(long)]
     no_rbac_claims: bool,
+    /// Sign-ins need a second factor only as `[mfa] policy` and roles say (the default).
+    #[arg(long)]
+    no_require_mfa: bool,
     /// Management API permissions (read:users, write:users, …) this client
     /// gets through client_credentials with audience {issuer}/api/v1 (implies
     /// the client_credentials grant).
@@ -76,6 +79,12 @@ pub struct MoreArgs {
     /// Only when the scope asks for them (the default).
     #[arg(long)]
     no_rbac_claims: bool,
+    /// Every sign-in to this client needs a second factor.
+    #[arg(long, overrides_with = "no_require_mfa")]
+    require_mfa: bool,
+    /// Sign-ins need a second factor only as `[mfa] policy` and roles say.
+    #[arg(long)]
+    no_require_mfa: bool,
 }
 
 #[derive(Args, Debug, Default)]
@@ -154,6 +163,7 @@ pub async fn run(cmd: ClientCmd, cfg: &Config, out: &Out) -> anyhow::Result<()> 
             let mut spec = a.spec;
             spec.introspect_any &= !a.no_introspect_any;
             spec.rbac_claims &= !a.no_rbac_claims;
+            spec.require_mfa &= !a.no_require_mfa;
             if !a.management_scope.is_empty() && !spec.grant_types.iter().any(|g| g == "client_credentials") {
                 spec.grant_types.push("client_credentials".into());
             }
@@ -253,6 +263,7 @@ async fn update(
     spec.refresh_leeway_secs = u.more.refresh_leeway.or(spec.refresh_leeway_secs);
     spec.introspect_any = flag(u.more.introspect_any, u.more.no_introspect_any, spec.introspect_any);
     spec.rbac_claims = flag(u.more.rbac_claims, u.more.no_rbac_claims, spec.rbac_claims);
+    spec.require_mfa = flag(u.more.require_mfa, u.more.no_require_mfa, spec.require_mfa);
     let v = clients::validate(spec, https, now).map_err(|e| anyhow!(e))?;
     warn_all(&v.warnings);
     let mut client = Client { secret_hash: old.secret_hash.clone(), created_at: old.created_at, ..v.client };

@@ -4,6 +4,7 @@
 mod api;
 mod audit;
 mod client;
+mod factors;
 mod keys;
 mod provider;
 mod role;
@@ -349,7 +350,7 @@ fn record_change() {
         cmd = c;
         cur = sub;
     }
-    const READ_ONLY: [&str; 7] = ["list", "show", "check", "sessions", "search", "jwks", "export"];
+    const READ_ONLY: [&str; 8] = ["list", "show", "check", "sessions", "search", "jwks", "export", "factors"];
     if words.len() < 2 || words.last().is_some_and(|w| READ_ONLY.contains(&w.as_str())) {
         return;
     }

@@ -18,6 +18,19 @@ pub enum RoleCmd {
         api: Option<String>,
         #[arg(long = "permission", value_name = "P", num_args = 1.., requires = "api")]
         permissions: Vec<String>,
+        /// Its holders sign in with a second factor.
+        #[arg(long)]
+        require_mfa: bool,
+    },
+    /// Change whether a role's holders need a second factor.
+    Update {
+        name: String,
+        /// Its holders sign in with a second factor.
+        #[arg(long, conflicts_with = "no_require_mfa", required_unless_present = "no_require_mfa")]
+        require_mfa: bool,
+        /// Its holders need one only as the policy and their applications say.
+        #[arg(long)]
+        no_require_mfa: bool,
     },
     /// Add permissions of one API to a role.
     Grant {
@@ -74,10 +87,24 @@ pub async fn run_role(cmd: RoleCmd, cfg: &Config, out: &Out) -> anyhow::Result<(
     let db = super::open(cfg).await?;
     let now = Clock::system().now();
     match cmd {
-        RoleCmd::Add { name, api, permissions } => {
+        RoleCmd::Add { name, api, permissions, require_mfa } => {
             let grant = api.as_deref().map(|a| (a, permissions.as_slice()));
             access::add_role(&db, &name, grant, now).await.map_err(access_error)?;
-            out.done(&format!("role {name} added"), &json!({ "role": name }))
+            if require_mfa {
+                crate::storage::roles::set_role_mfa(&db, &name, true).await?;
+            }
+            out.done(&format!("role {name} added"), &json!({ "role": name, "require_mfa": require_mfa }))
+        }
+        RoleCmd::Update { name, require_mfa, .. } => {
+            crate::storage::roles::set_role_mfa(&db, &name, require_mfa).await.map_err(|e| match e {
+                crate::storage::StorageError::NotFound => anyhow::anyhow!("no role `{name}`"),
+                e => e.into(),
+            })?;
+            let what = if require_mfa { "needs" } else { "no longer needs" };
+            out.done(
+                &format!("role {name} {what} a second factor"),
+                &json!({ "role": name, "require_mfa": require_mfa }),
+            )
         }
         RoleCmd::Grant { name, api, permissions } => {
             access::role_permissions(&db, &name, &api, &permissions, true).await.map_err(access_error)?;
@@ -101,14 +128,15 @@ pub async fn run_role(cmd: RoleCmd, cfg: &Config, out: &Out) -> anyhow::Result<(
                     .map(|r| {
                         let perms: Vec<_> =
                             r.permissions.iter().map(|(a, p)| json!({ "api": a, "permission": p })).collect();
-                        json!({ "name": r.name, "permissions": perms, "created_at": r.created_at })
+                        json!({ "name": r.name, "permissions": perms, "require_mfa": r.require_mfa, "created_at": r.created_at })
                     })
                     .collect();
                 return out.print_json(&v);
             }
             for r in list {
                 let perms: Vec<String> = r.permissions.iter().map(|(a, p)| format!("{a} {p}")).collect();
-                println!("{}: {}", r.name, perms.join(", "));
+                let mfa = if r.require_mfa { " (second factor required)" } else { "" };
+                println!("{}{mfa}: {}", r.name, perms.join(", "));
             }
             Ok(())
         }

@@ -86,6 +86,13 @@ pub enum UserCmd {
         #[arg(long)]
         revoke_all: bool,
     },
+    /// List the user's second factors (authenticator apps, passkeys) and
+    /// how many recovery codes are left.
+    Factors { user: String },
+    /// Remove every second factor, recovery code and remembered browser of
+    /// the user (a lost phone); the user is mailed, and enrols again at the
+    /// next sign-in where a second factor is required.
+    ResetMfa { user: String },
     /// Remove a linked upstream identity (refused when it is the user's last
     /// way to sign in: no password and no other identity).
     Unlink {
@@ -272,6 +279,8 @@ pub async fn run(cmd: UserCmd, cfg: &Config, out: &Out) -> anyhow::Result<()> {
                 &json!({ "user_id": u.user_id, "sessions_ended": ended }),
             )
         }
+        UserCmd::Factors { user } => super::factors::list(&db, &find(&db, &user).await?, out).await,
+        UserCmd::ResetMfa { user } => super::factors::reset(cfg, &find_to_change(&db, &user).await?, out).await,
         UserCmd::Unlink { user, provider, subject } => {
             let u = find_to_change(&db, &user).await?;
             let removed =

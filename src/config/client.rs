@@ -67,6 +67,9 @@ pub struct ClientSpec {
     /// Tokens carry the user's `roles` and `groups` even when the scope does not ask.
     #[arg(long, overrides_with = "no_rbac_claims")]
     pub rbac_claims: bool,
+    /// Every sign-in to this client needs a second factor (`[mfa] policy` aside).
+    #[arg(long, overrides_with = "no_require_mfa")]
+    pub require_mfa: bool,
 }
 
 /// The first problem with a `[[clients]]` entry, naming its key (figment adds

@@ -131,6 +131,9 @@ pub struct ProviderConfig {
     pub team_id: String,
     pub key_id: String,
     pub private_key_file: String,
+    /// Count the provider's own second factor (its `amr` shows `mfa`, `otp`,
+    /// `hwk`, …) as one here, so its users are not asked again.
+    pub trust_upstream_mfa: bool,
 }
 
 impl Default for ProviderConfig {
@@ -160,6 +163,7 @@ impl Default for ProviderConfig {
             team_id: String::new(),
             key_id: String::new(),
             private_key_file: String::new(),
+            trust_upstream_mfa: false,
         }
     }
 }

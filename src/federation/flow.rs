@@ -161,8 +161,10 @@ pub async fn callback(
             return link_to_account(&state, &jar, &l, &p, &up, user_id, now).await;
         }
         // How this sign-in proved who the user is, whichever account it lands on.
-        let amr = if up.amr.is_empty() { vec!["fed".to_string()] } else { up.amr.clone() };
-        let how = SignedIn { amr, idp: Some(id.clone()), subject: Some(up.subject.clone()) };
+        // A second factor the provider claims counts only when it is trusted for it.
+        let (amr, upstream_mfa) = crate::mfa::policy::upstream_amr(&up.amr, p.cfg.trust_upstream_mfa);
+        let proofs = crate::mfa::policy::Proofs { mfa_at: upstream_mfa.then_some(now), phr_at: None };
+        let how = SignedIn { amr, idp: Some(id.clone()), subject: Some(up.subject.clone()), proofs };
         match linking::resolve(&state, &p, &up, now).await {
             Ok(Resolved::Created(user)) => {
                 let e = Event::new(Kind::Signup).account(&user).client(&l.client.client_id).method(id.clone());

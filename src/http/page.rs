@@ -48,6 +48,16 @@ pub struct NoticePage {
     pub link: Option<(String, String)>,
 }
 
+/// New recovery codes, shown once.
+#[derive(Template)]
+#[template(path = "recovery_codes.html")]
+pub struct RecoveryCodesPage {
+    pub brand: Brand,
+    pub codes: Vec<String>,
+    pub next: String,
+    pub next_label: String,
+}
+
 /// A page that says one thing (check your email, done, link expired).
 pub fn notice(
     brand: &Brand,
@@ -81,6 +91,22 @@ pub fn render<T: Template>(status: StatusCode, t: &T) -> Response {
             (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
         }
     }
+}
+
+/// Renders `t` as `render` does, on a page that runs Sesame's own scripts
+/// (the passkey ceremonies): `script-src 'self'` and `connect-src 'self'`,
+/// still no inline script.
+pub fn render_scripted<T: Template>(status: StatusCode, t: &T) -> Response {
+    let mut resp = render(status, t);
+    if resp.status() != StatusCode::INTERNAL_SERVER_ERROR {
+        resp.headers_mut().insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' https: data:; frame-ancestors 'none'; base-uri 'none'",
+            ),
+        );
+    }
+    resp
 }
 
 /// The error page's markup. Only `oidc::error::page` calls it: that is where

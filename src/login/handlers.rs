@@ -88,6 +88,10 @@ fn login_page(
         forgot_url: url(state, crate::selfservice::FORGOT_PASSWORD, &l.row.id),
         resend_url: url(state, crate::selfservice::RESEND_VERIFICATION, &l.row.id),
         current_account: current,
+        passkey: state.passkeys.available().then(|| {
+            let base = state.issuer.path_prefix();
+            (format!("{base}{}", super::passkey::SIGNIN_OPTIONS), format!("{base}{}", super::passkey::SIGNIN_FINISH))
+        }),
     }
 }
 
@@ -126,7 +130,7 @@ pub async fn login_get(State(state): State<AppState>, jar: CookieJar, Query(q): 
         p.message(name.as_deref().unwrap_or("The provider"))
     });
     let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-    (jar, page::render(status, &login_page(&state, &l, csrf, email, error, current))).into_response()
+    (jar, page::render_scripted(status, &login_page(&state, &l, csrf, email, error, current))).into_response()
 }
 
 /// Checks the form's CSRF token against the browser's cookie.
@@ -152,7 +156,7 @@ pub async fn login_post(State(state): State<AppState>, ClientIp(ip): ClientIp, j
         let pw = p.first("password").unwrap_or("").to_string();
         if email.len() > MAX_EMAIL_LEN || pw.len() > 4 * password::MAX_PASSWORD_LEN {
             let page = login_page(&state, &l, csrf, String::new(), Some(WRONG.into()), None);
-            return Ok(page::render(StatusCode::BAD_REQUEST, &page));
+            return Ok(page::render_scripted(StatusCode::BAD_REQUEST, &page));
         }
         // Throttle guessing per address and per account, before spending argon2 time.
         let failed = |reason: &str| {
@@ -162,7 +166,7 @@ pub async fn login_post(State(state): State<AppState>, ClientIp(ip): ClientIp, j
         if !state.limits.login(&state.db, state.clock.now(), ip, &email).await.map_err(Failure::internal)? {
             failed("throttled");
             let page = login_page(&state, &l, csrf, email, Some(THROTTLED.into()), None);
-            return Ok(page::render(StatusCode::TOO_MANY_REQUESTS, &page));
+            return Ok(page::render_scripted(StatusCode::TOO_MANY_REQUESTS, &page));
         }
         let _permit = password_slot(&state)?;
         let user = users::find_by_email(&state.db, &email).await.map_err(Failure::internal)?;
@@ -180,7 +184,7 @@ pub async fn login_post(State(state): State<AppState>, ClientIp(ip): ClientIp, j
                 audit::record(&state.audit, e.method("pwd"));
                 let msg = "Verify your email address first: follow the link we sent you, or ask for a new one below.";
                 let page = login_page(&state, &l, csrf, email, Some(msg.into()), None);
-                return Ok(page::render(StatusCode::FORBIDDEN, &page));
+                return Ok(page::render_scripted(StatusCode::FORBIDDEN, &page));
             }
             Some(u) if ok && !u.disabled => {
                 state.limits.signed_in(&state.db, state.clock.now(), ip, &email).await.map_err(Failure::internal)?;
@@ -200,7 +204,7 @@ pub async fn login_post(State(state): State<AppState>, ClientIp(ip): ClientIp, j
                 };
                 audit::record(&state.audit, e.method("pwd"));
                 let page = login_page(&state, &l, csrf, email, Some(WRONG.into()), None);
-                return Ok(page::render(StatusCode::UNAUTHORIZED, &page));
+                return Ok(page::render_scripted(StatusCode::UNAUTHORIZED, &page));
             }
         };
         signed_in(&state, jar, &user, &l).await
@@ -213,8 +217,14 @@ pub async fn login_post(State(state): State<AppState>, ClientIp(ip): ClientIp, j
 
 /// Hands the identified user to the pending request.
 async fn signed_in(state: &AppState, jar: CookieJar, user: &User, l: &Loaded) -> Result<Response, Failure> {
-    pending::identified(state, jar, user, pending::SignedIn { amr: vec!["pwd".into()], idp: None, subject: None }, l)
-        .await
+    pending::identified(
+        state,
+        jar,
+        user,
+        pending::SignedIn { amr: vec!["pwd".into()], idp: None, subject: None, proofs: Default::default() },
+        l,
+    )
+    .await
 }
 
 /// An imported (bcrypt) or weaker hash is replaced by argon2id with our

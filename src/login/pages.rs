@@ -24,6 +24,8 @@ pub struct LoginPage {
     pub notice: Option<String>,
     pub forgot_url: String,
     pub resend_url: String,
+    /// "Sign in with a passkey" (and the browser's autofill): the endpoints.
+    pub passkey: Option<(String, String)>,
 }
 
 pub struct ProviderButton {
@@ -47,6 +49,36 @@ pub struct SignupPage {
     pub error: Option<String>,
     pub min_length: usize,
 }
+
+/// An authenticator app being enrolled: its key and QR code.
+pub struct TotpView {
+    pub secret: String,
+    pub qr_svg: String,
+}
+
+#[derive(Template)]
+#[template(path = "factor.html")]
+pub struct FactorPage {
+    pub brand: Brand,
+    pub title: String,
+    pub client_name: String,
+    pub account: String,
+    pub csrf: String,
+    pub req: String,
+    pub error: Option<String>,
+    pub notice: Option<String>,
+    pub enrol: Option<TotpView>,
+    pub enrol_action: String,
+    pub code_form: bool,
+    pub code_action: String,
+    pub remember_days: u64,
+    pub passkey_check: bool,
+    pub passkey_register: bool,
+    pub passkey_options: String,
+    pub passkey_finish: String,
+}
+
+pub(super) use crate::http::page::RecoveryCodesPage;
 
 #[derive(Template)]
 #[template(path = "no_access.html")]

@@ -150,6 +150,8 @@ pub struct ClientPatch {
     remove_api: Option<String>,
     /// Tokens carry the user's roles and groups even when the scope does not ask.
     rbac_claims: Option<bool>,
+    /// Every sign-in to this client needs a second factor.
+    require_mfa: Option<bool>,
 }
 
 /// Change a client (not one declared in the config file).
@@ -184,6 +186,7 @@ pub async fn patch(
     spec.post_logout_redirect_uris = p.post_logout_redirect_uris.unwrap_or(spec.post_logout_redirect_uris);
     spec.web_origins = p.web_origins.unwrap_or(spec.web_origins);
     spec.rbac_claims = p.rbac_claims.unwrap_or(spec.rbac_claims);
+    spec.require_mfa = p.require_mfa.unwrap_or(spec.require_mfa);
     let v = clients::validate(spec, https(&state), now).map_err(Problem::bad_request)?;
     let mut c = Client { secret_hash: old.secret_hash.clone(), created_at: old.created_at, ..v.client };
     store::update(&state.db, &c).await?;

@@ -10,6 +10,7 @@ mod audit;
 mod ceiling;
 mod clients;
 mod directory;
+mod factors;
 mod keys;
 pub mod problem;
 mod user_links;
@@ -185,6 +186,8 @@ pub fn body<T>(b: Result<axum::Json<T>, axum::extract::rejection::JsonRejection>
         user_links::unlink,
         user_links::grant_role,
         user_links::revoke_role,
+        factors::list,
+        factors::remove,
         directory::list_roles,
         directory::create_role,
         directory::get_role,

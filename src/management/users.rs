@@ -29,6 +29,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/users/{id}/identities/{provider}/{subject}", delete(user_links::unlink))
         .route("/api/v1/users/{id}/roles", post(user_links::grant_role))
         .route("/api/v1/users/{id}/roles/{role}", delete(user_links::revoke_role))
+        .route("/api/v1/users/{id}/factors", get(super::factors::list))
+        .route("/api/v1/users/{id}/factors/{factor_id}", delete(super::factors::remove))
 }
 
 /// A user as the API shows it (never a password hash).

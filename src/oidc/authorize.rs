@@ -19,6 +19,7 @@ use crate::domain::Client;
 use crate::error::{ErrorCode, Failure, OAuthError};
 use crate::http::client_ip::ClientIp;
 use crate::http::params::Params;
+use crate::mfa::policy::{self, Level, Proofs};
 use crate::pending::{self, Step};
 use crate::session;
 use crate::state::AppState;
@@ -31,6 +32,8 @@ use crate::storage::{consents, roles};
 pub enum Outcome {
     Issue,
     Login,
+    /// The session lacks the second factor (or passkey) the request needs.
+    SecondFactor,
     Consent,
     /// The signed-in user may not use this (restricted) client.
     NoAccess,
@@ -51,6 +54,8 @@ pub struct Context<'a> {
     pub hint_sub: Option<&'a str>,
     /// The session's user may use this client (always true for unrestricted ones).
     pub access_ok: bool,
+    /// The level of sign-in the request needs (policy, client, role, `acr_values`).
+    pub need: Level,
     pub now: i64,
 }
 
@@ -73,6 +78,14 @@ pub fn decide(req: &AuthRequest, client: &Client, cx: &Context) -> Outcome {
         && (too_old || other_user || req.prompt("login") || (req.prompt("select_account") && !cx.account_chosen))
     {
         return Outcome::Login;
+    }
+    let proofs = Proofs { mfa_at: s.mfa_at, phr_at: s.phr_at };
+    if policy::short(cx.need, proofs, req.max_age, cx.now) {
+        return if none {
+            Outcome::Fail(OAuthError::new(ErrorCode::InteractionRequired, "a second factor is needed"))
+        } else {
+            Outcome::SecondFactor
+        };
     }
     if !cx.access_ok {
         return if none {
@@ -175,12 +188,13 @@ async fn start(state: &AppState, jar: CookieJar, params: &Params, ip: Option<IpA
             None => Err(back(&req.target, anyhow::anyhow!("issue without session"))),
         },
         Outcome::Fail(e) => Err(Failure::redirect(&req.target, e)),
-        Outcome::Login | Outcome::Consent | Outcome::NoAccess => {
+        Outcome::Login | Outcome::SecondFactor | Outcome::Consent | Outcome::NoAccess => {
             let (jar, csrf) = session::ensure_csrf(state, jar);
             let id = pending::park(state, &req, &csrf, hint_sub).await?;
             let to = match outcome {
                 Outcome::Login => pending::identify_url(state, &req, &id),
                 Outcome::NoAccess => pending::url(state, Step::NoAccess, &id),
+                Outcome::SecondFactor => pending::url(state, Step::SecondFactor, &id),
                 _ => pending::url(state, Step::Consent, &id),
             };
             Ok((jar, Redirect::to(&to)).into_response())
@@ -228,6 +242,7 @@ async fn decide_with_consent(
         }
         _ => true,
     };
+    let need = pending::needed_level(state, req, client, current).await.map_err(|e| back(&req.target, e))?;
     let cx = Context {
         session: current,
         consent: (&consent.0, consent.1),
@@ -235,6 +250,7 @@ async fn decide_with_consent(
         account_chosen,
         hint_sub,
         access_ok,
+        need,
         now: state.clock.now(),
     };
     Ok(decide(req, client, &cx))
@@ -274,6 +290,9 @@ pub async fn resume(State(state): State<AppState>, jar: CookieJar, Query(q): Que
             Outcome::Login => Ok(Redirect::to(&pending::identify_url(&state, &l.req, &l.row.id)).into_response()),
             Outcome::Consent => Ok(Redirect::to(&pending::url(&state, Step::Consent, &l.row.id)).into_response()),
             Outcome::NoAccess => Ok(Redirect::to(&pending::url(&state, Step::NoAccess, &l.row.id)).into_response()),
+            Outcome::SecondFactor => {
+                Ok(Redirect::to(&pending::url(&state, Step::SecondFactor, &l.row.id)).into_response())
+            }
         }
     };
     match run.await {
@@ -304,7 +323,7 @@ async fn issue(state: &AppState, req: &AuthRequest, s: &SessionRow) -> Result<Re
         amr: s.amr.clone(),
         idp: s.idp.clone(),
         audience: req.audience.clone(),
-        acr: s.acr.clone(),
+        acr: acr_of(req, s, now),
         created_at: now,
         expires_at: now + state.config.tokens.code_ttl_secs as i64,
     };
@@ -342,6 +361,7 @@ async fn issue_implicit(state: &AppState, req: &AuthRequest, s: &SessionRow) -> 
     } else {
         None
     };
+    let acr = acr_of(req, s, now);
     let id_input = tokens::IdInput {
         user: &user,
         scopes: &req.scopes,
@@ -350,7 +370,7 @@ async fn issue_implicit(state: &AppState, req: &AuthRequest, s: &SessionRow) -> 
         sid: Some(&s.sid),
         amr: &s.amr,
         idp: s.idp.as_deref(),
-        acr: s.acr.as_deref(),
+        acr: acr.as_deref(),
         access_token: access.as_deref(),
         ent: None,
     };
@@ -371,6 +391,11 @@ async fn issue_implicit(state: &AppState, req: &AuthRequest, s: &SessionRow) -> 
     audit::record(&state.audit, e.details(serde_json::json!({ "grant": "implicit", "access_token": access_issued })));
     crate::telemetry::token_issued("implicit", &client.client_id);
     Ok(response::deliver(&state.issuer, &req.target, params))
+}
+
+/// The `acr` tokens from this session say for `req` (`mfa::policy::acr_claim`).
+fn acr_of(req: &AuthRequest, s: &SessionRow, now: i64) -> Option<String> {
+    policy::acr_claim(req.acr_values.as_deref(), Proofs { mfa_at: s.mfa_at, phr_at: s.phr_at }, now)
 }
 
 /// A request that cannot go back to a client: the error page (400).
@@ -438,6 +463,7 @@ mod tests {
             require_groups: vec![],
             default_audience: None,
             rbac_claims: false,
+            require_mfa: false,
             created_at: 0,
             updated_at: 0,
         }
@@ -451,6 +477,8 @@ mod tests {
             auth_time,
             amr: vec!["pwd".into()],
             acr: None,
+            mfa_at: None,
+            phr_at: None,
             idp: None,
             created_at: auth_time,
             last_seen_at: auth_time,
@@ -469,6 +497,7 @@ mod tests {
             account_chosen: false,
             hint_sub: None,
             access_ok: true,
+            need: Level::Single,
             now: 1000,
         }
     }

@@ -55,9 +55,10 @@ pub fn document(state: &AppState) -> Value {
         "code_challenge_methods_supported": ["S256"],
         "prompt_values_supported": PROMPTS,
         "claims_supported": [
-            "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "azp", "at_hash", "sid", "amr",
+            "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "azp", "at_hash", "sid", "amr", "acr",
             "name", "updated_at", "email", "email_verified"
         ],
+        "acr_values_supported": crate::mfa::policy::ACR_VALUES,
         "claims_parameter_supported": false,
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,

@@ -48,6 +48,9 @@ fn done_message(code: &str) -> Option<&'static str> {
         "unlinked" => "The sign-in method was removed.",
         "linked" => "The sign-in method was added.",
         "consent" => "The application's access was withdrawn.",
+        "factor_added" => "The second factor was added.",
+        "factor_removed" => "The second factor was removed.",
+        "factor_renamed" => "The second factor was renamed.",
         _ => return None,
     })
 }
@@ -60,7 +63,11 @@ fn error_message(code: &str) -> Option<&'static str> {
         "throttled" => "Too many attempts. Wait a minute, then try again.",
         "last_way_in" => "This is your last way to sign in; set a password first.",
         "reauth" => "For this change, sign in again first: your last sign-in was a while ago.",
+        "reauth_mfa" => "For this change, sign in again with your second factor first.",
+        "code" => "That code is not right. Check the time on your phone, and try the newest code.",
+        "expired" => "The setup expired. Start again.",
         "provider" => "That sign-in method is not available.",
+        "no_factor" => "Add a second factor first.",
         _ => return None,
     })
 }
@@ -104,18 +111,21 @@ pub(super) fn account_params(state: &AppState) -> Vec<(String, String)> {
 
 /// `/authorize` for the account client: the login box, then back here.
 pub(super) fn login_url(state: &AppState) -> String {
-    authorize_url(state, false)
+    authorize_url(state, false, false)
 }
 
 /// `/authorize` for the account client; `again` asks for a fresh sign-in
-/// even with a session (`prompt=login`).
-pub(super) fn authorize_url(state: &AppState, again: bool) -> String {
+/// even with a session (`prompt=login`), `mfa` for a second factor in it.
+pub(super) fn authorize_url(state: &AppState, again: bool, mfa: bool) -> String {
     let mut q = url::form_urlencoded::Serializer::new(String::new());
     for (k, v) in account_params(state) {
         q.append_pair(&k, &v);
     }
     if again {
         q.append_pair("prompt", "login");
+    }
+    if mfa {
+        q.append_pair("acr_values", crate::mfa::policy::ACR_MFA);
     }
     format!("{}?{}", with_req(state, "/authorize", None), q.finish())
 }
@@ -137,8 +147,8 @@ pub async fn get(State(state): State<AppState>, jar: CookieJar, Query(q): Query<
             Ok(v) => v,
             Err(to_login) => return Ok(to_login),
         };
-        if q.reauth.is_some() {
-            return Ok(Redirect::to(&authorize_url(&state, true)).into_response());
+        if let Some(r) = &q.reauth {
+            return Ok(Redirect::to(&authorize_url(&state, true, r == "mfa")).into_response());
         }
         // Back from the login box: the code is not needed, the session is.
         if q.code.is_some() {
@@ -203,15 +213,19 @@ pub async fn get(State(state): State<AppState>, jar: CookieJar, Query(q): Query<
             min_length: state.config.passwords.min_length,
             notice: q.done.as_deref().and_then(done_message).map(str::to_string),
             error: q.error.as_deref().and_then(error_message).map(str::to_string),
-            reauth_url: (q.error.as_deref() == Some("reauth"))
-                .then(|| format!("{}?reauth=1", with_req(&state, ACCOUNT, None))),
+            reauth_url: match q.error.as_deref() {
+                Some("reauth") => Some(format!("{}?reauth=1", with_req(&state, ACCOUNT, None))),
+                Some("reauth_mfa") => Some(format!("{}?reauth=mfa", with_req(&state, ACCOUNT, None))),
+                _ => None,
+            },
+            factors: super::factors::section(&state, &user).await?,
             sessions,
             identities,
             providers,
             consents: consents_out,
         };
         let status = if page.error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-        Ok::<_, Failure>((jar, page::render(status, &page)).into_response())
+        Ok::<_, Failure>((jar, page::render_scripted(status, &page)).into_response())
     };
     run.await.unwrap_or_else(|f| f.render(&state.issuer, &state.brand))
 }
@@ -301,6 +315,7 @@ pub async fn change_password(State(state): State<AppState>, ClientIp(ip): Client
         let actor = format!("user:{}", user.user_id);
         audit::record(&state.audit, Event::new(Kind::PasswordChanged).account(&user).sid(&s.sid).actor(actor.clone()));
         end_others(&state, &user, &s, &actor, "password_changed").await?;
+        state.factors().forget_browsers(&user.user_id).await.map_err(Failure::internal)?;
         if let Some(to) = &user.email {
             state.emails.password_changed_notice(to);
         }

@@ -21,6 +21,7 @@ pub async fn end_session(State(state): State<AppState>, f: AccountForm) -> Respo
         let sid = p.first("sid").unwrap_or("");
         if sid == "others" {
             end_others(&state, &user, &s, &actor, "account_page").await?;
+            state.factors().forget_browsers(&user.user_id).await.map_err(Failure::internal)?;
             return Ok(back(&state, "done", "sessions"));
         }
         let all = sessions::list_for_user(&state.db, &user.user_id).await.map_err(Failure::internal)?;

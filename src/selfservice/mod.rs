@@ -6,6 +6,7 @@
 
 mod account;
 mod connected;
+mod factors;
 mod pages;
 mod reset;
 mod verify;
@@ -46,6 +47,13 @@ pub fn routes() -> Router<AppState> {
         .route("/account/identities/unlink", post(connected::unlink))
         .route("/account/identities/link", post(connected::link))
         .route("/account/consents/revoke", post(connected::revoke_consent))
+        .route("/account/factors/totp", get(factors::totp_get).post(factors::totp_post))
+        .route("/account/factors/rename", post(factors::rename))
+        .route("/account/factors/remove", post(factors::remove))
+        .route("/account/factors/recovery-codes", post(factors::recovery_codes))
+        .route("/account/factors/passkey/options", post(factors::passkey_options))
+        .route("/account/factors/passkey", post(factors::passkey_finish))
+        .route("/account/factors/codes", get(factors::codes))
 }
 
 /// `path?req=ID`, or `path` without a pending request.

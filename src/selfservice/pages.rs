@@ -79,4 +79,33 @@ pub struct AccountPage {
     /// (id, name) of enabled providers not linked yet.
     pub providers: Vec<(String, String)>,
     pub consents: Vec<ConsentView>,
+    pub factors: FactorsView,
+}
+
+pub struct FactorView {
+    pub factor_id: String,
+    /// "Authenticator app" or "Passkey".
+    pub kind: String,
+    pub name: String,
+    pub added: String,
+    pub last_used: String,
+}
+
+/// The account page's second factors.
+pub struct FactorsView {
+    pub list: Vec<FactorView>,
+    pub recovery_codes_left: i64,
+    pub passkeys: bool,
+}
+
+/// An authenticator app being added from the account page.
+#[derive(Template)]
+#[template(path = "account_totp.html")]
+pub struct AccountTotpPage {
+    pub brand: Brand,
+    pub base: String,
+    pub csrf: String,
+    pub secret: String,
+    pub qr_svg: String,
+    pub error: Option<String>,
 }

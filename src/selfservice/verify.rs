@@ -182,13 +182,14 @@ fn busy() -> Failure {
 /// The sign-up's session starts here: back to the application when this
 /// browser started the sign-up, otherwise signed in to the account page.
 async fn signed_up(state: &AppState, jar: CookieJar, user: &User, t: &EmailToken) -> Result<Response, Failure> {
-    let how = SignedIn { amr: vec!["pwd".into()], idp: None, subject: None };
+    let how = SignedIn { amr: vec!["pwd".into()], idp: None, subject: None, proofs: Default::default() };
     if let Some(id) = &t.request_id
         && let Ok(l) = pending::load(state, &jar, id).await
     {
         return pending::identified(state, jar, user, how, &l).await;
     }
-    let (jar, s) = session::create(state, jar, &user.user_id, how.amr, None).await.map_err(Failure::internal)?;
+    let (jar, s) =
+        session::create(state, jar, &user.user_id, how.amr, None, how.proofs).await.map_err(Failure::internal)?;
     let e = Event::new(Kind::LoginSuccess).account(user).sid(&s.sid).method("email_link");
     audit::record(&state.audit, e);
     let to = with_req(state, super::ACCOUNT, None);

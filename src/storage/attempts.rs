@@ -27,17 +27,24 @@ impl Counted {
 /// window back (which would forget the attempts counted in it): its attempt
 /// counts in the newer window.
 pub async fn count(db: &Db, buckets: &[String], now: i64) -> Result<Vec<Counted>> {
+    count_in(db, buckets, now, 60).await
+}
+
+/// `count` over windows of `secs` seconds (a bucket keeps one window length).
+/// `Counted::in_last_minute` then reads as "in the last window".
+pub async fn count_in(db: &Db, buckets: &[String], now: i64, secs: i64) -> Result<Vec<Counted>> {
     if buckets.is_empty() {
         return Ok(Vec::new());
     }
-    let window = now - now.rem_euclid(60);
+    let secs = secs.max(1);
+    let window = now - now.rem_euclid(secs);
     let values: Vec<String> = (0..buckets.len()).map(|i| format!("(${}, $1, 1, 0)", i + 2)).collect();
-    // Only placeholders are formatted in; the buckets are bound.
+    // Only placeholders and the window length are formatted in; the buckets are bound.
     let sql = sqlx::AssertSqlSafe(format!(
         "INSERT INTO attempts (bucket, window_start, n, prev_n) VALUES {}
          ON CONFLICT (bucket) DO UPDATE SET
            prev_n = CASE WHEN excluded.window_start <= attempts.window_start THEN attempts.prev_n
-                         WHEN attempts.window_start = excluded.window_start - 60 THEN attempts.n
+                         WHEN attempts.window_start = excluded.window_start - {secs} THEN attempts.n
                          ELSE 0 END,
            n = CASE WHEN excluded.window_start <= attempts.window_start THEN attempts.n + 1 ELSE 1 END,
            window_start = CASE WHEN excluded.window_start <= attempts.window_start
@@ -45,6 +52,7 @@ pub async fn count(db: &Db, buckets: &[String], now: i64) -> Result<Vec<Counted>
          RETURNING bucket, n, prev_n, window_start",
         values.join(", ")
     ));
+    let window_len = secs;
     let mut q = sqlx::query_as::<_, (String, i64, i64, i64)>(sql).bind(window);
     for b in buckets {
         q = q.bind(b);
@@ -54,7 +62,7 @@ pub async fn count(db: &Db, buckets: &[String], now: i64) -> Result<Vec<Counted>
         .iter()
         .map(|b| {
             let (n, prev_n, start) = rows.iter().find(|r| &r.0 == b).map(|r| (r.1, r.2, r.3)).unwrap_or((1, 0, window));
-            Counted { into_window: (now - start).clamp(0, 59), n, prev_n }
+            Counted { into_window: (now - start).clamp(0, window_len - 1) * 60 / window_len, n, prev_n }
         })
         .collect())
 }

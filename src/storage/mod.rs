@@ -12,6 +12,7 @@ pub mod auth_requests;
 pub mod clients;
 pub mod consents;
 pub mod email_tokens;
+pub mod factors;
 pub mod federation_states;
 pub mod grants;
 pub mod identities;
@@ -281,8 +282,11 @@ pub async fn purge_expired(db: &Db, now: i64) -> Result<u64> {
         ("ended_sessions", "id_hash", "ended_at", "$1 - 2592000"),
         // Every token of a grant has expired a year after it was revoked.
         ("revoked_grants", "grant_id", "revoked_at", "$1 - 31536000"),
-        // Attempt windows over; addresses unseen for 90 days.
-        ("attempts", "bucket", "window_start", "$1 - 120"),
+        // Attempt windows over (the longest, a second factor's, is an hour);
+        // addresses unseen for 90 days.
+        ("attempts", "bucket", "window_start", "$1 - 7200"),
+        ("ceremonies", "id_hash", "expires_at", "$1"),
+        ("remembered_browsers", "id_hash", "expires_at", "$1"),
         ("known_addresses", "bucket", "seen_at", "$1 - 7776000"),
     ] {
         // Only these literals are formatted in; `now` is bound. The ORDER BY

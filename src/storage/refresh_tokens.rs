@@ -18,6 +18,8 @@ pub struct RefreshRow {
     pub auth_time: i64,
     pub amr: Vec<String>,
     pub idp: Option<String>,
+    /// The `acr` the grant was issued at (a refresh never raises it).
+    pub acr: Option<String>,
     pub audience: Option<String>,
     pub offline: bool,
     pub created_at: i64,
@@ -25,7 +27,7 @@ pub struct RefreshRow {
     pub grant_expires_at: i64,
 }
 
-const COLUMNS: &str = "token_hash, grant_id, client_id, user_id, sid, scope, auth_time, amr, idp, audience, offline, created_at, \
+const COLUMNS: &str = "token_hash, grant_id, client_id, user_id, sid, scope, auth_time, amr, idp, acr, audience, offline, created_at, \
     expires_at, grant_expires_at";
 
 fn from_row(r: &AnyRow) -> Result<RefreshRow> {
@@ -39,6 +41,7 @@ fn from_row(r: &AnyRow) -> Result<RefreshRow> {
         auth_time: r.try_get("auth_time")?,
         amr: get_list(r, "amr")?,
         idp: r.try_get("idp")?,
+        acr: r.try_get("acr")?,
         audience: r.try_get("audience")?,
         offline: get_bool(r, "offline")?,
         created_at: r.try_get("created_at")?,
@@ -50,8 +53,8 @@ fn from_row(r: &AnyRow) -> Result<RefreshRow> {
 async fn insert_in<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(ex: E, t: &RefreshRow) -> Result<()> {
     sqlx::query(
         "INSERT INTO refresh_tokens (token_hash, grant_id, client_id, user_id, sid, scope, auth_time, amr, offline,
-            created_at, expires_at, grant_expires_at, idp, audience)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+            created_at, expires_at, grant_expires_at, idp, audience, acr)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
     )
     .bind(&t.token_hash)
     .bind(&t.grant_id)
@@ -67,6 +70,7 @@ async fn insert_in<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(ex: E, t: &R
     .bind(t.grant_expires_at)
     .bind(&t.idp)
     .bind(&t.audience)
+    .bind(&t.acr)
     .execute(ex)
     .await?;
     Ok(())

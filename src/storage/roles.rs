@@ -11,6 +11,8 @@ use super::{Db, Result, StorageError};
 pub struct Role {
     pub name: String,
     pub permissions: Vec<(String, String)>,
+    /// Its holders sign in with a second factor.
+    pub require_mfa: bool,
     pub created_at: i64,
 }
 
@@ -90,7 +92,7 @@ pub async fn set_permissions(db: &Db, role: &str, api: &str, permissions: &[Stri
 
 pub async fn list_roles(db: &Db) -> Result<Vec<Role>> {
     let rows = sqlx::query(
-        "SELECT r.name, r.created_at, rp.api, rp.permission FROM roles r
+        "SELECT r.name, r.created_at, r.require_mfa, rp.api, rp.permission FROM roles r
          LEFT JOIN role_permissions rp ON rp.role = r.name ORDER BY r.name, rp.api, rp.permission",
     )
     .fetch_all(db.pool())
@@ -99,7 +101,12 @@ pub async fn list_roles(db: &Db) -> Result<Vec<Role>> {
     for r in &rows {
         let name: String = r.try_get("name")?;
         if out.last().is_none_or(|x| x.name != name) {
-            out.push(Role { name: name.clone(), permissions: Vec::new(), created_at: r.try_get("created_at")? });
+            out.push(Role {
+                name: name.clone(),
+                permissions: Vec::new(),
+                require_mfa: super::get_bool(r, "require_mfa")?,
+                created_at: r.try_get("created_at")?,
+            });
         }
         let api: Option<String> = r.try_get("api")?;
         let perm: Option<String> = r.try_get("permission")?;
@@ -108,6 +115,26 @@ pub async fn list_roles(db: &Db) -> Result<Vec<Role>> {
         }
     }
     Ok(out)
+}
+
+/// Whether holders of role `name` must sign in with a second factor.
+pub async fn set_role_mfa(db: &Db, name: &str, require: bool) -> Result<()> {
+    let res = sqlx::query("UPDATE roles SET require_mfa = $2 WHERE name = $1")
+        .bind(name)
+        .bind(require)
+        .execute(db.pool())
+        .await?;
+    if res.rows_affected() == 0 { Err(StorageError::NotFound) } else { Ok(()) }
+}
+
+/// Whether `user_id` holds (directly or through a group) a role that
+/// requires a second factor.
+pub async fn requires_mfa(db: &Db, user_id: &str) -> Result<bool> {
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT 1 AS x FROM roles WHERE require_mfa = $2 AND name IN ({USER_ROLES}) LIMIT 1"
+    ));
+    let row = sqlx::query(sql).bind(user_id).bind(true).fetch_optional(db.pool()).await?;
+    Ok(row.is_some())
 }
 
 pub async fn remove_role(db: &Db, name: &str) -> Result<()> {

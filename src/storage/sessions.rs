@@ -13,6 +13,10 @@ pub struct SessionRow {
     pub auth_time: i64,
     pub amr: Vec<String>,
     pub acr: Option<String>,
+    /// When the session last proved a second factor (None: never).
+    pub mfa_at: Option<i64>,
+    /// When it last proved a phishing-resistant one (a passkey).
+    pub phr_at: Option<i64>,
     /// The upstream provider the user signed in with; None for a password.
     pub idp: Option<String>,
     pub created_at: i64,
@@ -32,6 +36,8 @@ fn from_row(r: &AnyRow) -> Result<SessionRow> {
         auth_time: r.try_get("auth_time")?,
         amr: get_list(r, "amr")?,
         acr: r.try_get("acr")?,
+        mfa_at: r.try_get("mfa_at")?,
+        phr_at: r.try_get("phr_at")?,
         idp: r.try_get("idp")?,
         created_at: r.try_get("created_at")?,
         last_seen_at: r.try_get("last_seen_at")?,
@@ -45,8 +51,8 @@ fn from_row(r: &AnyRow) -> Result<SessionRow> {
 pub async fn insert(db: &Db, s: &SessionRow) -> Result<()> {
     sqlx::query(
         "INSERT INTO sessions (id_hash, sid, user_id, auth_time, amr, acr, created_at, last_seen_at,
-            idle_expires_at, expires_at, idp, ip, user_agent)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            idle_expires_at, expires_at, idp, ip, user_agent, mfa_at, phr_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
     )
     .bind(&s.id_hash)
     .bind(&s.sid)
@@ -61,6 +67,8 @@ pub async fn insert(db: &Db, s: &SessionRow) -> Result<()> {
     .bind(&s.idp)
     .bind(&s.ip)
     .bind(&s.user_agent)
+    .bind(s.mfa_at)
+    .bind(s.phr_at)
     .execute(db.pool())
     .await?;
     Ok(())
@@ -71,7 +79,7 @@ pub async fn find_live(db: &Db, id_hash: &str, now: i64) -> Result<Option<Sessio
     // Joined with users so a disabled or deleted user has no session, in one round trip.
     let row = sqlx::query(
         "SELECT s.id_hash, s.sid, s.user_id, s.auth_time, s.amr, s.acr, s.created_at, s.last_seen_at,
-            s.idle_expires_at, s.expires_at, s.idp, s.ip, s.user_agent
+            s.idle_expires_at, s.expires_at, s.idp, s.ip, s.user_agent, s.mfa_at, s.phr_at
          FROM sessions s JOIN users u ON u.user_id = s.user_id
          WHERE s.id_hash = $1 AND s.expires_at > $2 AND s.idle_expires_at > $2 AND u.disabled = $3",
     )
@@ -93,6 +101,22 @@ pub async fn touch(db: &Db, id_hash: &str, now: i64, idle_expires_at: i64) -> Re
     .bind(id_hash)
     .bind(now)
     .bind(idle_expires_at)
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+/// Records a second factor proved in session `id_hash` at `now`: its `amr`
+/// values joined to the session's, and the time (of a phishing-resistant one
+/// too, when `phr`).
+pub async fn prove_factor(db: &Db, id_hash: &str, amr: &[String], at: i64, phr: bool) -> Result<()> {
+    sqlx::query(
+        "UPDATE sessions SET amr = $2, mfa_at = $3, phr_at = CASE WHEN $4 THEN $3 ELSE phr_at END WHERE id_hash = $1",
+    )
+    .bind(id_hash)
+    .bind(to_json_list(amr))
+    .bind(at)
+    .bind(phr)
     .execute(db.pool())
     .await?;
     Ok(())
@@ -167,7 +191,7 @@ async fn end_in(tx: &mut sqlx::Transaction<'_, sqlx::Any>, sid: &str, now: i64) 
 pub async fn list_for_user(db: &Db, user_id: &str) -> Result<Vec<SessionRow>> {
     let rows = sqlx::query(
         "SELECT id_hash, sid, user_id, auth_time, amr, acr, created_at, last_seen_at, idle_expires_at, expires_at, idp,
-            ip, user_agent
+            ip, user_agent, mfa_at, phr_at
          FROM sessions WHERE user_id = $1 ORDER BY created_at",
     )
     .bind(user_id)

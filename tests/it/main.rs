@@ -24,6 +24,7 @@ mod keys;
 mod logout;
 mod management;
 mod metrics;
+mod mfa;
 mod outage;
 mod readme;
 mod refresh;

@@ -96,6 +96,7 @@ pub fn new_refresh(state: &AppState, client: &Client, g: &UserGrant, user_id: &s
         auth_time: g.auth_time,
         amr: g.amr.to_vec(),
         idp: g.idp.map(str::to_string),
+        acr: g.acr.map(str::to_string),
         audience: g.audience.map(str::to_string),
         offline: g.scopes.iter().any(|s| s == "offline_access"),
         created_at: now,

@@ -62,7 +62,8 @@ pub async fn exchange(state: &AppState, client: &Client, p: &Params) -> Result<T
         amr: &old.amr,
         idp: old.idp.as_deref(),
         audience: old.audience.as_deref(),
-        acr: None,
+        // The level the grant was issued at: a refresh never raises it.
+        acr: old.acr.as_deref(),
         nonce: None,
     };
     // Access and permissions are decided again: a role taken away stops here.

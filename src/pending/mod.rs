@@ -6,6 +6,8 @@
 //! upstream identity provider next) hands it an authenticated user through
 //! `identified`; `/authorize/resume` then decides again.
 
+mod factor;
+
 use std::sync::Arc;
 
 use axum::response::{IntoResponse, Redirect, Response};
@@ -16,17 +18,21 @@ use crate::audit::{self, Event, Kind};
 use crate::crypto::random;
 use crate::domain::{Client, User};
 use crate::error::{ErrorCode, Failure, OAuthError};
+use crate::mfa::policy;
 use crate::oidc::request::AuthRequest;
 use crate::session;
 use crate::state::AppState;
 use crate::storage::StorageError;
 use crate::storage::auth_requests::{self, AuthRequestRow};
 use crate::storage::identities::{self, Identity};
+use crate::storage::sessions::SessionRow;
 
 /// Where the user is identified (the login box).
 pub const IDENTIFY: &str = "/login";
 /// Where the user grants a third-party client its scopes.
 pub const CONSENT: &str = "/consent";
+/// Where the user proves a second factor (or enrols one).
+pub const SECOND_FACTOR: &str = "/login/factor";
 /// Where a user who may not use the client is told so.
 pub const NO_ACCESS: &str = "/no-access";
 /// Where a request goes once a step is done, to be decided again.
@@ -36,6 +42,7 @@ pub const RESUME: &str = "/authorize/resume";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
     Identify,
+    SecondFactor,
     Consent,
     /// The signed-in user may not use this client: say so, then `access_denied`.
     NoAccess,
@@ -74,6 +81,8 @@ pub struct SignedIn {
     pub idp: Option<String>,
     /// The upstream subject the provider vouched for.
     pub subject: Option<String>,
+    /// Second factors this sign-in proved already (a passkey, a trusted provider's).
+    pub proofs: crate::mfa::policy::Proofs,
 }
 
 /// A pending request loaded for the browser that started it.
@@ -93,6 +102,7 @@ pub struct Loaded {
 pub fn url(state: &AppState, step: Step, id: &str) -> String {
     let path = match step {
         Step::Identify => IDENTIFY,
+        Step::SecondFactor => SECOND_FACTOR,
         Step::Consent => CONSENT,
         Step::NoAccess => NO_ACCESS,
     };
@@ -202,6 +212,28 @@ pub async fn ask_link(state: &AppState, l: &Loaded, link: PendingLink) -> Result
     auth_requests::update_params(&state.db, &l.row.id, &params).await.map_err(Failure::internal)
 }
 
+/// The level of sign-in `req` needs. A role's rule costs a query only for a
+/// session that has not proved a second factor yet.
+pub async fn needed_level(
+    state: &AppState,
+    req: &AuthRequest,
+    client: &Client,
+    current: Option<&SessionRow>,
+) -> Result<policy::Level, StorageError> {
+    let global = state.config.mfa.policy == crate::config::MfaPolicy::Required;
+    let rules = policy::Rules { global, client: client.require_mfa, role: false };
+    let need = policy::needed(rules, req.acr_values.as_deref());
+    let Some(s) = current else { return Ok(need) };
+    let proofs = policy::Proofs { mfa_at: s.mfa_at, phr_at: s.phr_at };
+    if need >= policy::Level::Mfa || proofs.level(req.max_age, state.clock.now()) >= policy::Level::Mfa {
+        return Ok(need);
+    }
+    let role = crate::storage::roles::requires_mfa(&state.db, &s.user_id).await?;
+    Ok(policy::needed(policy::Rules { role, ..rules }, req.acr_values.as_deref()))
+}
+
+pub use factor::{factor_proved, remember_cookie_name};
+
 /// Ends a pending request with an error sent back to its client.
 pub fn fail(l: &Loaded, err: OAuthError) -> Failure {
     Failure::redirect(&l.req.target, err)
@@ -240,6 +272,7 @@ pub async fn identified(
     how: SignedIn,
     l: &Loaded,
 ) -> Result<Response, Failure> {
+    let how = factor::with_remembered(state, &jar, user, how).await?;
     // A pending link is spent here: stored only if this sign-in proved the
     // account it names.
     if let Some(link) = &l.link {
@@ -259,7 +292,7 @@ pub async fn identified(
         let params = serde_json::to_string(&stored).map_err(Failure::internal)?;
         auth_requests::update_params(&state.db, &l.row.id, &params).await.map_err(Failure::internal)?;
     }
-    let method = how.idp.clone().unwrap_or_else(|| "pwd".into());
+    let method = how.idp.clone().unwrap_or_else(|| if how.proofs.phr_at.is_some() { "passkey" } else { "pwd" }.into());
     if state.config.login.require_verified_email && !user.email_verified {
         let e = Event::failure(Kind::LoginFailure, "email_not_verified").account(user).client(&l.client.client_id);
         audit::record(&state.audit, e.method(method));
@@ -267,7 +300,7 @@ pub async fn identified(
             "Verify your email address first: follow the link we sent you, or ask for a new one on the sign-in page.";
         return Err(Failure::page(OAuthError::new(ErrorCode::AccessDenied, msg)));
     }
-    let (jar, s) = session::create(state, jar, &user.user_id, how.amr.clone(), how.idp.clone())
+    let (jar, s) = session::create(state, jar, &user.user_id, how.amr.clone(), how.idp.clone(), how.proofs)
         .await
         .map_err(Failure::internal)?;
     // The credential this sign-in used must still be the account's: a proof
