@@ -29,6 +29,8 @@ pub async fn end_sessions(
         ended.push(EndedSession { sid: s.sid, client_ids });
     }
     refresh_tokens::revoke_for_user(db, user_id, revoke_all, now).await?;
+    // Signed out everywhere: the browsers remembered for a second factor too.
+    crate::storage::factors::forget_browsers(db, user_id).await?;
     Ok(ended)
 }
 

@@ -120,8 +120,6 @@ impl Logouts {
         reason: &str,
     ) -> Result<usize, crate::storage::StorageError> {
         let ended = crate::accounts::end_sessions(&self.db, user_id, revoke_all, self.clock.now()).await?;
-        // Signing out everywhere forgets the browsers remembered for a second factor too.
-        crate::storage::factors::forget_browsers(&self.db, user_id).await?;
         for s in &ended {
             self.session_ended(user_id, &s.sid, actor, reason);
             self.deliver_all(&s.sid, user_id, &s.client_ids).await;

@@ -189,6 +189,31 @@ describe('passkeys (virtual authenticator, http://localhost)', () => {
     assert.deepEqual(c.amr, ['pwd', 'hwk', 'user', 'mfa']);
     assert.equal(c.acr, 'phr');
     assert.ok(audit('mfa_challenge_success').some((e) => e.method === 'hwk'));
+
+    // This session proved a second factor just now: it may add an
+    // authenticator app from the account page.
+    await page.goto(`${base}/account/factors/totp`);
+    await axe(page, 'adding an authenticator app');
+    const secret = (await page.textContent('#totp-secret')).trim();
+    await page.fill('#factor-name', 'Phone');
+    await page.fill('#code', totp(secret));
+    await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')]);
+    assert.match(page.url(), /done=factor_added/);
+    assert.match(await page.textContent('#factors'), /Phone/);
+    assert.match(await page.textContent('#factors'), /Laptop/);
+  });
+
+  test('the other login box pages pass axe', async () => {
+    await page.context().clearCookies();
+    await noAutofill(page);
+    await page.goto(authorize().url);
+    await page.waitForURL(/\/login\?req=/);
+    const req = new URL(page.url()).searchParams.get('req');
+    await page.unroute('**/login/passkey/options');
+    for (const p of [`/signup?req=${req}`, `/forgot-password?req=${req}`, `/verify-email/resend?req=${req}`]) {
+      await page.goto(`${base}${p}`);
+      await axe(page, p);
+    }
   });
 
   test('passwordless: the passkey alone signs in, by autofill and by the button', async () => {

@@ -159,6 +159,7 @@ backend_tests!(
     cli_shows_unlinks_and_checks,
     proof_through_a_provider_already_linked,
     account_rules_refuse_with_a_message,
+    an_upstream_second_factor_counts_only_when_trusted,
     password_login_off_with_one_provider_goes_straight_there,
     a_pending_link_expires_unused,
     linked_from_the_account_page,
@@ -726,4 +727,33 @@ async fn linked_from_the_account_page(db: TestDb) {
     .await;
     assert!(crate::selfservice::has(&events, "identity_linked", "success", None));
     assert!(crate::selfservice::has(&events, "identity_linked", "failure", Some("linked_to_another_account")));
+}
+
+/// A provider whose `amr` says it checked a second factor: dropped (and
+/// asked again where one is required) unless `trust_upstream_mfa`.
+async fn an_upstream_second_factor_counts_only_when_trusted(db: TestDb) {
+    let mfa = "http://schemas.openid.net/pape/policies/2007/06/multi-factor";
+    let settings = || {
+        let mut s = Settings::default();
+        s.claims["amr"] = json!(["pwd", "mfa"]);
+        s
+    };
+    let step_up = format!("&connection=fake&acr_values={}", crate::authorize::urlencode(mfa));
+    let (down, _idp) = with_fake(&db, ProviderKind::Oidc, settings(), |_| {}).await;
+    let claims = redeem(&down, &fake_round_trip(&down, &browser()).await).await;
+    assert_eq!(claims["amr"], json!(["pwd"]), "an untrusted upstream's mfa is dropped");
+    assert!(claims.get("acr").is_none());
+    // Where a second factor is required, the user is asked for one here.
+    let c = browser();
+    let r = walk(&c, c.get(down.url(&auth("spa", &step_up))).send().await.unwrap()).await;
+    assert!(r.url().path().ends_with("/login/factor"), "{}", r.url());
+    sesame::storage::clients::delete(&down.state.db, "spa").await.unwrap();
+    down.stop().await;
+
+    let (down, _idp) = with_fake(&db, ProviderKind::Oidc, settings(), |p| p.trust_upstream_mfa = true).await;
+    let c = browser();
+    let back = walk(&c, c.get(down.url(&auth("spa", &step_up))).send().await.unwrap()).await;
+    let claims = redeem(&down, &back).await;
+    assert_eq!(claims["amr"], json!(["pwd", "mfa"]));
+    assert_eq!(claims["acr"], mfa);
 }

@@ -9,7 +9,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::support::browser::{Browser, params};
+use crate::support::browser::{Browser, hidden, location, params};
 use crate::support::process::{free_port, serve};
 use crate::support::{Backend, MASTER_KEY, TestDb};
 
@@ -52,7 +52,11 @@ async fn the_first_sign_in_runs_as_pasted() {
     let base = format!("http://localhost:{port}");
     let db = TestDb::new(Backend::Sqlite).await.unwrap();
     let listen = format!("127.0.0.1:{port}");
-    let _server = serve(&db, &[("SESAME_ISSUER", &base), ("SESAME_LISTEN", &listen)]);
+    // No client cache: the second-factor section's change counts at once.
+    let _server = serve(
+        &db,
+        &[("SESAME_ISSUER", &base), ("SESAME_LISTEN", &listen), ("SESAME_DATABASE__CLIENT_CACHE_SECS", "0")],
+    );
 
     // Where README says the build put the binary, this test's build put it.
     let bin = Path::new(env!("CARGO_BIN_EXE_sesame")).parent().unwrap().to_string_lossy().to_string();
@@ -99,4 +103,33 @@ async fn the_first_sign_in_runs_as_pasted() {
     assert_eq!(claims["email"], email);
     assert_eq!(claims["amr"], serde_json::json!(["pwd"]));
     assert!(claims["sub"].as_str().is_some_and(|s| !s.is_empty()), "{claims}");
+
+    // "Second factors and passkeys": the app requires one; the same URL in a
+    // new browser enrols an authenticator app on the way.
+    let mfa = self::blocks("Second factors and passkeys");
+    bash(&as_here(&mfa[0]), work.path(), &env);
+    let b = Browser::new(&base);
+    let page = b.follow(b.get(&url).await).await;
+    let html = page.text().await.unwrap();
+    let page = b.follow(b.submit_login(&html, email, password).await).await;
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Set up a second factor"), "{html}");
+    let secret = html.split("<code id=\"totp-secret\">").nth(1).unwrap().split('<').next().unwrap().to_string();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let code = sesame::mfa::totp::code_at(&secret, now).unwrap();
+    let (csrf, req) = (hidden(&html, "csrf"), hidden(&html, "req"));
+    let codes =
+        b.follow(b.post_form("/login/factor/enrol", &[("csrf", &csrf), ("req", &req), ("code", &code)]).await).await;
+    assert_eq!(codes.text().await.unwrap().matches("<code>").count(), 10, "ten recovery codes");
+    let back = b.get(&format!("/authorize/resume?req={req}")).await;
+    let back = url::Url::parse(&location(&back)).unwrap();
+    let code = params(&back)["code"].clone();
+    let exchange = as_here(&blocks[code_block]).replace("'paste the code here'", &format!("'{code}'"));
+    let out = bash(&format!(". ./.shell\n{exchange}\n{}", as_here(&blocks[code_block + 1])), work.path(), &env);
+    let claims = serde_json::Deserializer::from_str(&out).into_iter::<Value>().map(Result::unwrap).nth(1).unwrap();
+    assert_eq!(claims["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
+    assert_eq!(claims["acr"], "http://schemas.openid.net/pape/policies/2007/06/multi-factor");
+    // The administrator's commands, as pasted.
+    let out = bash(&as_here(&mfa[1]), work.path(), &env);
+    assert!(out.contains("totp") && out.contains("mfa_enrolled"), "{out}");
 }
