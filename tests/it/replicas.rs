@@ -170,3 +170,50 @@ async fn password_attempt_budgets_are_shared_by_replicas() {
     a.stop().await;
     b.stop().await;
 }
+
+/// One authenticator-app code, sent to both replicas at once by two thieves
+/// who both have the password: one sign-in gets it, never both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_factor_code_is_accepted_once_across_replicas() {
+    let Some(db) = TestDb::new(Backend::Postgres).await else { return };
+    let a = TestApp::spawn(&db, |c| c.mfa.policy = sesame::config::MfaPolicy::Required).await;
+    let issuer = a.base_url.clone();
+    let b = TestApp::spawn(&db, |c| {
+        c.issuer = issuer;
+        c.mfa.policy = sesame::config::MfaPolicy::Required;
+    })
+    .await;
+    add_client(&a, "spa", true, true, CB, None, &["authorization_code", "refresh_token"]).await;
+    let alice = add_user(&a, "alice@example.com", PW).await;
+    let user = sesame::storage::users::find_by_id(&a.state.db, &alice).await.unwrap().unwrap();
+    let f = a.state.factors();
+    let e = f.start_totp("t", &user).await.unwrap();
+    let now = a.state.clock.now();
+    f.confirm_totp("t", &user, "Phone", &sesame::mfa::totp::code_at(&e.secret, now - 30).unwrap()).await.unwrap();
+    let code = sesame::mfa::totp::code_at(&e.secret, now).unwrap();
+    // Two browsers at the factor page, one on each replica.
+    let mut pages = Vec::new();
+    for base in [&a.base_url, &b.base_url] {
+        let br = Browser::new(base);
+        let page = br.follow(br.get(&auth("spa", "")).await).await;
+        let html = page.text().await.unwrap();
+        let page = br.follow(br.submit_login(&html, "alice@example.com", PW).await).await;
+        assert!(page.url().path().ends_with("/login/factor"));
+        let html = page.text().await.unwrap();
+        pages.push((br, html));
+    }
+    let attempt = |(br, html): &(Browser, String)| {
+        let form = [
+            ("csrf", crate::support::browser::hidden(html, "csrf")),
+            ("req", crate::support::browser::hidden(html, "req")),
+            ("code", code.clone()),
+        ];
+        let req = br.http.post(format!("{}/login/factor", br.base)).form(&form);
+        async move { req.send().await.unwrap().status() }
+    };
+    let (x, y) = tokio::join!(attempt(&pages[0]), attempt(&pages[1]));
+    let statuses = [x, y];
+    let accepted = statuses.iter().filter(|s| **s == StatusCode::SEE_OTHER).count();
+    assert_eq!(accepted, 1, "{statuses:?}");
+    assert!(statuses.contains(&StatusCode::UNAUTHORIZED), "{statuses:?}");
+}
