@@ -63,3 +63,34 @@ impl ClientCache {
         Ok(found)
     }
 }
+/// Whether any role requires a second factor, per replica, for as long as a
+/// client is cached: while none does (the common case) a session without a
+/// second factor costs no query to find out that its user holds no such
+/// role. A role changed with `sesame role update` counts on every replica
+/// within that time.
+#[derive(Default)]
+pub struct RoleRuleCache {
+    ttl: i64,
+    seen: RwLock<Option<(i64, bool)>>,
+}
+
+impl RoleRuleCache {
+    pub fn new(ttl_secs: u64) -> RoleRuleCache {
+        RoleRuleCache { ttl: ttl_secs as i64, seen: RwLock::default() }
+    }
+
+    pub async fn any_requires_mfa(&self, db: &Db, now: i64) -> Result<bool, StorageError> {
+        if self.ttl > 0
+            && let Ok(seen) = self.seen.read()
+            && let Some((expires, any)) = *seen
+            && expires > now
+        {
+            return Ok(any);
+        }
+        let any = crate::storage::roles::any_requires_mfa(db).await?;
+        if let Ok(mut seen) = self.seen.write() {
+            *seen = Some((now + self.ttl, any));
+        }
+        Ok(any)
+    }
+}

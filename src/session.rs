@@ -169,6 +169,14 @@ pub async fn current_by_hash(
     Ok(Some(s))
 }
 
+/// Whether session `s` still exists (not ended meanwhile): a factor added
+/// while a proof of the mailbox ended every session of the account
+/// (`proof::reclaim`) is undone by its caller.
+pub async fn still_live(state: &AppState, s: &SessionRow) -> Result<bool, crate::storage::StorageError> {
+    let live = current_by_hash(state, Some(&s.id_hash)).await?;
+    Ok(live.is_some_and(|x| x.sid == s.sid))
+}
+
 /// Starts a session for `user_id` with a new random id (so a fixed or stolen
 /// pre-login id is useless), ending the one the browser had.
 pub async fn create(

@@ -37,6 +37,8 @@ pub struct Shared {
     pub master: MasterKey,
     pub clock: Clock,
     pub clients: Arc<ClientCache>,
+    /// Whether any role requires a second factor (cached like clients).
+    pub role_rules: crate::cache::RoleRuleCache,
     pub limits: Arc<crate::limits::Limits>,
     /// Outbound calls (back-channel logout): short timeout, no redirects.
     /// Back-channel logouts (`outbound`: bounded read, 5 s).
@@ -140,6 +142,7 @@ impl AppState {
             default_alg: config.keys.default_id_token_alg,
         };
         Ok(AppState(Arc::new(Shared {
+            role_rules: crate::cache::RoleRuleCache::new(config.database.client_cache_secs),
             logouts,
             passkeys,
             emails,

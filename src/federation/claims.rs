@@ -17,6 +17,8 @@ pub struct Upstream {
     pub picture: Option<String>,
     /// `amr` as the upstream sent it; empty when it sent none.
     pub amr: Vec<String>,
+    /// When the user signed in at the upstream (`auth_time`), if it said.
+    pub auth_time: Option<i64>,
     /// Google Workspace domain (`hd`) and Microsoft tenant (`tid`), for `allowed_domains`.
     pub hd: Option<String>,
     pub tid: Option<String>,
@@ -98,6 +100,7 @@ pub fn map(p: &Provider, claims: &Value) -> Result<Upstream, Failed> {
         name,
         picture,
         amr,
+        auth_time: claims.get("auth_time").and_then(Value::as_i64),
         hd: text(claims, "hd"),
         tid: text(claims, "tid"),
     })

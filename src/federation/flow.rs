@@ -163,7 +163,9 @@ pub async fn callback(
         // How this sign-in proved who the user is, whichever account it lands on.
         // A second factor the provider claims counts only when it is trusted for it.
         let (amr, upstream_mfa) = crate::mfa::policy::upstream_amr(&up.amr, p.cfg.trust_upstream_mfa);
-        let proofs = crate::mfa::policy::Proofs { mfa_at: upstream_mfa.then_some(now), phr_at: None };
+        // Proved when the user signed in there (never later than now).
+        let at = up.auth_time.map_or(now, |t| t.min(now));
+        let proofs = crate::mfa::policy::Proofs { mfa_at: upstream_mfa.then_some(at), phr_at: None };
         let how = SignedIn { amr, idp: Some(id.clone()), subject: Some(up.subject.clone()), proofs };
         match linking::resolve(&state, &p, &up, now).await {
             Ok(Resolved::Created(user)) => {

@@ -206,6 +206,7 @@ mod tests {
             name: Some("New Name".into()),
             picture: None,
             amr: vec![],
+            auth_time: None,
             hd: None,
             tid: None,
         }

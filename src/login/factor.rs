@@ -17,7 +17,7 @@ use crate::error::{ErrorCode, Failure, OAuthError};
 use crate::http::client_ip::ClientIp;
 use crate::http::page;
 use crate::http::params::Params;
-use crate::mfa::policy::{Level, Proofs};
+use crate::mfa::policy::{self, Level, Proofs};
 use crate::mfa::{CodeCheck, FactorError};
 use crate::pending::{self, Loaded};
 use crate::session;
@@ -61,18 +61,31 @@ pub(super) async fn context(
     }
 }
 
-/// Whether this session may add a factor: a recent sign-in, and — when the
-/// account has factors already — one of them proved in it (so a password
-/// alone cannot add an attacker's factor).
-pub(super) fn may_enrol(state: &AppState, s: &SessionRow, has_factors: bool) -> bool {
+/// What this sign-in may add on the way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Enrol {
+    No,
+    /// The account's first factor (an app or a passkey), after a recent sign-in.
+    First,
+    /// A passkey for a request that asks for one (`phr`), beside the factors
+    /// the account has, after one of them was proved in this sign-in. It does
+    /// not count until it is used.
+    PasskeyForPhr,
+}
+
+/// What `s` may enrol during pending request `l` (`mfa::policy::change_needs`).
+pub(super) async fn enrol_mode(state: &AppState, l: &Loaded, s: &SessionRow, user: &User) -> Result<Enrol, Failure> {
+    let list = state.factors().list(&user.user_id).await.map_err(Failure::internal)?;
     let proofs = Proofs { mfa_at: s.mfa_at, phr_at: s.phr_at };
-    crate::mfa::policy::may_change_factors(
-        state.clock.now(),
-        s.auth_time,
-        state.config.login.reauth_secs,
-        proofs,
-        has_factors,
-    )
+    let may =
+        |need| policy::may_change_factors(state.clock.now(), s.auth_time, state.config.login.reauth_secs, proofs, need);
+    if list.is_empty() {
+        return Ok(if may(Level::Single) { Enrol::First } else { Enrol::No });
+    }
+    let need = pending::needed_level(state, &l.req, &l.client, Some(s)).await.map_err(Failure::internal)?;
+    let has_passkey = list.iter().any(|x| x.kind == PASSKEY);
+    let need_to_add = policy::change_needs(true, has_passkey, policy::Change::AddPasskey);
+    Ok(if need == Level::Phr && !has_passkey && may(need_to_add) { Enrol::PasskeyForPhr } else { Enrol::No })
 }
 
 /// The factor page for this session's user.
@@ -92,11 +105,13 @@ async fn view(
     let has_totp = list.iter().any(|x| x.kind == TOTP);
     let has_passkey = list.iter().any(|x| x.kind == PASSKEY);
     let codes_left = f.recovery_codes_left(&user.user_id).await.map_err(Failure::internal)?;
-    let level = Proofs { mfa_at: s.mfa_at, phr_at: s.phr_at }.level(None, state.clock.now());
-    let enrol_ok = may_enrol(state, s, !list.is_empty());
+    // As `decide` counts them: within max_age, or proved during this request.
+    let proofs = Proofs { mfa_at: s.mfa_at, phr_at: s.phr_at };
+    let level = proofs.level_since(l.req.max_age, Some(l.row.created_at), state.clock.now());
+    let mode = enrol_mode(state, l, s, user).await?;
     let passkeys = state.passkeys.available();
     let (jar, csrf) = session::ensure_csrf(state, jar);
-    let enrol = if list.is_empty() && enrol_ok && need < Level::Phr {
+    let enrol = if mode == Enrol::First && need < Level::Phr {
         let e = f.start_totp(&key(l), user).await.map_err(|e| Failure::internal(anyhow::anyhow!(e)))?;
         Some(TotpView { secret: e.secret, qr_svg: e.qr_svg })
     } else {
@@ -104,7 +119,7 @@ async fn view(
     };
     let code_form = (has_totp || codes_left > 0) && level < Level::Mfa;
     let passkey_check = passkeys && has_passkey;
-    let passkey_register = passkeys && enrol_ok && (list.is_empty() || (need == Level::Phr && !has_passkey));
+    let passkey_register = passkeys && mode != Enrol::No;
     let notice = if need == Level::Phr && !has_passkey && !list.is_empty() && level < Level::Mfa {
         Some("This application asks for a passkey. Verify with your authenticator app first, then add one.".into())
     } else if need == Level::Phr && !has_passkey {
@@ -211,8 +226,8 @@ pub async fn enrol(State(state): State<AppState>, ClientIp(ip): ClientIp, jar: C
             Err(to) => return Ok(to),
         };
         let f = state.factors();
-        let has = !f.list(&user.user_id).await.map_err(Failure::internal)?.is_empty();
-        if !may_enrol(&state, &s, has) {
+        // Only an account's first factor is set up here; more on the account page.
+        if enrol_mode(&state, &l, &s, &user).await? != Enrol::First {
             let msg = "Sign in again to add a second factor.";
             return Err(Failure::page(OAuthError::new(ErrorCode::AccessDenied, msg)));
         }
@@ -224,6 +239,10 @@ pub async fn enrol(State(state): State<AppState>, ClientIp(ip): ClientIp, jar: C
         let name = p.first("name").unwrap_or("");
         match f.confirm_totp(&key(&l), &user, name, p.first("code").unwrap_or("")).await {
             Ok(done) => {
+                if !session::still_live(&state, &s).await.map_err(Failure::internal)? {
+                    f.remove(&user, &done.factor.factor_id, "system").await.map_err(Failure::internal)?;
+                    return Err(Failure::page(OAuthError::new(ErrorCode::AccessDenied, SIGNED_OUT)));
+                }
                 let jar = pending::factor_proved(&state, jar, &s, &user, &["otp".into()], false, false, &l).await?;
                 Ok(show_codes_or_resume(&state, jar, &l, done.recovery_codes).await?)
             }
@@ -240,6 +259,8 @@ pub async fn enrol(State(state): State<AppState>, ClientIp(ip): ClientIp, jar: C
     };
     run.await.unwrap_or_else(|f| f.render(&state.issuer, &state.brand))
 }
+
+pub(super) const SIGNED_OUT: &str = "This sign-in ended meanwhile (the account changed). Sign in again.";
 
 /// After a first factor: its recovery codes are kept (sealed) for one
 /// showing at `/login/factor/codes`; otherwise straight on.

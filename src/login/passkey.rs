@@ -7,13 +7,14 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::factor::{context, key, may_enrol, refused, show_codes_or_resume};
+use super::factor::{Enrol, SIGNED_OUT, context, enrol_mode, key, refused, show_codes_or_resume};
 use crate::audit::{self, Event, Kind};
 use crate::error::Failure;
 use crate::http::client_ip::ClientIp;
@@ -66,6 +67,11 @@ fn as_next(resp: Response) -> Response {
     Response::from_parts(parts, axum::body::Body::from(json!({ "next": next }).to_string()))
 }
 
+/// The JSON body, or what is wrong with it.
+fn body(c: Result<Json<Call>, JsonRejection>) -> Result<Call, String> {
+    c.map(|Json(c)| c).map_err(|e| format!("The request is not valid: {}", e.body_text()))
+}
+
 fn csrf_ok(state: &AppState, jar: &CookieJar, c: &Call) -> bool {
     session::check_csrf(state, jar, Some(&c.csrf)).is_some()
 }
@@ -74,7 +80,15 @@ const EXPIRED: &str = "This page has expired. Reload it and try again.";
 const REFUSED: &str = "The passkey could not be used.";
 
 /// Options for a second-factor passkey check, or a registration during sign-in.
-pub async fn factor_options(State(state): State<AppState>, jar: CookieJar, Json(c): Json<Call>) -> Response {
+pub async fn factor_options(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    c: Result<Json<Call>, JsonRejection>,
+) -> Response {
+    let c = match body(c) {
+        Ok(c) => c,
+        Err(m) => return error(StatusCode::BAD_REQUEST, &m),
+    };
     if !csrf_ok(&state, &jar, &c) {
         return error(StatusCode::FORBIDDEN, EXPIRED);
     }
@@ -85,8 +99,7 @@ pub async fn factor_options(State(state): State<AppState>, jar: CookieJar, Json(
         };
         let f = state.factors();
         let options = if c.mode == "register" {
-            let has = !f.list(&user.user_id).await.map_err(Failure::internal)?.is_empty();
-            if !may_enrol(&state, &s, has) {
+            if enrol_mode(&state, &l, &s, &user).await? == Enrol::No {
                 return Ok(error(StatusCode::FORBIDDEN, "Sign in again to add a passkey."));
             }
             f.start_passkey(&key(&l), &user).await
@@ -106,8 +119,12 @@ pub async fn factor_finish(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     jar: CookieJar,
-    Json(c): Json<Call>,
+    c: Result<Json<Call>, JsonRejection>,
 ) -> Response {
+    let c = match body(c) {
+        Ok(c) => c,
+        Err(m) => return error(StatusCode::BAD_REQUEST, &m),
+    };
     if !csrf_ok(&state, &jar, &c) {
         return error(StatusCode::FORBIDDEN, EXPIRED);
     }
@@ -120,15 +137,27 @@ pub async fn factor_finish(
         let f = state.factors();
         let now = state.clock.now();
         if c.mode == "register" {
-            let has = !f.list(&user.user_id).await.map_err(Failure::internal)?.is_empty();
-            if !may_enrol(&state, &s, has) {
+            let mode = enrol_mode(&state, &l, &s, &user).await?;
+            if mode == Enrol::No {
                 return Ok(error(StatusCode::FORBIDDEN, "Sign in again to add a passkey."));
             }
             return Ok(match f.finish_passkey(&key(&l), &user, &c.name, credential).await {
-                Ok(done) => {
-                    let amr = ["hwk".to_string(), "user".to_string()];
+                Ok(done) if !session::still_live(&state, &s).await.map_err(Failure::internal)? => {
+                    f.remove(&user, &done.factor.factor_id, "system").await.map_err(Failure::internal)?;
+                    error(StatusCode::FORBIDDEN, SIGNED_OUT)
+                }
+                // The account's first factor: registering it proved it.
+                Ok(done) if mode == Enrol::First => {
+                    let amr = crate::mfa::passkeys::stored_amr(&done.factor.secret);
                     let jar = pending::factor_proved(&state, jar, &s, &user, &amr, true, false, &l).await?;
                     as_next(show_codes_or_resume(&state, jar, &l, done.recovery_codes).await?)
+                }
+                // Beside phishable factors it counts once it is used: back to
+                // the factor page, which now offers it.
+                Ok(_) => {
+                    let next =
+                        format!("{}{}?req={}", state.issuer.path_prefix(), crate::pending::SECOND_FACTOR, l.row.id);
+                    Json(json!({ "next": next })).into_response()
                 }
                 Err(FactorError::Duplicate) => error(StatusCode::CONFLICT, "This passkey is registered already."),
                 Err(e) => error(StatusCode::BAD_REQUEST, &e.to_string()),
@@ -161,7 +190,15 @@ pub async fn factor_finish(
 }
 
 /// Options for a passwordless sign-in (any passkey of this site the browser holds).
-pub async fn signin_options(State(state): State<AppState>, jar: CookieJar, Json(c): Json<Call>) -> Response {
+pub async fn signin_options(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    c: Result<Json<Call>, JsonRejection>,
+) -> Response {
+    let c = match body(c) {
+        Ok(c) => c,
+        Err(m) => return error(StatusCode::BAD_REQUEST, &m),
+    };
     if !csrf_ok(&state, &jar, &c) {
         return error(StatusCode::FORBIDDEN, EXPIRED);
     }
@@ -177,14 +214,22 @@ pub async fn signin_options(State(state): State<AppState>, jar: CookieJar, Json(
 
 /// A passwordless sign-in: the passkey names its account, user verification
 /// proves the user; the session starts with both factors.
-pub async fn signin_finish(State(state): State<AppState>, jar: CookieJar, Json(c): Json<Call>) -> Response {
+pub async fn signin_finish(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    c: Result<Json<Call>, JsonRejection>,
+) -> Response {
+    let c = match body(c) {
+        Ok(c) => c,
+        Err(m) => return error(StatusCode::BAD_REQUEST, &m),
+    };
     if !csrf_ok(&state, &jar, &c) {
         return error(StatusCode::FORBIDDEN, EXPIRED);
     }
     let run = async {
         let l = pending::load(&state, &jar, &c.req).await?;
         let Some(credential) = &c.credential else { return Ok(error(StatusCode::BAD_REQUEST, REFUSED)) };
-        let (user_id, amr) = match state.factors().finish_passwordless(&key(&l), credential).await {
+        let (user_id, amr, credential_id) = match state.factors().finish_passwordless(&key(&l), credential).await {
             Ok(v) => v,
             Err(e) => {
                 let ev = Event::failure(Kind::LoginFailure, "passkey_refused").client(&l.client.client_id);
@@ -200,8 +245,8 @@ pub async fn signin_finish(State(state): State<AppState>, jar: CookieJar, Json(c
         let now = state.clock.now();
         let mut full = amr.clone();
         full.push("mfa".into());
-        let how =
-            SignedIn { amr: full, idp: None, subject: None, proofs: Proofs { mfa_at: Some(now), phr_at: Some(now) } };
+        let proofs = Proofs { mfa_at: Some(now), phr_at: Some(now) };
+        let how = SignedIn { amr: full, idp: None, subject: Some(credential_id), proofs };
         let e = Event::new(Kind::PasskeyLogin).account(&user).client(&l.client.client_id);
         audit::record(&state.audit, e.method(amr.first().cloned().unwrap_or_default()));
         Ok(as_next(pending::identified(&state, jar, &user, how, &l).await?))

@@ -92,12 +92,12 @@ impl Factors<'_> {
     }
 
     /// Finishes a passwordless sign-in: the user id the passkey belongs to,
-    /// and the `amr` of its use.
+    /// the `amr` of its use, and its credential id.
     pub async fn finish_passwordless(
         &self,
         key: &str,
         response: &serde_json::Value,
-    ) -> Result<(String, Vec<String>), FactorError> {
+    ) -> Result<(String, Vec<String>, String), FactorError> {
         let state = self.take("passkey-signin", key, true).await?;
         let (handle, cred_id) = self.passkeys.identify(response)?;
         let unknown = || FactorError::Passkey(PasskeyError::Refused("no account has this passkey".into()));
@@ -108,7 +108,7 @@ impl Factors<'_> {
         let mut pk: Passkey = serde_json::from_str(&f.secret).map_err(|_| unknown())?;
         let result = self.passkeys.finish_discoverable(response, &state, &pk)?;
         self.after_use(&f, &mut pk, &result).await?;
-        Ok((f.user_id.clone(), passkeys::amr(&result)))
+        Ok((f.user_id.clone(), passkeys::amr(&result), cred_id))
     }
 
     async fn after_use(&self, f: &Factor, pk: &mut Passkey, result: &AuthenticationResult) -> Result<(), StorageError> {

@@ -75,7 +75,7 @@ pub struct Enrolled {
 /// What a typed code turned out to be.
 #[derive(Debug, PartialEq, Eq)]
 pub enum CodeCheck {
-    /// An authenticator-app code, accepted (its `amr`).
+    /// An authenticator-app code, accepted.
     Totp,
     /// A recovery code, now spent; how many are left.
     Recovery(i64),
@@ -246,17 +246,18 @@ impl Factors<'_> {
         let now = self.clock.now();
         let compact: String = code.chars().filter(|c| !c.is_whitespace()).collect();
         if compact.len() == totp::DIGITS as usize && compact.bytes().all(|b| b.is_ascii_digit()) {
+            let mut replayed = false;
             for f in factors::for_user(self.db, &user.user_id).await?.iter().filter(|f| f.kind == TOTP) {
                 let Some(secret) = self.open_secret(f) else { continue };
                 if let Some(step) = totp::check(&secret, &compact, now) {
-                    return Ok(if factors::spend_step(self.db, &f.factor_id, step, now).await? {
-                        CodeCheck::Totp
-                    } else {
-                        CodeCheck::Replayed
-                    });
+                    if factors::spend_step(self.db, &f.factor_id, step, now).await? {
+                        return Ok(CodeCheck::Totp);
+                    }
+                    // Spent on this app; another app of the user's may match too.
+                    replayed = true;
                 }
             }
-            return Ok(CodeCheck::Wrong);
+            return Ok(if replayed { CodeCheck::Replayed } else { CodeCheck::Wrong });
         }
         if compact.len() > 64 {
             return Ok(CodeCheck::Wrong);

@@ -144,6 +144,14 @@ pub fn credential_id(p: &Passkey) -> String {
     URL_SAFE_NO_PAD.encode(p.cred_id())
 }
 
+/// The `amr` of a passkey as stored (its registration): `swk` when it is
+/// backup eligible (synced), else `hwk`; and `user`.
+pub fn stored_amr(stored: &str) -> Vec<String> {
+    let v: serde_json::Value = serde_json::from_str(stored).unwrap_or_default();
+    let synced = v.pointer("/cred/backup_eligible").and_then(|b| b.as_bool()).unwrap_or(false);
+    vec![if synced { "swk" } else { "hwk" }.into(), "user".into()]
+}
+
 /// RFC 8176 `amr` of a passkey use: `hwk` for a key bound to its device, `swk`
 /// for one synced between devices (backup eligible), `user` for the user
 /// verification it made.

@@ -22,6 +22,15 @@ pub enum Level {
 }
 
 impl Level {
+    /// The level an `acr` this server issued says.
+    pub fn of_acr(acr: Option<&str>) -> Level {
+        match acr {
+            Some(ACR_PHR) => Level::Phr,
+            Some(ACR_MFA) => Level::Mfa,
+            _ => Level::Single,
+        }
+    }
+
     pub fn acr(self) -> Option<&'static str> {
         match self {
             Level::Single => None,
@@ -74,7 +83,15 @@ pub struct Proofs {
 impl Proofs {
     /// The level reached, counting only proofs younger than `max_age`.
     pub fn level(&self, max_age: Option<i64>, now: i64) -> Level {
-        let live = |at: Option<i64>| at.is_some_and(|t| max_age.is_none_or(|m| now - t <= m));
+        self.level_since(max_age, None, now)
+    }
+
+    /// The level reached, counting proofs younger than `max_age` and those
+    /// made since `since` (during the request being answered: `max_age=0`
+    /// cannot ask for a factor proved a moment ago again).
+    pub fn level_since(&self, max_age: Option<i64>, since: Option<i64>, now: i64) -> Level {
+        let live =
+            |at: Option<i64>| at.is_some_and(|t| max_age.is_none_or(|m| now - t <= m) || since.is_some_and(|s| t >= s));
         if live(self.phr_at) {
             Level::Phr
         } else if live(self.mfa_at) {
@@ -85,10 +102,10 @@ impl Proofs {
     }
 }
 
-/// Whether a second-factor step is needed: the session's live proofs fall
-/// short of `need`.
-pub fn short(need: Level, proofs: Proofs, max_age: Option<i64>, now: i64) -> bool {
-    need > Level::Single && proofs.level(max_age, now) < need
+/// Whether a second-factor step is needed: the session's live proofs (see
+/// `Proofs::level_since`) fall short of `need`.
+pub fn short(need: Level, proofs: Proofs, max_age: Option<i64>, since: Option<i64>, now: i64) -> bool {
+    need > Level::Single && proofs.level_since(max_age, since, now) < need
 }
 
 /// The `acr` a token says: of the levels the request accepts (`acr_values`),
@@ -100,12 +117,38 @@ pub fn acr_claim(acr_values: Option<&str>, proofs: Proofs, now: i64) -> Option<S
     level.acr().map(str::to_string)
 }
 
-/// Whether a session may add, rename or remove second factors: a sign-in
-/// within `reauth_secs`, and — once the account has factors — one of them
-/// proved in that session (so a password alone cannot add an attacker's
-/// factor, nor take the owner's away).
-pub fn may_change_factors(now: i64, auth_time: i64, reauth_secs: u64, proofs: Proofs, has_factors: bool) -> bool {
-    now - auth_time <= reauth_secs as i64 && (!has_factors || proofs.level(None, now) >= Level::Mfa)
+/// A change to an account's second factors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// Add an authenticator app, rename a factor, new recovery codes.
+    Other,
+    AddPasskey,
+    /// Remove a factor; `last_passkey`: the account's only passkey.
+    Remove {
+        last_passkey: bool,
+    },
+}
+
+/// The level a session must have proved, within the last `reauth_secs`, to
+/// make `change` on an account with these factors: none for a first factor
+/// (a recent sign-in is enough); a passkey to add a passkey beside one, or
+/// to take the last one away (so phishable factors can never make
+/// themselves phishing-resistant); a second factor for anything else (so a
+/// password alone cannot add an attacker's factor, nor take the owner's away).
+pub fn change_needs(has_factors: bool, has_passkey: bool, change: Change) -> Level {
+    match change {
+        _ if !has_factors => Level::Single,
+        Change::AddPasskey if has_passkey => Level::Phr,
+        Change::Remove { last_passkey: true } => Level::Phr,
+        _ => Level::Mfa,
+    }
+}
+
+/// Whether a session signed in at `auth_time` with `proofs` may make a change
+/// that needs `need`: the sign-in and the proof both within `reauth_secs` (a
+/// remembered browser's old proof does not count).
+pub fn may_change_factors(now: i64, auth_time: i64, reauth_secs: u64, proofs: Proofs, need: Level) -> bool {
+    now - auth_time <= reauth_secs as i64 && proofs.level(Some(reauth_secs as i64), now) >= need
 }
 
 /// RFC 8176 `amr` after proving a factor whose own values are `factor`: the
@@ -155,10 +198,20 @@ mod tests {
         assert_eq!(needed(Rules { role: true, ..none }, None), Level::Mfa);
         assert_eq!(needed(Rules { client: true, ..none }, Some("phr")), Level::Phr);
         let p = Proofs { mfa_at: Some(100), phr_at: None };
-        assert!(!short(Level::Mfa, p, None, 1000));
-        assert!(short(Level::Mfa, p, Some(60), 1000), "max_age older than the proof asks again");
-        assert!(short(Level::Phr, p, None, 1000));
-        assert!(!short(Level::Single, Proofs::default(), None, 1000));
+        assert!(!short(Level::Mfa, p, None, None, 1000));
+        assert!(short(Level::Mfa, p, Some(60), None, 1000), "max_age older than the proof asks again");
+        assert!(!short(Level::Mfa, p, Some(0), Some(90), 1000), "a proof made during the request counts");
+        assert!(short(Level::Phr, p, None, None, 1000));
+        assert!(!short(Level::Single, Proofs::default(), None, None, 1000));
+        assert_eq!(change_needs(false, false, Change::AddPasskey), Level::Single);
+        assert_eq!(change_needs(true, false, Change::AddPasskey), Level::Mfa);
+        assert_eq!(change_needs(true, true, Change::AddPasskey), Level::Phr);
+        assert_eq!(change_needs(true, true, Change::Remove { last_passkey: true }), Level::Phr);
+        assert_eq!(change_needs(true, true, Change::Other), Level::Mfa);
+        let recent = Proofs { mfa_at: Some(990), phr_at: None };
+        assert!(may_change_factors(1000, 990, 300, recent, Level::Mfa));
+        assert!(!may_change_factors(1000, 990, 300, p, Level::Mfa), "a remembered proof is too old");
+        assert!(!may_change_factors(1000, 990, 300, recent, Level::Phr));
         let phr = Proofs { mfa_at: Some(100), phr_at: Some(100) };
         assert_eq!(acr_claim(None, phr, 1000).as_deref(), Some(ACR_PHR));
         assert_eq!(acr_claim(Some(ACR_MFA), phr, 1000).as_deref(), Some(ACR_MFA));

@@ -80,7 +80,7 @@ pub fn decide(req: &AuthRequest, client: &Client, cx: &Context) -> Outcome {
         return Outcome::Login;
     }
     let proofs = Proofs { mfa_at: s.mfa_at, phr_at: s.phr_at };
-    if policy::short(cx.need, proofs, req.max_age, cx.now) {
+    if policy::short(cx.need, proofs, req.max_age, cx.started_at, cx.now) {
         return if none {
             Outcome::Fail(OAuthError::new(ErrorCode::InteractionRequired, "a second factor is needed"))
         } else {

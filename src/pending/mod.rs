@@ -79,7 +79,8 @@ pub struct SignedIn {
     pub amr: Vec<String>,
     /// The upstream provider; None for a password.
     pub idp: Option<String>,
-    /// The upstream subject the provider vouched for.
+    /// The upstream subject the provider vouched for; for a passkey sign-in
+    /// (no `idp`), the passkey's credential id.
     pub subject: Option<String>,
     /// Second factors this sign-in proved already (a passkey, a trusted provider's).
     pub proofs: crate::mfa::policy::Proofs,
@@ -212,8 +213,23 @@ pub async fn ask_link(state: &AppState, l: &Loaded, link: PendingLink) -> Result
     auth_requests::update_params(&state.db, &l.row.id, &params).await.map_err(Failure::internal)
 }
 
+/// The level the standing rules ask of `user_id` at `client`: the global
+/// policy, the client's, a role's (no `acr_values`: a refresh has none).
+pub async fn rules_level(state: &AppState, client: &Client, user_id: &str) -> Result<policy::Level, StorageError> {
+    let global = state.config.mfa.policy == crate::config::MfaPolicy::Required;
+    if global || client.require_mfa {
+        return Ok(policy::Level::Mfa);
+    }
+    if !state.role_rules.any_requires_mfa(&state.db, state.clock.now()).await? {
+        return Ok(policy::Level::Single);
+    }
+    let role = crate::storage::roles::requires_mfa(&state.db, user_id).await?;
+    Ok(if role { policy::Level::Mfa } else { policy::Level::Single })
+}
+
 /// The level of sign-in `req` needs. A role's rule costs a query only for a
-/// session that has not proved a second factor yet.
+/// session that has not proved a second factor yet, and only while some role
+/// has the rule (`cache::RoleRuleCache`).
 pub async fn needed_level(
     state: &AppState,
     req: &AuthRequest,
@@ -226,6 +242,9 @@ pub async fn needed_level(
     let Some(s) = current else { return Ok(need) };
     let proofs = policy::Proofs { mfa_at: s.mfa_at, phr_at: s.phr_at };
     if need >= policy::Level::Mfa || proofs.level(req.max_age, state.clock.now()) >= policy::Level::Mfa {
+        return Ok(need);
+    }
+    if !state.role_rules.any_requires_mfa(&state.db, state.clock.now()).await? {
         return Ok(need);
     }
     let role = crate::storage::roles::requires_mfa(&state.db, &s.user_id).await?;
@@ -246,7 +265,8 @@ pub async fn finish(state: &AppState, id: &str) {
 
 /// Whether `user`, as stored now, still has the way in `how` names: not
 /// disabled, the same password hash (for a password sign-in), the provider
-/// still linked (for a provider sign-in).
+/// still linked (for a provider sign-in), the passkey still on the account
+/// (for a passkey sign-in).
 async fn still_holds(state: &AppState, user: &User, how: &SignedIn) -> Result<bool, Failure> {
     let Some(now) = crate::storage::users::find_by_id(&state.db, &user.user_id).await.map_err(Failure::internal)?
     else {
@@ -258,6 +278,11 @@ async fn still_holds(state: &AppState, user: &User, how: &SignedIn) -> Result<bo
     if let Some(p) = &how.idp {
         let linked = identities::for_user(&state.db, &user.user_id).await.map_err(Failure::internal)?;
         return Ok(linked.iter().any(|i| &i.provider == p && how.subject.as_ref().is_none_or(|s| &i.subject == s)));
+    }
+    if let Some(credential) = how.subject.as_deref() {
+        // A passkey sign-in: the passkey is still this account's.
+        let f = crate::storage::factors::by_credential(&state.db, credential).await.map_err(Failure::internal)?;
+        return Ok(f.is_some_and(|f| f.user_id == user.user_id));
     }
     Ok(!how.amr.iter().any(|a| a == "pwd") || now.password_hash == user.password_hash)
 }

@@ -64,6 +64,8 @@ fn error_message(code: &str) -> Option<&'static str> {
         "last_way_in" => "This is your last way to sign in; set a password first.",
         "reauth" => "For this change, sign in again first: your last sign-in was a while ago.",
         "reauth_mfa" => "For this change, sign in again with your second factor first.",
+        "reauth_phr" => "For this change, sign in again with your passkey first.",
+        "unknown_factor" => "That second factor is not on your account.",
         "code" => "That code is not right. Check the time on your phone, and try the newest code.",
         "expired" => "The setup expired. Start again.",
         "provider" => "That sign-in method is not available.",
@@ -111,12 +113,13 @@ pub(super) fn account_params(state: &AppState) -> Vec<(String, String)> {
 
 /// `/authorize` for the account client: the login box, then back here.
 pub(super) fn login_url(state: &AppState) -> String {
-    authorize_url(state, false, false)
+    authorize_url(state, false, None)
 }
 
 /// `/authorize` for the account client; `again` asks for a fresh sign-in
-/// even with a session (`prompt=login`), `mfa` for a second factor in it.
-pub(super) fn authorize_url(state: &AppState, again: bool, mfa: bool) -> String {
+/// even with a session (`prompt=login`), `acr` for a second factor (or a
+/// passkey) proved in it now (`max_age`: a remembered browser does not do).
+pub(super) fn authorize_url(state: &AppState, again: bool, acr: Option<&str>) -> String {
     let mut q = url::form_urlencoded::Serializer::new(String::new());
     for (k, v) in account_params(state) {
         q.append_pair(&k, &v);
@@ -124,8 +127,9 @@ pub(super) fn authorize_url(state: &AppState, again: bool, mfa: bool) -> String 
     if again {
         q.append_pair("prompt", "login");
     }
-    if mfa {
-        q.append_pair("acr_values", crate::mfa::policy::ACR_MFA);
+    if let Some(acr) = acr {
+        q.append_pair("acr_values", acr);
+        q.append_pair("max_age", &state.config.login.reauth_secs.to_string());
     }
     format!("{}?{}", with_req(state, "/authorize", None), q.finish())
 }
@@ -148,7 +152,12 @@ pub async fn get(State(state): State<AppState>, jar: CookieJar, Query(q): Query<
             Err(to_login) => return Ok(to_login),
         };
         if let Some(r) = &q.reauth {
-            return Ok(Redirect::to(&authorize_url(&state, true, r == "mfa")).into_response());
+            let acr = match r.as_str() {
+                "mfa" => Some(crate::mfa::policy::ACR_MFA),
+                "phr" => Some(crate::mfa::policy::ACR_PHR),
+                _ => None,
+            };
+            return Ok(Redirect::to(&authorize_url(&state, true, acr)).into_response());
         }
         // Back from the login box: the code is not needed, the session is.
         if q.code.is_some() {
@@ -216,6 +225,7 @@ pub async fn get(State(state): State<AppState>, jar: CookieJar, Query(q): Query<
             reauth_url: match q.error.as_deref() {
                 Some("reauth") => Some(format!("{}?reauth=1", with_req(&state, ACCOUNT, None))),
                 Some("reauth_mfa") => Some(format!("{}?reauth=mfa", with_req(&state, ACCOUNT, None))),
+                Some("reauth_phr") => Some(format!("{}?reauth=phr", with_req(&state, ACCOUNT, None))),
                 _ => None,
             },
             factors: super::factors::section(&state, &user).await?,

@@ -6,6 +6,7 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
@@ -19,10 +20,10 @@ use crate::domain::{User, rfc3339};
 use crate::error::Failure;
 use crate::http::page::{self, RecoveryCodesPage};
 use crate::mfa::FactorError;
-use crate::mfa::policy::{Proofs, may_change_factors};
+use crate::mfa::policy::{Change, Level, Proofs, change_needs, may_change_factors};
 use crate::session;
 use crate::state::AppState;
-use crate::storage::factors::TOTP;
+use crate::storage::factors::{PASSKEY, TOTP};
 use crate::storage::sessions::SessionRow;
 
 /// The ceremony key of this session's enrolments.
@@ -52,16 +53,34 @@ pub(super) async fn section(state: &AppState, user: &User) -> Result<FactorsView
     })
 }
 
-/// Whether this session may change the factors, or the error code that
-/// asks for a fresh sign-in (with a second factor when there are some).
-async fn allowed(state: &AppState, s: &SessionRow, user: &User) -> Result<Result<(), &'static str>, Failure> {
-    let has = !state.factors().list(&user.user_id).await.map_err(Failure::internal)?.is_empty();
+/// Whether this session may make `change`, or the error code that asks for
+/// a fresh sign-in: with a second factor, or a passkey, as the change needs
+/// (`mfa::policy::change_needs`).
+async fn allowed(
+    state: &AppState,
+    s: &SessionRow,
+    user: &User,
+    change: Change,
+) -> Result<Result<(), &'static str>, Failure> {
+    let list = state.factors().list(&user.user_id).await.map_err(Failure::internal)?;
+    let has_passkey = list.iter().any(|f| f.kind == PASSKEY);
+    let need = change_needs(!list.is_empty(), has_passkey, change);
     let proofs = Proofs { mfa_at: s.mfa_at, phr_at: s.phr_at };
-    if may_change_factors(state.clock.now(), s.auth_time, state.config.login.reauth_secs, proofs, has) {
-        Ok(Ok(()))
-    } else {
-        Ok(Err(if has { "reauth_mfa" } else { "reauth" }))
+    if may_change_factors(state.clock.now(), s.auth_time, state.config.login.reauth_secs, proofs, need) {
+        return Ok(Ok(()));
     }
+    Ok(Err(match need {
+        Level::Single => "reauth",
+        Level::Mfa => "reauth_mfa",
+        Level::Phr => "reauth_phr",
+    }))
+}
+
+/// The change removing `factor_id` is (the last passkey needs a passkey).
+async fn removal(state: &AppState, user: &User, factor_id: &str) -> Result<Change, Failure> {
+    let list = state.factors().list(&user.user_id).await.map_err(Failure::internal)?;
+    let passkeys: Vec<_> = list.iter().filter(|f| f.kind == PASSKEY).collect();
+    Ok(Change::Remove { last_passkey: passkeys.len() == 1 && passkeys[0].factor_id == factor_id })
 }
 
 fn totp_page(state: &AppState, csrf: String, secret: String, qr_svg: String, error: Option<String>) -> AccountTotpPage {
@@ -75,7 +94,7 @@ pub async fn totp_get(State(state): State<AppState>, jar: CookieJar) -> Response
             Ok(v) => v,
             Err(to_login) => return Ok(to_login),
         };
-        if let Err(code) = allowed(&state, &s, &user).await? {
+        if let Err(code) = allowed(&state, &s, &user, Change::Other).await? {
             return Ok(back(&state, "error", code));
         }
         let e = state.factors().start_totp(&key(&s), &user).await.map_err(|e| Failure::internal(anyhow::anyhow!(e)))?;
@@ -92,12 +111,16 @@ pub async fn totp_get(State(state): State<AppState>, jar: CookieJar) -> Response
 pub async fn totp_post(State(state): State<AppState>, f: AccountForm) -> Response {
     let run = async {
         let AccountForm { session: s, user, p, .. } = f;
-        if let Err(code) = allowed(&state, &s, &user).await? {
+        if let Err(code) = allowed(&state, &s, &user, Change::Other).await? {
             return Ok(back(&state, "error", code));
         }
         let factors = state.factors();
         match factors.confirm_totp(&key(&s), &user, p.first("name").unwrap_or(""), p.first("code").unwrap_or("")).await
         {
+            Ok(done) if !session::still_live(&state, &s).await.map_err(Failure::internal)? => {
+                factors.remove(&user, &done.factor.factor_id, "system").await.map_err(Failure::internal)?;
+                Ok(back(&state, "error", "reauth"))
+            }
             Ok(done) => Ok(after_enrol(&state, done.recovery_codes)),
             Err(FactorError::WrongCode) => {
                 let e = factors.start_totp(&key(&s), &user).await.map_err(|e| Failure::internal(anyhow::anyhow!(e)))?;
@@ -135,11 +158,13 @@ fn codes_page(state: &AppState, codes: Vec<String>) -> Response {
 pub async fn rename(State(state): State<AppState>, f: AccountForm) -> Response {
     let run = async {
         let AccountForm { session: s, user, p, .. } = f;
-        if let Err(code) = allowed(&state, &s, &user).await? {
+        if let Err(code) = allowed(&state, &s, &user, Change::Other).await? {
             return Ok(back(&state, "error", code));
         }
         let id = p.first("factor_id").unwrap_or("");
-        state.factors().rename(&user, id, p.first("name").unwrap_or("")).await.map_err(Failure::internal)?;
+        if !state.factors().rename(&user, id, p.first("name").unwrap_or("")).await.map_err(Failure::internal)? {
+            return Ok(back(&state, "error", "unknown_factor"));
+        }
         Ok::<_, Failure>(back(&state, "done", "factor_renamed"))
     };
     run.await.unwrap_or_else(|f| f.render(&state.issuer, &state.brand))
@@ -148,12 +173,14 @@ pub async fn rename(State(state): State<AppState>, f: AccountForm) -> Response {
 pub async fn remove(State(state): State<AppState>, f: AccountForm) -> Response {
     let run = async {
         let AccountForm { session: s, user, p, .. } = f;
-        if let Err(code) = allowed(&state, &s, &user).await? {
+        let id = p.first("factor_id").unwrap_or("");
+        if let Err(code) = allowed(&state, &s, &user, removal(&state, &user, id).await?).await? {
             return Ok(back(&state, "error", code));
         }
-        let id = p.first("factor_id").unwrap_or("");
         let actor = format!("user:{}", user.user_id);
-        state.factors().remove(&user, id, &actor).await.map_err(Failure::internal)?;
+        if !state.factors().remove(&user, id, &actor).await.map_err(Failure::internal)? {
+            return Ok(back(&state, "error", "unknown_factor"));
+        }
         Ok::<_, Failure>(back(&state, "done", "factor_removed"))
     };
     run.await.unwrap_or_else(|f| f.render(&state.issuer, &state.brand))
@@ -163,7 +190,7 @@ pub async fn remove(State(state): State<AppState>, f: AccountForm) -> Response {
 pub async fn recovery_codes(State(state): State<AppState>, f: AccountForm) -> Response {
     let run = async {
         let AccountForm { session: s, user, .. } = f;
-        if let Err(code) = allowed(&state, &s, &user).await? {
+        if let Err(code) = allowed(&state, &s, &user, Change::Other).await? {
             return Ok(back(&state, "error", code));
         }
         if state.factors().list(&user.user_id).await.map_err(Failure::internal)?.is_empty() {
@@ -200,13 +227,24 @@ async fn json_caller(state: &AppState, jar: &CookieJar, c: &PasskeyCall) -> Resu
         Ok(Ok(v)) => v,
         _ => return Err(json_error(StatusCode::FORBIDDEN, expired)),
     };
-    match allowed(state, &s, &user).await {
+    match allowed(state, &s, &user, Change::AddPasskey).await {
         Ok(Ok(())) => Ok((s, user)),
-        _ => Err(json_error(StatusCode::FORBIDDEN, "Sign in again (with your second factor) to add a passkey.")),
+        _ => Err(json_error(
+            StatusCode::FORBIDDEN,
+            "Sign in again (with your second factor or passkey) to add a passkey.",
+        )),
     }
 }
 
-pub async fn passkey_options(State(state): State<AppState>, jar: CookieJar, Json(c): Json<PasskeyCall>) -> Response {
+pub async fn passkey_options(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    c: Result<Json<PasskeyCall>, JsonRejection>,
+) -> Response {
+    let c = match c {
+        Ok(Json(c)) => c,
+        Err(e) => return json_error(StatusCode::BAD_REQUEST, &format!("The request is not valid: {}", e.body_text())),
+    };
     let (s, user) = match json_caller(&state, &jar, &c).await {
         Ok(v) => v,
         Err(r) => return r,
@@ -217,7 +255,15 @@ pub async fn passkey_options(State(state): State<AppState>, jar: CookieJar, Json
     }
 }
 
-pub async fn passkey_finish(State(state): State<AppState>, jar: CookieJar, Json(c): Json<PasskeyCall>) -> Response {
+pub async fn passkey_finish(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    c: Result<Json<PasskeyCall>, JsonRejection>,
+) -> Response {
+    let c = match c {
+        Ok(Json(c)) => c,
+        Err(e) => return json_error(StatusCode::BAD_REQUEST, &format!("The request is not valid: {}", e.body_text())),
+    };
     let (s, user) = match json_caller(&state, &jar, &c).await {
         Ok(v) => v,
         Err(r) => return r,
@@ -227,6 +273,10 @@ pub async fn passkey_finish(State(state): State<AppState>, jar: CookieJar, Json(
     };
     let f = state.factors();
     match f.finish_passkey(&key(&s), &user, &c.name, credential).await {
+        Ok(done) if !session::still_live(&state, &s).await.unwrap_or(false) => {
+            let _ = f.remove(&user, &done.factor.factor_id, "system").await;
+            json_error(StatusCode::FORBIDDEN, "This session ended meanwhile. Sign in again.")
+        }
         Ok(done) => {
             let next = match done.recovery_codes {
                 Some(codes) => match f.keep_codes(&key(&s), &codes).await {

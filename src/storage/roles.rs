@@ -127,6 +127,15 @@ pub async fn set_role_mfa(db: &Db, name: &str, require: bool) -> Result<()> {
     if res.rows_affected() == 0 { Err(StorageError::NotFound) } else { Ok(()) }
 }
 
+/// Whether any role requires a second factor.
+pub async fn any_requires_mfa(db: &Db) -> Result<bool> {
+    let row = sqlx::query("SELECT 1 AS x FROM roles WHERE require_mfa = $1 LIMIT 1")
+        .bind(true)
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(row.is_some())
+}
+
 /// Whether `user_id` holds (directly or through a group) a role that
 /// requires a second factor.
 pub async fn requires_mfa(db: &Db, user_id: &str) -> Result<bool> {

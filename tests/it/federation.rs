@@ -750,10 +750,17 @@ async fn an_upstream_second_factor_counts_only_when_trusted(db: TestDb) {
     sesame::storage::clients::delete(&down.state.db, "spa").await.unwrap();
     down.stop().await;
 
-    let (down, _idp) = with_fake(&db, ProviderKind::Oidc, settings(), |p| p.trust_upstream_mfa = true).await;
+    let (down, idp) = with_fake(&db, ProviderKind::Oidc, settings(), |p| p.trust_upstream_mfa = true).await;
     let c = browser();
     let back = walk(&c, c.get(down.url(&auth("spa", &step_up))).send().await.unwrap()).await;
     let claims = redeem(&down, &back).await;
     assert_eq!(claims["amr"], json!(["pwd", "mfa"]));
     assert_eq!(claims["acr"], mfa);
+    // The upstream's second factor dates from its own sign-in (`auth_time`):
+    // an hour old is too old for max_age=60.
+    let hour_ago = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() - 3600;
+    idp.set(|s| s.claims["auth_time"] = json!(hour_ago));
+    let c = browser();
+    let r = walk(&c, c.get(down.url(&auth("spa", &format!("{step_up}&max_age=60")))).send().await.unwrap()).await;
+    assert!(r.url().path().ends_with("/login/factor"), "{}", r.url());
 }

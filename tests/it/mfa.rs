@@ -25,6 +25,9 @@ backend_tests!(
     admins_list_and_reset_factors,
     wrong_codes_are_budgeted_per_account,
     a_proven_mailbox_removes_factors_a_stranger_added,
+    phishable_factors_never_make_themselves_phishing_resistant,
+    a_remembered_browser_cannot_change_factors,
+    max_age_zero_and_tightened_rules,
 );
 
 const MFA: &str = "http://schemas.openid.net/pape/policies/2007/06/multi-factor";
@@ -432,4 +435,138 @@ async fn a_proven_mailbox_removes_factors_a_stranger_added(db: TestDb) {
     }
     let notice = notice.expect("the owner is told what was removed");
     assert!(notice.data.contains("second factor"), "{}", notice.data);
+}
+
+/// A passkey stored for `user_id` as if registered (the browser suite
+/// registers real ones; here only the rules around it are under test).
+async fn fake_passkey(app: &TestApp, user_id: &str) {
+    let now = app.state.clock.now();
+    let f = sesame::storage::factors::Factor {
+        factor_id: format!("pk_{user_id}"),
+        user_id: user_id.into(),
+        kind: "passkey".into(),
+        name: "Laptop".into(),
+        secret: "{}".into(),
+        credential_id: Some(format!("cred-{user_id}")),
+        last_step: 0,
+        created_at: now,
+        last_used_at: None,
+    };
+    sesame::storage::factors::insert(&app.state.db, &f).await.unwrap();
+}
+
+/// The JSON passkey endpoint `path` for the page `html`: its status.
+async fn passkey_call(b: &Browser, path: &str, html: &str, mode: &str) -> StatusCode {
+    // The values the page's script reads (`data-csrf`, `data-req`).
+    // (or, on a page without them, its forms' hidden fields).
+    let data = |name: &str| match html.contains(&format!("data-{name}=")) {
+        true => between(html, &format!("data-{name}=\""), "\"").to_string(),
+        false if html.contains(&format!("name=\"{name}\"")) => hidden(html, name),
+        false => String::new(),
+    };
+    let body = serde_json::json!({ "csrf": data("csrf"), "req": data("req"), "mode": mode });
+    b.http.post(format!("{}{path}", b.base)).json(&body).send().await.unwrap().status()
+}
+
+async fn phishable_factors_never_make_themselves_phishing_resistant(db: TestDb) {
+    let (app, _sink) = app_with_mail(&db, |c| {
+        c.database.client_cache_secs = 0;
+        // A host name: passkeys are offered.
+        c.issuer = "{localhost}".into();
+    })
+    .await;
+    let alice = add_user(&app, "alice@example.com", PW).await;
+    let secret = enrol_totp(&app, &alice).await;
+    let phr = "&acr_values=phr";
+    // An account with an app only: a request for `phr` may add a passkey
+    // after the app's code (it counts once it is used)…
+    let b = Browser::new(&app.base_url);
+    let html = password(&b, &auth("spa", phr), "alice@example.com").await.text().await.unwrap();
+    assert!(html.contains("asks for a passkey"), "{html}");
+    assert_eq!(passkey_call(&b, "/login/factor/passkey/options", &html, "register").await, StatusCode::FORBIDDEN);
+    let r = b.follow(submit_code(&b, &html, &code(&secret, now()), false).await).await;
+    let html = r.text().await.unwrap();
+    assert_eq!(passkey_call(&b, "/login/factor/passkey/options", &html, "register").await, StatusCode::OK);
+    // …but beside a passkey, the app's code adds none, here or on the account page.
+    fake_passkey(&app, &alice).await;
+    let b = Browser::new(&app.base_url);
+    let html = password(&b, &auth("spa", phr), "alice@example.com").await.text().await.unwrap();
+    let r = b.follow(submit_code(&b, &html, &code(&secret, now() + 30), false).await).await;
+    let html = r.text().await.unwrap();
+    assert_eq!(passkey_call(&b, "/login/factor/passkey/options", &html, "register").await, StatusCode::FORBIDDEN);
+    // (The stored passkey is a stand-in: no ceremony can start with it.)
+    assert_ne!(passkey_call(&b, "/login/factor/passkey/options", &html, "check").await, StatusCode::FORBIDDEN);
+    let html = account(&b).await;
+    assert_eq!(passkey_call(&b, "/account/factors/passkey/options", &html, "").await, StatusCode::FORBIDDEN);
+    // Nor takes the last passkey away.
+    let csrf = hidden(&html, "csrf");
+    let pk = format!("pk_{alice}");
+    let r = b.post_form("/account/factors/remove", &[("csrf", &csrf), ("factor_id", &pk)]).await;
+    assert!(location(&r).contains("error=reauth_phr"), "{}", location(&r));
+    assert_eq!(sesame::storage::factors::for_user(&app.state.db, &alice).await.unwrap().len(), 2);
+}
+
+async fn a_remembered_browser_cannot_change_factors(db: TestDb) {
+    let (app, _sink) = app_with_mail(&db, |c| {
+        c.database.client_cache_secs = 0;
+        c.login.reauth_secs = 2;
+    })
+    .await;
+    let alice = add_user(&app, "alice@example.com", PW).await;
+    let secret = enrol_totp(&app, &alice).await;
+    require_mfa(&app, "spa", true).await;
+    let b = Browser::new(&app.base_url);
+    let html = password(&b, &auth("spa", ""), "alice@example.com").await.text().await.unwrap();
+    assert_eq!(submit_code(&b, &html, &code(&secret, now()), true).await.status(), StatusCode::SEE_OTHER);
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
+    // A new sign-in in the remembered browser needs no code…
+    assert_eq!(password(&b, &auth("spa", "&prompt=login"), "alice@example.com").await.status(), StatusCode::FOUND);
+    // …but its old proof changes no factor.
+    let csrf = hidden(&account(&b).await, "csrf");
+    let r = b.post_form("/account/factors/recovery-codes", &[("csrf", &csrf)]).await;
+    assert!(location(&r).contains("error=reauth_mfa"), "{}", location(&r));
+    // "Sign in again" asks for the code again, then the change goes through.
+    let r = b.follow(b.get("/account?reauth=mfa").await).await;
+    let html = r.text().await.unwrap();
+    let page = b.follow(b.submit_login(&html, "alice@example.com", PW).await).await;
+    assert!(page.url().path().ends_with("/login/factor"), "the remembered proof is too old for max_age");
+    let html = page.text().await.unwrap();
+    assert!(html.contains("name=\"code\""), "the page offers the code form: {html}");
+    let r = b.follow(submit_code(&b, &html, &code(&secret, now() + 30), false).await).await;
+    assert_eq!(r.url().path(), "/account");
+    let csrf = hidden(&r.text().await.unwrap(), "csrf");
+    let r = b.post_form("/account/factors/recovery-codes", &[("csrf", &csrf)]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+async fn max_age_zero_and_tightened_rules(db: TestDb) {
+    let (app, _sink) = app_with_mail(&db, |c| c.database.client_cache_secs = 0).await;
+    let alice = add_user(&app, "alice@example.com", PW).await;
+    let secret = enrol_totp(&app, &alice).await;
+    // A token issued on a password alone.
+    let b = Browser::new(&app.base_url);
+    let plain = redeem(&app, &password(&b, &auth("spa", ""), "alice@example.com").await).await;
+    // max_age=0 with a second factor: the password and the code, then the
+    // app — a proof made during the request is not asked for again.
+    let step = format!("&max_age=0&acr_values={}", urlencode(MFA));
+    let page = password(&b, &auth("spa", &step), "alice@example.com").await;
+    assert!(page.url().path().ends_with("/login/factor"));
+    let html = page.text().await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let back = b.follow(submit_code(&b, &html, &code(&secret, now()), false).await).await;
+    assert_eq!(back.status(), StatusCode::FOUND, "back to the app, not stuck");
+    assert_eq!(id_claims(&redeem(&app, &back).await)["acr"], MFA);
+    // The application now requires a second factor: the older grant's
+    // refresh token is refused; the user signs in again.
+    require_mfa(&app, "spa", true).await;
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", plain["refresh_token"].as_str().unwrap()),
+        ("client_id", "spa"),
+    ];
+    let r = app.http.post(app.url("/token")).form(&form).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"], "invalid_grant");
+    assert!(e["error_description"].as_str().unwrap().contains("second factor"));
 }

@@ -53,6 +53,12 @@ pub async fn exchange(state: &AppState, client: &Client, p: &Params) -> Result<T
         Rotation::Refused(e) => return Err(e.into()),
     };
     let user = active_user(state, &old.user_id).await?;
+    // A grant issued below what the application (or a role) now requires is
+    // over: the user signs in again, with the second factor.
+    let need = crate::pending::rules_level(state, client, &user.user_id).await.map_err(Internal)?;
+    if need > crate::mfa::policy::Level::of_acr(old.acr.as_deref()) {
+        return Err(OAuthError::invalid_grant("this application now requires a second factor: sign in again").into());
+    }
     let scopes = asked.unwrap_or_else(|| split_scope(&old.scope));
     let g = UserGrant {
         scopes,

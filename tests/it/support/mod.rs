@@ -188,7 +188,9 @@ impl TestApp {
         let mut cfg = db.config();
         cfg.issuer = base_url.clone();
         f(&mut cfg);
-        cfg.issuer = cfg.issuer.replace("{base}", &base_url);
+        // `{localhost}`: the same address by host name (a WebAuthn relying party).
+        cfg.issuer =
+            cfg.issuer.replace("{base}", &base_url).replace("{localhost}", &base_url.replace("127.0.0.1", "localhost"));
         cfg.validate()?;
         let state = AppState::init(cfg, Clock::system()).await?;
         let (tx, rx) = oneshot::channel::<()>();
