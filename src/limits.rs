@@ -199,7 +199,7 @@ impl Limits {
     /// One second-factor code (or passkey) tried for account `user_id` from
     /// `ip`; false when over a limit. The password budgets (per minute: per
     /// address, per account at an address, per account) and an hourly one
-    /// per account (`mfa.max_failures_per_hour`), so a 6-digit code cannot be
+    /// per account (`mfa.max_attempts_per_hour`), so a 6-digit code cannot be
     /// worn down over days: both account-wide budgets, once spent, stop only
     /// addresses the account never proved a second factor from — the owner's
     /// keep working.
@@ -214,7 +214,8 @@ impl Limits {
         if !self.enabled {
             return Ok(true);
         }
-        let account = format!("mfa:{user_id}");
+        // Normalised as `signed_in` stores it (`second_factor_proved`).
+        let account = crate::domain::normalize_email(&format!("mfa:{user_id}"));
         let per_minute = self.login(db, now, ip, &account).await?;
         let hourly = attempts::count_in(db, &[bucket("account_hour", &account)], now, 3600).await?;
         let over_hour = hourly.first().is_some_and(|c| c.in_last_minute() > f64::from(per_hour));

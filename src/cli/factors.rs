@@ -31,8 +31,10 @@ pub async fn list(db: &Db, u: &User, out: &Out) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Removes every factor, recovery code and remembered browser of the user;
-/// audited (`mfa_removed`, actor `cli`) and mailed to the user.
+/// Removes every factor, recovery code and remembered browser of the user,
+/// and ends the user's sessions (they proved factors that are gone; the
+/// next sign-in sets one up again where one is required); audited
+/// (`mfa_removed`, actor `cli`) and mailed to the user.
 pub async fn reset(cfg: &Config, u: &User, out: &Out) -> anyhow::Result<()> {
     let state = crate::state::AppState::init(cfg.clone(), Clock::system()).await?;
     let removed = state.factors().reset(u, crate::audit::ACTOR_CLI, "admin", false).await?;
@@ -44,10 +46,11 @@ pub async fn reset(cfg: &Config, u: &User, out: &Out) -> anyhow::Result<()> {
             eprintln!("warning: the factors were removed, but the notice to {to} was not sent");
         }
     }
+    let ended = state.logouts.end_user_sessions(&u.user_id, false, crate::audit::ACTOR_CLI, "mfa_reset").await?;
     state.audit.flush().await;
     state.db.close().await;
     out.done(
-        &format!("removed {} second factor(s) of {}", removed.len(), u.label()),
-        &json!({ "user_id": u.user_id, "removed": removed.len() }),
+        &format!("removed {} second factor(s) of {}; {ended} session(s) ended", removed.len(), u.label()),
+        &json!({ "user_id": u.user_id, "removed": removed.len(), "sessions_ended": ended }),
     )
 }

@@ -70,14 +70,15 @@ pub struct MfaConfig {
     /// Days a browser that proved a second factor may skip it ("Remember this
     /// browser"); 0 turns the option off.
     pub remember_browser_days: u64,
-    /// Wrong codes an account may get in an hour (over every replica) before
-    /// further codes are refused, except from addresses it signed in from.
-    pub max_failures_per_hour: u32,
+    /// Codes an account may be tried with in an hour (over every replica)
+    /// before more are refused, except from addresses that proved its second
+    /// factor before.
+    pub max_attempts_per_hour: u32,
 }
 
 impl Default for MfaConfig {
     fn default() -> Self {
-        MfaConfig { policy: MfaPolicy::Optional, remember_browser_days: 30, max_failures_per_hour: 30 }
+        MfaConfig { policy: MfaPolicy::Optional, remember_browser_days: 30, max_attempts_per_hour: 30 }
     }
 }
 

@@ -127,8 +127,13 @@ async fn view(
     } else {
         None
     };
+    // A first factor is set up only right after a sign-in: an older session
+    // (single sign-on from before the rule) signs in again first.
+    let relogin = (list.is_empty() && mode == Enrol::No).then(|| pending::identify_url(state, &l.req, &l.row.id));
     let stuck = !code_form && !passkey_check && !passkey_register && enrol.is_none();
-    let error = if stuck && error.is_none() {
+    let error = if relogin.is_some() && error.is_none() {
+        Some("To set up a second factor, sign in again first: your last sign-in was a while ago.".into())
+    } else if stuck && error.is_none() {
         Some("A second factor is needed here, and this account has none that can be used now. Ask your administrator for help.".into())
     } else {
         error
@@ -156,6 +161,7 @@ async fn view(
         passkey_register,
         passkey_options: format!("{}{PASSKEY_OPTIONS}", state.issuer.path_prefix()),
         passkey_finish: format!("{}{PASSKEY_FINISH}", state.issuer.path_prefix()),
+        relogin,
     };
     Ok((jar, page::render_scripted(status, &page)).into_response())
 }
@@ -186,7 +192,7 @@ pub async fn post(State(state): State<AppState>, ClientIp(ip): ClientIp, jar: Co
             Err(to) => return Ok(to),
         };
         let now = state.clock.now();
-        let per_hour = state.config.mfa.max_failures_per_hour;
+        let per_hour = state.config.mfa.max_attempts_per_hour;
         if !state.limits.second_factor(&state.db, now, ip, &user.user_id, per_hour).await.map_err(Failure::internal)? {
             refused(&state, &user, &l, "throttled", "otp");
             return view(&state, jar, &l, &s, &user, StatusCode::TOO_MANY_REQUESTS, Some(THROTTLED.into())).await;
@@ -231,7 +237,7 @@ pub async fn enrol(State(state): State<AppState>, ClientIp(ip): ClientIp, jar: C
             let msg = "Sign in again to add a second factor.";
             return Err(Failure::page(OAuthError::new(ErrorCode::AccessDenied, msg)));
         }
-        let per_hour = state.config.mfa.max_failures_per_hour;
+        let per_hour = state.config.mfa.max_attempts_per_hour;
         let now = state.clock.now();
         if !state.limits.second_factor(&state.db, now, ip, &user.user_id, per_hour).await.map_err(Failure::internal)? {
             return view(&state, jar, &l, &s, &user, StatusCode::TOO_MANY_REQUESTS, Some(THROTTLED.into())).await;

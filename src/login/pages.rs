@@ -76,6 +76,8 @@ pub struct FactorPage {
     pub passkey_register: bool,
     pub passkey_options: String,
     pub passkey_finish: String,
+    /// Sign in again before a first factor can be set up.
+    pub relogin: Option<String>,
 }
 
 pub(super) use crate::http::page::RecoveryCodesPage;

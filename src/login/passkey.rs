@@ -163,7 +163,7 @@ pub async fn factor_finish(
                 Err(e) => error(StatusCode::BAD_REQUEST, &e.to_string()),
             });
         }
-        let per_hour = state.config.mfa.max_failures_per_hour;
+        let per_hour = state.config.mfa.max_attempts_per_hour;
         if !state.limits.second_factor(&state.db, now, ip, &user.user_id, per_hour).await.map_err(Failure::internal)? {
             refused(&state, &user, &l, "throttled", "passkey");
             return Ok(error(StatusCode::TOO_MANY_REQUESTS, "Too many attempts. Wait a while, then try again."));

@@ -88,7 +88,8 @@ fn ceremony_key(purpose: &str, key: &str) -> String {
     random::sha256_hex(&format!("sesame ceremony {purpose} {key}"))
 }
 
-/// Recovery codes are 80 random bits each, so a plain SHA-256 keeps them.
+/// Recovery codes are 79 random bits each (16 of 31 characters), so a plain
+/// SHA-256 keeps them.
 fn code_hash(code: &str) -> String {
     let norm: String = code.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>().to_ascii_lowercase();
     random::sha256_hex(&format!("sesame recovery {norm}"))
@@ -96,8 +97,16 @@ fn code_hash(code: &str) -> String {
 
 fn new_recovery_code() -> String {
     const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789"; // no 0/o, 1/l/i
-    let bytes = random::bytes::<16>();
-    let chars: Vec<char> = bytes.iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect();
+    // Uniform: bytes past the last whole multiple of the alphabet are drawn again.
+    let limit = (256 / ALPHABET.len() * ALPHABET.len()) as u8;
+    let mut chars = Vec::with_capacity(16);
+    while chars.len() < 16 {
+        for b in random::bytes::<32>() {
+            if b < limit && chars.len() < 16 {
+                chars.push(ALPHABET[b as usize % ALPHABET.len()] as char);
+            }
+        }
+    }
     chars.chunks(4).map(|c| c.iter().collect::<String>()).collect::<Vec<_>>().join("-")
 }
 

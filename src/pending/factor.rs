@@ -51,9 +51,10 @@ pub(super) async fn with_remembered(
     }
     let Some(value) = jar.get(&remember_cookie_name(state)).map(|c| c.value().to_string()) else { return Ok(how) };
     if let Some((amr, at)) = state.factors().remembered(&value, &user.user_id).await.map_err(Failure::internal)? {
-        let phr = amr.iter().any(|a| a == "hwk" || a == "swk");
+        // A second factor, never a passkey's phishing resistance: that needs
+        // the key itself (`phr` is proved by touching it).
         how.amr = policy::joined_amr(&how.amr, &amr);
-        how.proofs = Proofs { mfa_at: Some(at), phr_at: phr.then_some(at) };
+        how.proofs = Proofs { mfa_at: Some(at), phr_at: None };
     }
     Ok(how)
 }

@@ -300,6 +300,9 @@ impl axum::extract::FromRequest<AppState> for AccountForm {
 pub async fn change_password(State(state): State<AppState>, ClientIp(ip): ClientIp, f: AccountForm) -> Response {
     let run = async {
         let AccountForm { session: s, mut user, p, .. } = f;
+        if let Err(code) = super::factors::gate(&state, &s, &user).await? {
+            return Ok(back(&state, "error", code));
+        }
         let email = user.email.clone().unwrap_or_else(|| user.user_id.clone());
         if !state.limits.login(&state.db, state.clock.now(), ip, &email).await.map_err(Failure::internal)? {
             return Ok(back(&state, "error", "throttled"));
@@ -355,6 +358,9 @@ pub(super) async fn end_others(
 pub async fn change_email(State(state): State<AppState>, ClientIp(ip): ClientIp, f: AccountForm) -> Response {
     let run = async {
         let AccountForm { session: s, user, p, .. } = f;
+        if let Err(code) = super::factors::gate(&state, &s, &user).await? {
+            return Ok(back(&state, "error", code));
+        }
         let new = p.first("email").unwrap_or("").trim().to_string();
         if new.len() > MAX_EMAIL_LEN || crate::domain::validate_email(&new).is_err() {
             return Ok(back(&state, "error", "email"));

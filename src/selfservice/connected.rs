@@ -40,7 +40,10 @@ pub async fn end_session(State(state): State<AppState>, f: AccountForm) -> Respo
 
 pub async fn unlink(State(state): State<AppState>, f: AccountForm) -> Response {
     let run = async {
-        let AccountForm { user, p, .. } = f;
+        let AccountForm { session: s, user, p, .. } = f;
+        if let Err(code) = super::factors::gate(&state, &s, &user).await? {
+            return Ok(back(&state, "error", code));
+        }
         let provider = p.first("provider").unwrap_or("");
         let subject = p.first("subject").unwrap_or("");
         match crate::accounts::unlink(&state.db, &user, provider, Some(subject)).await {
@@ -78,9 +81,13 @@ pub async fn revoke_consent(State(state): State<AppState>, f: AccountForm) -> Re
 pub async fn link(State(state): State<AppState>, f: AccountForm) -> Response {
     let run = async {
         let AccountForm { session: s, user, jar, p } = f;
-        // Linking adds a way in: only right after a sign-in.
+        // Linking adds a way in: only right after a sign-in (with the second
+        // factor, for an account that has one).
         if !fresh(&state, &s) {
             return Ok(back(&state, "error", "reauth"));
+        }
+        if let Err(code) = super::factors::gate(&state, &s, &user).await? {
+            return Ok(back(&state, "error", code));
         }
         let provider = p.first("provider").unwrap_or("");
         let Some(provider) = state.federation.enabled().find(|x| x.id() == provider).map(|x| x.id().to_string()) else {

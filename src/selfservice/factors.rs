@@ -76,6 +76,17 @@ async fn allowed(
     }))
 }
 
+/// For an account with second factors, a change to its ways in (password,
+/// address, linked providers) needs a session that proved one; without
+/// factors, nothing more than before.
+pub(super) async fn gate(state: &AppState, s: &SessionRow, user: &User) -> Result<Result<(), &'static str>, Failure> {
+    if state.factors().list(&user.user_id).await.map_err(Failure::internal)?.is_empty() {
+        return Ok(Ok(()));
+    }
+    let level = Proofs { mfa_at: s.mfa_at, phr_at: s.phr_at }.level(None, state.clock.now());
+    Ok(if level >= Level::Mfa { Ok(()) } else { Err("reauth_mfa") })
+}
+
 /// The change removing `factor_id` is (the last passkey needs a passkey).
 async fn removal(state: &AppState, user: &User, factor_id: &str) -> Result<Change, Failure> {
     let list = state.factors().list(&user.user_id).await.map_err(Failure::internal)?;

@@ -28,6 +28,7 @@ backend_tests!(
     phishable_factors_never_make_themselves_phishing_resistant,
     a_remembered_browser_cannot_change_factors,
     max_age_zero_and_tightened_rules,
+    an_old_session_signs_in_again_to_set_up_a_factor,
 );
 
 const MFA: &str = "http://schemas.openid.net/pape/policies/2007/06/multi-factor";
@@ -296,6 +297,11 @@ async fn factor_changes_need_a_fresh_second_factor(db: TestDb) {
     let r = b.post_form("/account/factors/recovery-codes", &[("csrf", &csrf)]).await;
     assert!(location(&r).contains("error=reauth_mfa"));
     assert_eq!(sesame::storage::factors::for_user(&app.state.db, &alice).await.unwrap().len(), 1);
+    // Nor change the password or the address of an account that has a factor.
+    let form = [("csrf", csrf.as_str()), ("current_password", PW), ("new_password", "another long password")];
+    assert!(location(&b.post_form("/account/password", &form).await).contains("error=reauth_mfa"));
+    let form = [("csrf", csrf.as_str()), ("current_password", PW), ("email", "mallory@example.com")];
+    assert!(location(&b.post_form("/account/email", &form).await).contains("error=reauth_mfa"));
     // "Sign in again" asks for the password and the second factor.
     let r = b.follow(b.get("/account?reauth=mfa").await).await;
     let html = r.text().await.unwrap();
@@ -344,10 +350,17 @@ async fn admins_list_and_reset_factors(db: TestDb) {
     assert_eq!(v["recovery_codes_left"], 10);
     assert!(v["factors"][0].get("secret").is_none(), "no secret leaves");
 
+    // A session that proved a factor: the reset ends it.
+    let b = Browser::new(&app.base_url);
+    let secret = enrol_totp(&app, &alice).await;
+    let html = password(&b, &auth("spa", &format!("&acr_values={}", urlencode(MFA))), "alice@example.com").await;
+    let html = html.text().await.unwrap();
+    assert_eq!(submit_code(&b, &html, &code(&secret, now()), false).await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(b.get("/account").await.status(), StatusCode::OK);
     let token = token_for(&app, &db, "admin", &["read:users", "write:users"]).await;
     let api = |path: &str| app.url(&format!("/api/v1/users/{alice}/factors{path}"));
     let list: Value = app.http.get(api("")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
-    assert_eq!(list["factors"].as_array().unwrap().len(), 2);
+    assert_eq!(list["factors"].as_array().unwrap().len(), 3);
     let id = list["factors"][0]["factor_id"].as_str().unwrap();
     let r = app.http.delete(api(&format!("/{id}"))).bearer_auth(&token).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
@@ -363,6 +376,7 @@ async fn admins_list_and_reset_factors(db: TestDb) {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(sesame::storage::factors::for_user(&app.state.db, &alice).await.unwrap().is_empty());
     assert_eq!(app.state.factors().recovery_codes_left(&alice).await.unwrap(), 0);
+    assert!(b.get("/account").await.status().is_redirection(), "the reset ended the session");
     let events = audit(&db, &["--user", &alice, "--type", "mfa_removed"], |e| e.len() >= 2).await;
     assert!(events.iter().any(|e| e["actor"] == "cli"), "{events:?}");
     assert!(events.iter().any(|e| e["actor"] == "client:admin"), "{events:?}");
@@ -374,7 +388,7 @@ async fn wrong_codes_are_budgeted_per_account(db: TestDb) {
         c.database.client_cache_secs = 0;
         c.rate_limit.trust_forwarded_for = true;
         c.rate_limit.trusted_proxies = vec!["127.0.0.1/32".into()];
-        c.mfa.max_failures_per_hour = 8;
+        c.mfa.max_attempts_per_hour = 8;
     })
     .await;
     let alice = add_user(&app, "alice@example.com", PW).await;
@@ -569,4 +583,27 @@ async fn max_age_zero_and_tightened_rules(db: TestDb) {
     let e: Value = r.json().await.unwrap();
     assert_eq!(e["error"], "invalid_grant");
     assert!(e["error_description"].as_str().unwrap().contains("second factor"));
+}
+
+async fn an_old_session_signs_in_again_to_set_up_a_factor(db: TestDb) {
+    let (app, _sink) = app_with_mail(&db, |c| {
+        c.database.client_cache_secs = 0;
+        c.login.reauth_secs = 1;
+    })
+    .await;
+    add_user(&app, "alice@example.com", PW).await;
+    let b = Browser::new(&app.base_url);
+    assert_eq!(password(&b, &auth("spa", ""), "alice@example.com").await.status(), StatusCode::FOUND);
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    // The rule arrives; single sign-on brings the old session to the factor page.
+    require_mfa(&app, "spa", true).await;
+    let page = b.follow(b.get(&auth("spa", "")).await).await;
+    assert!(page.url().path().ends_with("/login/factor"));
+    let html = page.text().await.unwrap();
+    assert!(!html.contains("totp-secret"), "no setup on an old session");
+    let again = between(&html, "id=\"relogin\" href=\"", "\"").replace("&amp;", "&");
+    let login = b.follow(b.get(&again).await).await;
+    let html = login.text().await.unwrap();
+    let page = b.follow(b.submit_login(&html, "alice@example.com", PW).await).await;
+    assert!(page.text().await.unwrap().contains("Set up a second factor"));
 }
