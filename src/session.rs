@@ -2,7 +2,11 @@
 //! whose SHA-256 is the database key), the per-browser CSRF cookie, and
 //! creating, finding and ending sessions.
 
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite as CookieSameSite};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 use crate::config::SameSite;
 use crate::crypto::random;
@@ -224,4 +228,37 @@ pub fn browser_state(id_hash: &str) -> String {
         return String::new();
     }
     crate::crypto::random::sha256_hex(&format!("sesame browser state {id_hash}"))[..32].to_string()
+}
+
+/// A JSON call from a script on one of Sesame's own pages (the passkey
+/// ceremonies): the body `T`, whose `csrf` field is checked against the
+/// browser's cookie, and the cookies. Refused with the JSON error the script
+/// shows: 400 for a malformed body, 403 for a missing or stale CSRF value.
+pub struct PageCall<T>(pub T, pub CookieJar);
+
+#[derive(Deserialize)]
+struct WithCsrf<T> {
+    #[serde(default)]
+    csrf: String,
+    #[serde(flatten)]
+    call: T,
+}
+
+/// What a stale page's script is told.
+pub const PAGE_EXPIRED: &str = "This page has expired. Reload it and try again.";
+
+impl<T: DeserializeOwned + Send> axum::extract::FromRequest<AppState> for PageCall<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: axum::extract::Request, state: &AppState) -> Result<Self, Response> {
+        use crate::http::page::json_error;
+        let jar = CookieJar::from_headers(req.headers());
+        let axum::Json(w) = axum::Json::<WithCsrf<T>>::from_request(req, state).await.map_err(|e| {
+            json_error(StatusCode::BAD_REQUEST, &format!("The request is not valid: {}", e.body_text()))
+        })?;
+        if check_csrf(state, &jar, Some(&w.csrf)).is_none() {
+            return Err(json_error(StatusCode::FORBIDDEN, PAGE_EXPIRED));
+        }
+        Ok(PageCall(w.call, jar))
+    }
 }

@@ -109,6 +109,13 @@ pub fn render_scripted<T: Template>(status: StatusCode, t: &T) -> Response {
     resp
 }
 
+/// The JSON error a page's own script reads (`{"error", "error_description"}`;
+/// it shows the description).
+pub fn json_error(status: StatusCode, msg: &str) -> Response {
+    let code = if status == StatusCode::TOO_MANY_REQUESTS { "slow_down" } else { "access_denied" };
+    (status, axum::Json(serde_json::json!({ "error": code, "error_description": msg }))).into_response()
+}
+
 /// The error page's markup. Only `oidc::error::page` calls it: that is where
 /// an error's status and log line are decided.
 pub fn error(brand: &Brand, status: StatusCode, message: impl Into<String>) -> Response {

@@ -7,10 +7,8 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::extract::rejection::JsonRejection;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -18,10 +16,11 @@ use super::factor::{Enrol, SIGNED_OUT, context, enrol_mode, key, refused, show_c
 use crate::audit::{self, Event, Kind};
 use crate::error::Failure;
 use crate::http::client_ip::ClientIp;
+use crate::http::page::json_error as error;
 use crate::mfa::FactorError;
 use crate::mfa::policy::Proofs;
 use crate::pending::{self, SignedIn};
-use crate::session;
+use crate::session::{self, PageCall};
 use crate::state::AppState;
 use crate::storage::users;
 
@@ -32,8 +31,6 @@ pub const SIGNIN_FINISH: &str = "/login/passkey";
 pub struct Call {
     #[serde(default)]
     req: String,
-    #[serde(default)]
-    csrf: String,
     /// `check` (a second factor) or `register` (enrol during sign-in).
     #[serde(default)]
     mode: String,
@@ -43,12 +40,6 @@ pub struct Call {
     remember: bool,
     #[serde(default)]
     name: String,
-}
-
-/// `{"error", "error_description"}`: the script shows the description.
-fn error(status: StatusCode, msg: &str) -> Response {
-    let code = if status == StatusCode::TOO_MANY_REQUESTS { "slow_down" } else { "access_denied" };
-    (status, Json(json!({ "error": code, "error_description": msg }))).into_response()
 }
 
 /// A failure (an expired request, the database away) as JSON.
@@ -67,31 +58,11 @@ fn as_next(resp: Response) -> Response {
     Response::from_parts(parts, axum::body::Body::from(json!({ "next": next }).to_string()))
 }
 
-/// The JSON body, or what is wrong with it.
-fn body(c: Result<Json<Call>, JsonRejection>) -> Result<Call, String> {
-    c.map(|Json(c)| c).map_err(|e| format!("The request is not valid: {}", e.body_text()))
-}
-
-fn csrf_ok(state: &AppState, jar: &CookieJar, c: &Call) -> bool {
-    session::check_csrf(state, jar, Some(&c.csrf)).is_some()
-}
-
-const EXPIRED: &str = "This page has expired. Reload it and try again.";
+const EXPIRED: &str = session::PAGE_EXPIRED;
 const REFUSED: &str = "The passkey could not be used.";
 
 /// Options for a second-factor passkey check, or a registration during sign-in.
-pub async fn factor_options(
-    State(state): State<AppState>,
-    jar: CookieJar,
-    c: Result<Json<Call>, JsonRejection>,
-) -> Response {
-    let c = match body(c) {
-        Ok(c) => c,
-        Err(m) => return error(StatusCode::BAD_REQUEST, &m),
-    };
-    if !csrf_ok(&state, &jar, &c) {
-        return error(StatusCode::FORBIDDEN, EXPIRED);
-    }
+pub async fn factor_options(State(state): State<AppState>, PageCall(c, jar): PageCall<Call>) -> Response {
     let run = async {
         let (l, s, user) = match context(&state, &jar, &c.req).await? {
             Ok(v) => v,
@@ -118,16 +89,8 @@ pub async fn factor_options(
 pub async fn factor_finish(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
-    jar: CookieJar,
-    c: Result<Json<Call>, JsonRejection>,
+    PageCall(c, jar): PageCall<Call>,
 ) -> Response {
-    let c = match body(c) {
-        Ok(c) => c,
-        Err(m) => return error(StatusCode::BAD_REQUEST, &m),
-    };
-    if !csrf_ok(&state, &jar, &c) {
-        return error(StatusCode::FORBIDDEN, EXPIRED);
-    }
     let run = async {
         let (l, s, user) = match context(&state, &jar, &c.req).await? {
             Ok(v) => v,
@@ -190,18 +153,7 @@ pub async fn factor_finish(
 }
 
 /// Options for a passwordless sign-in (any passkey of this site the browser holds).
-pub async fn signin_options(
-    State(state): State<AppState>,
-    jar: CookieJar,
-    c: Result<Json<Call>, JsonRejection>,
-) -> Response {
-    let c = match body(c) {
-        Ok(c) => c,
-        Err(m) => return error(StatusCode::BAD_REQUEST, &m),
-    };
-    if !csrf_ok(&state, &jar, &c) {
-        return error(StatusCode::FORBIDDEN, EXPIRED);
-    }
+pub async fn signin_options(State(state): State<AppState>, PageCall(c, jar): PageCall<Call>) -> Response {
     let run = async {
         let l = pending::load(&state, &jar, &c.req).await?;
         Ok::<_, Failure>(match state.factors().start_passwordless(&key(&l)).await {
@@ -214,18 +166,7 @@ pub async fn signin_options(
 
 /// A passwordless sign-in: the passkey names its account, user verification
 /// proves the user; the session starts with both factors.
-pub async fn signin_finish(
-    State(state): State<AppState>,
-    jar: CookieJar,
-    c: Result<Json<Call>, JsonRejection>,
-) -> Response {
-    let c = match body(c) {
-        Ok(c) => c,
-        Err(m) => return error(StatusCode::BAD_REQUEST, &m),
-    };
-    if !csrf_ok(&state, &jar, &c) {
-        return error(StatusCode::FORBIDDEN, EXPIRED);
-    }
+pub async fn signin_finish(State(state): State<AppState>, PageCall(c, jar): PageCall<Call>) -> Response {
     let run = async {
         let l = pending::load(&state, &jar, &c.req).await?;
         let Some(credential) = &c.credential else { return Ok(error(StatusCode::BAD_REQUEST, REFUSED)) };

@@ -6,7 +6,6 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
@@ -18,10 +17,10 @@ use super::pages::{AccountTotpPage, FactorView, FactorsView};
 use super::{ACCOUNT, with_req};
 use crate::domain::{User, rfc3339};
 use crate::error::Failure;
-use crate::http::page::{self, RecoveryCodesPage};
+use crate::http::page::{self, RecoveryCodesPage, json_error};
 use crate::mfa::FactorError;
 use crate::mfa::policy::{Change, Level, Proofs, change_needs, may_change_factors};
-use crate::session;
+use crate::session::{self, PageCall};
 use crate::state::AppState;
 use crate::storage::factors::{PASSKEY, TOTP};
 use crate::storage::sessions::SessionRow;
@@ -217,26 +216,16 @@ pub async fn recovery_codes(State(state): State<AppState>, f: AccountForm) -> Re
 #[derive(Deserialize)]
 pub struct PasskeyCall {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     credential: Option<serde_json::Value>,
     #[serde(default)]
     name: String,
 }
 
-fn json_error(status: StatusCode, msg: &str) -> Response {
-    (status, Json(json!({ "error": "access_denied", "error_description": msg }))).into_response()
-}
-
 /// The session and user of a JSON call, or its error.
-async fn json_caller(state: &AppState, jar: &CookieJar, c: &PasskeyCall) -> Result<(SessionRow, User), Response> {
-    let expired = "This page has expired. Reload it and try again.";
-    if session::check_csrf(state, jar, Some(&c.csrf)).is_none() {
-        return Err(json_error(StatusCode::FORBIDDEN, expired));
-    }
+async fn json_caller(state: &AppState, jar: &CookieJar) -> Result<(SessionRow, User), Response> {
     let (s, user) = match signed_in(state, jar).await {
         Ok(Ok(v)) => v,
-        _ => return Err(json_error(StatusCode::FORBIDDEN, expired)),
+        _ => return Err(json_error(StatusCode::FORBIDDEN, session::PAGE_EXPIRED)),
     };
     match allowed(state, &s, &user, Change::AddPasskey).await {
         Ok(Ok(())) => Ok((s, user)),
@@ -247,16 +236,8 @@ async fn json_caller(state: &AppState, jar: &CookieJar, c: &PasskeyCall) -> Resu
     }
 }
 
-pub async fn passkey_options(
-    State(state): State<AppState>,
-    jar: CookieJar,
-    c: Result<Json<PasskeyCall>, JsonRejection>,
-) -> Response {
-    let c = match c {
-        Ok(Json(c)) => c,
-        Err(e) => return json_error(StatusCode::BAD_REQUEST, &format!("The request is not valid: {}", e.body_text())),
-    };
-    let (s, user) = match json_caller(&state, &jar, &c).await {
+pub async fn passkey_options(State(state): State<AppState>, PageCall(_, jar): PageCall<PasskeyCall>) -> Response {
+    let (s, user) = match json_caller(&state, &jar).await {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -266,16 +247,8 @@ pub async fn passkey_options(
     }
 }
 
-pub async fn passkey_finish(
-    State(state): State<AppState>,
-    jar: CookieJar,
-    c: Result<Json<PasskeyCall>, JsonRejection>,
-) -> Response {
-    let c = match c {
-        Ok(Json(c)) => c,
-        Err(e) => return json_error(StatusCode::BAD_REQUEST, &format!("The request is not valid: {}", e.body_text())),
-    };
-    let (s, user) = match json_caller(&state, &jar, &c).await {
+pub async fn passkey_finish(State(state): State<AppState>, PageCall(c, jar): PageCall<PasskeyCall>) -> Response {
+    let (s, user) = match json_caller(&state, &jar).await {
         Ok(v) => v,
         Err(r) => return r,
     };

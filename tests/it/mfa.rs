@@ -494,6 +494,17 @@ async fn phishable_factors_never_make_themselves_phishing_resistant(db: TestDb) 
     let alice = add_user(&app, "alice@example.com", PW).await;
     let secret = enrol_totp(&app, &alice).await;
     let phr = "&acr_values=phr";
+    // The passkey endpoints answer bad calls with the JSON error their script shows.
+    let probe = Browser::new(&app.base_url);
+    for (body, status) in [("{not json", StatusCode::BAD_REQUEST), ("{\"req\": \"x\"}", StatusCode::FORBIDDEN)] {
+        for path in ["/login/passkey/options", "/login/factor/passkey", "/account/factors/passkey"] {
+            let r = probe.http.post(format!("{}{path}", probe.base)).header("content-type", "application/json");
+            let r = r.body(body).send().await.unwrap();
+            assert_eq!(r.status(), status, "{path} {body}");
+            let e: Value = r.json().await.unwrap();
+            assert!(e["error_description"].as_str().is_some_and(|d| !d.is_empty()), "{e}");
+        }
+    }
     // An account with an app only: a request for `phr` may add a passkey
     // after the app's code (it counts once it is used)…
     let b = Browser::new(&app.base_url);
