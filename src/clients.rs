@@ -89,6 +89,16 @@ pub fn validate(spec: ClientSpec, issuer_is_https: bool, now: i64) -> Result<Val
     for o in &web_origins {
         domain::check_web_origin(o)?;
     }
+    // auth0-js's verification page: on one of the client's web origins, which
+    // is where its verifier was stored and whom the answer is posted to.
+    let cross_origin_loc = spec.cross_origin_loc.filter(|u| !u.is_empty());
+    if let Some(loc) = &cross_origin_loc {
+        domain::check_redirect_uri(loc, issuer_is_https)?;
+        let origin = url::Url::parse(loc).map(|u| u.origin().ascii_serialization()).unwrap_or_default();
+        if !web_origins.contains(&origin) {
+            return Err(format!("cross_origin_loc {loc} is not on one of the client's web origins (--web-origin)"));
+        }
+    }
     Ok(Validated {
         client: Client {
             client_id,
@@ -111,6 +121,8 @@ pub fn validate(spec: ClientSpec, issuer_is_https: bool, now: i64) -> Result<Val
             default_audience: spec.default_audience,
             rbac_claims: spec.rbac_claims,
             require_mfa: spec.require_mfa,
+            require_dpop: spec.require_dpop,
+            cross_origin_loc,
             source: "cli".into(),
             created_at: now,
             updated_at: now,
@@ -142,6 +154,8 @@ pub fn spec_of(c: &Client) -> ClientSpec {
         default_audience: c.default_audience.clone(),
         rbac_claims: c.rbac_claims,
         require_mfa: c.require_mfa,
+        require_dpop: c.require_dpop,
+        cross_origin_loc: c.cross_origin_loc.clone(),
     }
 }
 

@@ -41,6 +41,10 @@ pub struct Client {
     pub rbac_claims: bool,
     /// Every sign-in to this client needs a second factor.
     pub require_mfa: bool,
+    /// Every token request needs a DPoP proof.
+    pub require_dpop: bool,
+    /// The application page that answers embedded login's verifier request.
+    pub cross_origin_loc: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }

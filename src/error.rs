@@ -49,6 +49,10 @@ pub enum ErrorCode {
     SlowDown,
     /// A page or feature that is not there (sign-up switched off).
     NotFound,
+    /// RFC 9449: the DPoP proof is missing where required, malformed or replayed.
+    InvalidDpopProof,
+    /// RFC 9449 §8: retry with the nonce in `DPoP-Nonce`.
+    UseDpopNonce,
     ServerError,
 }
 
@@ -75,6 +79,8 @@ impl ErrorCode {
             TemporarilyUnavailable => "temporarily_unavailable",
             SlowDown => "slow_down",
             NotFound => "not_found",
+            InvalidDpopProof => "invalid_dpop_proof",
+            UseDpopNonce => "use_dpop_nonce",
             ServerError => "server_error",
         }
     }
@@ -172,6 +178,9 @@ pub enum Via {
     Json { basic_challenge: bool },
     /// A Bearer-token error (RFC 6750 §3): `WWW-Authenticate` plus JSON.
     Bearer,
+    /// The same for a DPoP-bound token (RFC 9449 §7.1), with a fresh nonce
+    /// when one is asked for.
+    Dpop { nonce: Option<HeaderValue> },
     /// Back to a verified redirect_uri, through the request's response mode.
     Redirect(Box<crate::oidc::response::Target>),
     /// Sesame's error page: the client or its redirect_uri cannot be trusted.
@@ -200,6 +209,9 @@ impl Failure {
     pub fn bearer(err: OAuthError) -> Failure {
         Failure { err, via: Via::Bearer }
     }
+    pub fn dpop(err: OAuthError, nonce: Option<HeaderValue>) -> Failure {
+        Failure { err, via: Via::Dpop { nonce } }
+    }
     /// An internal failure where nothing can go back to a client: the error
     /// page (503 when the database is away, 500 otherwise).
     pub fn internal(e: impl Into<anyhow::Error>) -> Failure {
@@ -211,6 +223,7 @@ impl Failure {
         match self.via {
             Via::Json { basic_challenge } => json_error(&self.err, basic_challenge),
             Via::Bearer => bearer(Some(&self.err)),
+            Via::Dpop { nonce } => dpop(&self.err, nonce),
             Via::Redirect(target) => {
                 self.err.log("authorization error sent to client");
                 let params = vec![("error", self.err.error().to_string()), ("error_description", self.err.description)];
@@ -273,6 +286,33 @@ pub fn bearer(err: Option<&OAuthError>) -> Response {
     );
     if let Ok(v) = HeaderValue::from_str(&challenge) {
         h.insert(header::WWW_AUTHENTICATE, v);
+    }
+    retry_after(&mut h, err.code);
+    (status, h, Json(json!({"error": err.error(), "error_description": err.description}))).into_response()
+}
+
+/// A DPoP resource error (RFC 9449 §7.1): `WWW-Authenticate: DPoP` with the
+/// algorithms Sesame accepts, 401 for a token or proof problem.
+fn dpop(err: &OAuthError, nonce: Option<HeaderValue>) -> Response {
+    let status = match err.code {
+        ErrorCode::InvalidDpopProof | ErrorCode::UseDpopNonce => StatusCode::UNAUTHORIZED,
+        c => c.status(),
+    };
+    if status.is_server_error() {
+        err.log("DPoP endpoint failure");
+    }
+    let mut h = no_store();
+    let challenge = format!(
+        "DPoP algs=\"{}\", error=\"{}\", error_description=\"{}\"",
+        crate::crypto::jws::FOREIGN_ALGS.join(" "),
+        err.error(),
+        err.description.replace(['"', '\\'], "")
+    );
+    if let Ok(v) = HeaderValue::from_str(&challenge) {
+        h.insert(header::WWW_AUTHENTICATE, v);
+    }
+    if let Some(n) = nonce {
+        h.insert("dpop-nonce", n);
     }
     retry_after(&mut h, err.code);
     (status, h, Json(json!({"error": err.error(), "error_description": err.description}))).into_response()

@@ -11,6 +11,8 @@ pub struct Issuer {
     base: String,
     /// The URL path without a trailing slash (`""` at the root); routes mount here.
     path_prefix: String,
+    /// Scheme, host and port: what a request's full URL starts with.
+    origin: String,
 }
 
 impl Issuer {
@@ -18,7 +20,8 @@ impl Issuer {
         let url = url::Url::parse(raw).map_err(|e| anyhow!("issuer `{raw}`: {e}"))?;
         let base = raw.trim_end_matches('/').to_string();
         let path_prefix = url.path().trim_end_matches('/').to_string();
-        Ok(Issuer { raw: raw.to_string(), base, path_prefix })
+        let origin = url.origin().ascii_serialization();
+        Ok(Issuer { raw: raw.to_string(), base, path_prefix, origin })
     }
 
     pub fn as_str(&self) -> &str {
@@ -27,6 +30,11 @@ impl Issuer {
 
     pub fn path_prefix(&self) -> &str {
         &self.path_prefix
+    }
+
+    /// The issuer's origin (`https://auth.example.com`), as browsers name it.
+    pub fn origin(&self) -> &str {
+        &self.origin
     }
 
     /// `path` must start with `/`.

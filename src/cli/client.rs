@@ -39,6 +39,9 @@ pub struct AddArgs {
     /// Sign-ins need a second factor only as `[mfa] policy` and roles say (the default).
     #[arg(long)]
     no_require_mfa: bool,
+    /// DPoP proofs are optional (the default).
+    #[arg(long)]
+    no_require_dpop: bool,
     /// Management API permissions (read:users, write:users, …) this client
     /// gets through client_credentials with audience {issuer}/api/v1 (implies
     /// the client_credentials grant).
@@ -85,6 +88,15 @@ pub struct MoreArgs {
     /// Sign-ins need a second factor only as `[mfa] policy` and roles say.
     #[arg(long)]
     no_require_mfa: bool,
+    /// Every token request needs a DPoP proof (RFC 9449).
+    #[arg(long, overrides_with = "no_require_dpop")]
+    require_dpop: bool,
+    /// DPoP proofs are optional.
+    #[arg(long)]
+    no_require_dpop: bool,
+    /// The application page that calls auth0-js `crossOriginVerification()`; "" clears it.
+    #[arg(long, value_name = "URL")]
+    cross_origin_loc: Option<String>,
 }
 
 #[derive(Args, Debug, Default)]
@@ -164,6 +176,7 @@ pub async fn run(cmd: ClientCmd, cfg: &Config, out: &Out) -> anyhow::Result<()> 
             spec.introspect_any &= !a.no_introspect_any;
             spec.rbac_claims &= !a.no_rbac_claims;
             spec.require_mfa &= !a.no_require_mfa;
+            spec.require_dpop &= !a.no_require_dpop;
             if !a.management_scope.is_empty() && !spec.grant_types.iter().any(|g| g == "client_credentials") {
                 spec.grant_types.push("client_credentials".into());
             }
@@ -264,6 +277,8 @@ async fn update(
     spec.introspect_any = flag(u.more.introspect_any, u.more.no_introspect_any, spec.introspect_any);
     spec.rbac_claims = flag(u.more.rbac_claims, u.more.no_rbac_claims, spec.rbac_claims);
     spec.require_mfa = flag(u.more.require_mfa, u.more.no_require_mfa, spec.require_mfa);
+    spec.require_dpop = flag(u.more.require_dpop, u.more.no_require_dpop, spec.require_dpop);
+    spec.cross_origin_loc = u.more.cross_origin_loc.or(spec.cross_origin_loc);
     let v = clients::validate(spec, https, now).map_err(|e| anyhow!(e))?;
     warn_all(&v.warnings);
     let mut client = Client { secret_hash: old.secret_hash.clone(), created_at: old.created_at, ..v.client };

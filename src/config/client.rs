@@ -70,6 +70,14 @@ pub struct ClientSpec {
     /// Every sign-in to this client needs a second factor (`[mfa] policy` aside).
     #[arg(long, overrides_with = "no_require_mfa")]
     pub require_mfa: bool,
+    /// Every token request needs a DPoP proof (RFC 9449): tokens bound to a key
+    /// the browser holds, useless to whoever copies them.
+    #[arg(long, overrides_with = "no_require_dpop")]
+    pub require_dpop: bool,
+    /// The page of the application that calls auth0-js `crossOriginVerification()`
+    /// (embedded login when the browser blocks third-party cookies).
+    #[arg(long, value_name = "URL")]
+    pub cross_origin_loc: Option<String>,
 }
 
 /// The first problem with a `[[clients]]` entry, naming its key (figment adds

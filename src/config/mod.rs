@@ -6,11 +6,13 @@
 mod account;
 mod client;
 mod env;
+mod proofs;
 mod providers;
 mod sections;
 
 pub use account::{AuditConfig, PasswordsConfig, SmtpConfig, SmtpTls};
 pub use client::{ClientSpec, StaticClient};
+pub use proofs::{DpopConfig, MfaConfig, MfaPolicy};
 pub use providers::*;
 pub use sections::*;
 
@@ -50,6 +52,7 @@ pub struct Config {
     pub audit: AuditConfig,
     pub metrics: MetricsConfig,
     pub mfa: MfaConfig,
+    pub dpop: DpopConfig,
     pub tracing: TracingConfig,
     pub smtp: SmtpConfig,
     pub passwords: PasswordsConfig,
@@ -83,6 +86,7 @@ impl Default for Config {
             audit: AuditConfig::default(),
             metrics: MetricsConfig::default(),
             mfa: MfaConfig::default(),
+            dpop: DpopConfig::default(),
             tracing: TracingConfig::default(),
             smtp: SmtpConfig::default(),
             passwords: PasswordsConfig::default(),
@@ -132,6 +136,9 @@ impl Config {
         self.issuer_url()?;
         self.listen_addr()?;
         self.metrics_addr()?;
+        if !(10..=3600).contains(&self.dpop.max_age_secs) {
+            return Err(err("dpop.max_age_secs (SESAME_DPOP__MAX_AGE_SECS): between 10 and 3600 seconds"));
+        }
         if !self.tracing.otlp_endpoint.is_empty()
             && !url::Url::parse(&self.tracing.otlp_endpoint).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
         {

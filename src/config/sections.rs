@@ -52,36 +52,6 @@ impl Default for TracingConfig {
     }
 }
 
-/// Where a second factor is required.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum MfaPolicy {
-    /// Only where a client or a role requires one, or a request asks (`acr_values`).
-    Optional,
-    /// Every sign-in.
-    Required,
-}
-
-/// Second factors (TOTP, passkeys, recovery codes).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct MfaConfig {
-    pub policy: MfaPolicy,
-    /// Days a browser that proved a second factor may skip it ("Remember this
-    /// browser"); 0 turns the option off.
-    pub remember_browser_days: u64,
-    /// Codes an account may be tried with in an hour (over every replica)
-    /// before more are refused, except from addresses that proved its second
-    /// factor before.
-    pub max_attempts_per_hour: u32,
-}
-
-impl Default for MfaConfig {
-    fn default() -> Self {
-        MfaConfig { policy: MfaPolicy::Optional, remember_browser_days: 30, max_attempts_per_hour: 30 }
-    }
-}
-
 /// Prometheus metrics (`GET /metrics`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -11,6 +11,10 @@ use serde::Serialize;
 
 use crate::config::SigningAlg;
 
+/// What Sesame accepts from keys that are not its own (DPoP proofs):
+/// asymmetric algorithms only, never `none`, never a shared secret.
+pub const FOREIGN_ALGS: [&str; 9] = ["ES256", "ES384", "EdDSA", "PS256", "PS384", "PS512", "RS256", "RS384", "RS512"];
+
 pub enum Signer {
     Ed(Ed25519KeyPair),
     Ec(EcdsaKeyPair),

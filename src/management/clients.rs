@@ -152,6 +152,10 @@ pub struct ClientPatch {
     rbac_claims: Option<bool>,
     /// Every sign-in to this client needs a second factor.
     require_mfa: Option<bool>,
+    /// Every token request needs a DPoP proof.
+    require_dpop: Option<bool>,
+    /// The page that calls auth0-js `crossOriginVerification()`; an empty string clears it.
+    cross_origin_loc: Option<String>,
 }
 
 /// Change a client (not one declared in the config file).
@@ -187,6 +191,8 @@ pub async fn patch(
     spec.web_origins = p.web_origins.unwrap_or(spec.web_origins);
     spec.rbac_claims = p.rbac_claims.unwrap_or(spec.rbac_claims);
     spec.require_mfa = p.require_mfa.unwrap_or(spec.require_mfa);
+    spec.require_dpop = p.require_dpop.unwrap_or(spec.require_dpop);
+    spec.cross_origin_loc = p.cross_origin_loc.or(spec.cross_origin_loc);
     let v = clients::validate(spec, https(&state), now).map_err(Problem::bad_request)?;
     let mut c = Client { secret_hash: old.secret_hash.clone(), created_at: old.created_at, ..v.client };
     store::update(&state.db, &c).await?;

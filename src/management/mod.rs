@@ -77,6 +77,10 @@ pub fn caller(state: &AppState, headers: &HeaderMap, need: &str) -> Result<Acces
         bearer(headers).ok_or_else(|| Problem::unauthorized(format!("a Bearer access token for {aud} is required")))?;
     let claims = tokens::verify_access_token(state, token)
         .ok_or_else(|| Problem::unauthorized("the access token is invalid or expired"))?;
+    // This API takes bearer tokens only; a DPoP-bound one needs its proof.
+    if claims.cnf.is_some() {
+        return Err(Problem::unauthorized("the access token is DPoP-bound; this API takes Bearer tokens"));
+    }
     if claims.aud != aud {
         return Err(Problem::unauthorized(format!("the access token is not for {aud}")));
     }

@@ -324,6 +324,7 @@ async fn issue(state: &AppState, req: &AuthRequest, s: &SessionRow) -> Result<Re
         idp: s.idp.clone(),
         audience: req.audience.clone(),
         acr: acr_of(req, s, now),
+        dpop_jkt: req.dpop_jkt.clone(),
         created_at: now,
         expires_at: now + state.config.tokens.code_ttl_secs as i64,
     };
@@ -356,6 +357,7 @@ async fn issue_implicit(state: &AppState, req: &AuthRequest, s: &SessionRow) -> 
             sid: Some(&s.sid),
             gid: None,
             ent: &Default::default(),
+            jkt: None,
         };
         Some(tokens::access_token(state, &client, input, now).map_err(|e| back(&req.target, e))?)
     } else {
@@ -436,6 +438,7 @@ mod tests {
             ui_locales: None,
             acr_values: None,
             connection: None,
+            dpop_jkt: None,
             audience: None,
             api_scopes: vec![],
         }
@@ -464,6 +467,8 @@ mod tests {
             default_audience: None,
             rbac_claims: false,
             require_mfa: false,
+            require_dpop: false,
+            cross_origin_loc: None,
             created_at: 0,
             updated_at: 0,
         }

@@ -34,9 +34,10 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
         allow(h, &origin);
         h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST"));
         // Auth0 SDKs send Auth0-Client (telemetry) with every call.
+        // DPoP carries its proof in a header of its own.
         h.insert(
             header::ACCESS_CONTROL_ALLOW_HEADERS,
-            HeaderValue::from_static("authorization, content-type, auth0-client"),
+            HeaderValue::from_static("authorization, content-type, auth0-client, dpop"),
         );
         h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
         return resp;
@@ -52,5 +53,7 @@ fn allow(h: &mut HeaderMap, origin: &str) {
     if let Ok(v) = HeaderValue::from_str(origin) {
         h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
     }
+    // A DPoP client reads the nonce it must use next, and why it was refused.
+    h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("dpop-nonce, www-authenticate"));
     h.append(header::VARY, HeaderValue::from_static("Origin"));
 }

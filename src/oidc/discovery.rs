@@ -53,6 +53,7 @@ pub fn document(state: &AppState) -> Value {
         "revocation_endpoint_auth_methods_supported": auth_methods,
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "code_challenge_methods_supported": ["S256"],
+        "dpop_signing_alg_values_supported": super::dpop::ALGS,
         "prompt_values_supported": PROMPTS,
         "claims_supported": [
             "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "azp", "at_hash", "sid", "amr", "acr",

@@ -61,16 +61,25 @@ async fn run(
         if !at.scope.is_empty() {
             v["scope"] = at.scope.into();
         }
+        // RFC 9449 §6.2: a DPoP-bound token says so, with its key.
+        if let Some(cnf) = at.cnf {
+            v["token_type"] = "DPoP".into();
+            v["cnf"] = json!({ "jkt": cnf.jkt });
+        }
         return Ok(v);
     }
     if let Some(rt) = refresh_tokens::find_active(&state.db, &random::sha256_hex(token), now).await.map_err(Internal)?
         && visible(&rt.client_id)
     {
-        return Ok(json!({
+        let mut v = json!({
             "active": true, "token_type": "refresh_token", "iss": state.issuer.as_str(), "sub": rt.user_id,
             "client_id": rt.client_id, "scope": rt.scope, "iat": rt.created_at,
             "exp": rt.expires_at.min(rt.grant_expires_at),
-        }));
+        });
+        if let Some(jkt) = rt.dpop_jkt {
+            v["cnf"] = json!({ "jkt": jkt });
+        }
+        return Ok(v);
     }
     Ok(inactive)
 }

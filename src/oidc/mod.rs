@@ -6,6 +6,7 @@ pub mod authorize;
 pub mod check_session;
 pub mod cors;
 pub mod discovery;
+pub mod dpop;
 pub mod grants;
 pub mod introspect;
 pub mod jwks;

@@ -53,6 +53,9 @@ pub struct AuthRequest {
     /// once `/authorize` has checked them against the API.
     #[serde(default)]
     pub api_scopes: Vec<String>,
+    /// The DPoP key the code is bound to (RFC 9449 §10): its thumbprint.
+    #[serde(default)]
+    pub dpop_jkt: Option<String>,
 }
 
 impl AuthRequest {
@@ -79,7 +82,7 @@ fn max_len(name: &str) -> usize {
 }
 
 /// Every parameter this endpoint reads; each may appear at most once.
-const NAMES: [&str; 20] = [
+const NAMES: [&str; 22] = [
     "client_id",
     "redirect_uri",
     "response_type",
@@ -100,6 +103,8 @@ const NAMES: [&str; 20] = [
     "resource",
     "request",
     "request_uri",
+    "dpop_jkt",
+    "login_ticket",
 ];
 
 /// Step 1: which client, and whether it exists (looked up by the caller).
@@ -168,6 +173,7 @@ pub fn validate(p: &Params, client: &Client) -> Result<AuthRequest, Failure> {
     }
     let prompt = check_prompt(p).map_err(fail)?;
     let max_age = check_max_age(p).map_err(fail)?;
+    let dpop_jkt = check_dpop_jkt(p, client, response_type).map_err(fail)?;
     Ok(AuthRequest {
         client_id: client.client_id.clone(),
         response_type,
@@ -184,7 +190,24 @@ pub fn validate(p: &Params, client: &Client) -> Result<AuthRequest, Failure> {
         connection: p.first("connection").map(str::to_string),
         audience: audience(p).map_err(fail)?,
         api_scopes: api_scopes(p),
+        dpop_jkt,
     })
+}
+
+/// `dpop_jkt` is a SHA-256 thumbprint (43 base64url characters), for codes
+/// only; a client that requires DPoP gets no access token by the front channel.
+fn check_dpop_jkt(p: &Params, client: &Client, rt: ResponseType) -> Result<Option<String>, OAuthError> {
+    if client.require_dpop && rt == ResponseType::IdTokenToken {
+        return Err(OAuthError::unauthorized_client("this client's access tokens are DPoP-bound: use the code flow"));
+    }
+    match p.first("dpop_jkt") {
+        None => Ok(None),
+        Some(_) if rt != ResponseType::Code => Err(OAuthError::invalid_request("dpop_jkt binds a code")),
+        Some(j) if j.len() == 43 && j.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') => {
+            Ok(Some(j.to_string()))
+        }
+        Some(_) => Err(OAuthError::invalid_request("dpop_jkt is not a JWK SHA-256 thumbprint")),
+    }
 }
 
 /// Exact, byte-for-byte match against the registered list; may be omitted only

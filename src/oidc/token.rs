@@ -5,8 +5,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::extract::{OriginalUri, State};
+use axum::http::{HeaderMap, Method};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde::Serialize;
@@ -36,11 +36,25 @@ pub struct TokenResponse {
 pub async fn post(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
     params: Params,
 ) -> Response {
-    match run(&state, ip, &headers, &params).await {
-        Ok(t) => (no_store(), Json(t)).into_response(),
+    match run(&state, ip, &uri, &headers, &params).await {
+        Ok(t) => {
+            let mut h = no_store();
+            if let Some(n) = super::dpop::nonce_header(&state) {
+                h.insert(super::dpop::NONCE_HEADER, n);
+            }
+            (h, Json(t)).into_response()
+        }
+        Err(e) if e.err.code == ErrorCode::UseDpopNonce => {
+            let mut r = e.render(&state.issuer, &state.brand);
+            if let Some(n) = super::dpop::nonce_header(&state) {
+                r.headers_mut().insert(super::dpop::NONCE_HEADER, n);
+            }
+            r
+        }
         // A throttled flood is not written down request by request.
         Err(e) if e.err.code == ErrorCode::SlowDown => e.render(&state.issuer, &state.brand),
         Err(e) => {
@@ -58,7 +72,13 @@ pub async fn post(
     }
 }
 
-async fn run(state: &AppState, ip: Option<IpAddr>, headers: &HeaderMap, p: &Params) -> Result<TokenResponse, Failure> {
+async fn run(
+    state: &AppState,
+    ip: Option<IpAddr>,
+    uri: &axum::http::Uri,
+    headers: &HeaderMap,
+    p: &Params,
+) -> Result<TokenResponse, Failure> {
     let client = authenticate(state, ip, headers, p).await?;
     // A browser call must come from one of this client's own web origins.
     if let Some(origin) = headers.get(axum::http::header::ORIGIN).and_then(|v| v.to_str().ok())
@@ -68,22 +88,48 @@ async fn run(state: &AppState, ip: Option<IpAddr>, headers: &HeaderMap, p: &Para
     }
     let grant_type =
         p.get("grant_type").map_err(dup)?.ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
+    let proof = proof(state, &client, headers, uri).await?;
+    let jkt = proof.as_ref().map(|c| c.jkt.as_str());
     let allowed = |g: &str| client.grant_types.iter().any(|x| x == g);
     match grant_type {
         "authorization_code" | "refresh_token" | "client_credentials" if !allowed(grant_type) => {
             Err(OAuthError::unauthorized_client(format!("this client may not use the {grant_type} grant")).into())
         }
         "authorization_code" => {
-            issued("authorization_code", &client, grants::authorization_code::exchange(state, &client, p).await)
+            issued("authorization_code", &client, grants::authorization_code::exchange(state, &client, p, jkt).await)
         }
-        "refresh_token" => issued("refresh_token", &client, grants::refresh_token::exchange(state, &client, p).await),
+        "refresh_token" => {
+            issued("refresh_token", &client, grants::refresh_token::exchange(state, &client, p, jkt).await)
+        }
         "client_credentials" => {
-            issued("client_credentials", &client, grants::client_credentials::exchange(state, &client, p).await)
+            issued("client_credentials", &client, grants::client_credentials::exchange(state, &client, p, jkt).await)
         }
         other => {
             Err(OAuthError::new(ErrorCode::UnsupportedGrantType, format!("grant_type `{other}` is not supported"))
                 .into())
         }
+    }
+}
+
+/// The request's DPoP proof (RFC 9449 §5), checked and spent; required when
+/// the client says so.
+async fn proof(
+    state: &AppState,
+    client: &Client,
+    headers: &HeaderMap,
+    uri: &axum::http::Uri,
+) -> Result<Option<super::dpop::Checked>, Failure> {
+    use super::dpop::Refused;
+    match super::dpop::verify(state, headers, &Method::POST, uri, None).await {
+        Ok(None) if client.require_dpop => {
+            Err(OAuthError::invalid_request("this client must present a DPoP proof (RFC 9449)").into())
+        }
+        Ok(c) => Ok(c),
+        Err(Refused::Invalid(why)) => Err(OAuthError::new(ErrorCode::InvalidDpopProof, why).into()),
+        Err(Refused::NonceNeeded) => {
+            Err(OAuthError::new(ErrorCode::UseDpopNonce, "the DPoP proof must carry the nonce in DPoP-Nonce").into())
+        }
+        Err(Refused::Storage(e)) => Err(Internal(e).into()),
     }
 }
 

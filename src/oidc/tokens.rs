@@ -37,9 +37,18 @@ pub struct AccessClaims {
     /// Every permission the token's user (or client) holds on its API.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub permissions: Option<Vec<String>>,
+    /// The DPoP key the token is bound to (RFC 9449 §6.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
     /// Roles and groups, under their configured claim names.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// `cnf`: the SHA-256 thumbprint of the key a DPoP-bound token needs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Confirmation {
+    pub jkt: String,
 }
 
 pub struct AccessInput<'a> {
@@ -50,6 +59,8 @@ pub struct AccessInput<'a> {
     pub gid: Option<&'a str>,
     /// The API, its permissions, roles and groups (default: the client itself).
     pub ent: &'a Entitled,
+    /// The DPoP key the token is bound to.
+    pub jkt: Option<&'a str>,
 }
 
 /// Roles and groups under the configured claim names.
@@ -80,6 +91,7 @@ pub fn access_token(state: &AppState, client: &Client, input: AccessInput, now: 
         sid: input.sid.map(str::to_string),
         gid: input.gid.map(str::to_string),
         permissions: ent.permissions.clone(),
+        cnf: input.jkt.map(|j| Confirmation { jkt: j.to_string() }),
         extra: rbac_claims(state, ent),
     };
     let alg = ent.alg.unwrap_or_else(|| alg_for(state, client));

@@ -24,6 +24,8 @@ pub struct CodeRow {
     pub idp: Option<String>,
     /// The API the access tokens are for.
     pub audience: Option<String>,
+    /// The DPoP key the authorization request named (`dpop_jkt`).
+    pub dpop_jkt: Option<String>,
     pub created_at: i64,
     pub expires_at: i64,
 }
@@ -43,7 +45,7 @@ pub enum Consumed<E = std::convert::Infallible> {
 }
 
 const COLUMNS: &str = "code_hash, grant_id, client_id, user_id, sid, redirect_uri, redirect_uri_sent, scope, nonce, code_challenge, \
-    auth_time, amr, acr, idp, audience, created_at, expires_at";
+    auth_time, amr, acr, idp, audience, dpop_jkt, created_at, expires_at";
 
 fn from_row(r: &AnyRow) -> Result<CodeRow> {
     Ok(CodeRow {
@@ -62,6 +64,7 @@ fn from_row(r: &AnyRow) -> Result<CodeRow> {
         acr: r.try_get("acr")?,
         idp: r.try_get("idp")?,
         audience: r.try_get("audience")?,
+        dpop_jkt: r.try_get("dpop_jkt")?,
         created_at: r.try_get("created_at")?,
         expires_at: r.try_get("expires_at")?,
     })
@@ -72,8 +75,8 @@ pub async fn insert_with_grant(db: &Db, c: &CodeRow) -> Result<()> {
     let mut tx = db.begin().await?;
     sqlx::query(
         "INSERT INTO auth_codes (code_hash, grant_id, client_id, user_id, sid, redirect_uri, scope, nonce,
-            code_challenge, auth_time, amr, acr, created_at, expires_at, redirect_uri_sent, idp, audience)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+            code_challenge, auth_time, amr, acr, created_at, expires_at, redirect_uri_sent, idp, audience, dpop_jkt)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
     )
     .bind(&c.code_hash)
     .bind(&c.grant_id)
@@ -92,6 +95,7 @@ pub async fn insert_with_grant(db: &Db, c: &CodeRow) -> Result<()> {
     .bind(c.redirect_uri_sent)
     .bind(&c.idp)
     .bind(&c.audience)
+    .bind(&c.dpop_jkt)
     .execute(&mut *tx)
     .await?;
     // The client now uses this session (single logout needs the list).

@@ -11,6 +11,7 @@ pub mod auth_codes;
 pub mod auth_requests;
 pub mod clients;
 pub mod consents;
+pub mod dpop;
 pub mod email_tokens;
 pub mod factors;
 pub mod federation_states;
@@ -287,6 +288,8 @@ pub async fn purge_expired(db: &Db, now: i64) -> Result<u64> {
         ("attempts", "bucket", "window_start", "$1 - 7200"),
         ("ceremonies", "id_hash", "expires_at", "$1"),
         ("remembered_browsers", "id_hash", "expires_at", "$1"),
+        ("dpop_proofs", "proof_hash", "expires_at", "$1"),
+        ("login_tickets", "ticket_hash", "expires_at", "$1"),
         ("known_addresses", "bucket", "seen_at", "$1 - 7776000"),
     ] {
         // Only these literals are formatted in; `now` is bound. The ORDER BY

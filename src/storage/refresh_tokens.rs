@@ -22,13 +22,15 @@ pub struct RefreshRow {
     pub acr: Option<String>,
     pub audience: Option<String>,
     pub offline: bool,
+    /// The DPoP key the family is bound to (public clients that used DPoP).
+    pub dpop_jkt: Option<String>,
     pub created_at: i64,
     pub expires_at: i64,
     pub grant_expires_at: i64,
 }
 
-const COLUMNS: &str = "token_hash, grant_id, client_id, user_id, sid, scope, auth_time, amr, idp, acr, audience, offline, created_at, \
-    expires_at, grant_expires_at";
+const COLUMNS: &str = "token_hash, grant_id, client_id, user_id, sid, scope, auth_time, amr, idp, acr, audience, offline, dpop_jkt, \
+    created_at, expires_at, grant_expires_at";
 
 fn from_row(r: &AnyRow) -> Result<RefreshRow> {
     Ok(RefreshRow {
@@ -44,6 +46,7 @@ fn from_row(r: &AnyRow) -> Result<RefreshRow> {
         acr: r.try_get("acr")?,
         audience: r.try_get("audience")?,
         offline: get_bool(r, "offline")?,
+        dpop_jkt: r.try_get("dpop_jkt")?,
         created_at: r.try_get("created_at")?,
         expires_at: r.try_get("expires_at")?,
         grant_expires_at: r.try_get("grant_expires_at")?,
@@ -53,8 +56,8 @@ fn from_row(r: &AnyRow) -> Result<RefreshRow> {
 async fn insert_in<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(ex: E, t: &RefreshRow) -> Result<()> {
     sqlx::query(
         "INSERT INTO refresh_tokens (token_hash, grant_id, client_id, user_id, sid, scope, auth_time, amr, offline,
-            created_at, expires_at, grant_expires_at, idp, audience, acr)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+            created_at, expires_at, grant_expires_at, idp, audience, acr, dpop_jkt)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
     )
     .bind(&t.token_hash)
     .bind(&t.grant_id)
@@ -71,6 +74,7 @@ async fn insert_in<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(ex: E, t: &R
     .bind(&t.idp)
     .bind(&t.audience)
     .bind(&t.acr)
+    .bind(&t.dpop_jkt)
     .execute(ex)
     .await?;
     Ok(())

@@ -14,6 +14,7 @@ mod cli;
 mod config;
 mod cors;
 mod discovery;
+mod dpop;
 mod federation;
 mod flow;
 mod hardening;

@@ -17,7 +17,12 @@ use crate::storage::auth_codes::{self, CodeRow, Consumed};
 use crate::storage::grants;
 use crate::storage::refresh_tokens::RefreshRow;
 
-pub async fn exchange(state: &AppState, client: &Client, p: &Params) -> Result<TokenResponse, Failure> {
+pub async fn exchange(
+    state: &AppState,
+    client: &Client,
+    p: &Params,
+    jkt: Option<&str>,
+) -> Result<TokenResponse, Failure> {
     let code = p.get("code").map_err(dup)?.ok_or_else(|| OAuthError::invalid_request("code is required"))?;
     let redirect_uri = p.get("redirect_uri").map_err(dup)?;
     let verifier = p.get("code_verifier").map_err(dup)?;
@@ -28,10 +33,11 @@ pub async fn exchange(state: &AppState, client: &Client, p: &Params) -> Result<T
     // then writes the first refresh token in the same transaction.
     let check = |row: &CodeRow| -> Result<Option<RefreshRow>, OAuthError> {
         check_code(client, row, redirect_uri, verifier, now)?;
+        check_bound_key(row.dpop_jkt.as_deref(), jkt)?;
         if !wants_refresh {
             return Ok(None);
         }
-        let (value, rt) = new_refresh(state, client, &grant_of(row), &row.user_id, now);
+        let (value, rt) = new_refresh(state, client, &grant_of(row), &row.user_id, now, jkt);
         refresh_value = Some(value);
         Ok(Some(rt))
     };
@@ -49,12 +55,24 @@ pub async fn exchange(state: &AppState, client: &Client, p: &Params) -> Result<T
     let user = active_user(state, &row.user_id).await?;
     let g = grant_of(&row);
     let ent = audience::entitle(state, client, &user.user_id, g.audience, &g.scopes).await?;
-    let mut resp = mint(state, client, &user, &g, &ent, now)?;
+    let mut resp = mint(state, client, &user, &g, &ent, now, jkt)?;
     resp.refresh_token = refresh_value;
     let e = Event::new(Kind::TokenIssued).account(&user).client(&client.client_id).sid(&row.sid);
     let details = serde_json::json!({ "grant": "authorization_code", "audience": row.audience, "refresh_token": resp.refresh_token.is_some() });
     audit::record(&state.audit, e.details(details));
     Ok(resp)
+}
+
+/// A code bound to a key at `/authorize` (`dpop_jkt`, RFC 9449 §10) is
+/// redeemed only with a proof made by that key.
+fn check_bound_key(bound: Option<&str>, presented: Option<&str>) -> Result<(), OAuthError> {
+    match bound {
+        Some(b) if presented != Some(b) => Err(OAuthError::new(
+            crate::error::ErrorCode::InvalidDpopProof,
+            "the code is bound to another DPoP key (dpop_jkt)",
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// What the code grants, before the user is loaded.

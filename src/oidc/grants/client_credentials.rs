@@ -9,7 +9,12 @@ use crate::oidc::token::{TokenResponse, dup};
 use crate::oidc::tokens::{self, AccessInput};
 use crate::state::AppState;
 
-pub async fn exchange(state: &AppState, client: &Client, p: &Params) -> Result<TokenResponse, Failure> {
+pub async fn exchange(
+    state: &AppState,
+    client: &Client,
+    p: &Params,
+    jkt: Option<&str>,
+) -> Result<TokenResponse, Failure> {
     if client.public {
         return Err(OAuthError::unauthorized_client("client_credentials needs a confidential client").into());
     }
@@ -28,14 +33,15 @@ pub async fn exchange(state: &AppState, client: &Client, p: &Params) -> Result<T
     let ent = audience::for_client(target.as_ref(), &requested);
     let now = state.clock.now();
     let scope = ent.scope.join(" ");
-    let input = AccessInput { sub: &client.client_id, scope: &scope, auth_time: None, sid: None, gid: None, ent: &ent };
+    let input =
+        AccessInput { sub: &client.client_id, scope: &scope, auth_time: None, sid: None, gid: None, ent: &ent, jkt };
     let access = tokens::access_token(state, client, input, now).map_err(Internal)?;
     let e = Event::new(Kind::TokenIssued).client(&client.client_id).method("client_credentials");
     let api = target.as_ref().map(|t| t.api.identifier.clone());
     audit::record(&state.audit, e.details(serde_json::json!({ "grant": "client_credentials", "audience": api })));
     Ok(TokenResponse {
         access_token: access,
-        token_type: "Bearer",
+        token_type: super::token_type(jkt),
         expires_in: ent.ttl.unwrap_or(state.config.tokens.access_token_ttl_secs),
         scope,
         ..Default::default()

@@ -36,6 +36,7 @@ pub fn mint(
     g: &UserGrant,
     ent: &Entitled,
     now: i64,
+    jkt: Option<&str>,
 ) -> Result<TokenResponse, Failure> {
     let scope = ent.scope.join(" ");
     let access = tokens::access_token(
@@ -48,6 +49,7 @@ pub fn mint(
             sid: g.sid,
             gid: Some(g.grant_id),
             ent,
+            jkt,
         },
         now,
     )
@@ -71,7 +73,7 @@ pub fn mint(
     };
     Ok(TokenResponse {
         access_token: access,
-        token_type: "Bearer",
+        token_type: token_type(jkt),
         expires_in: ent.ttl.unwrap_or(state.config.tokens.access_token_ttl_secs),
         scope,
         id_token,
@@ -79,9 +81,24 @@ pub fn mint(
     })
 }
 
+/// `DPoP` for a token bound to a key, else `Bearer`.
+pub fn token_type(jkt: Option<&str>) -> &'static str {
+    if jkt.is_some() { "DPoP" } else { "Bearer" }
+}
+
 /// The first refresh token of a new family; returns the raw token too.
-/// (Rotation builds successors from the spent row instead.)
-pub fn new_refresh(state: &AppState, client: &Client, g: &UserGrant, user_id: &str, now: i64) -> (String, RefreshRow) {
+/// (Rotation builds successors from the spent row instead.) A public
+/// client's family is bound to the DPoP key it was issued with (RFC 9449
+/// §5): its copy elsewhere is useless; a confidential client's is bound by
+/// its client authentication already.
+pub fn new_refresh(
+    state: &AppState,
+    client: &Client,
+    g: &UserGrant,
+    user_id: &str,
+    now: i64,
+    jkt: Option<&str>,
+) -> (String, RefreshRow) {
     let value = random::token(32);
     let t = &state.config.tokens;
     let absolute =
@@ -99,6 +116,7 @@ pub fn new_refresh(state: &AppState, client: &Client, g: &UserGrant, user_id: &s
         acr: g.acr.map(str::to_string),
         audience: g.audience.map(str::to_string),
         offline: g.scopes.iter().any(|s| s == "offline_access"),
+        dpop_jkt: jkt.filter(|_| client.public).map(str::to_string),
         created_at: now,
         expires_at: now + t.refresh_token_idle_ttl_secs as i64,
         grant_expires_at: now + absolute as i64,

@@ -16,7 +16,12 @@ use crate::state::AppState;
 use crate::storage::grants;
 use crate::storage::refresh_tokens::{self, RefreshRow, Rotation};
 
-pub async fn exchange(state: &AppState, client: &Client, p: &Params) -> Result<TokenResponse, Failure> {
+pub async fn exchange(
+    state: &AppState,
+    client: &Client,
+    p: &Params,
+    jkt: Option<&str>,
+) -> Result<TokenResponse, Failure> {
     let presented =
         p.get("refresh_token").map_err(dup)?.ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
     let asked = p.get("scope").map_err(dup)?.map(split_scope);
@@ -31,6 +36,7 @@ pub async fn exchange(state: &AppState, client: &Client, p: &Params) -> Result<T
         if leeway > 0 { Some(state.master.seal(value.as_bytes(), hash.as_bytes()).map_err(Internal)?) } else { None };
     // Scope narrowing is checked inside the rotation, so a refused request spends nothing.
     let successor_for = |old: &RefreshRow| -> Result<RefreshRow, OAuthError> {
+        check_key(old, jkt)?;
         check_scope(asked.as_deref(), old)?;
         check_target(target.as_deref(), old)?;
         Ok(successor(state, client, old, &value, now))
@@ -41,6 +47,8 @@ pub async fn exchange(state: &AppState, client: &Client, p: &Params) -> Result<T
     let (old, issued) = match rotation {
         Rotation::Rotated(old) => (old, value),
         Rotation::AlreadyUsed { row, used_at, successor_sealed } => {
+            // A bound family's copy without its key proves nothing, and revokes nothing.
+            check_key(&row, jkt)?;
             let v = leeway_successor(state, &row, leeway, used_at, successor_sealed, &hash, now).await?;
             // Inside the leeway the replay gets nothing broader than the grant.
             check_scope(asked.as_deref(), &row)?;
@@ -74,7 +82,7 @@ pub async fn exchange(state: &AppState, client: &Client, p: &Params) -> Result<T
     };
     // Access and permissions are decided again: a role taken away stops here.
     let ent = crate::oidc::audience::entitle(state, client, &user.user_id, g.audience, &g.scopes).await?;
-    let mut resp = mint(state, client, &user, &g, &ent, now)?;
+    let mut resp = mint(state, client, &user, &g, &ent, now, jkt)?;
     resp.refresh_token = Some(issued);
     let e = Event::new(Kind::TokenRefreshed).account(&user).client(&client.client_id);
     let e = match old.sid.as_deref() {
@@ -83,6 +91,18 @@ pub async fn exchange(state: &AppState, client: &Client, p: &Params) -> Result<T
     };
     audit::record(&state.audit, e.details(serde_json::json!({ "audience": old.audience, "offline": old.offline })));
     Ok(resp)
+}
+
+/// A family bound to a DPoP key is refreshed only with a proof by that key
+/// (RFC 9449 §5): a stolen copy is refused without spending the token.
+fn check_key(row: &RefreshRow, presented: Option<&str>) -> Result<(), OAuthError> {
+    match row.dpop_jkt.as_deref() {
+        Some(b) if presented != Some(b) => Err(OAuthError::new(
+            crate::error::ErrorCode::InvalidDpopProof,
+            "the refresh token is bound to a DPoP key: a proof made with it is required",
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// The client's own leeway, or the configured default (both at most 60 s).

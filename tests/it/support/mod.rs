@@ -231,6 +231,7 @@ impl Drop for TestApp {
 }
 
 pub mod browser;
+pub mod dpop;
 pub mod fake_idp;
 pub mod process;
 pub mod smtp;
