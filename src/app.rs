@@ -14,6 +14,7 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .merge(oidc::routes(&state))
         .merge(login::routes())
+        .merge(crate::embedded::routes(&state))
         .merge(federation::routes::routes())
         .merge(crate::selfservice::routes())
         .merge(management::routes(&state));

@@ -16,6 +16,7 @@ pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod emails;
+pub mod embedded;
 pub mod error;
 pub mod federation;
 pub mod frontchannel;

@@ -6,18 +6,18 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
-use tokio::sync::OnceCell;
 
 use super::pages::{LoginPage, ProviderButton, SignupPage};
 use super::{LOGIN, SIGNUP, signup};
 use crate::audit::{self, Event, Kind};
-use crate::crypto::{password, random};
+use crate::crypto::password;
 use crate::domain::{User, validate_email};
 use crate::error::{ErrorCode, Failure, OAuthError};
 use crate::federation;
 use crate::http::client_ip::ClientIp;
 use crate::http::page::{self};
 use crate::http::params::Params;
+use crate::pending::password::{self as signin, Checked};
 use crate::pending::{self, Loaded, RESUME};
 use crate::session;
 use crate::state::AppState;
@@ -141,10 +141,6 @@ pub(super) fn check_csrf(state: &AppState, jar: &CookieJar, p: &Params) -> Resul
     })
 }
 
-/// Longest email an account can have (RFC 5321 path limit); anything longer is
-/// refused before any limiter or database work.
-const MAX_EMAIL_LEN: usize = 254;
-
 pub async fn login_post(State(state): State<AppState>, ClientIp(ip): ClientIp, jar: CookieJar, p: Params) -> Response {
     let run = async {
         let csrf = check_csrf(&state, &jar, &p)?;
@@ -154,55 +150,22 @@ pub async fn login_post(State(state): State<AppState>, ClientIp(ip): ClientIp, j
         }
         let email = p.first("email").unwrap_or("").trim().to_string();
         let pw = p.first("password").unwrap_or("").to_string();
-        if email.len() > MAX_EMAIL_LEN || pw.len() > 4 * password::MAX_PASSWORD_LEN {
+        if email.len() > signin::MAX_EMAIL_LEN || pw.len() > 4 * password::MAX_PASSWORD_LEN {
             let page = login_page(&state, &l, csrf, String::new(), Some(WRONG.into()), None);
             return Ok(page::render_scripted(StatusCode::BAD_REQUEST, &page));
         }
-        // Throttle guessing per address and per account, before spending argon2 time.
-        let failed = |reason: &str| {
-            let e = Event::failure(Kind::LoginFailure, reason).email(&email).client(&l.client.client_id);
-            audit::record(&state.audit, e.method("pwd"));
-        };
-        if !state.limits.login(&state.db, state.clock.now(), ip, &email).await.map_err(Failure::internal)? {
-            failed("throttled");
-            let page = login_page(&state, &l, csrf, email, Some(THROTTLED.into()), None);
-            return Ok(page::render_scripted(StatusCode::TOO_MANY_REQUESTS, &page));
-        }
-        let _permit = password_slot(&state)?;
-        let user = users::find_by_email(&state.db, &email).await.map_err(Failure::internal)?;
-        let ok = match &user {
-            Some(u) if !u.disabled => match &u.password_hash {
-                Some(h) => password::verify(pw.clone(), h.clone()).await,
-                None => dummy_verify(pw.clone()).await,
-            },
-            _ => dummy_verify(pw.clone()).await,
-        };
-        let user = match user {
-            Some(u) if ok && !u.disabled && state.config.login.require_verified_email && !u.email_verified => {
-                let e =
-                    Event::failure(Kind::LoginFailure, "email_not_verified").account(&u).client(&l.client.client_id);
-                audit::record(&state.audit, e.method("pwd"));
+        let user = match signin::check(&state, ip, &email, pw, &l.client.client_id).await? {
+            Checked::Signed(u) => u,
+            Checked::Throttled => {
+                let page = login_page(&state, &l, csrf, email, Some(THROTTLED.into()), None);
+                return Ok(page::render_scripted(StatusCode::TOO_MANY_REQUESTS, &page));
+            }
+            Checked::NotVerified => {
                 let msg = "Verify your email address first: follow the link we sent you, or ask for a new one below.";
                 let page = login_page(&state, &l, csrf, email, Some(msg.into()), None);
                 return Ok(page::render_scripted(StatusCode::FORBIDDEN, &page));
             }
-            Some(u) if ok && !u.disabled => {
-                state.limits.signed_in(&state.db, state.clock.now(), ip, &email).await.map_err(Failure::internal)?;
-                upgrade_hash(&state, u, pw).await
-            }
-            other => {
-                let reason = match &other {
-                    None => "unknown_user",
-                    Some(u) if u.disabled => "disabled",
-                    Some(u) if u.password_hash.is_none() => "no_password",
-                    Some(_) => "wrong_password",
-                };
-                let e = Event::failure(Kind::LoginFailure, reason).email(&email).client(&l.client.client_id);
-                let e = match &other {
-                    Some(u) => e.user(u.user_id.clone()),
-                    None => e,
-                };
-                audit::record(&state.audit, e.method("pwd"));
+            Checked::Wrong => {
                 let page = login_page(&state, &l, csrf, email, Some(WRONG.into()), None);
                 return Ok(page::render_scripted(StatusCode::UNAUTHORIZED, &page));
             }
@@ -225,72 +188,6 @@ async fn signed_in(state: &AppState, jar: CookieJar, user: &User, l: &Loaded) ->
         l,
     )
     .await
-}
-
-/// An imported (bcrypt) or weaker hash is replaced by argon2id with our
-/// parameters once the password is known to be right. A failure keeps the old
-/// hash: the sign-in goes on.
-async fn upgrade_hash(state: &AppState, mut u: User, pw: String) -> User {
-    if !u.password_hash.as_deref().is_some_and(password::needs_upgrade) {
-        return u;
-    }
-    match password::hash(pw.clone()).await {
-        Ok(h) => {
-            // Only over the hash this sign-in verified: never over a change
-            // made meanwhile (a reset, a reclaim).
-            let old = u.password_hash.clone().unwrap_or_default();
-            match users::replace_password_hash(&state.db, &u.user_id, &old, &h, state.clock.now()).await {
-                Ok(true) => {
-                    tracing::info!(user_id = %u.user_id, "password hash upgraded to argon2id");
-                    u.password_hash = Some(h);
-                }
-                // Another sign-in upgraded it first (then the stored hash
-                // takes the same password), or it changed: the sign-in goes
-                // on with what is stored, which `pending::identified` checks.
-                Ok(false) => match users::find_by_id(&state.db, &u.user_id).await {
-                    Ok(Some(now)) if now.password_hash.as_deref().is_some_and(|h| !password::needs_upgrade(h)) => {
-                        if let Some(h) = now.password_hash.clone()
-                            && password::verify(pw, h.clone()).await
-                        {
-                            u.password_hash = Some(h);
-                        }
-                    }
-                    _ => tracing::info!(user_id = %u.user_id, "password changed meanwhile; hash not upgraded"),
-                },
-                Err(e) => tracing::warn!(user_id = %u.user_id, error = %e, "password hash upgrade not stored"),
-            }
-        }
-        // An imported password may be shorter than our policy: keep it as it is.
-        Err(e) => tracing::info!(user_id = %u.user_id, reason = %e, "password hash not upgraded"),
-    }
-    u
-}
-
-/// A place in the password-hashing queue, or 503 with Retry-After. A burst is
-/// served as long as each sign-in can start hashing within
-/// `login.max_password_wait_ms` (the measured hash time times the rounds
-/// queued ahead of it); only what could not start by then is shed, and
-/// `login.max_password_queue` bounds the queue's memory.
-fn password_slot(state: &AppState) -> Result<tokio::sync::OwnedSemaphorePermit, Failure> {
-    let busy = || {
-        Failure::page(OAuthError::new(ErrorCode::TemporarilyUnavailable, "too many sign-ins at once; retry shortly"))
-    };
-    let ahead = state.config.login.max_password_queue.saturating_sub(state.passwords.available_permits());
-    let wait = password::expected_wait(ahead);
-    if wait > std::time::Duration::from_millis(state.config.login.max_password_wait_ms) {
-        tracing::warn!(ahead, wait_ms = wait.as_millis() as u64, "password hashing shed a sign-in");
-        crate::telemetry::rate_limited("password_hashing");
-        return Err(busy());
-    }
-    state.passwords.clone().try_acquire_owned().map_err(|_| busy())
-}
-
-/// Spends the same argon2 time for an unknown user as for a known one.
-async fn dummy_verify(pw: String) -> bool {
-    static DUMMY: OnceCell<String> = OnceCell::const_new();
-    let hash = DUMMY.get_or_init(|| async { password::hash(random::token(16)).await.unwrap_or_default() }).await;
-    let _ = password::verify(pw, hash.clone()).await;
-    false
 }
 
 fn signup_off(state: &AppState) -> Response {
@@ -347,7 +244,7 @@ pub async fn signup_post(State(state): State<AppState>, ClientIp(ip): ClientIp, 
             let page = signup_page(&state, &l, csrf.clone(), email.clone(), name.clone(), Some(msg));
             page::render(StatusCode::BAD_REQUEST, &page)
         };
-        if email.len() > MAX_EMAIL_LEN {
+        if email.len() > signin::MAX_EMAIL_LEN {
             return Ok(again("That is not an email address.".into()));
         }
         if let Err(e) = validate_email(&email) {
@@ -368,7 +265,7 @@ pub async fn signup_post(State(state): State<AppState>, ClientIp(ip): ClientIp, 
             let page = signup_page(&state, &l, csrf.clone(), email.clone(), name.clone(), Some(THROTTLED.into()));
             return Ok(page::render(StatusCode::TOO_MANY_REQUESTS, &page));
         }
-        let _permit = password_slot(&state)?;
+        let _permit = signin::slot(&state)?;
         let hash = password::hash(pw).await.map_err(Failure::internal)?;
         signup::start(&state, &l, &email, &name, hash).await.map_err(Failure::internal)?;
         let message = format!(

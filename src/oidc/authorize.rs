@@ -114,9 +114,6 @@ fn login_required(why: &str) -> OAuthError {
     OAuthError::new(ErrorCode::LoginRequired, why)
 }
 
-/// `connection` values that mean the email and password form (Auth0's name for it too).
-const PASSWORD_CONNECTIONS: [&str; 2] = ["password", "Username-Password-Authentication"];
-
 /// GET or POST /authorize.
 pub async fn handle(State(state): State<AppState>, ClientIp(ip): ClientIp, jar: CookieJar, params: Params) -> Response {
     // A session cookie still under its pre-`__Host-` name moves to the new one.
@@ -141,7 +138,7 @@ async fn start(state: &AppState, jar: CookieJar, params: &Params, ip: Option<IpA
     let mut req = request::validate(params, &client)?;
     if let Some(c) = &req.connection
         && state.federation.get(c).is_none()
-        && !(state.config.login.password_login && PASSWORD_CONNECTIONS.contains(&c.as_str()))
+        && !(state.config.login.password_login && pending::password::PASSWORD_CONNECTIONS.contains(&c.as_str()))
     {
         let err = OAuthError::invalid_request(format!("unknown connection `{c}`"));
         return Err(Failure::redirect(&req.target, err));
@@ -177,6 +174,11 @@ async fn start(state: &AppState, jar: CookieJar, params: &Params, ip: Option<IpA
         },
         None => None,
     };
+    // Embedded login: the password was checked at /co/authenticate; the
+    // ticket signs the user in (replacing any session) without the login box.
+    if let Some(ticket) = params.first("login_ticket") {
+        return pending::ticket::at_authorize(state, jar, &req, hint_sub, ticket).await;
+    }
     let current = session::current_by_hash(state, session_key.as_deref()).await.map_err(|e| back(&req.target, e))?;
     let outcome = decide_with_consent(state, &req, &client, current.as_ref(), None, false, hint_sub.as_deref()).await?;
     if req.prompt("none") {

@@ -7,6 +7,8 @@
 //! `identified`; `/authorize/resume` then decides again.
 
 mod factor;
+pub mod password;
+pub mod ticket;
 
 use std::sync::Arc;
 

@@ -25,6 +25,7 @@ use crate::state::AppState;
 use pages::EmailForm;
 
 pub use crate::emails::{RESET_PASSWORD, VERIFY_EMAIL};
+pub use reset::send_reset;
 pub const RESEND_VERIFICATION: &str = "/verify-email/resend";
 pub const FORGOT_PASSWORD: &str = "/forgot-password";
 pub const ACCOUNT: &str = crate::clients::ACCOUNT_PAGE;

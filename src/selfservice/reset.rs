@@ -49,27 +49,35 @@ pub async fn forgot_post(State(state): State<AppState>, ClientIp(ip): ClientIp, 
                 return Ok(page);
             }
         };
-        match users::find_by_email(&state.db, &email).await.map_err(Failure::internal)? {
-            None => {
-                audit::record(&state.audit, Event::failure(Kind::PasswordResetRequested, "unknown_user").email(&email));
-            }
-            Some(u) if u.disabled => {
-                audit::record(&state.audit, Event::failure(Kind::PasswordResetRequested, "disabled").account(&u));
-            }
-            // Per account, whatever address led to it.
-            Some(u) if !state.limits.mail_account(&u.user_id) => {
-                audit::record(&state.audit, Event::failure(Kind::PasswordResetRequested, "throttled").account(&u));
-            }
-            Some(u) => {
-                let to = u.email.clone().unwrap_or_else(|| email.clone());
-                let link = LinkFor::verify(Purpose::Reset, &to, req.map(str::to_string));
-                state.emails.send_link(&u, link).await.map_err(Failure::internal)?;
-            }
-        }
+        send_reset(&state, &email, req).await.map_err(Failure::internal)?;
         let msg = format!("If {email} has an account, a link to reset its password is on its way.");
         Ok::<_, Failure>(check_your_email(&state, msg, req))
     };
     run.await.unwrap_or_else(|f| f.render(&state.issuer, &state.brand))
+}
+
+/// Mails `email`'s account a reset link, if it has one that may get it; the
+/// caller answers the same either way. Shared by "Forgot password?" and
+/// embedded login's `/dbconnections/change_password`.
+pub async fn send_reset(state: &AppState, email: &str, req: Option<&str>) -> Result<(), crate::storage::StorageError> {
+    match users::find_by_email(&state.db, email).await? {
+        None => {
+            audit::record(&state.audit, Event::failure(Kind::PasswordResetRequested, "unknown_user").email(email));
+        }
+        Some(u) if u.disabled => {
+            audit::record(&state.audit, Event::failure(Kind::PasswordResetRequested, "disabled").account(&u));
+        }
+        // Per account, whatever address led to it.
+        Some(u) if !state.limits.mail_account(&u.user_id) => {
+            audit::record(&state.audit, Event::failure(Kind::PasswordResetRequested, "throttled").account(&u));
+        }
+        Some(u) => {
+            let to = u.email.clone().unwrap_or_else(|| email.to_string());
+            let link = LinkFor::verify(Purpose::Reset, &to, req.map(str::to_string));
+            state.emails.send_link(&u, link).await?;
+        }
+    }
+    Ok(())
 }
 
 fn expired(state: &AppState) -> Response {

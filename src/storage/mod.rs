@@ -18,6 +18,7 @@ pub mod federation_states;
 pub mod grants;
 pub mod identities;
 pub mod keys;
+pub mod login_tickets;
 pub mod refresh_tokens;
 pub mod roles;
 pub mod sessions;

@@ -15,6 +15,7 @@ mod config;
 mod cors;
 mod discovery;
 mod dpop;
+mod embedded;
 mod federation;
 mod flow;
 mod hardening;

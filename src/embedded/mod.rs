@@ -1,0 +1,123 @@
+//! Embedded login: the endpoints auth0-js calls from an application's own
+//! pages (`webAuth.login`, `signup`, `changePassword`), answered in the
+//! shapes auth0-js reads. The password check and the login ticket belong to
+//! the pending authorization (`pending::password`, `pending::ticket`): the
+//! `/authorize` request that carries the ticket is where the user signs in.
+
+mod co;
+mod dbconnections;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+use crate::state::AppState;
+
+pub const CO_AUTHENTICATE: &str = "/co/authenticate";
+pub const SIGNUP: &str = "/dbconnections/signup";
+pub const CHANGE_PASSWORD: &str = "/dbconnections/change_password";
+
+pub fn routes(state: &AppState) -> Router<AppState> {
+    let fetched = Router::new()
+        .route(CO_AUTHENTICATE, post(co::authenticate))
+        .route(SIGNUP, post(dbconnections::signup))
+        .route(CHANGE_PASSWORD, post(dbconnections::change_password))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), cors));
+    Router::new()
+        .merge(fetched)
+        .route(crate::pending::ticket::VERIFY, post(co::verify))
+        .route("/static/{version}/co-verify.js", get(co::script))
+}
+
+/// CORS with credentials (the ticket's cookie) for registered web origins;
+/// each handler then checks the origin belongs to the client it names.
+async fn cors(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let Some(origin) = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_string) else {
+        return next.run(req).await;
+    };
+    let ttl = state.config.database.client_cache_secs as i64;
+    let allowed = match state.origins.get(&state.db, state.clock.now(), ttl).await {
+        Ok(sets) => sets.web.contains(&origin),
+        Err(e) => {
+            tracing::error!(error = %e, "loading web origins failed");
+            false
+        }
+    };
+    if req.method() == Method::OPTIONS && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD) {
+        if !allowed {
+            return StatusCode::FORBIDDEN.into_response();
+        }
+        let mut resp = StatusCode::NO_CONTENT.into_response();
+        let h = resp.headers_mut();
+        allow(h, &origin);
+        h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("POST"));
+        h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("content-type, auth0-client"));
+        h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+        return resp;
+    }
+    let mut resp = next.run(req).await;
+    if allowed {
+        allow(resp.headers_mut(), &origin);
+    }
+    resp
+}
+
+fn allow(h: &mut HeaderMap, origin: &str) {
+    if let Ok(v) = HeaderValue::from_str(origin) {
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+    }
+    h.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
+    h.append(header::VARY, HeaderValue::from_static("Origin"));
+}
+
+/// An error as auth0-js reads it from `/co/authenticate` (`error`,
+/// `error_description`).
+fn login_error(status: StatusCode, error: &str, description: &str) -> Response {
+    let body = json!({ "error": error, "error_description": description });
+    (status, crate::error::no_store(), axum::Json(body)).into_response()
+}
+
+/// An error as auth0-js reads it from `/dbconnections/*` (`name`, `code`,
+/// `description`, `statusCode`; `policy` for a weak password).
+fn db_error(status: StatusCode, name: &str, code: &str, description: Value) -> Response {
+    let body = json!({ "name": name, "code": code, "description": description, "statusCode": status.as_u16() });
+    (status, crate::error::no_store(), axum::Json(body)).into_response()
+}
+
+/// The client a call names, if the calling page may speak for it: a browser
+/// call (with `Origin`) only from one of the client's web origins.
+async fn client_for(
+    state: &AppState,
+    headers: &HeaderMap,
+    client_id: &str,
+) -> Result<std::sync::Arc<crate::domain::Client>, Response> {
+    let unknown = || login_error(StatusCode::BAD_REQUEST, "invalid_request", "unknown client");
+    if client_id.is_empty() || client_id.len() > 128 || crate::text::has_control(client_id) {
+        return Err(unknown());
+    }
+    let client = match state.client(client_id).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return Err(unknown()),
+        Err(e) => {
+            let f = crate::error::OAuthError::internal(e);
+            return Err(login_error(f.code.status(), f.error(), "Sesame is temporarily unavailable"));
+        }
+    };
+    if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok())
+        && !client.web_origins.iter().any(|o| o == origin)
+    {
+        let msg = format!("origin {origin} is not a web origin of this application");
+        return Err(login_error(StatusCode::FORBIDDEN, "access_denied", &msg));
+    }
+    Ok(client)
+}
+
+/// `connection` / `realm`: the email and password database, under either of its names.
+fn password_connection(state: &AppState, name: Option<&str>) -> bool {
+    state.config.login.password_login
+        && name.is_none_or(|n| crate::pending::password::PASSWORD_CONNECTIONS.contains(&n))
+}
