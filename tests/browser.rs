@@ -67,7 +67,7 @@ fn run(backend: &str) {
     if backend == "postgres" && !postgres_reachable() && !skip_or_fail("Postgres is unreachable") {
         return;
     }
-    let mut files = vec!["sso.test.mjs", "federation.test.mjs", "mfa.test.mjs"];
+    let mut files = vec!["sso.test.mjs", "federation.test.mjs", "mfa.test.mjs", "sdks.test.mjs"];
     // The Express SDK scenario does not depend on the backend: once is enough.
     if backend == "sqlite" {
         files.push("express.test.mjs");

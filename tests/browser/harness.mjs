@@ -128,7 +128,7 @@ export async function launch({ dir, name, issuer, site, clients, users, session,
   return { port: sesamePort, cli, server, pg, log: () => fs.readFileSync(logFile, 'utf8') };
 }
 
-async function start({ authHost, clients, session = {}, upstream = null, config = null, secrets = {} }, cleanup) {
+async function start({ authHost, clients, session = {}, upstream = null, config = null, secrets = {}, api = null }, cleanup) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sesame-browser-'));
   const tls = certificate(dir);
   cleanup.push(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -162,6 +162,8 @@ async function start({ authHost, clients, session = {}, upstream = null, config 
     const host = (req.headers.host || '').split(':')[0];
     if (host === authHost) return proxy(req, res, sesamePort);
     if (upstream && host === upstream.host) return proxy(req, res, up.port);
+    // An API of the test's own (api.example.test), behind the same TLS front.
+    if (api && host === 'api.example.test') return api(req, res);
     pageRequests.push(new URL(req.url, `https://${req.headers.host}`));
     return servePage(req, res);
   });
@@ -175,6 +177,8 @@ async function start({ authHost, clients, session = {}, upstream = null, config 
   return {
     issuer,
     port,
+    /** Sesame's own plain-HTTP port (what a load balancer talks to). */
+    sesamePort,
     /** Every URL the SPA hosts were asked for (front-channel logout lands here). */
     pageRequests,
     site,
