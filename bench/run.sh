@@ -88,6 +88,7 @@ PY
         run cc 64 "client_credentials $alg"
     done
     run refresh 32 "refresh_token (rotation)"
+    run refresh-dpop 32 "refresh_token (rotation, DPoP-bound)"
     run prompt-none 32 "/authorize prompt=none (code issued)"
     run login 8 "full login (authorize, login box, code, token)"
 

@@ -2,7 +2,7 @@
 //! fixed number of concurrent workers for a fixed time and prints one JSON line
 //! (requests/s, p50/p99 latency, errors) per scenario.
 //!
-//!   loadgen --base URL --scenario cc|refresh|prompt-none|login [--concurrency N] [--secs S]
+//!   loadgen --base URL --scenario cc|refresh|refresh-dpop|prompt-none|login [--concurrency N] [--secs S]
 //!
 //! Credentials come from the environment: BENCH_CLIENT_ID / BENCH_CLIENT_SECRET
 //! (client_credentials), BENCH_SPA_ID (a public first-party client whose
@@ -96,10 +96,39 @@ async fn exchange(http: &reqwest::Client, base: &str, code: &str) -> Option<Valu
     r.json().await.ok()
 }
 
+/// A DPoP key (ES256, as browsers make them) and its proofs for `url`.
+struct DpopKey(p256::ecdsa::SigningKey, Value);
+
+impl DpopKey {
+    fn new() -> DpopKey {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let key = p256::ecdsa::SigningKey::random(&mut rand::rngs::OsRng);
+        let p = key.verifying_key().to_encoded_point(false);
+        let jwk = serde_json::json!({"kty": "EC", "crv": "P-256", "x": b64.encode(p.x().unwrap()), "y": b64.encode(p.y().unwrap())});
+        DpopKey(key, jwk)
+    }
+
+    fn proof(&self, url: &str) -> String {
+        use base64::Engine;
+        use p256::ecdsa::signature::Signer;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        let head = serde_json::json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": self.1});
+        let claims =
+            serde_json::json!({"jti": uuid::Uuid::new_v4().to_string(), "htm": "POST", "htu": url, "iat": now});
+        let input = format!("{}.{}", b64.encode(head.to_string()), b64.encode(claims.to_string()));
+        let sig: p256::ecdsa::Signature = self.0.sign(input.as_bytes());
+        format!("{input}.{}", b64.encode(sig.to_bytes()))
+    }
+}
+
 /// One worker's loop state.
 enum Worker {
     Cc(reqwest::Client),
     Refresh(reqwest::Client, String),
+    /// The same rotation with a DPoP-bound family: a proof per request.
+    RefreshDpop(reqwest::Client, String, DpopKey),
     PromptNone(reqwest::Client),
     Login,
 }
@@ -113,6 +142,22 @@ impl Worker {
                 let code = login(&http, base).await.expect("login for refresh setup");
                 let tok = exchange(&http, base, &code).await.expect("exchange");
                 Worker::Refresh(client(false), tok["refresh_token"].as_str().expect("refresh token").to_string())
+            }
+            "refresh-dpop" => {
+                let http = client(true);
+                let code = login(&http, base).await.expect("login for refresh setup");
+                let key = DpopKey::new();
+                let form = [
+                    ("grant_type", "authorization_code"),
+                    ("client_id", &env("BENCH_SPA_ID")),
+                    ("code", &code),
+                    ("redirect_uri", &env("BENCH_REDIRECT")),
+                    ("code_verifier", VERIFIER),
+                ];
+                let r = http.post(format!("{base}/token")).header("DPoP", key.proof(&format!("{base}/token")));
+                let tok: Value = r.form(&form).send().await.unwrap().json().await.unwrap();
+                assert_eq!(tok["token_type"], "DPoP", "{tok}");
+                Worker::RefreshDpop(client(false), tok["refresh_token"].as_str().expect("refresh token").into(), key)
             }
             "prompt-none" => {
                 let http = client(true);
@@ -146,6 +191,27 @@ impl Worker {
                     ("refresh_token", rt.as_str()),
                 ];
                 let Ok(r) = http.post(format!("{base}/token")).form(&form).send().await else {
+                    return false;
+                };
+                if r.status() != 200 {
+                    return false;
+                }
+                match r.json::<Value>().await {
+                    Ok(v) => {
+                        *rt = v["refresh_token"].as_str().unwrap_or_default().to_string();
+                        true
+                    }
+                    Err(_) => false,
+                }
+            }
+            Worker::RefreshDpop(http, rt, key) => {
+                let form = [
+                    ("grant_type", "refresh_token"),
+                    ("client_id", &env("BENCH_SPA_ID")),
+                    ("refresh_token", rt.as_str()),
+                ];
+                let proof = key.proof(&format!("{base}/token"));
+                let Ok(r) = http.post(format!("{base}/token")).header("DPoP", proof).form(&form).send().await else {
                     return false;
                 };
                 if r.status() != 200 {

@@ -92,6 +92,9 @@ pub fn validate(spec: ClientSpec, issuer_is_https: bool, now: i64) -> Result<Val
     // auth0-js's verification page: on one of the client's web origins, which
     // is where its verifier was stored and whom the answer is posted to.
     let cross_origin_loc = spec.cross_origin_loc.filter(|u| !u.is_empty());
+    if spec.cross_origin_authentication && web_origins.is_empty() {
+        return Err("embedded login (--cross-origin-authentication) needs the pages' origins (--web-origin)".into());
+    }
     if let Some(loc) = &cross_origin_loc {
         domain::check_redirect_uri(loc, issuer_is_https)?;
         let origin = url::Url::parse(loc).map(|u| u.origin().ascii_serialization()).unwrap_or_default();
@@ -122,6 +125,7 @@ pub fn validate(spec: ClientSpec, issuer_is_https: bool, now: i64) -> Result<Val
             rbac_claims: spec.rbac_claims,
             require_mfa: spec.require_mfa,
             require_dpop: spec.require_dpop,
+            cross_origin_authentication: spec.cross_origin_authentication,
             cross_origin_loc,
             source: "cli".into(),
             created_at: now,
@@ -155,6 +159,7 @@ pub fn spec_of(c: &Client) -> ClientSpec {
         rbac_claims: c.rbac_claims,
         require_mfa: c.require_mfa,
         require_dpop: c.require_dpop,
+        cross_origin_authentication: c.cross_origin_authentication,
         cross_origin_loc: c.cross_origin_loc.clone(),
     }
 }

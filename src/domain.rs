@@ -43,6 +43,8 @@ pub struct Client {
     pub require_mfa: bool,
     /// Every token request needs a DPoP proof.
     pub require_dpop: bool,
+    /// Embedded login (auth0-js) from its web origins.
+    pub cross_origin_authentication: bool,
     /// The application page that answers embedded login's verifier request.
     pub cross_origin_loc: Option<String>,
     pub created_at: i64,

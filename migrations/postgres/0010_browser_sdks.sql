@@ -26,5 +26,7 @@ CREATE INDEX dpop_proofs_expires_at ON dpop_proofs (expires_at);
 ALTER TABLE auth_codes ADD COLUMN dpop_jkt TEXT;
 ALTER TABLE refresh_tokens ADD COLUMN dpop_jkt TEXT;
 ALTER TABLE clients ADD COLUMN require_dpop BOOLEAN NOT NULL DEFAULT FALSE;
--- The application page auth0-js's crossOriginVerification() runs on.
+-- Embedded login (auth0-js) allowed from the client's web origins, and the
+-- application page its crossOriginVerification() runs on.
+ALTER TABLE clients ADD COLUMN cross_origin_authentication BOOLEAN NOT NULL DEFAULT FALSE;
 ALTER TABLE clients ADD COLUMN cross_origin_loc TEXT;

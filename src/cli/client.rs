@@ -1,170 +1,17 @@
 //! `sesame client`: register and manage applications.
 
 use anyhow::{anyhow, bail};
-use clap::{Args, Subcommand};
 use serde_json::json;
 
+pub use super::client_args::ClientCmd;
+use super::client_args::UpdateArgs;
 use super::{Out, not_found};
 use crate::access::AccessError;
-use crate::clients::{self, ClientSpec};
-use crate::config::{Config, SigningAlg};
+use crate::clients;
+use crate::config::Config;
 use crate::crypto::random::sha256_hex;
 use crate::domain::{Client, Clock};
 use crate::storage::{StorageError, clients as store};
-
-#[derive(Subcommand, Debug)]
-pub enum ClientCmd {
-    /// Register an application. Confidential clients get a secret, shown once.
-    Add(AddArgs),
-    /// List applications.
-    List,
-    /// Show one application.
-    Show { client_id: String },
-    /// Change an application; list flags replace the whole list.
-    Update(UpdateArgs),
-    /// Delete an application.
-    Remove { client_id: String },
-}
-
-#[derive(Args, Debug)]
-pub struct AddArgs {
-    #[command(flatten)]
-    spec: ClientSpec,
-    /// Only its own tokens (the default).
-    #[arg(long)]
-    no_introspect_any: bool,
-    /// Only when the scope asks for them (the default).
-    #[arg(long)]
-    no_rbac_claims: bool,
-    /// Sign-ins need a second factor only as `[mfa] policy` and roles say (the default).
-    #[arg(long)]
-    no_require_mfa: bool,
-    /// DPoP proofs are optional (the default).
-    #[arg(long)]
-    no_require_dpop: bool,
-    /// Management API permissions (read:users, write:users, …) this client
-    /// gets through client_credentials with audience {issuer}/api/v1 (implies
-    /// the client_credentials grant).
-    #[arg(long = "management-scope", value_name = "P", num_args = 1..)]
-    management_scope: Vec<String>,
-    /// Keep an existing secret (read from stdin) instead of generating one.
-    #[arg(long)]
-    secret_stdin: bool,
-}
-
-/// Flags `update` changes beyond the lists.
-#[derive(Args, Debug, Default)]
-pub struct MoreArgs {
-    /// Receives a signed logout token when a session this client used ends.
-    #[arg(long, value_name = "URI")]
-    backchannel_logout_uri: Option<String>,
-    /// Loaded in a hidden iframe, with `iss` and `sid`, when a session this client used ends.
-    #[arg(long, value_name = "URI")]
-    frontchannel_logout_uri: Option<String>,
-    /// Seconds (0-60) a rotated refresh token may be presented again and get the same
-    /// successor; default: tokens.refresh_reuse_grace_secs (0).
-    #[arg(long, value_name = "SECS")]
-    refresh_leeway: Option<u64>,
-    /// May introspect tokens issued to other clients (an API gateway).
-    #[arg(long, overrides_with = "no_introspect_any")]
-    introspect_any: bool,
-    /// Only its own tokens (the default).
-    #[arg(long)]
-    no_introspect_any: bool,
-    /// Management API permissions (read:users, write:users, …) this client
-    /// gets through client_credentials with audience {issuer}/api/v1 (implies
-    /// the client_credentials grant; adds to what it had).
-    #[arg(long = "management-scope", value_name = "P", num_args = 1..)]
-    management_scope: Vec<String>,
-    /// Tokens carry the user's `roles` and `groups` even when the scope does not ask.
-    #[arg(long, overrides_with = "no_rbac_claims")]
-    rbac_claims: bool,
-    /// Only when the scope asks for them (the default).
-    #[arg(long)]
-    no_rbac_claims: bool,
-    /// Every sign-in to this client needs a second factor.
-    #[arg(long, overrides_with = "no_require_mfa")]
-    require_mfa: bool,
-    /// Sign-ins need a second factor only as `[mfa] policy` and roles say.
-    #[arg(long)]
-    no_require_mfa: bool,
-    /// Every token request needs a DPoP proof (RFC 9449).
-    #[arg(long, overrides_with = "no_require_dpop")]
-    require_dpop: bool,
-    /// DPoP proofs are optional.
-    #[arg(long)]
-    no_require_dpop: bool,
-    /// The application page that calls auth0-js `crossOriginVerification()`; "" clears it.
-    #[arg(long, value_name = "URL")]
-    cross_origin_loc: Option<String>,
-}
-
-#[derive(Args, Debug, Default)]
-pub struct ListArgs {
-    #[arg(long = "redirect-uri", value_name = "URI", num_args = 1..)]
-    redirect_uris: Vec<String>,
-    #[arg(long = "post-logout-redirect-uri", value_name = "URI", num_args = 1..)]
-    post_logout_redirect_uris: Vec<String>,
-    #[arg(long = "web-origin", value_name = "ORIGIN", num_args = 1..)]
-    web_origins: Vec<String>,
-    #[arg(long = "grant-type", value_name = "TYPE", num_args = 1..)]
-    grant_types: Vec<String>,
-}
-
-#[derive(Args, Debug)]
-pub struct UpdateArgs {
-    client_id: String,
-    #[arg(long)]
-    name: Option<String>,
-    #[arg(long, overrides_with = "no_first_party")]
-    first_party: bool,
-    #[arg(long)]
-    no_first_party: bool,
-    #[command(flatten)]
-    lists: ListArgs,
-    #[arg(long, value_name = "ALG")]
-    id_token_alg: Option<SigningAlg>,
-    #[arg(long, value_name = "METHOD")]
-    token_endpoint_auth_method: Option<String>,
-    /// Replace the secret with a new generated one (shown once).
-    #[arg(long)]
-    rotate_secret: bool,
-    /// Replace the secret with one read from stdin.
-    #[arg(long, conflicts_with = "rotate_secret")]
-    secret_stdin: bool,
-    #[command(flatten)]
-    more: MoreArgs,
-    #[command(flatten)]
-    access: AccessArgs,
-}
-
-/// Per-application access and the APIs a client may call.
-#[derive(Args, Debug, Default)]
-pub struct AccessArgs {
-    /// Only users with one of these roles (direct or through a group) may use it.
-    #[arg(long = "require-role", value_name = "ROLE", num_args = 1..)]
-    require_roles: Vec<String>,
-    /// Only users in one of these groups may use it.
-    #[arg(long = "require-group", value_name = "GROUP", num_args = 1..)]
-    require_groups: Vec<String>,
-    /// Everyone may use it again.
-    #[arg(long, conflicts_with_all = ["require_roles", "require_groups"])]
-    no_access_restriction: bool,
-    /// An API whose `--permission`s the client may ask for (added to what it had).
-    #[arg(long, value_name = "URL", requires = "permissions")]
-    api: Option<String>,
-    #[arg(long = "permission", value_name = "P", num_args = 1.., requires = "api")]
-    permissions: Vec<String>,
-    /// The client may no longer call this API.
-    #[arg(long, value_name = "URL")]
-    remove_api: Option<String>,
-    /// The API access tokens are for when a request names none.
-    #[arg(long, value_name = "URL")]
-    default_audience: Option<String>,
-    /// Access tokens are for the client itself again when a request names no API.
-    #[arg(long, conflicts_with = "default_audience")]
-    no_default_audience: bool,
-}
 
 pub async fn run(cmd: ClientCmd, cfg: &Config, out: &Out) -> anyhow::Result<()> {
     let db = super::open(cfg).await?;
@@ -177,6 +24,7 @@ pub async fn run(cmd: ClientCmd, cfg: &Config, out: &Out) -> anyhow::Result<()> 
             spec.rbac_claims &= !a.no_rbac_claims;
             spec.require_mfa &= !a.no_require_mfa;
             spec.require_dpop &= !a.no_require_dpop;
+            spec.cross_origin_authentication &= !a.no_cross_origin_authentication;
             if !a.management_scope.is_empty() && !spec.grant_types.iter().any(|g| g == "client_credentials") {
                 spec.grant_types.push("client_credentials".into());
             }
@@ -279,6 +127,11 @@ async fn update(
     spec.require_mfa = flag(u.more.require_mfa, u.more.no_require_mfa, spec.require_mfa);
     spec.require_dpop = flag(u.more.require_dpop, u.more.no_require_dpop, spec.require_dpop);
     spec.cross_origin_loc = u.more.cross_origin_loc.or(spec.cross_origin_loc);
+    spec.cross_origin_authentication = flag(
+        u.more.cross_origin_authentication,
+        u.more.no_cross_origin_authentication,
+        spec.cross_origin_authentication,
+    );
     let v = clients::validate(spec, https, now).map_err(|e| anyhow!(e))?;
     warn_all(&v.warnings);
     let mut client = Client { secret_hash: old.secret_hash.clone(), created_at: old.created_at, ..v.client };

@@ -4,6 +4,7 @@
 mod api;
 mod audit;
 mod client;
+mod client_args;
 mod factors;
 mod keys;
 mod provider;

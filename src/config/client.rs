@@ -74,6 +74,10 @@ pub struct ClientSpec {
     /// the browser holds, useless to whoever copies them.
     #[arg(long, overrides_with = "no_require_dpop")]
     pub require_dpop: bool,
+    /// auth0-js embedded login (`/co/authenticate`, `/dbconnections/*`) from
+    /// the client's web origins: its pages collect passwords themselves.
+    #[arg(long, overrides_with = "no_cross_origin_authentication")]
+    pub cross_origin_authentication: bool,
     /// The page of the application that calls auth0-js `crossOriginVerification()`
     /// (embedded login when the browser blocks third-party cookies).
     #[arg(long, value_name = "URL")]

@@ -287,6 +287,12 @@ pub struct LoginConfig {
     /// add a way in (linking a provider, a first password) or move the
     /// address of an account without a password to type.
     pub reauth_secs: u64,
+    /// Auth0's embedded sign-up (`/dbconnections/signup`): the account signs
+    /// in right away with the password typed there, and an address that has
+    /// an account is answered `user_exists`. Both tell whoever asks whether
+    /// an address has an account; off, sign-up answers the same for every
+    /// address and the password is chosen on the mailed link.
+    pub reveal_existing_accounts: bool,
 }
 
 impl Default for LoginConfig {
@@ -305,6 +311,7 @@ impl Default for LoginConfig {
             verify_email_ttl_secs: 86_400,
             reset_password_ttl_secs: 3_600,
             reauth_secs: 300,
+            reveal_existing_accounts: false,
         }
     }
 }

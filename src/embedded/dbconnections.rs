@@ -1,14 +1,17 @@
 //! `POST /dbconnections/signup` and `POST /dbconnections/change_password`
 //! (auth0-js `webAuth.signup` / `webAuth.changePassword`).
 //!
-//! Sign-up answers the same whatever the address: a new address gets an
-//! account with the password typed here, usable at once but unverified (its
-//! tokens say `email_verified: false`) and mailed a link; an address that
-//! already has an account gets no password and no change — a verified one's
-//! owner is told by mail, an unverified one is mailed a link whose follower
-//! chooses the password (`proof::reclaim` then removes whatever the claim
-//! brought). So an account made here is a claim, never a reservation: the
-//! first proof of the mailbox takes it over.
+//! By default sign-up answers the same whatever the address: a new address
+//! gets an account without a password and a link, whose follower chooses
+//! the password (auth0-js sends no cookie here, so the typed password cannot
+//! be tied to the browser that typed it); an address that has an account
+//! gets no change — a verified one's owner is told by mail, an unverified
+//! one is mailed a link (`proof::reclaim` then removes whatever the claim
+//! brought). With `[login] reveal_existing_accounts` (Auth0's behaviour) a
+//! new account gets the typed password and signs in at once, unverified,
+//! and an existing address is answered `user_exists`. Either way an account
+//! made here is a claim, never a reservation: the first proof of the mailbox
+//! takes it over.
 
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
@@ -102,30 +105,48 @@ pub async fn signup(
     if !state.limits.mail(ip, &email) {
         return throttled();
     }
-    let _permit = match crate::pending::password::slot(&state) {
-        Ok(p) => p,
-        Err(_) => return unavailable(),
+    // The typed password is kept only where it may sign in at once.
+    let reveal = state.config.login.reveal_existing_accounts;
+    let hash = if reveal {
+        let _permit = match crate::pending::password::slot(&state) {
+            Ok(p) => p,
+            Err(_) => return unavailable(),
+        };
+        let Ok(hash) = password::hash(s.password).await else { return unavailable() };
+        Some(hash)
+    } else {
+        None
     };
-    let Ok(hash) = password::hash(s.password).await else { return unavailable() };
     match create(&state, &client.client_id, &email, name, hash).await {
-        Ok(id) => {
+        Ok(Created::New(id) | Created::Hidden(id)) => {
             let body = json!({ "_id": id, "email": email, "email_verified": false });
             (StatusCode::OK, crate::error::no_store(), axum::Json(body)).into_response()
+        }
+        Ok(Created::Exists) => {
+            db_error(StatusCode::BAD_REQUEST, "BadRequestError", "user_exists", "The user already exists.".into())
         }
         Err(_) => unavailable(),
     }
 }
 
-/// The account for a new address (its id), or what an existing one gets; the
-/// id answered for an existing account is a fresh one, so the answer says
-/// nothing about who is registered.
+/// What a sign-up made.
+enum Created {
+    New(String),
+    /// The address has an account; the answer names a fresh id instead.
+    Hidden(String),
+    /// The address has an account, and the configuration says so.
+    Exists,
+}
+
+/// The account for a new address (with `hash` when it signs in at once), or
+/// what an existing one gets.
 async fn create(
     state: &AppState,
     client_id: &str,
     email: &str,
     name: Option<String>,
-    hash: String,
-) -> Result<String, StorageError> {
+    hash: Option<String>,
+) -> Result<Created, StorageError> {
     let now = state.clock.now();
     let fresh = User {
         user_id: uuid::Uuid::new_v4().to_string(),
@@ -133,7 +154,7 @@ async fn create(
         email_verified: false,
         name,
         picture: None,
-        password_hash: Some(hash),
+        password_hash: hash,
         disabled: false,
         created_at: now,
         updated_at: now,
@@ -153,8 +174,12 @@ async fn create(
         if state.limits.mail_account(&fresh.user_id) {
             state.emails.send_link(&fresh, LinkFor::verify(Purpose::Signup, email, None)).await?;
         }
-        return Ok(fresh.user_id);
+        return Ok(Created::New(fresh.user_id));
     };
+    if state.config.login.reveal_existing_accounts {
+        audit::record(&state.audit, Event::failure(Kind::Signup, "email_taken").account(&user).client(client_id));
+        return Ok(Created::Exists);
+    }
     if user.email_verified || user.disabled {
         audit::record(&state.audit, Event::failure(Kind::Signup, "email_taken").account(&user).client(client_id));
         if state.limits.mail_account(&user.user_id) && !user.disabled {
@@ -169,7 +194,7 @@ async fn create(
             state.emails.send_link(&user, LinkFor::verify(Purpose::Signup, email, None)).await?;
         }
     }
-    Ok(uuid::Uuid::new_v4().to_string())
+    Ok(Created::Hidden(uuid::Uuid::new_v4().to_string()))
 }
 
 #[derive(Deserialize)]

@@ -107,6 +107,10 @@ async fn client_for(
             return Err(login_error(f.code.status(), f.error(), "Sesame is temporarily unavailable"));
         }
     };
+    if !client.cross_origin_authentication {
+        let msg = "embedded login is not enabled for this application (cross_origin_authentication)";
+        return Err(login_error(StatusCode::FORBIDDEN, "unauthorized_client", msg));
+    }
     if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok())
         && !client.web_origins.iter().any(|o| o == origin)
     {

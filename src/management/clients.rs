@@ -156,6 +156,8 @@ pub struct ClientPatch {
     require_dpop: Option<bool>,
     /// The page that calls auth0-js `crossOriginVerification()`; an empty string clears it.
     cross_origin_loc: Option<String>,
+    /// auth0-js embedded login from the client's web origins.
+    cross_origin_authentication: Option<bool>,
 }
 
 /// Change a client (not one declared in the config file).
@@ -193,6 +195,7 @@ pub async fn patch(
     spec.require_mfa = p.require_mfa.unwrap_or(spec.require_mfa);
     spec.require_dpop = p.require_dpop.unwrap_or(spec.require_dpop);
     spec.cross_origin_loc = p.cross_origin_loc.or(spec.cross_origin_loc);
+    spec.cross_origin_authentication = p.cross_origin_authentication.unwrap_or(spec.cross_origin_authentication);
     let v = clients::validate(spec, https(&state), now).map_err(Problem::bad_request)?;
     let mut c = Client { secret_hash: old.secret_hash.clone(), created_at: old.created_at, ..v.client };
     store::update(&state.db, &c).await?;

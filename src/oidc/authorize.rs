@@ -471,6 +471,7 @@ mod tests {
             require_mfa: false,
             require_dpop: false,
             cross_origin_loc: None,
+            cross_origin_authentication: false,
             created_at: 0,
             updated_at: 0,
         }

@@ -25,6 +25,8 @@ pub use crate::crypto::jws::FOREIGN_ALGS as ALGS;
 /// A proof is a few hundred bytes; anything much longer is not one.
 const MAX_PROOF_LEN: usize = 8 * 1024;
 const MAX_JTI_LEN: usize = 256;
+/// How far ahead of Sesame's clock a proof's `iat` may be.
+const MAX_FUTURE_SECS: i64 = 60;
 /// A nonce is good for this window and the one before it.
 const NONCE_WINDOW_SECS: i64 = 300;
 const NONCE_AAD: &[u8] = b"sesame dpop nonce";
@@ -92,8 +94,20 @@ pub fn check(proof: &str, e: &Expect) -> Result<Checked, Refused> {
     }
     let jwk_value = head.get("jwk").ok_or_else(|| invalid("the DPoP proof has no jwk"))?;
     // A private key in a header is a key given away: refused, not ignored.
-    if ["d", "p", "q", "dp", "dq", "qi", "k"].iter().any(|m| jwk_value.get(m).is_some()) {
+    if ["d", "p", "q", "dp", "dq", "qi", "oth", "k"].iter().any(|m| jwk_value.get(m).is_some()) {
         return Err(invalid("the DPoP proof's jwk must be a public key"));
+    }
+    // The key is of the kind the algorithm names (one key, one thumbprint).
+    let kty = jwk_value.get("kty").and_then(|v| v.as_str()).unwrap_or("");
+    let crv = jwk_value.get("crv").and_then(|v| v.as_str()).unwrap_or("");
+    let fits = match alg_name {
+        "ES256" => kty == "EC" && crv == "P-256",
+        "ES384" => kty == "EC" && crv == "P-384",
+        "EdDSA" => kty == "OKP" && crv == "Ed25519",
+        _ => kty == "RSA",
+    };
+    if !fits {
+        return Err(invalid("the DPoP proof's jwk does not fit its alg"));
     }
     let jwk: Jwk =
         serde_json::from_value(jwk_value.clone()).map_err(|_| invalid("the DPoP proof's jwk is malformed"))?;
@@ -115,7 +129,8 @@ pub fn check(proof: &str, e: &Expect) -> Result<Checked, Refused> {
     if !same_url(&c.htu, e.url) {
         return Err(invalid("the DPoP proof's htu does not match the request"));
     }
-    if (e.now - c.iat).abs() > e.max_age {
+    // Old by at most max_age; ahead of Sesame's clock by at most a minute.
+    if e.now.saturating_sub(c.iat) > e.max_age || c.iat.saturating_sub(e.now) > MAX_FUTURE_SECS {
         return Err(invalid("the DPoP proof's iat is too far from now"));
     }
     if let Some(token) = e.access_token {
@@ -253,6 +268,8 @@ mod tests {
                 serde_json::json!({"typ":"dpop+jwt","alg":"ES256","jwk":{"kty":"EC","crv":"P-256","x":"a","y":"b","d":"c"}}),
                 "public",
             ),
+            (serde_json::json!({"typ":"dpop+jwt","alg":"ES384","jwk":jwk}), "fit"),
+            (serde_json::json!({"typ":"dpop+jwt","alg":"RS256","jwk":jwk}), "fit"),
         ] {
             let proof = format!("{}.{}.sig", b64(head), b64(serde_json::json!({})));
             match check(&proof, &e) {

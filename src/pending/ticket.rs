@@ -181,7 +181,7 @@ fn fallback(state: &AppState, jar: CookieJar, ticket: &str, l: &Loaded, row: &Ti
     };
     let mut resp = crate::http::page::render(StatusCode::OK, &page);
     let csp = format!(
-        "default-src 'none'; script-src 'self'; style-src 'self'; frame-src {frame_origin}; form-action 'self'; \
+        "default-src 'none'; script-src 'self'; style-src 'self'; frame-src {frame_origin}; \
          frame-ancestors 'none'; base-uri 'none'"
     );
     if let Ok(v) = HeaderValue::from_str(&csp) {

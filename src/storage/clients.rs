@@ -9,7 +9,8 @@ use crate::domain::Client;
 const COLUMNS: &str = "client_id, name, secret_hash, is_public, first_party, redirect_uris, \
     post_logout_redirect_uris, web_origins, grant_types, id_token_alg, token_endpoint_auth_method, \
     backchannel_logout_uri, frontchannel_logout_uri, refresh_leeway_secs, introspect_any, source, require_roles, \
-    require_groups, default_audience, rbac_claims, require_mfa, require_dpop, cross_origin_loc, created_at, updated_at";
+    require_groups, default_audience, rbac_claims, require_mfa, require_dpop, cross_origin_loc, cross_origin_authentication, \
+    created_at, updated_at";
 
 fn from_row(r: &AnyRow) -> Result<Client> {
     let alg: Option<String> = r.try_get("id_token_alg")?;
@@ -37,6 +38,7 @@ fn from_row(r: &AnyRow) -> Result<Client> {
         require_mfa: get_bool(r, "require_mfa")?,
         require_dpop: get_bool(r, "require_dpop")?,
         cross_origin_loc: r.try_get("cross_origin_loc")?,
+        cross_origin_authentication: get_bool(r, "cross_origin_authentication")?,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
     })
@@ -48,7 +50,7 @@ pub async fn insert(db: &Db, c: &Client) -> Result<()> {
 
 type Query<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>;
 
-/// Binds $1..$23, shared by INSERT and UPDATE (same placeholder numbering).
+/// Binds $1..$24, shared by INSERT and UPDATE (same placeholder numbering).
 fn bind_fields<'q>(q: Query<'q>, c: &'q Client) -> Query<'q> {
     q.bind(&c.client_id)
         .bind(&c.name)
@@ -73,6 +75,7 @@ fn bind_fields<'q>(q: Query<'q>, c: &'q Client) -> Query<'q> {
         .bind(c.require_mfa)
         .bind(c.require_dpop)
         .bind(&c.cross_origin_loc)
+        .bind(c.cross_origin_authentication)
 }
 
 async fn insert_in<'e, E: Executor<'e, Database = Any>>(ex: E, c: &Client) -> Result<()> {
@@ -81,9 +84,9 @@ async fn insert_in<'e, E: Executor<'e, Database = Any>>(ex: E, c: &Client) -> Re
             post_logout_redirect_uris, web_origins, grant_types, id_token_alg, token_endpoint_auth_method,
             backchannel_logout_uri, frontchannel_logout_uri, source, refresh_leeway_secs, introspect_any,
             require_roles, require_groups, default_audience, rbac_claims, require_mfa, require_dpop, cross_origin_loc,
-            created_at, updated_at)
+            cross_origin_authentication, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23,
-            $24, $25)",
+            $24, $25, $26)",
     );
     bind_fields(q, c)
         .bind(c.created_at)
@@ -106,7 +109,7 @@ async fn update_in<'e, E: Executor<'e, Database = Any>>(ex: E, c: &Client) -> Re
             token_endpoint_auth_method = $11, backchannel_logout_uri = $12, frontchannel_logout_uri = $13,
             source = $14, refresh_leeway_secs = $15, introspect_any = $16, require_roles = $17,
             require_groups = $18, default_audience = $19, rbac_claims = $20, require_mfa = $21, require_dpop = $22,
-            cross_origin_loc = $23, updated_at = $24
+            cross_origin_loc = $23, cross_origin_authentication = $24, updated_at = $25
          WHERE client_id = $1",
     );
     let res = bind_fields(q, c).bind(c.updated_at).execute(ex).await?;

@@ -58,15 +58,18 @@ async function embeddedLogin(page, domain, clientID, email, password) {
 const embeddedClient = (id, site, extra = []) => [
   '--name', `Embedded ${id}`, '--id', id, '--public', '--first-party',
   '--redirect-uri', `{site:${site}}/js.html`, '--web-origin', `{site:${site}}`,
-  '--grant-type', 'implicit', 'authorization_code', '--id-token-alg', 'RS256', ...extra,
+  '--grant-type', 'implicit', 'authorization_code', '--id-token-alg', 'RS256', '--cross-origin-authentication', ...extra,
 ];
 
 describe('auth0-js embedded login', () => {
   let s;
   let domain;
   before(async () => {
+    // Auth0's sign-up behaviour (an app that signs the new user in at once,
+    // and shows "The user already exists."): docs/spas.md says what it reveals.
     s = await startStack({
       authHost: 'auth.example.test',
+      config: '[login]\nreveal_existing_accounts = true\n',
       clients: [
         embeddedClient('shop', 'shop.example.test'),
         embeddedClient('partner', 'partner.other.test', ['--cross-origin-loc', '{site:partner.other.test}/co-verify.html']),
@@ -91,6 +94,8 @@ describe('auth0-js embedded login', () => {
     r = await webAuthCall(page, domain, 'shop', 'signup', { email: 'new@example.com', password: 'a long new password', user_metadata: { plan: 'free' } });
     assert.ok(r.ok, JSON.stringify(r));
     assert.equal(r.res.email, 'new@example.com');
+    r = await webAuthCall(page, domain, 'shop', 'signup', { email: EMAIL, password: 'a long new password' });
+    assert.deepEqual([r.code, r.description], ['user_exists', 'The user already exists.']);
     // The new account signs in at once, unverified.
     let out = await embeddedLogin(page, domain, 'shop', 'new@example.com', 'a long new password');
     assert.deepEqual([out.result.email, out.result.verified], ['new@example.com', false]);
@@ -117,7 +122,7 @@ describe('auth0-js embedded login', () => {
     await ctx.close();
   });
 
-  test('on another site: the ticket is bound to its client; a clear error when the browser blocks third-party cookies', async () => {
+  test('on another site: the ticket is bound to its client; the fallback page asks the app when Sesame\'s cookie is missing; a clear error when the browser blocks third-party cookies', async () => {
     // Third-party cookies allowed: the verifier cookie comes back at /authorize.
     let ctx = await s.profile({ thirdPartyCookies: true });
     let page = await ctx.newPage();
@@ -131,6 +136,22 @@ describe('auth0-js embedded login', () => {
     await page.goto(other);
     await page.waitForURL(/js\.html#/);
     assert.equal((await parseHash(page, domain, 'nofallback')).error, 'access_denied');
+    // Sesame's cookie missing at /authorize (as in a browser that refused
+    // it): the fallback page frames the app's crossOriginVerification() page,
+    // which hands over the verifier auth0-js stored, and the sign-in goes on.
+    let held = null;
+    await page.route(/\/authorize\?.*login_ticket=/, (route) => { held = route.request().url(); return route.fulfill({ status: 204 }); }, { times: 1 });
+    await page.goto(partner);
+    webAuthCall(page, domain, 'partner', 'login', { username: EMAIL, password: PASSWORD }).catch(() => null);
+    for (let i = 0; i < 100 && !held; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.ok(held, 'auth0-js went to /authorize with the ticket');
+    await ctx.clearCookies({ name: /_co$/ });
+    const frames = [];
+    page.on('framenavigated', (f) => frames.push(f.url()));
+    await page.goto(held);
+    for (let i = 0; i < 200 && !/js\.html#/.test(page.url()); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.ok(frames.some((u) => u.includes('/co-verify.html#origin=')), `the fallback framed the app's page: ${frames}`);
+    assert.equal((await parseHash(page, domain, 'partner')).email, EMAIL);
     await ctx.close();
 
     // Third-party cookies blocked: neither the cookie nor the app's framed

@@ -130,6 +130,21 @@ async fn tokens_are_bound_to_the_proof_key(db: TestDb) {
     let (s, _, t) = post_token(&app, &borrow(&code_form(&c)), None).await;
     assert_eq!((s, t["token_type"].as_str()), (200, Some("Bearer")));
     assert!(claims(t["access_token"].as_str().unwrap()).get("cnf").is_none());
+    // Its family is bound by the first refresh made with a proof.
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("client_id", "spa"),
+        ("refresh_token", t["refresh_token"].as_str().unwrap()),
+    ];
+    let (s, _, t) = post_token(&app, &form, Some(key.proof("POST", &app.url("/token"), None, None))).await;
+    assert_eq!((s, t["token_type"].as_str()), (200, Some("DPoP")), "{t}");
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("client_id", "spa"),
+        ("refresh_token", t["refresh_token"].as_str().unwrap()),
+    ];
+    let (s, _, e) = post_token(&app, &form, None).await;
+    assert_eq!((s, e["error"].as_str()), (400, Some("invalid_dpop_proof")), "bound from then on");
     app.stop().await;
 }
 

@@ -17,11 +17,16 @@ use crate::support::{TestApp, TestDb, add_client, add_user};
 const APP: &str = "https://app.example.com";
 const PW: &str = "correct horse battery";
 
-backend_tests!(login_ticket_signs_in_once_for_its_client_and_browser, signup_and_change_password_keep_accounts_safe);
+backend_tests!(
+    login_ticket_signs_in_once_for_its_client_and_browser,
+    signup_and_change_password_keep_accounts_safe,
+    auth0_behaviour_when_configured,
+);
 
 async fn allow_origin(app: &TestApp, client: &str, loc: Option<&str>) {
     let mut c = sesame::storage::clients::find(&app.state.db, client).await.unwrap().unwrap();
     c.web_origins = vec![APP.into()];
+    c.cross_origin_authentication = true;
     c.cross_origin_loc = loc.map(str::to_string);
     sesame::storage::clients::update(&app.state.db, &c).await.unwrap();
 }
@@ -57,8 +62,14 @@ async fn login_ticket_signs_in_once_for_its_client_and_browser(db: TestDb) {
     add_client(&app, "other", true, true, CB, None, &["authorization_code"]).await;
     add_user(&app, "alice@example.com", PW).await;
     allow_origin(&app, "spa", None).await;
-    allow_origin(&app, "other", None).await;
     let b = Browser::new(&app.base_url);
+    // Embedded login is each client's choice: off, its origin gets nothing.
+    let mut other = sesame::storage::clients::find(&app.state.db, "other").await.unwrap().unwrap();
+    other.web_origins = vec![APP.into()];
+    sesame::storage::clients::update(&app.state.db, &other).await.unwrap();
+    let (s, _, e) = co_authenticate(&app, &b, "other", "alice@example.com", PW).await;
+    assert_eq!((s, e["error"].as_str()), (StatusCode::FORBIDDEN, Some("unauthorized_client")), "{e}");
+    allow_origin(&app, "other", None).await;
 
     // The preflight auth0-js's credentialed fetch needs.
     let r = reqwest::Client::new()
@@ -185,40 +196,32 @@ async fn login_ticket_signs_in_once_for_its_client_and_browser(db: TestDb) {
     app.stop().await;
 }
 
-/// Sign-up makes an unverified account that signs in at once; the same
-/// answer for an address that has an account (whose password is never
-/// replaced); the mailbox owner's link takes a claimed address over. Change
-/// password mails a reset link and answers the same for any address.
+/// Sign-up answers the same for every address and installs no password:
+/// the link's follower chooses it (auth0-js sends no cookie with sign-up, so
+/// nothing ties the typed password to the browser). A second sign-up changes
+/// nothing; the owner of a verified address is told. Change password mails a
+/// reset link and answers the same for any address.
 async fn signup_and_change_password_keep_accounts_safe(db: TestDb) {
     let (app, sink) = app_with_mail(&db, |c| c.database.client_cache_secs = 0).await;
     allow_origin(&app, "spa", None).await;
     let b = Browser::new(&app.base_url);
-    let signup = |email: &str, pw: &str| {
-        json!({"client_id": "spa", "email": email, "password": pw, "connection": "Username-Password-Authentication",
-            "user_metadata": {"plan": "free"}})
-    };
     let (s, body) = db_call(&app, "/dbconnections/signup", signup("bob@example.com", "a strange password")).await;
     assert_eq!(s, StatusCode::OK, "{body}");
     let v: Value = serde_json::from_str(&body).unwrap();
     assert_eq!((v["email"].as_str(), v["email_verified"].as_bool()), (Some("bob@example.com"), Some(false)));
-    // Signs in before the address is verified (its tokens say so).
-    let (s, _, t) = co_authenticate(&app, &b, "spa", "bob@example.com", "a strange password").await;
-    assert_eq!(s, StatusCode::OK, "{t}");
+    let (s, _, _) = co_authenticate(&app, &b, "spa", "bob@example.com", "a strange password").await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "no password until the mailbox is proven: sign-up reveals nothing");
 
-    // Signing up again (the owner, say, or anyone): same answer, no password changed.
+    // Signing up again (the owner, say, or anyone): the same answer, nothing installed.
     let (s, body2) = db_call(&app, "/dbconnections/signup", signup("bob@example.com", "the owner's password")).await;
     assert_eq!(s, StatusCode::OK);
     let v2: Value = serde_json::from_str(&body2).unwrap();
     assert_ne!(v2["_id"], v["_id"], "the answer does not name the existing account");
-    let (s, _, _) = co_authenticate(&app, &b, "spa", "bob@example.com", "the owner's password").await;
-    assert_eq!(s, StatusCode::FORBIDDEN, "a second sign-up installs no password");
-    // The owner follows a link: chooses the password; the first claim's is gone.
+    // The owner follows the link and chooses the password there.
     let link = sink.nth("bob@example.com", 2).await.link("/verify-email").unwrap();
     let owner = Browser::new(&app.base_url);
     let done = follow_link(&owner, &link, &[("password", "the owner's password")]).await;
     assert!(done.status().is_redirection(), "{}", done.status());
-    let (s, _, _) = co_authenticate(&app, &b, "spa", "bob@example.com", "a strange password").await;
-    assert_eq!(s, StatusCode::FORBIDDEN, "the claim's password is gone");
     let (s, _, _) = co_authenticate(&app, &b, "spa", "bob@example.com", "the owner's password").await;
     assert_eq!(s, StatusCode::OK);
 
@@ -249,5 +252,52 @@ async fn signup_and_change_password_keep_accounts_safe(db: TestDb) {
     assert_eq!(t1, t2);
     assert_eq!(t1, "We've just sent you an email to reset your password.");
     assert!(sink.nth("alice@example.com", 2).await.link("/reset-password").is_some());
+    app.stop().await;
+}
+
+fn signup(email: &str, pw: &str) -> Value {
+    json!({"client_id": "spa", "email": email, "password": pw, "connection": "Username-Password-Authentication",
+        "user_metadata": {"plan": "free"}})
+}
+
+/// `[login] reveal_existing_accounts` (Auth0's behaviour): the new account
+/// signs in at once, unverified; an address with an account is answered
+/// `user_exists`. The claim still never outlives the mailbox owner's proof:
+/// the owner's reset link removes the claimant's password.
+async fn auth0_behaviour_when_configured(db: TestDb) {
+    let (app, sink) = app_with_mail(&db, |c| {
+        c.database.client_cache_secs = 0;
+        c.login.reveal_existing_accounts = true;
+    })
+    .await;
+    allow_origin(&app, "spa", None).await;
+    let b = Browser::new(&app.base_url);
+    let (s, _) = db_call(&app, "/dbconnections/signup", signup("carol@example.com", "a stranger's password")).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _, t) = co_authenticate(&app, &b, "spa", "carol@example.com", "a stranger's password").await;
+    assert_eq!(s, StatusCode::OK, "signs in at once: {t}");
+    let r = with_ticket(&b, "spa", t["login_ticket"].as_str().unwrap()).await;
+    assert!(params(&url::Url::parse(&location(&r)).unwrap()).contains_key("code"));
+    let (s, body) = db_call(&app, "/dbconnections/signup", signup("carol@example.com", "the owner's password")).await;
+    let e: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (s, e),
+        (
+            StatusCode::BAD_REQUEST,
+            json!({"name": "BadRequestError", "code": "user_exists", "description": "The user already exists.", "statusCode": 400})
+        )
+    );
+    // The mailbox's owner asks for a reset: the claimant's password goes.
+    let change =
+        json!({"client_id": "spa", "email": "carol@example.com", "connection": "Username-Password-Authentication"});
+    assert_eq!(db_call(&app, "/dbconnections/change_password", change).await.0, StatusCode::OK);
+    let link = sink.nth("carol@example.com", 2).await.link("/reset-password").unwrap();
+    let owner = Browser::new(&app.base_url);
+    let done = follow_link(&owner, &link, &[("password", "the owner's password")]).await;
+    assert!(done.status().is_success() || done.status().is_redirection(), "{}", done.status());
+    let (s, _, _) = co_authenticate(&app, &b, "spa", "carol@example.com", "a stranger's password").await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "the claim's password is gone");
+    let (s, _, _) = co_authenticate(&app, &b, "spa", "carol@example.com", "the owner's password").await;
+    assert_eq!(s, StatusCode::OK);
     app.stop().await;
 }

@@ -39,7 +39,7 @@ pub async fn exchange(
         check_key(old, jkt)?;
         check_scope(asked.as_deref(), old)?;
         check_target(target.as_deref(), old)?;
-        Ok(successor(state, client, old, &value, now))
+        Ok(successor(state, client, old, &value, now, jkt))
     };
     let rotation = refresh_tokens::rotate(&state.db, &hash, &client.client_id, now, sealed.as_deref(), successor_for)
         .await
@@ -133,13 +133,24 @@ fn check_scope(asked: Option<&[String]>, grant: &RefreshRow) -> Result<(), OAuth
     }
 }
 
-/// The next token of the family: same grant, scope and absolute expiry (RFC 6749 §6).
-fn successor(state: &AppState, client: &Client, old: &RefreshRow, value: &str, now: i64) -> RefreshRow {
+/// The next token of the family: same grant, scope and absolute expiry (RFC
+/// 6749 §6); a public client's family that was not bound yet is bound to the
+/// key of the first refresh made with a proof.
+fn successor(
+    state: &AppState,
+    client: &Client,
+    old: &RefreshRow,
+    value: &str,
+    now: i64,
+    jkt: Option<&str>,
+) -> RefreshRow {
+    let dpop_jkt = old.dpop_jkt.clone().or_else(|| jkt.filter(|_| client.public).map(str::to_string));
     RefreshRow {
         token_hash: random::sha256_hex(value),
         created_at: now,
         expires_at: now + state.config.tokens.refresh_token_idle_ttl_secs as i64,
         client_id: client.client_id.clone(),
+        dpop_jkt,
         ..old.clone()
     }
 }
