@@ -126,9 +126,8 @@ impl DpopKey {
 /// One worker's loop state.
 enum Worker {
     Cc(reqwest::Client),
-    Refresh(reqwest::Client, String),
-    /// The same rotation with a DPoP-bound family: a proof per request.
-    RefreshDpop(reqwest::Client, String, DpopKey),
+    /// Rotation; with a key, of a DPoP-bound family (a proof per request).
+    Refresh(reqwest::Client, String, Option<DpopKey>),
     PromptNone(reqwest::Client),
     Login,
 }
@@ -141,7 +140,7 @@ impl Worker {
                 let http = client(true);
                 let code = login(&http, base).await.expect("login for refresh setup");
                 let tok = exchange(&http, base, &code).await.expect("exchange");
-                Worker::Refresh(client(false), tok["refresh_token"].as_str().expect("refresh token").to_string())
+                Worker::Refresh(client(false), tok["refresh_token"].as_str().expect("refresh token").to_string(), None)
             }
             "refresh-dpop" => {
                 let http = client(true);
@@ -157,7 +156,7 @@ impl Worker {
                 let r = http.post(format!("{base}/token")).header("DPoP", key.proof(&format!("{base}/token")));
                 let tok: Value = r.form(&form).send().await.unwrap().json().await.unwrap();
                 assert_eq!(tok["token_type"], "DPoP", "{tok}");
-                Worker::RefreshDpop(client(false), tok["refresh_token"].as_str().expect("refresh token").into(), key)
+                Worker::Refresh(client(false), tok["refresh_token"].as_str().expect("refresh token").into(), Some(key))
             }
             "prompt-none" => {
                 let http = client(true);
@@ -184,34 +183,17 @@ impl Worker {
                     _ => false,
                 }
             }
-            Worker::Refresh(http, rt) => {
+            Worker::Refresh(http, rt, key) => {
                 let form = [
                     ("grant_type", "refresh_token"),
                     ("client_id", &env("BENCH_SPA_ID")),
                     ("refresh_token", rt.as_str()),
                 ];
-                let Ok(r) = http.post(format!("{base}/token")).form(&form).send().await else {
-                    return false;
-                };
-                if r.status() != 200 {
-                    return false;
+                let mut req = http.post(format!("{base}/token")).form(&form);
+                if let Some(k) = key {
+                    req = req.header("DPoP", k.proof(&format!("{base}/token")));
                 }
-                match r.json::<Value>().await {
-                    Ok(v) => {
-                        *rt = v["refresh_token"].as_str().unwrap_or_default().to_string();
-                        true
-                    }
-                    Err(_) => false,
-                }
-            }
-            Worker::RefreshDpop(http, rt, key) => {
-                let form = [
-                    ("grant_type", "refresh_token"),
-                    ("client_id", &env("BENCH_SPA_ID")),
-                    ("refresh_token", rt.as_str()),
-                ];
-                let proof = key.proof(&format!("{base}/token"));
-                let Ok(r) = http.post(format!("{base}/token")).header("DPoP", proof).form(&form).send().await else {
+                let Ok(r) = req.send().await else {
                     return false;
                 };
                 if r.status() != 200 {

@@ -8,9 +8,7 @@ mod co;
 mod dbconnections;
 
 use axum::Router;
-use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
@@ -26,52 +24,11 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route(CO_AUTHENTICATE, post(co::authenticate))
         .route(SIGNUP, post(dbconnections::signup))
         .route(CHANGE_PASSWORD, post(dbconnections::change_password))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), cors));
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::oidc::cors::with_credentials));
     Router::new()
         .merge(fetched)
         .route(crate::pending::ticket::VERIFY, post(co::verify))
         .route("/static/{version}/co-verify.js", get(co::script))
-}
-
-/// CORS with credentials (the ticket's cookie) for registered web origins;
-/// each handler then checks the origin belongs to the client it names.
-async fn cors(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let Some(origin) = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_string) else {
-        return next.run(req).await;
-    };
-    let ttl = state.config.database.client_cache_secs as i64;
-    let allowed = match state.origins.get(&state.db, state.clock.now(), ttl).await {
-        Ok(sets) => sets.web.contains(&origin),
-        Err(e) => {
-            tracing::error!(error = %e, "loading web origins failed");
-            false
-        }
-    };
-    if req.method() == Method::OPTIONS && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD) {
-        if !allowed {
-            return StatusCode::FORBIDDEN.into_response();
-        }
-        let mut resp = StatusCode::NO_CONTENT.into_response();
-        let h = resp.headers_mut();
-        allow(h, &origin);
-        h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("POST"));
-        h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("content-type, auth0-client"));
-        h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
-        return resp;
-    }
-    let mut resp = next.run(req).await;
-    if allowed {
-        allow(resp.headers_mut(), &origin);
-    }
-    resp
-}
-
-fn allow(h: &mut HeaderMap, origin: &str) {
-    if let Ok(v) = HeaderValue::from_str(origin) {
-        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
-    }
-    h.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
-    h.append(header::VARY, HeaderValue::from_static("Origin"));
 }
 
 /// An error as auth0-js reads it from `/co/authenticate` (`error`,
