@@ -163,8 +163,12 @@ async fn create(
         Some(u) => Some(u),
         None => match users::insert(&state.db, &fresh).await {
             Ok(()) => None,
-            // Signed up twice at once: the other request made it.
-            Err(StorageError::Conflict(_)) => users::find_by_email(&state.db, email).await?,
+            // Signed up twice at once: the other request made it (or the
+            // address was taken and released meanwhile: nothing to do).
+            Err(StorageError::Conflict(_)) => match users::find_by_email(&state.db, email).await? {
+                Some(u) => Some(u),
+                None => return Ok(Created::Hidden(uuid::Uuid::new_v4().to_string())),
+            },
             Err(e) => return Err(e),
         },
     };

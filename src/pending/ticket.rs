@@ -113,6 +113,11 @@ pub async fn redeem(
         login_tickets::take(&state.db, &hash, now).await.map_err(Failure::internal)?;
         return Err(refused(l, "the login ticket was issued to another application"));
     }
+    // Embedded login turned off since the ticket was issued: it is over.
+    if !l.client.cross_origin_authentication {
+        login_tickets::take(&state.db, &hash, now).await.map_err(Failure::internal)?;
+        return Err(refused(l, "embedded login is not enabled for this application"));
+    }
     let presented = match verifier {
         Verifier::Cookie => jar.get(&cookie_name(state)).map(|c| c.value().to_string()),
         Verifier::Relayed(v) => Some(v.to_string()),

@@ -176,6 +176,15 @@ async fn login_ticket_signs_in_once_for_its_client_and_browser(db: TestDb) {
     let r = other_browser.follow(r).await;
     assert!(params(&url::Url::parse(&location(&r)).unwrap()).contains_key("code"));
 
+    // A ticket issued before the client's embedded login was turned off: refused.
+    let (_, _, t) = co_authenticate(&app, &b, "other", "alice@example.com", PW).await;
+    let mut off = sesame::storage::clients::find(&app.state.db, "other").await.unwrap().unwrap();
+    off.cross_origin_authentication = false;
+    sesame::storage::clients::update(&app.state.db, &off).await.unwrap();
+    let r = with_ticket(&b, "other", t["login_ticket"].as_str().unwrap()).await;
+    let back = url::Url::parse(&location(&r)).unwrap();
+    assert!(params(&back)["error_description"].contains("not enabled"), "{back}");
+
     // Throttling as on the login box: the address's budget, then 429 in auth0-js's shape.
     let mut last = (StatusCode::OK, Value::Null);
     for _ in 0..30 {
