@@ -20,6 +20,20 @@ pub fn csrf_cookie_name(state: &AppState) -> String {
     format!("{}_csrf", state.config.session_cookie_name())
 }
 
+/// For the log of a refused step bound to this browser: which cookie was
+/// missing or did not match. Two Sesame instances on one host name (another
+/// port) share cookies: `session.cookie_name` or another host name separates them.
+pub fn unbound_detail(state: &AppState, jar: &CookieJar) -> String {
+    let name = csrf_cookie_name(state);
+    match csrf_value(state, jar) {
+        None => format!("the browser sent no `{name}` cookie"),
+        Some(_) => format!(
+            "the browser's `{name}` cookie is not the one this request was started with (another browser, or \
+             another Sesame on this host name overwrote it: set session.cookie_name)"
+        ),
+    }
+}
+
 /// The value of cookie `name{suffix}`, or of its pre-`__Host-` name while
 /// browsers still carry that.
 fn read(state: &AppState, jar: &CookieJar, suffix: &str) -> Option<String> {

@@ -216,6 +216,10 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
 }
 
 fn check_config(cfg: &Config, out: &Out) -> anyhow::Result<()> {
+    // The providers' secrets too, from their files and variables.
+    for i in 0..cfg.providers.len() {
+        cfg.provider(i)?;
+    }
     let mut cfg = cfg.clone();
     cfg.database_url = crate::config::redact_url(&cfg.database_url());
     let cfg = &cfg;

@@ -217,7 +217,7 @@ impl Config {
             .map_err(|e| err(format!("log_level (SESAME_LOG_LEVEL): {e}")))?;
         let mut ids = std::collections::HashSet::new();
         for (i, p) in self.providers.iter().enumerate() {
-            self.provider(i)?;
+            p.check_shape(i).map_err(err)?;
             if !ids.insert(p.id.as_str()) {
                 return Err(err(format!("providers[{i}].id: `{}` is declared twice", p.id)));
             }

@@ -172,6 +172,17 @@ impl ProviderConfig {
     /// Resolves `client_secret_file` / `client_secret_env` into `client_secret`
     /// and checks the entry; errors name the key (`providers[i].…`).
     pub fn resolve(&mut self, i: usize) -> Result<(), String> {
+        self.check(i, true)
+    }
+
+    /// Everything `resolve` checks except reading the secret from its file
+    /// or variable: what every command needs, including those that never
+    /// talk to a provider (`sesame client add` in a shell without the secrets).
+    pub fn check_shape(&self, i: usize) -> Result<(), String> {
+        self.clone().check(i, false)
+    }
+
+    fn check(&mut self, i: usize, read_secrets: bool) -> Result<(), String> {
         let at = |k: &str| format!("providers[{i}].{k}");
         if self.id.is_empty()
             || self.id.len() > 64
@@ -190,12 +201,16 @@ impl ProviderConfig {
                 at("client_secret")
             ));
         }
-        if !self.client_secret_file.is_empty() {
+        if !read_secrets && (!self.client_secret_file.is_empty() || !self.client_secret_env.is_empty()) {
+            // Named, read when the provider is used (`serve`, `sesame provider`).
+            self.client_secret = Secret::new("(read at use)");
+        }
+        if read_secrets && !self.client_secret_file.is_empty() {
             let s = std::fs::read_to_string(&self.client_secret_file)
                 .map_err(|e| format!("{}: cannot read {}: {e}", at("client_secret_file"), self.client_secret_file))?;
             self.client_secret = Secret::new(s.trim());
         }
-        if !self.client_secret_env.is_empty() {
+        if read_secrets && !self.client_secret_env.is_empty() {
             let s = std::env::var(&self.client_secret_env)
                 .map_err(|_| format!("{}: ${} is not set", at("client_secret_env"), self.client_secret_env))?;
             self.client_secret = Secret::new(s.trim());

@@ -115,7 +115,9 @@ pub async fn callback(
         let bound = session::csrf_value(&state, &jar)
             .is_some_and(|c| random::ct_eq(&row.browser_hash, &random::sha256_hex(&c)));
         if !bound {
-            return Err(other_browser());
+            let mut f = other_browser();
+            f.err.detail = Some(session::unbound_detail(&state, &jar));
+            return Err(f);
         }
         let l = pending::load(&state, &jar, &row.request_id).await?;
         let p = state.federation.get(&id).cloned().ok_or_else(unavailable)?;

@@ -3,7 +3,7 @@
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 
@@ -28,6 +28,8 @@ const THROTTLED: &str = "Too many attempts. Wait a minute, then try again.";
 
 #[derive(Deserialize)]
 pub struct ReqQuery {
+    /// Empty when the page was opened by itself, not from an application.
+    #[serde(default)]
     req: String,
     /// A failed upstream sign-in (`federation::Problem` code) and its provider.
     #[serde(default)]
@@ -95,7 +97,16 @@ fn login_page(
     }
 }
 
+/// `/login` or `/signup` opened by itself (a bookmark, a typed address):
+/// the account page, which signs in through the login box.
+fn no_request(state: &AppState) -> Response {
+    Redirect::to(&format!("{}{}", state.issuer.path_prefix(), crate::selfservice::ACCOUNT)).into_response()
+}
+
 pub async fn login_get(State(state): State<AppState>, jar: CookieJar, Query(q): Query<ReqQuery>) -> Response {
+    if q.req.is_empty() {
+        return no_request(&state);
+    }
     let l = match pending::load(&state, &jar, &q.req).await {
         Ok(l) => l,
         Err(f) => return f.render(&state.issuer, &state.brand),
@@ -220,6 +231,9 @@ fn signup_page(
 pub async fn signup_get(State(state): State<AppState>, jar: CookieJar, Query(q): Query<ReqQuery>) -> Response {
     if !state.config.login.signup_enabled {
         return signup_off(&state);
+    }
+    if q.req.is_empty() {
+        return no_request(&state);
     }
     let l = match pending::load(&state, &jar, &q.req).await {
         Ok(l) => l,

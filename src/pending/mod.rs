@@ -164,9 +164,11 @@ async fn park_with(
 /// Loads pending request `id`, refusing it unless this browser started it.
 pub async fn load(state: &AppState, jar: &CookieJar, id: &str) -> Result<Loaded, Failure> {
     let expired = || {
-        Failure::page(OAuthError::invalid_request(
+        let mut e = OAuthError::invalid_request(
             "This sign-in request has expired or was started in another browser. Go back to the application and try again.",
-        ))
+        );
+        e.detail = Some(session::unbound_detail(state, jar));
+        Failure::page(e)
     };
     let csrf = session::csrf_value(state, jar).ok_or_else(expired)?;
     let row = auth_requests::find_live(&state.db, id, state.clock.now())

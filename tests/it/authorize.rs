@@ -253,6 +253,17 @@ async fn errors_go_back_with_state_and_iss(db: TestDb) {
 async fn login_box_pages_and_errors(db: TestDb) {
     let app = setup(&db).await;
     let b = Browser::new(&app.base_url);
+    // Opened by themselves (a bookmark, a typed address): the account page,
+    // not a deserialisation error; a step page without its request: the
+    // styled error page.
+    for path in ["/login", "/signup"] {
+        let r = b.get(path).await;
+        assert_eq!((r.status().as_u16(), location(&r).as_str()), (303, "/account"), "{path}");
+    }
+    let r = b.get("/consent").await;
+    assert_eq!(r.status(), 400);
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(r.text().await.unwrap().contains("has expired or was started in another browser"));
     let page = b.follow(b.get(&auth("spa", "&login_hint=alice%40example.com")).await).await;
     assert_eq!(page.status(), 200);
     let h = page.headers().clone();

@@ -6,7 +6,46 @@ use sesame::crypto::random::sha256_hex;
 use crate::backend_tests;
 use crate::support::{TestApp, TestDb, stdout_json};
 
-backend_tests!(client_lifecycle, client_secret_from_stdin, client_rules, user_lifecycle, migrate_is_idempotent);
+backend_tests!(
+    client_lifecycle,
+    client_secret_from_stdin,
+    client_rules,
+    user_lifecycle,
+    migrate_is_idempotent,
+    commands_without_providers_need_no_provider_secrets,
+);
+
+/// A provider whose secret comes from a variable this shell does not have:
+/// `sesame client add` (which never talks to a provider) works; `sesame
+/// check-config` names the missing variable.
+async fn commands_without_providers_need_no_provider_secrets(db: TestDb) {
+    let file = db.dir.path().join("providers.toml");
+    let toml = "[[providers]]\nid = \"corp\"\nkind = \"oidc\"\nissuer = \"https://idp.example.com\"\nclient_id = \"x\"\nclient_secret_env = \"SESAME_TEST_UNSET_SECRET\"\n";
+    std::fs::write(&file, toml).unwrap();
+    let path = file.display().to_string();
+    assert!(db.sesame(&["migrate"]).status.success());
+    let out = db.sesame(&[
+        "--config",
+        &path,
+        "client",
+        "add",
+        "--name",
+        "App",
+        "--id",
+        "app",
+        "--public",
+        "--redirect-uri",
+        "http://localhost:3000/cb",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = db.sesame(&["--config", &path, "check-config"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("SESAME_TEST_UNSET_SECRET"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
 
 async fn client_lifecycle(db: TestDb) {
     let out = db.sesame(&[
