@@ -62,7 +62,7 @@ async fn bad_input_is_never_a_server_error(db: TestDb) {
         format!("/authorize?client_id={}", "x".repeat(8_000)),
         "/authorize/resume".to_string(),
         "/authorize/resume?req=nope".to_string(),
-        "/login".to_string(),
+        // (`/login` alone goes to the account page: authorize::login_box_pages_and_errors.)
         "/login?req=nope".to_string(),
         "/signup?req=nope".to_string(),
         "/consent".to_string(),

@@ -132,4 +132,15 @@ async fn the_first_sign_in_runs_as_pasted() {
     // The administrator's commands, as pasted.
     let out = bash(&as_here(&mfa[1]), work.path(), &env);
     assert!(out.contains("totp") && out.contains("mfa_enrolled"), "{out}");
+
+    // "The management API, from a script", as pasted: nothing it uses is
+    // made anywhere else.
+    let api = self::blocks("The management API, from a script");
+    let out = bash(&as_here(&api[0]), work.path(), &env);
+    assert!(out.contains("\"identifier\": \"https://api.example.com\""), "the API: {out}");
+    assert!(out.contains("\"name\": \"support\""), "the role: {out}");
+    assert!(out.lines().any(|l| l.trim() == "204"), "the role given: {out}");
+    let history = out.lines().filter(|l| l.ends_with(" success") || l.ends_with(" failure")).count();
+    assert!(history >= 3, "the user's history, newest first: {out}");
+    assert!(out.contains("\"sessions_ended\""), "the sessions ended: {out}");
 }
