@@ -209,9 +209,49 @@ pub fn rfc3339(ts: i64) -> String {
         .unwrap_or_else(|| ts.to_string())
 }
 
+/// A past moment in words, as people read it on a page: "just now", "3
+/// minutes ago", "2 hours ago", "yesterday", "5 days ago", then the date.
+/// Words need no time zone; the date alone is close enough after a month.
+pub fn ago(ts: i64, now: i64) -> String {
+    let secs = now.saturating_sub(ts);
+    let plural = |n: i64, unit: &str| if n == 1 { format!("1 {unit} ago") } else { format!("{n} {unit}s ago") };
+    match secs {
+        ..60 => "just now".into(),
+        60..3600 => plural(secs / 60, "minute"),
+        3600..86_400 => plural(secs / 3600, "hour"),
+        86_400..172_800 => "yesterday".into(),
+        172_800..2_592_000 => plural(secs / 86_400, "day"),
+        _ => format!("on {}", rfc3339(ts).get(..10).unwrap_or_default()),
+    }
+}
+
+/// A scope in words (the consent page, the account page's connected apps).
+pub fn describe_scope(s: &str) -> Option<&'static str> {
+    match s {
+        "openid" => Some("Know who you are"),
+        "profile" => Some("See your name"),
+        "email" => Some("See your email address"),
+        "offline_access" => Some("Stay connected when you are not using it"),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn moments_in_words() {
+        let now = 1_800_000_000;
+        assert_eq!(ago(now + 5, now), "just now", "a clock ahead is not the future");
+        assert_eq!(ago(now - 59, now), "just now");
+        assert_eq!(ago(now - 60, now), "1 minute ago");
+        assert_eq!(ago(now - 3 * 60 - 5, now), "3 minutes ago");
+        assert_eq!(ago(now - 2 * 3600, now), "2 hours ago");
+        assert_eq!(ago(now - 86_400 - 10, now), "yesterday");
+        assert_eq!(ago(now - 5 * 86_400, now), "5 days ago");
+        assert_eq!(ago(now - 90 * 86_400, now), "on 2026-10-17");
+    }
 
     #[test]
     fn redirect_uri_rules() {

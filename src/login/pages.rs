@@ -105,13 +105,4 @@ pub struct ConsentPage {
     pub scopes: Vec<String>,
 }
 
-/// Plain-words descriptions of scopes for the consent page.
-pub fn describe_scope(s: &str) -> Option<&'static str> {
-    match s {
-        "openid" => Some("Know who you are"),
-        "profile" => Some("See your name"),
-        "email" => Some("See your email address"),
-        "offline_access" => Some("Stay connected when you are not using it"),
-        _ => None,
-    }
-}
+pub use crate::domain::describe_scope;

@@ -13,7 +13,7 @@ use super::pages::{AccountPage, ConsentView, IdentityView, SessionView};
 use super::{ACCOUNT, ACCOUNT_CLIENT_ID, MAX_EMAIL_LEN, with_req};
 use crate::audit::{self, Event, Kind};
 use crate::crypto::{password, random};
-use crate::domain::{User, rfc3339};
+use crate::domain::User;
 use crate::emails::LinkFor;
 use crate::error::{ErrorCode, Failure, OAuthError};
 use crate::http::client_ip::ClientIp;
@@ -173,8 +173,8 @@ pub async fn get(State(state): State<AppState>, jar: CookieJar, Query(q): Query<
                 current: x.sid == s.sid,
                 device: device(x.user_agent.as_deref()),
                 ip: x.ip.clone().unwrap_or_else(|| "unknown".into()),
-                started: rfc3339(x.created_at),
-                last_used: rfc3339(x.last_seen_at),
+                started: crate::domain::ago(x.created_at, now),
+                last_used: crate::domain::ago(x.last_seen_at, now),
                 sid: x.sid,
             })
             .collect();
@@ -208,7 +208,11 @@ pub async fn get(State(state): State<AppState>, jar: CookieJar, Query(q): Query<
                 Ok(Some(c)) => c.name.clone(),
                 _ => client_id.clone(),
             };
-            consents_out.push(ConsentView { client_id, client_name, scopes: scopes.join(" "), granted: rfc3339(at) });
+            // In words, as the consent page asked for them.
+            let words: Vec<&str> =
+                scopes.iter().map(|s| crate::domain::describe_scope(s).unwrap_or(s.as_str())).collect();
+            let (scopes, granted) = (words.join("; "), crate::domain::ago(at, now));
+            consents_out.push(ConsentView { client_id, client_name, scopes, granted });
         }
         let (jar, csrf) = session::ensure_csrf(&state, jar);
         let page = AccountPage {

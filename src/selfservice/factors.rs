@@ -15,7 +15,7 @@ use serde_json::json;
 use super::account::{AccountForm, back, signed_in};
 use super::pages::{AccountTotpPage, FactorView, FactorsView};
 use super::{ACCOUNT, with_req};
-use crate::domain::{User, rfc3339};
+use crate::domain::User;
 use crate::error::Failure;
 use crate::http::page::{self, RecoveryCodesPage, json_error};
 use crate::mfa::FactorError;
@@ -32,6 +32,7 @@ fn key(s: &SessionRow) -> String {
 
 pub(super) async fn section(state: &AppState, user: &User) -> Result<FactorsView, Failure> {
     let f = state.factors();
+    let now = state.clock.now();
     let list = f
         .list(&user.user_id)
         .await
@@ -39,8 +40,8 @@ pub(super) async fn section(state: &AppState, user: &User) -> Result<FactorsView
         .into_iter()
         .map(|x| FactorView {
             kind: if x.kind == TOTP { "Authenticator app" } else { "Passkey" }.into(),
-            added: rfc3339(x.created_at),
-            last_used: x.last_used_at.map(rfc3339).unwrap_or_else(|| "never".into()),
+            added: crate::domain::ago(x.created_at, now),
+            last_used: x.last_used_at.map(|t| crate::domain::ago(t, now)).unwrap_or_else(|| "never".into()),
             factor_id: x.factor_id,
             name: x.name,
         })
