@@ -91,6 +91,22 @@ impl AppState {
         }
     }
 
+    /// The handles administrators' operations use (`manage`: the management
+    /// API and the console).
+    pub fn manage(&self) -> crate::manage::Manage<'_> {
+        crate::manage::Manage {
+            db: &self.db,
+            clock: &self.clock,
+            audit: &self.audit,
+            emails: &self.emails,
+            logouts: &self.logouts,
+            factors: self.factors(),
+            master: &self.master,
+            config: &self.config,
+            issuer: self.issuer.as_str(),
+        }
+    }
+
     /// A client by id, through the per-replica cache.
     pub async fn client(
         &self,
@@ -110,12 +126,16 @@ impl AppState {
         startup::ensure_keys(&db, &master, &clock).await?;
         startup::sync_static_clients(&db, &config, &clock).await?;
         crate::access::ensure_management_api(&db, issuer.as_str(), clock.now()).await?;
+        crate::access::ensure_console_roles(&db, issuer.as_str(), clock.now()).await?;
         let ttl = config.tokens.max_signed_ttl_secs() as i64;
         let keys = KeyRing::load(db.clone(), master.clone(), ttl, clock.now()).await?;
         let https = config.issuer_url()?.scheme() == "https";
         let account =
             crate::clients::account_client(&config.issuer, https, clock.now()).map_err(|e| anyhow::anyhow!(e))?;
-        let clients = Arc::new(ClientCache::new(config.database.client_cache_secs).with_builtin(account));
+        let console = crate::clients::console_client(&config.issuer, https, config.admin.require_mfa, clock.now())
+            .map_err(|e| anyhow::anyhow!(e))?;
+        let clients =
+            Arc::new(ClientCache::new(config.database.client_cache_secs).with_builtin(account).with_builtin(console));
         let origins = Arc::default();
         let limits = Arc::new(crate::limits::Limits::new(&config.rate_limit));
         let http = crate::outbound::Outbound::new(Duration::from_secs(5))?;

@@ -48,6 +48,11 @@ impl Params {
     }
 
     /// Lenient read for fields whose duplication is harmless to diagnose (error paths).
+    /// Every value given for `name` (checkboxes), in order.
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.pairs.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str()).collect()
+    }
+
     pub fn first(&self, name: &str) -> Option<&str> {
         self.pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
     }

@@ -65,6 +65,7 @@ pub async fn list(
         since: q.since,
         until: q.until,
         cursor: q.cursor,
+        after_id: None,
         limit: i64::from(q.limit.unwrap_or(50).clamp(1, 200)),
     };
     let (events, next_cursor) =

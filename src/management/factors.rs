@@ -65,11 +65,8 @@ pub async fn remove(
     headers: HeaderMap,
     Path((id, factor_id)): Path<(String, String)>,
 ) -> Result<Response, Problem> {
-    let who = caller(&state, &headers, "write:users")?;
+    let who = super::acting(&state, &headers, "write:users")?;
     let user = find(&state, &id).await?;
-    let actor = format!("client:{}", who.client_id);
-    if !state.factors().remove(&user, &factor_id, &actor).await? {
-        return Err(Problem::not_found(format!("no factor `{factor_id}` for user `{id}`")));
-    }
+    state.manage().remove_factor(&who, &user, &factor_id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

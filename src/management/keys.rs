@@ -11,8 +11,6 @@ use utoipa::ToSchema;
 
 use super::problem::Problem;
 use super::{body, caller};
-use crate::config::SigningAlg;
-use crate::crypto::keys;
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -34,9 +32,7 @@ pub struct KeyOut {
 #[utoipa::path(get, path = "/keys", responses((status = 200, body = Vec<KeyOut>), (status = 401, body = Problem)))]
 pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, Problem> {
     caller(&state, &headers, "read:keys")?;
-    let infos = keys::list_info(&state.db, state.clock.now(), state.keys.max_token_ttl())
-        .await
-        .map_err(|e| Problem::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let infos = state.manage().keys(state.keys.max_token_ttl()).await?;
     let list: Vec<KeyOut> = infos
         .into_iter()
         .map(|k| KeyOut {
@@ -71,16 +67,9 @@ pub async fn rotate(
     headers: HeaderMap,
     b: Result<axum::Json<Rotate>, JsonRejection>,
 ) -> Result<Response, Problem> {
-    caller(&state, &headers, "write:keys")?;
+    let who = super::acting(&state, &headers, "write:keys")?;
     let r = body(b)?;
-    let algs: Vec<SigningAlg> =
-        r.algs.iter().map(|a| a.parse::<SigningAlg>().map_err(Problem::bad_request)).collect::<Result<_, _>>()?;
-    let algs = if algs.is_empty() { SigningAlg::ALL.to_vec() } else { algs };
-    let now = state.clock.now();
-    let lead = (state.config.keys.jwks_cache_secs + state.config.keys.reload_interval_secs) as i64;
-    let made = crate::crypto::keygen::rotate(&state.db, &state.master, &algs, now, now + lead)
-        .await
-        .map_err(|e| Problem::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let made = state.manage().rotate_keys(&who, &r.algs).await?;
     let list: Vec<KeyOut> = made
         .into_iter()
         .map(|k| KeyOut {

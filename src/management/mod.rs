@@ -7,7 +7,6 @@
 
 mod apis;
 mod audit;
-mod ceiling;
 mod clients;
 mod directory;
 mod factors;
@@ -88,6 +87,16 @@ pub fn caller(state: &AppState, headers: &HeaderMap, need: &str) -> Result<Acces
         return Err(Problem::forbidden(format!("the access token lacks the `{need}` permission")));
     }
     Ok(claims)
+}
+
+/// The caller as the operations see it: its client and its token's permissions.
+pub fn admin(claims: &AccessClaims) -> crate::manage::Admin {
+    crate::manage::Admin::client(&claims.client_id, claims.permissions.clone().unwrap_or_default())
+}
+
+/// The caller, checked as `caller` checks it, as the operations see it.
+pub fn acting(state: &AppState, headers: &HeaderMap, need: &str) -> Result<crate::manage::Admin, Problem> {
+    caller(state, headers, need).map(|c| admin(&c))
 }
 
 /// A strong ETag of an item's JSON form.
@@ -214,6 +223,7 @@ pub fn body<T>(b: Result<axum::Json<T>, axum::extract::rejection::JsonRejection>
         clients::get_one,
         clients::patch,
         clients::remove,
+        clients::rotate_secret,
         audit::list,
     ),
     components(schemas(Problem)),

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::access::AccessError;
+use crate::manage::OpError;
 use crate::storage::StorageError;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -77,6 +78,22 @@ impl From<AccessError> for Problem {
             AccessError::Invalid(m) => Problem::bad_request(m),
             AccessError::NotFound(m) => Problem::not_found(m),
             AccessError::Storage(s) => s.into(),
+        }
+    }
+}
+
+impl From<OpError> for Problem {
+    fn from(e: OpError) -> Problem {
+        match e {
+            OpError::Invalid(m) => Problem::bad_request(m),
+            OpError::NotFound(m) => Problem::not_found(m),
+            OpError::Conflict(m) => Problem::conflict(m),
+            OpError::Forbidden(m) => Problem::forbidden(m),
+            OpError::Storage(s) => s.into(),
+            OpError::Internal(m) => {
+                tracing::error!(error = %m, "management operation failed");
+                Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+            }
         }
     }
 }

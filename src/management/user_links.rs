@@ -10,9 +10,7 @@ use utoipa::ToSchema;
 
 use super::problem::Problem;
 use super::users::find;
-use super::{body, caller};
-use crate::audit::{self, Event, Kind};
-use crate::oidc::tokens::AccessClaims;
+use super::{acting, body, caller};
 use crate::state::AppState;
 use crate::storage::{identities, sessions};
 
@@ -67,10 +65,8 @@ pub async fn end_sessions(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
-    let who = caller(&state, &headers, "write:users")?;
-    find(&state, &id).await?;
-    let actor = format!("client:{}", who.client_id);
-    let n = state.logouts.end_user_sessions(&id, false, &actor, "admin").await?;
+    let who = acting(&state, &headers, "write:users")?;
+    let n = state.manage().end_sessions(&who, &id).await?;
     Ok(axum::Json(Ended { sessions_ended: n }).into_response())
 }
 
@@ -82,20 +78,9 @@ pub async fn end_session(
     headers: HeaderMap,
     Path((id, sid)): Path<(String, String)>,
 ) -> Result<Response, Problem> {
-    let who = caller(&state, &headers, "write:users")?;
-    let s = sessions::list_for_user(&state.db, &id)
-        .await?
-        .into_iter()
-        .find(|s| s.sid == sid)
-        .ok_or_else(|| Problem::not_found(format!("no session `{sid}` for user `{id}`")))?;
-    let actor = format!("client:{}", who.client_id);
-    state.logouts.end_one_session(&s, &actor, "admin").await?;
+    let who = acting(&state, &headers, "write:users")?;
+    state.manage().end_session(&who, &id, &sid).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-pub(super) async fn end_all(state: &AppState, user_id: &str, who: &AccessClaims, why: &str) -> Result<usize, Problem> {
-    let actor = format!("client:{}", who.client_id);
-    Ok(state.logouts.end_user_sessions(user_id, false, &actor, why).await?)
 }
 
 #[derive(Serialize, ToSchema)]
@@ -142,20 +127,10 @@ pub async fn unlink(
     headers: HeaderMap,
     Path((id, provider, subject)): Path<(String, String, String)>,
 ) -> Result<Response, Problem> {
-    let who = caller(&state, &headers, "write:users")?;
+    let who = acting(&state, &headers, "write:users")?;
     let u = find(&state, &id).await?;
-    match crate::accounts::unlink(&state.db, &u, &provider, Some(&subject)).await {
-        Ok(_) => {
-            let e = Event::new(Kind::IdentityUnlinked).account(&u).method(provider.clone());
-            audit::record(&state.audit, e.actor(format!("client:{}", who.client_id)));
-            Ok(StatusCode::NO_CONTENT.into_response())
-        }
-        Err(crate::accounts::UnlinkError::NotLinked) => Err(Problem::not_found("no such identity")),
-        Err(crate::accounts::UnlinkError::LastWayIn) => {
-            Err(Problem::conflict("this is the user's last way to sign in (no password, no other identity)"))
-        }
-        Err(crate::accounts::UnlinkError::Storage(e)) => Err(e.into()),
-    }
+    state.manage().unlink(&who, &u, &provider, &subject).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -173,11 +148,9 @@ pub async fn grant_role(
     Path(id): Path<String>,
     b: Result<axum::Json<RoleRef>, JsonRejection>,
 ) -> Result<Response, Problem> {
-    let who = caller(&state, &headers, "write:roles")?;
+    let who = acting(&state, &headers, "write:roles")?;
     let r = body(b)?;
-    find(&state, &id).await?;
-    super::ceiling::role(&state, &who, &r.role).await?;
-    crate::access::user_role(&state.db, &id, &r.role, true).await?;
+    state.manage().grant_role(&who, &id, &r.role).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -189,8 +162,7 @@ pub async fn revoke_role(
     headers: HeaderMap,
     Path((id, role)): Path<(String, String)>,
 ) -> Result<Response, Problem> {
-    caller(&state, &headers, "write:roles")?;
-    find(&state, &id).await?;
-    crate::access::user_role(&state.db, &id, &role, false).await?;
+    let who = acting(&state, &headers, "write:roles")?;
+    state.manage().revoke_role(&who, &id, &role).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -11,11 +11,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::problem::Problem;
-use super::user_links::{self, end_all};
-use super::{body, caller, check_if_match, decode_cursor, encode_cursor, etag, item, limit};
-use crate::audit::{self, Event, Kind};
-use crate::crypto::password;
-use crate::domain::{User, validate_email};
+use super::user_links;
+use super::{acting, body, caller, check_if_match, decode_cursor, encode_cursor, etag, item, limit};
+use crate::domain::User;
+pub use crate::manage::users::{NewUser, UserPatch};
 use crate::state::AppState;
 use crate::storage::users;
 
@@ -84,7 +83,7 @@ pub struct ListQuery {
 }
 
 pub(super) async fn find(state: &AppState, id: &str) -> Result<User, Problem> {
-    users::find_by_id(&state.db, id).await?.ok_or_else(|| Problem::not_found(format!("no user `{id}`")))
+    Ok(state.manage().find_user(id).await?)
 }
 
 /// List users, by id.
@@ -103,23 +102,13 @@ pub async fn list(
         role: q.role.unwrap_or_default(),
         group: q.group.unwrap_or_default(),
         provider: q.provider.unwrap_or_default(),
+        text: String::new(),
     };
     let found = users::page(&state.db, &filter, &decode_cursor(q.cursor.as_deref())?, n + 1).await?;
     let more = found.len() as i64 > n;
     let items: Vec<UserOut> = found.iter().take(n as usize).map(UserOut::from).collect();
     let next_cursor = if more { items.last().map(|u| encode_cursor(&u.user_id)) } else { None };
     Ok(axum::Json(UserPage { items, next_cursor }).into_response())
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewUser {
-    email: String,
-    #[serde(default)]
-    email_verified: bool,
-    name: Option<String>,
-    /// At least 8 characters; without one the user signs in through a provider.
-    password: Option<String>,
 }
 
 /// Create a user.
@@ -130,31 +119,8 @@ pub async fn create(
     headers: HeaderMap,
     b: Result<axum::Json<NewUser>, JsonRejection>,
 ) -> Result<Response, Problem> {
-    caller(&state, &headers, "write:users")?;
-    let n = body(b)?;
-    validate_email(&n.email).map_err(Problem::bad_request)?;
-    let password_hash = match n.password {
-        Some(p) => {
-            password::Policy::from_config(&state.config.passwords)
-                .check(&p)
-                .map_err(|e| Problem::bad_request(format!("the {e}")))?;
-            Some(password::hash(p).await.map_err(|e| Problem::bad_request(format!("the {e}")))?)
-        }
-        None => None,
-    };
-    let now = state.clock.now();
-    let u = User {
-        user_id: uuid::Uuid::new_v4().to_string(),
-        email: Some(n.email.trim().to_string()),
-        email_verified: n.email_verified,
-        name: n.name.filter(|s| !s.trim().is_empty()),
-        picture: None,
-        password_hash,
-        disabled: false,
-        created_at: now,
-        updated_at: now,
-    };
-    users::insert(&state.db, &u).await?;
+    let who = acting(&state, &headers, "write:users")?;
+    let u = state.manage().create_user(&who, body(b)?).await?;
     Ok(item(StatusCode::CREATED, &UserOut::from(&u)))
 }
 
@@ -170,17 +136,6 @@ pub async fn get_one(
     Ok(item(StatusCode::OK, &UserOut::from(&find(&state, &id).await?)))
 }
 
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UserPatch {
-    name: Option<String>,
-    email_verified: Option<bool>,
-    /// Disabling ends every session of the user (back-channel logout now).
-    disabled: Option<bool>,
-    /// A new password ends every session of the user.
-    password: Option<String>,
-}
-
 /// Change a user; `If-Match` is honoured when sent.
 #[utoipa::path(patch, path = "/users/{id}", params(("id" = String, Path)), request_body = UserPatch, responses(
     (status = 200, body = UserOut), (status = 400, body = Problem), (status = 404, body = Problem), (status = 412, body = Problem)))]
@@ -190,41 +145,11 @@ pub async fn patch(
     Path(id): Path<String>,
     b: Result<axum::Json<UserPatch>, JsonRejection>,
 ) -> Result<Response, Problem> {
-    let who = caller(&state, &headers, "write:users")?;
+    let who = acting(&state, &headers, "write:users")?;
     let p = body(b)?;
-    let mut u = find(&state, &id).await?;
+    let u = find(&state, &id).await?;
     check_if_match(&headers, &etag(&UserOut::from(&u)))?;
-    if p.password.is_some() || p.email_verified == Some(true) {
-        super::ceiling::user(&state, &who, &u.user_id).await?;
-    }
-    let mut end = false;
-    if let Some(n) = p.name {
-        u.name = Some(n.trim().to_string()).filter(|s| !s.is_empty());
-    }
-    if let Some(v) = p.email_verified {
-        u.email_verified = v;
-    }
-    if let Some(d) = p.disabled {
-        end |= d && !u.disabled;
-        u.disabled = d;
-    }
-    let new_password = p.password.is_some();
-    if let Some(pw) = p.password {
-        password::Policy::from_config(&state.config.passwords)
-            .check(&pw)
-            .map_err(|e| Problem::bad_request(format!("the {e}")))?;
-        u.password_hash = Some(password::hash(pw).await.map_err(|e| Problem::bad_request(format!("the {e}")))?);
-        end = true;
-    }
-    u.updated_at = state.clock.now();
-    users::update(&state.db, &u).await?;
-    if new_password {
-        let e = Event::new(Kind::PasswordChanged).account(&u).actor(format!("client:{}", who.client_id));
-        audit::record(&state.audit, e);
-    }
-    if end {
-        end_all(&state, &u.user_id, &who, if new_password { "password_changed" } else { "disabled" }).await?;
-    }
+    let u = state.manage().update_user(&who, u, p).await?;
     Ok(item(StatusCode::OK, &UserOut::from(&u)))
 }
 
@@ -236,10 +161,9 @@ pub async fn remove(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
-    let who = caller(&state, &headers, "write:users")?;
+    let who = acting(&state, &headers, "write:users")?;
     let u = find(&state, &id).await?;
     check_if_match(&headers, &etag(&UserOut::from(&u)))?;
-    end_all(&state, &id, &who, "user_deleted").await?;
-    users::delete(&state.db, &id).await?;
+    state.manage().delete_user(&who, &u).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
