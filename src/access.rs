@@ -169,6 +169,32 @@ pub async fn ensure_management_api(db: &Db, issuer: &str, now: i64) -> Result<()
     }
 }
 
+/// The console's built-in roles: every management permission, and reading only.
+pub const ADMIN_ROLE: &str = "sesame-admin";
+pub const SUPPORT_ROLE: &str = "sesame-support";
+
+/// `sesame-admin` (every management permission) and `sesame-support` (the
+/// `read:` ones) exist. Made once; an operator may change them afterwards.
+pub async fn ensure_console_roles(db: &Db, issuer: &str, now: i64) -> Result<()> {
+    let api = management_audience(issuer);
+    for (role, reading_only) in [(ADMIN_ROLE, false), (SUPPORT_ROLE, true)] {
+        if roles::role_exists(db, role).await? {
+            continue;
+        }
+        let perms: Vec<String> = MANAGEMENT_PERMISSIONS
+            .iter()
+            .filter(|p| !reading_only || p.starts_with("read:"))
+            .map(|p| p.to_string())
+            .collect();
+        match add_role(db, role, Some((&api, &perms)), now).await {
+            // Another replica made it first.
+            Ok(()) | Err(AccessError::Storage(StorageError::Conflict(_))) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 fn not_built_in(identifier: &str, issuer: &str) -> Result<()> {
     if identifier == management_audience(issuer) {
         return Err(invalid("the management API is built in: it cannot be changed or removed"));

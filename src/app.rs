@@ -17,6 +17,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::embedded::routes(&state))
         .merge(federation::routes::routes())
         .merge(crate::selfservice::routes())
+        .merge(crate::console::routes())
         .merge(management::routes(&state));
     let prefix = state.issuer.path_prefix().to_string();
     let mounted = if prefix.is_empty() { api } else { Router::new().nest(&prefix, api) };

@@ -16,23 +16,24 @@ use crate::storage::{Db, StorageError, clients};
 pub struct ClientCache {
     ttl: i64,
     map: RwLock<HashMap<String, (i64, Arc<Client>)>>,
-    builtin: Option<Arc<Client>>,
+    builtin: Vec<Arc<Client>>,
 }
 
 impl ClientCache {
     pub fn new(ttl_secs: u64) -> ClientCache {
-        ClientCache { ttl: ttl_secs as i64, map: RwLock::default(), builtin: None }
+        ClientCache { ttl: ttl_secs as i64, map: RwLock::default(), builtin: Vec::new() }
     }
 
     /// A client that lives in the binary, not the database (the account
-    /// page's `sesame-account`): answered without a query, never listed.
+    /// page's `sesame-account`, the console's `sesame-console`): answered
+    /// without a query, never listed.
     pub fn with_builtin(mut self, c: Client) -> ClientCache {
-        self.builtin = Some(Arc::new(c));
+        self.builtin.push(Arc::new(c));
         self
     }
 
     pub async fn get(&self, db: &Db, client_id: &str, now: i64) -> Result<Option<Arc<Client>>, StorageError> {
-        if let Some(b) = self.builtin.as_ref().filter(|b| b.client_id == client_id) {
+        if let Some(b) = self.builtin.iter().find(|b| b.client_id == client_id) {
             return Ok(Some(b.clone()));
         }
         if self.ttl > 0

@@ -213,6 +213,31 @@ pub fn account_client(issuer: &str, issuer_is_https: bool, now: i64) -> Result<C
     Ok(client)
 }
 
+/// The admin console's client id.
+pub const CONSOLE_CLIENT_ID: &str = "sesame-console";
+/// The admin console's path (its only redirect URI).
+pub const CONSOLE_PAGE: &str = "/admin";
+
+/// `sesame-console`: the admin console's built-in first-party client (as
+/// `sesame-account` is the account page's); with `[admin] require_mfa`,
+/// every sign-in to it needs a second factor.
+pub fn console_client(issuer: &str, issuer_is_https: bool, require_mfa: bool, now: i64) -> Result<Client, String> {
+    let spec = ClientSpec {
+        client_id: Some(CONSOLE_CLIENT_ID.into()),
+        name: "Admin console".into(),
+        public: true,
+        first_party: true,
+        redirect_uris: vec![format!("{}{CONSOLE_PAGE}", issuer.trim_end_matches('/'))],
+        grant_types: vec!["authorization_code".into()],
+        token_endpoint_auth_method: Some("none".into()),
+        require_mfa,
+        ..ClientSpec::default()
+    };
+    let mut client = validate(spec, issuer_is_https, now)?.client;
+    client.source = "config".into();
+    Ok(client)
+}
+
 /// A new high-entropy client secret (256 bits).
 pub fn new_secret() -> String {
     random::token(32)

@@ -225,6 +225,32 @@ pub fn ago(ts: i64, now: i64) -> String {
     }
 }
 
+/// A few words for a user agent: browser and system.
+pub fn device(ua: Option<&str>) -> String {
+    let Some(ua) = ua else { return "Unknown device".into() };
+    let browser = [("Edg/", "Edge"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"), ("Safari/", "Safari")]
+        .into_iter()
+        .find(|(k, _)| ua.contains(k))
+        .map(|(_, v)| v);
+    let system = [
+        ("Android", "Android"),
+        ("iPhone", "iPhone"),
+        ("iPad", "iPad"),
+        ("Windows", "Windows"),
+        ("Mac OS", "macOS"),
+        ("Linux", "Linux"),
+    ]
+    .into_iter()
+    .find(|(k, _)| ua.contains(k))
+    .map(|(_, v)| v);
+    match (browser, system) {
+        (Some(b), Some(s)) => format!("{b} on {s}"),
+        (Some(b), None) => b.into(),
+        (None, Some(s)) => s.into(),
+        (None, None) => ua.chars().take(60).collect(),
+    }
+}
+
 /// A scope in words (the consent page, the account page's connected apps).
 pub fn describe_scope(s: &str) -> Option<&'static str> {
     match s {

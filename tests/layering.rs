@@ -281,7 +281,7 @@ fn the_application_state_is_in_no_import_circle() {
 }
 
 /// The service layer shared by the CLI, the management API and the pages.
-const SERVICES: [&str; 15] = [
+const SERVICES: [&str; 16] = [
     "access.rs",
     "accounts.rs",
     "clients.rs",
@@ -296,6 +296,7 @@ const SERVICES: [&str; 15] = [
     "audit/",
     "crypto/",
     "mfa/",
+    "manage/",
     "storage/",
 ];
 

@@ -18,6 +18,8 @@ pub struct Search {
     pub since: Option<String>,
     pub until: Option<String>,
     pub cursor: Option<String>,
+    /// Only events stored after this id (a live view).
+    pub after_id: Option<i64>,
     pub limit: i64,
 }
 
@@ -149,6 +151,7 @@ pub async fn filter(main: &Db, s: &Search, now: i64) -> Result<Filter, SearchErr
     f.since_ms = s.since.as_deref().map(|v| parse_time(v, now, "since")).transpose()?;
     f.until_ms = s.until.as_deref().map(|v| parse_time(v, now, "until")).transpose()?;
     f.before = s.cursor.as_deref().filter(|c| !c.is_empty()).map(decode_cursor).transpose()?;
+    f.after_id = s.after_id;
     Ok(f)
 }
 

@@ -60,6 +60,7 @@ pub async fn run(cmd: AuditCmd, cfg: &Config, out: &Out) -> anyhow::Result<()> {
         since: a.since,
         until: a.until,
         cursor: a.cursor,
+        after_id: None,
         limit: a.limit,
     };
     let now = crate::domain::Clock::system().now();

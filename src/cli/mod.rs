@@ -1,6 +1,7 @@
 //! The `sesame` command line. Subcommand names and flags are a public contract:
 //! operators' scripts depend on them, so add freely and never rename.
 
+mod admin;
 mod api;
 mod audit;
 mod client;
@@ -90,6 +91,9 @@ pub enum Command {
     /// The audit log of authentication actions.
     #[command(subcommand)]
     Audit(audit::AuditCmd),
+    /// The admin console (`/admin`).
+    #[command(subcommand)]
+    Admin(admin::AdminCmd),
 }
 
 /// An error with a chosen exit code; every other error exits 2.
@@ -179,6 +183,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 Command::Role(r) => role::run_role(r, &cfg, &out).await,
                 Command::Group(g) => role::run_group(g, &cfg, &out).await,
                 Command::Audit(a) => audit::run(a, &cfg, &out).await,
+                Command::Admin(a) => admin::run(a, &cfg, &out).await,
                 Command::Serve | Command::Healthcheck { .. } => Ok(()),
             };
             if let Some(a) = AUDITOR.get() {
@@ -203,6 +208,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let addr = cfg.listen_addr()?;
     let state = AppState::init(cfg, Clock::system()).await?;
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+    admin::first_admin_link(&state).await?;
     let bound = listener.local_addr()?;
     tracing::info!(
         addr = %bound,
@@ -329,6 +335,11 @@ pub(crate) fn record(event: crate::audit::Event) {
 pub(crate) async fn open(cfg: &Config) -> anyhow::Result<Db> {
     let db = crate::startup::open_db_for_cli(cfg).await?;
     auditor(cfg, &db).await?;
+    // What `sesame serve` makes at start, so `user grant-role … sesame-admin`
+    // works before the server ever ran.
+    let now = Clock::system().now();
+    crate::access::ensure_management_api(&db, &cfg.issuer, now).await.map_err(access_error)?;
+    crate::access::ensure_console_roles(&db, &cfg.issuer, now).await.map_err(access_error)?;
     Ok(db)
 }
 

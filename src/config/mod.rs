@@ -12,7 +12,7 @@ mod sections;
 
 pub use account::{AuditConfig, PasswordsConfig, SmtpConfig, SmtpTls};
 pub use client::{ClientSpec, StaticClient};
-pub use proofs::{DpopConfig, MfaConfig, MfaPolicy};
+pub use proofs::{AdminConfig, DpopConfig, MfaConfig, MfaPolicy};
 pub use providers::*;
 pub use sections::*;
 
@@ -53,6 +53,7 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub mfa: MfaConfig,
     pub dpop: DpopConfig,
+    pub admin: AdminConfig,
     pub tracing: TracingConfig,
     pub smtp: SmtpConfig,
     pub passwords: PasswordsConfig,
@@ -87,6 +88,7 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             mfa: MfaConfig::default(),
             dpop: DpopConfig::default(),
+            admin: AdminConfig::default(),
             tracing: TracingConfig::default(),
             smtp: SmtpConfig::default(),
             passwords: PasswordsConfig::default(),

@@ -48,3 +48,12 @@ impl Default for DpopConfig {
         DpopConfig { require_nonce: false, max_age_secs: 300 }
     }
 }
+
+/// The admin console (`/admin`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Signing in to the console needs a second factor (set up on the way
+    /// when the administrator has none).
+    pub require_mfa: bool,
+}

@@ -171,7 +171,7 @@ pub async fn get(State(state): State<AppState>, jar: CookieJar, Query(q): Query<
             .filter(|x| x.expires_at > now && x.idle_expires_at > now)
             .map(|x| SessionView {
                 current: x.sid == s.sid,
-                device: device(x.user_agent.as_deref()),
+                device: crate::domain::device(x.user_agent.as_deref()),
                 ip: x.ip.clone().unwrap_or_else(|| "unknown".into()),
                 started: crate::domain::ago(x.created_at, now),
                 last_used: crate::domain::ago(x.last_seen_at, now),
@@ -242,32 +242,6 @@ pub async fn get(State(state): State<AppState>, jar: CookieJar, Query(q): Query<
         Ok::<_, Failure>((jar, page::render_scripted(status, &page)).into_response())
     };
     run.await.unwrap_or_else(|f| f.render(&state.issuer, &state.brand))
-}
-
-/// A few words for a user agent: browser and system.
-fn device(ua: Option<&str>) -> String {
-    let Some(ua) = ua else { return "Unknown device".into() };
-    let browser = [("Edg/", "Edge"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"), ("Safari/", "Safari")]
-        .into_iter()
-        .find(|(k, _)| ua.contains(k))
-        .map(|(_, v)| v);
-    let system = [
-        ("Android", "Android"),
-        ("iPhone", "iPhone"),
-        ("iPad", "iPad"),
-        ("Windows", "Windows"),
-        ("Mac OS", "macOS"),
-        ("Linux", "Linux"),
-    ]
-    .into_iter()
-    .find(|(k, _)| ua.contains(k))
-    .map(|(_, v)| v);
-    match (browser, system) {
-        (Some(b), Some(s)) => format!("{b} on {s}"),
-        (Some(b), None) => b.into(),
-        (None, Some(s)) => s.into(),
-        (None, None) => ua.chars().take(60).collect(),
-    }
 }
 
 /// Every form on the page: its CSRF value checked, the signed-in user and

@@ -138,12 +138,17 @@ fn check_your_email(state: &AppState, message: String, req: Option<&str>) -> Res
     page::notice(&state.brand, StatusCode::OK, "Check your email", message, link)
 }
 
-/// The issuer's own address, opened by hand: what this is and the way on.
-async fn home(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
-    let product = &state.config.login.product_name;
-    let message = format!(
-        "This is where {product}'s applications send you to sign in. There is nothing to do here: go back to the application you came from, or manage your account."
-    );
-    let link = Some((with_req(&state, ACCOUNT, None), "Your account".to_string()));
-    page::notice(&state.brand, StatusCode::OK, product, message, link)
+/// The issuer's own address, opened by hand: what this is and the way on
+/// (the account page; the console too, for a signed-in administrator).
+async fn home(axum::extract::State(state): axum::extract::State<AppState>, jar: CookieJar) -> Response {
+    let admin = async {
+        let Some(s) = session::current(&state, &jar).await? else { return Ok(false) };
+        Ok::<_, crate::storage::StorageError>(!crate::console::permissions_of(&state, &s.user_id).await?.is_empty())
+    };
+    let page = pages::Home {
+        brand: state.brand.clone(),
+        account: with_req(&state, ACCOUNT, None),
+        console: admin.await.unwrap_or(false).then(|| crate::console::path(&state, "")),
+    };
+    page::render(StatusCode::OK, &page)
 }

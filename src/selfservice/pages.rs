@@ -109,3 +109,12 @@ pub struct AccountTotpPage {
     pub qr_svg: String,
     pub error: Option<String>,
 }
+
+/// `/`: the way to the account page (and the console, for administrators).
+#[derive(Template)]
+#[template(path = "home.html")]
+pub struct Home {
+    pub brand: Brand,
+    pub account: String,
+    pub console: Option<String>,
+}

@@ -213,6 +213,8 @@ pub struct Filter {
     pub until_ms: Option<i64>,
     /// Keyset cursor: events strictly older than (at, id).
     pub before: Option<(i64, i64)>,
+    /// Events stored after this one (a live view asking what is new).
+    pub after_id: Option<i64>,
 }
 
 /// The statement and its bound values, newest first. Public for the test
@@ -249,6 +251,9 @@ pub fn search_sql(f: &Filter, limit: i64) -> (String, Vec<SqlValue>) {
     if let Some(u) = f.until_ms {
         arg(&mut sql, " AND at <= ?", SqlValue::Int(u));
     }
+    if let Some(id) = f.after_id {
+        arg(&mut sql, " AND id > ?", SqlValue::Int(id));
+    }
     if let Some((at, id)) = f.before {
         args.push(SqlValue::Int(at));
         args.push(SqlValue::Int(id));
@@ -275,6 +280,22 @@ pub async fn search(db: &Db, f: &Filter, limit: i64) -> Result<Vec<Stored>> {
         };
     }
     q.fetch_all(db.pool()).await?.iter().map(from_row).collect()
+}
+
+/// How many events of each (type, outcome) among `kinds` happened since
+/// `since_ms` (the console's overview).
+pub async fn counts_since(db: &Db, kinds: &[&str], since_ms: i64) -> Result<Vec<(String, String, i64)>> {
+    let mut out = Vec::new();
+    for k in kinds {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT outcome, COUNT(*) FROM audit_events WHERE type = $1 AND at >= $2 GROUP BY outcome")
+                .bind(*k)
+                .bind(since_ms)
+                .fetch_all(db.pool())
+                .await?;
+        out.extend(rows.into_iter().map(|(o, n)| (k.to_string(), o, n)));
+    }
+    Ok(out)
 }
 
 /// Deletes events older than `before_ms`, `batch` rows per statement, so a

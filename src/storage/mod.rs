@@ -22,6 +22,7 @@ pub mod login_tickets;
 pub mod refresh_tokens;
 pub mod roles;
 pub mod sessions;
+pub mod setup_links;
 pub mod users;
 
 use std::time::Duration;
@@ -291,6 +292,7 @@ pub async fn purge_expired(db: &Db, now: i64) -> Result<u64> {
         ("remembered_browsers", "id_hash", "expires_at", "$1"),
         ("dpop_proofs", "proof_hash", "expires_at", "$1"),
         ("login_tickets", "ticket_hash", "expires_at", "$1"),
+        ("setup_links", "token_hash", "expires_at", "$1"),
         ("known_addresses", "bucket", "seen_at", "$1 - 7776000"),
     ] {
         // Only these literals are formatted in; `now` is bound. The ORDER BY

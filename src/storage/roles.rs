@@ -60,6 +60,34 @@ pub async fn access_of(db: &Db, user_id: &str, api: Option<&str>) -> Result<Acce
     Ok(a)
 }
 
+/// Whether any user holds `role`, directly or through a group.
+pub async fn has_holder(db: &Db, role: &str) -> Result<bool> {
+    let row: Option<(i64,)> = sqlx::query_as(
+        "SELECT 1 FROM user_roles WHERE role = $1
+         UNION SELECT 1 FROM group_roles gr JOIN group_members gm ON gm.group_name = gr.group_name WHERE gr.role = $1
+         LIMIT 1",
+    )
+    .bind(role)
+    .fetch_optional(db.pool())
+    .await?;
+    Ok(row.is_some())
+}
+
+/// Who holds `role`: the users granted it directly, and the groups.
+pub async fn holders(db: &Db, role: &str) -> Result<(Vec<String>, Vec<String>)> {
+    let users: Vec<(String,)> =
+        sqlx::query_as("SELECT user_id FROM user_roles WHERE role = $1 ORDER BY user_id LIMIT 500")
+            .bind(role)
+            .fetch_all(db.pool())
+            .await?;
+    let groups: Vec<(String,)> =
+        sqlx::query_as("SELECT group_name FROM group_roles WHERE role = $1 ORDER BY group_name")
+            .bind(role)
+            .fetch_all(db.pool())
+            .await?;
+    Ok((users.into_iter().map(|x| x.0).collect(), groups.into_iter().map(|x| x.0).collect()))
+}
+
 pub async fn add_role(db: &Db, name: &str, now: i64) -> Result<()> {
     sqlx::query("INSERT INTO roles (name, created_at) VALUES ($1, $2)")
         .bind(name)

@@ -188,6 +188,16 @@ async fn end_in(tx: &mut sqlx::Transaction<'_, sqlx::Any>, sid: &str, now: i64) 
 }
 
 /// Every session of a user, live or not yet purged.
+/// How many sessions are live (the console's overview; walks the index on
+/// the absolute expiry).
+pub async fn count_live(db: &Db, now: i64) -> Result<i64> {
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM sessions WHERE expires_at > $1 AND idle_expires_at > $1")
+        .bind(now)
+        .fetch_one(db.pool())
+        .await?;
+    Ok(n)
+}
+
 pub async fn list_for_user(db: &Db, user_id: &str) -> Result<Vec<SessionRow>> {
     let rows = sqlx::query(
         "SELECT id_hash, sid, user_id, auth_time, amr, acr, created_at, last_seen_at, idle_expires_at, expires_at, idp,

@@ -12,6 +12,7 @@ mod backup;
 mod cancellation;
 mod cli;
 mod config;
+mod console;
 mod cors;
 mod discovery;
 mod dpop;

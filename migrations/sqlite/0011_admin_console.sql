@@ -1,0 +1,9 @@
+-- One-time links that create the first administrator (`sesame serve` with no
+-- administrator yet, `sesame admin create-link`): stored by hash, spent once
+-- by a conditional DELETE.
+CREATE TABLE setup_links (
+    token_hash TEXT PRIMARY KEY,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX setup_links_expires_at ON setup_links (expires_at);
