@@ -68,9 +68,11 @@ fn run(backend: &str) {
         return;
     }
     let mut files = vec!["sso.test.mjs", "federation.test.mjs", "mfa.test.mjs", "sdks.test.mjs"];
-    // The Express SDK scenario does not depend on the backend: once is enough.
+    // The Express SDK and the console's pages do not depend on the backend
+    // (the console's storage is tested on both in tests/it/console.rs): once is enough.
     if backend == "sqlite" {
         files.push("express.test.mjs");
+        files.push("console.test.mjs");
     }
     let status = Command::new("node")
         .args(["--test", "--test-concurrency=1", "--test-reporter=spec"])

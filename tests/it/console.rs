@@ -15,7 +15,12 @@ use crate::selfservice::{app_with_mail, audit};
 use crate::support::browser::{Browser, hidden, location};
 use crate::support::{TestApp, TestDb, add_user, stdout_json};
 
-backend_tests!(first_admin_link_and_who_gets_in, support_answers_why_a_user_cannot_sign_in, apps_apis_roles_and_keys);
+backend_tests!(
+    first_admin_link_and_who_gets_in,
+    support_answers_why_a_user_cannot_sign_in,
+    apps_apis_roles_and_keys,
+    the_console_can_require_a_second_factor,
+);
 
 const PW: &str = "correct horse battery";
 
@@ -390,5 +395,27 @@ async fn apps_apis_roles_and_keys(db: TestDb) {
     let (_, keys) = text(b.get("/admin/keys").await).await;
     assert!(keys.matches("<tr><td><code>").count() > before, "{keys}");
     assert!(keys.contains("pending"), "{keys}");
+    app.stop().await;
+}
+
+async fn the_console_can_require_a_second_factor(db: TestDb) {
+    let (app, _sink) = app_with_mail(&db, |c| c.admin.require_mfa = true).await;
+    add_user(&app, "root@example.com", PW).await;
+    grant(&db, &app, "root@example.com", "sesame-admin").await;
+    // A session made at another application, by password only: the console
+    // sends it back to the login box for a second factor.
+    let b = Browser::new(&app.base_url);
+    let (html, _) = crate::selfservice::login_box(&b).await;
+    b.follow(b.submit_login(&html, "root@example.com", PW).await).await;
+    let r = b.get("/admin").await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let to = location(&r);
+    assert!(to.contains("client_id=sesame-console") && to.contains("acr_values="), "{to}");
+    let (_, page) = text(b.follow(r).await).await;
+    assert!(page.contains("Set up a second factor"), "the administrator sets one up on the way: {page}");
+    // Signing in afresh asks for it too.
+    let fresh = Browser::new(&app.base_url);
+    let (_, page) = text(console(&fresh, "root@example.com").await).await;
+    assert!(page.contains("Set up a second factor"), "{page}");
     app.stop().await;
 }
