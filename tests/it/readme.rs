@@ -133,6 +133,27 @@ async fn the_first_sign_in_runs_as_pasted() {
     let out = bash(&as_here(&mfa[1]), work.path(), &env);
     assert!(out.contains("totp") && out.contains("mfa_enrolled"), "{out}");
 
+    // "The admin console": the printed link makes an administrator, once.
+    let console = self::blocks("The admin console");
+    let out = bash(&as_here(&console[0]), work.path(), &env);
+    let link = out.lines().find(|l| l.starts_with(&format!("{base}/admin/setup?token="))).expect("a link").to_string();
+    let admin = Browser::new(&base);
+    let html = admin.get(&link).await.text().await.unwrap();
+    let form = [
+        ("csrf", hidden(&html, "csrf")),
+        ("token", hidden(&html, "token")),
+        ("email", "admin@example.com".to_string()),
+        ("password", "a long admin password".to_string()),
+    ];
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let made = admin.post_form("/admin/setup", &form).await;
+    assert_eq!(location(&made), "/admin", "the administrator is made");
+    let login = admin.follow(made).await.text().await.unwrap();
+    let overview = admin.follow(admin.submit_login(&login, "admin@example.com", "a long admin password").await).await;
+    assert_eq!(overview.status(), 200);
+    assert!(overview.text().await.unwrap().contains("The last 24 hours"));
+    assert_eq!(admin.get(&link).await.status(), 400, "the link works once");
+
     // "The management API, from a script", as pasted: nothing it uses is
     // made anywhere else.
     let api = self::blocks("The management API, from a script");
