@@ -56,6 +56,19 @@ fn base_cookie(state: &AppState, name: String, value: String) -> Cookie<'static>
     c
 }
 
+/// Where the account page links back to (`client_id` and the address, as
+/// the application named them), for a day.
+pub fn back_cookie(state: &AppState, value: String) -> Cookie<'static> {
+    let mut c = base_cookie(state, format!("{}_back", state.config.session_cookie_name()), value);
+    c.set_same_site(CookieSameSite::Lax);
+    c.set_max_age(time::Duration::days(1));
+    c
+}
+
+pub fn back_value(state: &AppState, jar: &CookieJar) -> Option<String> {
+    read(state, jar, "_back")
+}
+
 pub fn session_cookie(state: &AppState, value: String) -> Cookie<'static> {
     let mut c = base_cookie(state, state.config.session_cookie_name(), value);
     c.set_same_site(match state.config.session.cookie_same_site {

@@ -36,6 +36,34 @@ pub struct AccountQuery {
     /// Sign in again (prompt=login) before a change that needs a fresh proof.
     #[serde(default)]
     reauth: Option<String>,
+    /// The application that sent the user here, and where to link back to:
+    /// one of its registered addresses, or a page on one of its web origins.
+    #[serde(default)]
+    client_id: Option<String>,
+    #[serde(default)]
+    return_to: Option<String>,
+}
+
+/// `return_to` when `client_id` registered it (a redirect or sign-out URI)
+/// or it is on one of the client's web origins: the link back and the
+/// application's name. Anything else is no link (never an open redirect).
+async fn back_link(state: &AppState, client_id: &str, return_to: &str) -> Option<(String, String)> {
+    if client_id == ACCOUNT_CLIENT_ID || return_to.len() > 2048 {
+        return None;
+    }
+    let c = state.client(client_id).await.ok()??;
+    let url = url::Url::parse(return_to).ok().filter(|u| matches!(u.scheme(), "https" | "http"))?;
+    let origin = url.origin().ascii_serialization();
+    let listed = c.redirect_uris.iter().chain(&c.post_logout_redirect_uris).any(|u| u == return_to)
+        || c.web_origins.iter().any(|o| o.trim_end_matches('/') == origin);
+    listed.then(|| (url.to_string(), c.name.clone()))
+}
+
+/// The link back from the cookie the application's visit left.
+async fn remembered_back(state: &AppState, jar: &CookieJar) -> Option<(String, String)> {
+    let v = session::back_value(state, jar)?;
+    let (client_id, return_to) = v.split_once(' ')?;
+    back_link(state, client_id, return_to).await
 }
 
 /// Outcome codes in the URL after a change, in words.
@@ -147,9 +175,21 @@ pub(super) fn back(state: &AppState, key: &str, value: &str) -> Response {
 
 pub async fn get(State(state): State<AppState>, jar: CookieJar, Query(q): Query<AccountQuery>) -> Response {
     let run = async {
+        // An application linked here: remember where to link back (across
+        // the sign-in), when it registered that address.
+        let (jar, back) = match (q.client_id.as_deref(), q.return_to.as_deref()) {
+            (Some(c), Some(r)) => match back_link(&state, c, r).await {
+                Some(b) => (jar.add(session::back_cookie(&state, format!("{c} {r}"))), Some(b)),
+                None => (jar, None),
+            },
+            _ => {
+                let b = remembered_back(&state, &jar).await;
+                (jar, b)
+            }
+        };
         let (s, user) = match signed_in(&state, &jar).await? {
             Ok(v) => v,
-            Err(to_login) => return Ok(to_login),
+            Err(to_login) => return Ok((jar, to_login).into_response()),
         };
         if let Some(r) = &q.reauth {
             let acr = match r.as_str() {
@@ -160,8 +200,8 @@ pub async fn get(State(state): State<AppState>, jar: CookieJar, Query(q): Query<
             return Ok(Redirect::to(&authorize_url(&state, true, acr)).into_response());
         }
         // Back from the login box: the code is not needed, the session is.
-        if q.code.is_some() {
-            return Ok(Redirect::to(&with_req(&state, ACCOUNT, None)).into_response());
+        if q.code.is_some() || q.client_id.is_some() {
+            return Ok((jar, Redirect::to(&with_req(&state, ACCOUNT, None))).into_response());
         }
         let now = state.clock.now();
         let sessions = sessions::list_for_user(&state.db, &user.user_id)
@@ -237,6 +277,7 @@ pub async fn get(State(state): State<AppState>, jar: CookieJar, Query(q): Query<
             identities,
             providers,
             consents: consents_out,
+            back,
         };
         let status = if page.error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
         Ok::<_, Failure>((jar, page::render_scripted(status, &page)).into_response())

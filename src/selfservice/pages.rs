@@ -80,6 +80,8 @@ pub struct AccountPage {
     pub providers: Vec<(String, String)>,
     pub consents: Vec<ConsentView>,
     pub factors: FactorsView,
+    /// (address, name) of the application the user came from.
+    pub back: Option<(String, String)>,
 }
 
 pub struct FactorView {

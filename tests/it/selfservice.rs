@@ -6,13 +6,18 @@
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::authorize::{CB, VERIFIER, auth};
+use crate::authorize::{CB, VERIFIER, auth, urlencode};
 use crate::backend_tests;
 use crate::support::browser::{Browser, hidden, location, params};
 use crate::support::smtp::SmtpSink;
 use crate::support::{TestApp, TestDb, add_client, add_user, stdout_json};
 
-backend_tests!(sign_up_verify_forget_reset_and_end_a_session, verified_email_required, account_page_changes,);
+backend_tests!(
+    sign_up_verify_forget_reset_and_end_a_session,
+    verified_email_required,
+    account_page_changes,
+    account_page_links_back_to_the_app,
+);
 
 pub async fn app_with_mail(db: &TestDb, f: impl FnOnce(&mut sesame::config::Config)) -> (TestApp, SmtpSink) {
     let sink = SmtpSink::start().await;
@@ -399,5 +404,34 @@ async fn account_page_changes(db: TestDb) {
         assert!(has(&events, kind, "success", None), "{kind} missing: {events:#?}");
     }
     assert!(has(&events, "password_changed", "failure", Some("wrong_password")));
+    app.stop().await;
+}
+
+/// An application links to `/account?client_id=…&return_to=…`: the page
+/// links back to it (across the sign-in), only to an address the client
+/// registered or a page on its web origins.
+async fn account_page_links_back_to_the_app(db: TestDb) {
+    let (app, _sink) = app_with_mail(&db, |_| {}).await;
+    add_user(&app, "dave@example.com", "correct horse battery").await;
+    let b = Browser::new(&app.base_url);
+    let to = format!("/account?client_id=spa&return_to={}", urlencode(CB));
+    let login = b.follow(b.get(&to).await).await;
+    let html = login.text().await.unwrap();
+    let page = b.follow(b.submit_login(&html, "dave@example.com", "correct horse battery").await).await;
+    let html = page.text().await.unwrap();
+    assert!(html.contains(&format!("href=\"{CB}\" id=\"back-to-app\"")) && html.contains("Back to App spa"), "{html}");
+    // Elsewhere, or for a client that never registered it: no link.
+    for bad in ["https://evil.example/", "javascript:alert(1)", "//evil.example/x"] {
+        let other = Browser::new(&app.base_url);
+        let (html, _) = login_box(&other).await;
+        other.follow(other.submit_login(&html, "dave@example.com", "correct horse battery").await).await;
+        let page = other.follow(other.get(&format!("/account?client_id=spa&return_to={}", urlencode(bad))).await).await;
+        let html = page.text().await.unwrap();
+        assert!(!html.contains("back-to-app"), "{bad}: {html}");
+    }
+    let other = Browser::new(&app.base_url);
+    let page = other.follow(other.get(&format!("/account?client_id=nobody&return_to={}", urlencode(CB))).await).await;
+    let html = page.text().await.unwrap();
+    assert!(!html.contains("back-to-app"));
     app.stop().await;
 }
