@@ -335,11 +335,12 @@ pub(crate) fn record(event: crate::audit::Event) {
 pub(crate) async fn open(cfg: &Config) -> anyhow::Result<Db> {
     let db = crate::startup::open_db_for_cli(cfg).await?;
     auditor(cfg, &db).await?;
-    // What `sesame serve` makes at start, so `user grant-role … sesame-admin`
-    // works before the server ever ran.
-    let now = Clock::system().now();
-    crate::access::ensure_management_api(&db, &cfg.issuer, now).await.map_err(access_error)?;
-    crate::access::ensure_console_roles(&db, &cfg.issuer, now).await.map_err(access_error)?;
+    // The console's roles, as `sesame serve` makes them at start, when a
+    // server has run with this issuer (never an API for a mistyped issuer).
+    let api = crate::access::management_audience(&cfg.issuer);
+    if crate::storage::apis::find(&db, &api).await?.is_some() {
+        crate::access::ensure_console_roles(&db, &cfg.issuer, Clock::system().now()).await.map_err(access_error)?;
+    }
     Ok(db)
 }
 

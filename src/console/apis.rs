@@ -124,7 +124,7 @@ pub async fn save_api(
         let d = serde_json::json!({ "api": q.id });
         if p.first("do") == Some("delete") {
             let r = m.delete_api(&v.admin, &q.id).await;
-            return answer(&state, &v, jar, r, ("delete API", "/apis", "the API was deleted"), d);
+            return answer(&state, &v, jar, r, ("delete API", "/apis", "deleted"), d);
         }
         let ttl = match p.first("token_ttl_secs").map(|t| t.trim().parse::<u64>()) {
             None => None,

@@ -31,7 +31,7 @@ const GRANTS: [(&str, &str); 3] = [
 ];
 
 fn notice(d: Option<&str>) -> Option<String> {
-    d.map(|d| format!("Done: {d}."))
+    super::done_notice(d)
 }
 
 pub async fn list(
@@ -201,6 +201,12 @@ pub async fn create(State(state): State<AppState>, jar: CookieJar, p: Params) ->
             ..ClientSpec::default()
         };
         let m = state.manage();
+        // The grant's ceiling before anything is stored.
+        if let Some(g) = api_grant(&p)
+            && let Err(e) = m.within(&v.admin, &g.api, &g.permissions)
+        {
+            return refused(&state, &v, e);
+        }
         let (c, secret) = match m.create_client(&v.admin, spec).await {
             Ok(x) => x,
             Err(e) => return refused(&state, &v, e),
@@ -208,6 +214,8 @@ pub async fn create(State(state): State<AppState>, jar: CookieJar, p: Params) ->
         if let Some(g) = api_grant(&p) {
             let patch = ClientPatch { grant: Some(g), ..Default::default() };
             if let Err(e) = m.update_client(&v.admin, c.clone(), patch).await {
+                // A refused grant leaves no client behind (as a refused API request).
+                m.delete_client(&v.admin, &c).await.map_err(|e| Failure::internal(anyhow::anyhow!(e.to_string())))?;
                 return refused(&state, &v, e);
             }
         }
@@ -293,7 +301,7 @@ pub async fn act(
                     return refused(&state, &v, e);
                 }
                 changed(&state, &v, "delete application", None, serde_json::json!({ "client_id": id }));
-                Ok((jar, done(&state, "/apps", "the application was deleted")).into_response())
+                Ok((jar, done(&state, "/apps", "deleted")).into_response())
             }
             _ => Ok(super::message(&state, Some(&v), StatusCode::NOT_FOUND, "There is no such action.")),
         }

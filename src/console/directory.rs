@@ -24,7 +24,7 @@ pub(super) struct Q {
 }
 
 pub(super) fn notice(d: &Option<String>) -> Option<String> {
-    d.as_deref().map(|d| format!("Done: {d}."))
+    super::done_notice(d.as_deref())
 }
 
 pub(super) fn words(p: &Params, k: &str) -> Vec<String> {
@@ -63,6 +63,21 @@ pub(super) fn answer(
         }
         Err(e) => refused(state, v, e),
     }
+}
+
+/// Users as (id, what the page shows): their address for a viewer who may
+/// read users, their id otherwise; at most 500.
+async fn labelled(state: &AppState, v: &Viewer, ids: Vec<String>) -> Result<Vec<(String, String)>, Failure> {
+    let mut out = Vec::new();
+    for id in ids.into_iter().take(500) {
+        let label = if v.may("read:users") {
+            crate::storage::users::find_by_id(&state.db, &id).await.map_err(Failure::internal)?.and_then(|u| u.email)
+        } else {
+            None
+        };
+        out.push((id.clone(), label.unwrap_or(id)));
+    }
+    Ok(out)
 }
 
 pub async fn roles(
@@ -133,15 +148,7 @@ pub async fn role(
             Err(e) => return refused(&state, &v, e),
         };
         let (user_ids, groups) = crate::storage::roles::holders(&state.db, &name).await.map_err(Failure::internal)?;
-        let mut users = Vec::new();
-        for id in user_ids {
-            let label = crate::storage::users::find_by_id(&state.db, &id)
-                .await
-                .map_err(Failure::internal)?
-                .and_then(|u| u.email)
-                .unwrap_or_else(|| id.clone());
-            users.push((id, label));
-        }
+        let users = labelled(&state, &v, user_ids).await?;
         let apis = crate::storage::apis::list(&state.db)
             .await
             .map_err(Failure::internal)?
@@ -178,7 +185,7 @@ pub async fn save_role(State(state): State<AppState>, jar: CookieJar, Path(name)
         let r = match p.first("do") {
             Some("delete") => {
                 let r = m.delete_role(&v.admin, &name).await;
-                return answer(&state, &v, jar, r, ("delete role", "/roles", "the role was deleted"), d);
+                return answer(&state, &v, jar, r, ("delete role", "/roles", "deleted"), d);
             }
             Some("grant") => m.update_role(&v.admin, &name, RolePatch { grant: Some(perms), revoke: None }).await,
             Some("revoke") => m.update_role(&v.admin, &name, RolePatch { grant: None, revoke: Some(perms) }).await,
@@ -253,15 +260,7 @@ pub async fn group(
             Ok(g) => g,
             Err(e) => return refused(&state, &v, e),
         };
-        let mut members = Vec::new();
-        for id in g.members {
-            let label = crate::storage::users::find_by_id(&state.db, &id)
-                .await
-                .map_err(Failure::internal)?
-                .and_then(|u| u.email)
-                .unwrap_or_else(|| id.clone());
-            members.push((id, label));
-        }
+        let members = labelled(&state, &v, g.members).await?;
         let other_roles = match m.roles().await {
             Ok(r) => r.into_iter().map(|r| r.name).filter(|r| !g.roles.contains(r)).collect(),
             Err(e) => return refused(&state, &v, e),
@@ -297,7 +296,7 @@ pub async fn save_group(
         let patch = match p.first("do") {
             Some("delete") => {
                 let r = m.delete_group(&v.admin, &name).await;
-                return answer(&state, &v, jar, r, ("delete group", "/groups", "the group was deleted"), d);
+                return answer(&state, &v, jar, r, ("delete group", "/groups", "deleted"), d);
             }
             Some("add-member") => GroupPatch { add_members: one("member"), ..Default::default() },
             Some("remove-member") => GroupPatch { remove_members: one("member"), ..Default::default() },

@@ -96,6 +96,13 @@ pub fn rows(state: &AppState, events: Vec<EventOut>) -> Vec<EventRow> {
                 .unwrap_or_default();
             let record = serde_json::to_string_pretty(&e).unwrap_or_default();
             let user = e.email.clone().or(e.user_id.clone()).unwrap_or_default();
+            let operation = e
+                .details
+                .as_ref()
+                .and_then(|d| d.get("operation"))
+                .and_then(|o| o.as_str())
+                .unwrap_or_default()
+                .to_string();
             EventRow {
                 id: e.id,
                 when: When::at_ms(at_ms, now),
@@ -110,6 +117,7 @@ pub fn rows(state: &AppState, events: Vec<EventOut>) -> Vec<EventRow> {
                 user_agent: e.user_agent.unwrap_or_default(),
                 method: e.method.unwrap_or_default(),
                 actor: e.actor.unwrap_or_default(),
+                operation,
                 record,
             }
         })
@@ -207,6 +215,7 @@ pub async fn page(
             from: q.from.clone(),
             to: q.to.clone(),
             tzo: q.tzo.clone(),
+            since: q.since.clone(),
             kinds: Kind::ALL.iter().map(|k| k.as_str().to_string()).collect(),
             clients,
             events: rows(&state, events),

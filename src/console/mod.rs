@@ -190,7 +190,7 @@ async fn sign_out(
 fn changed(state: &AppState, v: &Viewer, operation: &str, target: Option<&User>, details: serde_json::Value) {
     let mut e = Event::new(Kind::AdminChange).actor(&v.admin.actor);
     if let Some(u) = target {
-        e = e.user(&u.user_id);
+        e = e.account(u);
     }
     let mut d = serde_json::json!({ "operation": operation, "via": "console" });
     if let (Some(o), Some(extra)) = (d.as_object_mut(), details.as_object()) {
@@ -232,7 +232,21 @@ fn refused(state: &AppState, v: &Viewer, e: OpError) -> Result<Response, Failure
     Ok(message(state, Some(v), status, &text))
 }
 
-/// Back to `to` with a word for the notice (`?done=`).
+/// The notice for `?done=CODE` on the list and settings pages: fixed words,
+/// so a link cannot put its own sentence on a console page.
+pub fn done_notice(code: Option<&str>) -> Option<String> {
+    let words = match code? {
+        "registered" => "Registered.",
+        "created" => "Created.",
+        "saved" => "Saved.",
+        "deleted" => "Deleted.",
+        "rotated" => "New keys were made: they sign once every replica has seen them.",
+        _ => return None,
+    };
+    Some(words.to_string())
+}
+
+/// Back to `to` with a code for the notice (`?done=`).
 fn done(state: &AppState, to: &str, what: &str) -> Response {
     let sep = if to.contains('?') { '&' } else { '?' };
     Redirect::to(&format!("{}{sep}done={}", path(state, to), urlencode(what))).into_response()

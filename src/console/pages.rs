@@ -72,6 +72,8 @@ pub struct EventRow {
     pub user_agent: String,
     pub method: String,
     pub actor: String,
+    /// An administrator's change: what was done (`details.operation`).
+    pub operation: String,
     /// Every field, pretty-printed.
     pub record: String,
 }
@@ -106,6 +108,8 @@ pub struct Users {
     pub users: Vec<UserRow>,
     pub next: Option<String>,
     pub notice: Option<String>,
+    /// No match for an address: its attempts in the log (unknown addresses too).
+    pub log_link: Option<String>,
 }
 
 pub struct SessionRowView {
@@ -175,6 +179,8 @@ pub struct Log {
     pub from: String,
     pub to: String,
     pub tzo: String,
+    /// A duration back from now (`24h`), as the overview's links give it.
+    pub since: String,
     pub kinds: Vec<String>,
     pub clients: Vec<(String, String)>,
     pub events: Vec<EventRow>,

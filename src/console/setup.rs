@@ -1,10 +1,12 @@
-//! The first administrator: with nobody holding `sesame-admin`, `sesame
-//! serve` logs a one-time link (valid an hour); `sesame admin create-link`
-//! prints a new one at any time. The link opens a form that creates an
-//! account (address, name, password) holding `sesame-admin`, then signs in
-//! through the login box like anybody else. The link is spent once, by the
-//! form's post; whoever holds it is the operator, so the address they type
-//! counts as verified (as `sesame user add --email-verified`).
+//! Administrators from a one-time link: with nobody holding `sesame-admin`,
+//! `sesame serve` logs one (valid an hour; it stops working once anybody
+//! holds the role, and the first administrator's creation forgets the
+//! others); `sesame admin create-link` prints one at any time (the operator
+//! can change the database anyway). The link opens a form that creates an
+//! account (address, name, password) holding `sesame-admin`; the console
+//! then signs in through the login box like anybody else. The link is spent
+//! once, by the form's post; whoever holds it is the operator, so the address
+//! they type counts as verified (as `sesame user add --email-verified`).
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -30,10 +32,10 @@ pub const LINK_TTL_SECS: i64 = 3600;
 /// The actor audit events name for what a setup link did.
 pub const ACTOR: &str = "setup-link";
 
-/// A new one-time link (stored by its hash).
-pub async fn create_link(db: &Db, issuer: &str, now: i64) -> Result<String, StorageError> {
+/// A new one-time link (stored by its hash); `origin` is `serve` or `cli`.
+pub async fn create_link(db: &Db, issuer: &str, origin: &str, now: i64) -> Result<String, StorageError> {
     let token = random::token(32);
-    setup_links::insert(db, &random::sha256_hex(&token), now, now + LINK_TTL_SECS).await?;
+    setup_links::insert(db, &random::sha256_hex(&token), origin, now, now + LINK_TTL_SECS).await?;
     Ok(format!("{}{SETUP}?token={token}", issuer.trim_end_matches('/')))
 }
 
@@ -48,7 +50,7 @@ fn spent(state: &AppState) -> Response {
         &state.brand,
         StatusCode::BAD_REQUEST,
         "Link expired",
-        "This setup link has expired or was already used. Make a new one with `sesame admin create-link`.",
+        "This link has expired or was already used. An operator can make a new one with the command: sesame admin create-link",
         None,
     )
 }
@@ -66,6 +68,19 @@ fn form(state: &AppState, csrf: String, token: &str, email: &str, name: &str, er
     }
 }
 
+/// Whether the link may be used: live, and (for one `serve` logged) nobody
+/// holds `sesame-admin` yet.
+async fn usable(state: &AppState, hash: &str) -> Result<bool, Failure> {
+    let origin = setup_links::live(&state.db, hash, state.clock.now()).await.map_err(Failure::internal)?;
+    Ok(match origin.as_deref() {
+        None => false,
+        Some("serve") => {
+            !crate::storage::roles::has_holder(&state.db, crate::access::ADMIN_ROLE).await.map_err(Failure::internal)?
+        }
+        Some(_) => true,
+    })
+}
+
 pub async fn get(
     State(state): State<AppState>,
     jar: CookieJar,
@@ -73,11 +88,7 @@ pub async fn get(
 ) -> Response {
     let q = q.map(|Query(q)| q).unwrap_or_default();
     run(&state, async {
-        let live = q.token.len() <= 128
-            && setup_links::is_live(&state.db, &random::sha256_hex(&q.token), state.clock.now())
-                .await
-                .map_err(Failure::internal)?;
-        if !live {
+        if q.token.len() > 128 || !usable(&state, &random::sha256_hex(&q.token)).await? {
             return Ok(spent(&state));
         }
         let (jar, csrf) = session::ensure_csrf(&state, jar);
@@ -100,7 +111,7 @@ pub async fn post(State(state): State<AppState>, jar: CookieJar, p: Params) -> R
             let f = form(&state, csrf.clone(), &token, &email, &name, Some(msg.to_string()));
             Ok(render(StatusCode::BAD_REQUEST, &f))
         };
-        if token.len() > 128 || !setup_links::is_live(&state.db, &hash, now).await.map_err(Failure::internal)? {
+        if token.len() > 128 || !usable(&state, &hash).await? {
             return Ok(spent(&state));
         }
         if email.len() > 254 || crate::domain::validate_email(&email).is_err() {
@@ -112,7 +123,7 @@ pub async fn post(State(state): State<AppState>, jar: CookieJar, p: Params) -> R
         }
         if users::find_by_email(&state.db, &email).await.map_err(Failure::internal)?.is_some() {
             return again(
-                "An account with this address exists. Give it the role instead: `sesame user grant-role ADDRESS sesame-admin`.",
+                "An account with this address exists. Give it the role with the command: sesame user grant-role ADDRESS sesame-admin",
             );
         }
         if !setup_links::spend(&state.db, &hash, now).await.map_err(Failure::internal)? {
@@ -124,11 +135,17 @@ pub async fn post(State(state): State<AppState>, jar: CookieJar, p: Params) -> R
         let n = NewUser { email: email.clone(), email_verified: true, name: Some(name.clone()), password: Some(password) };
         let u = match m.create_user(&who, n).await {
             Ok(u) => u,
-            Err(e) => return again(&e.to_string()),
+            Err(crate::manage::OpError::Invalid(msg)) => return again(&msg),
+            Err(e) => {
+                tracing::warn!(error = %e, "creating an administrator from a setup link failed");
+                return again("The account could not be created. Open the link again.");
+            }
         };
         crate::access::user_role(&state.db, &u.user_id, crate::access::ADMIN_ROLE, true)
             .await
             .map_err(|e| Failure::internal(anyhow::anyhow!(e.to_string())))?;
+        // The links `serve` logged were for the first administrator: gone now.
+        setup_links::forget_logged(&state.db).await.map_err(Failure::internal)?;
         let e = Event::new(Kind::AdminChange).actor(ACTOR).account(&u);
         audit::record(&state.audit, e.details(serde_json::json!({ "operation": "create the first administrator" })));
         Ok(Redirect::to(&path(&state, "")).into_response())

@@ -125,7 +125,7 @@ pub async fn keys(
             .collect();
         let page = KeysPage {
             nav: v.nav(&state, "keys"),
-            notice: q.done.as_deref().map(|d| format!("Done: {d}.")),
+            notice: super::done_notice(q.done.as_deref()),
             keys,
             can_write: v.may("write:keys"),
         };
@@ -145,10 +145,7 @@ pub async fn rotate(State(state): State<AppState>, jar: CookieJar, p: Params) ->
             Ok(made) => {
                 let kids: Vec<String> = made.iter().map(|k| k.kid.clone()).collect();
                 changed(&state, &v, "rotate signing keys", None, serde_json::json!({ "kids": kids }));
-                Ok::<_, Failure>(
-                    (jar, done(&state, "/keys", "new keys made; they sign once every replica has them"))
-                        .into_response(),
-                )
+                Ok::<_, Failure>((jar, done(&state, "/keys", "rotated")).into_response())
             }
             Err(e) => refused(&state, &v, e),
         }

@@ -78,8 +78,11 @@ pub async fn list(
             )),
             _ => None,
         };
-        let notice = q.done.as_deref().map(|d| format!("Done: {d}."));
-        let page = Users { nav: v.nav(&state, "users"), q: text, by: q.by.clone(), users, next, notice };
+        let notice = super::done_notice(q.done.as_deref());
+        // An address nobody has (or several attempts at one): its events in the log.
+        let log_link = (users.is_empty() && text.contains('@') && v.may("read:audit"))
+            .then(|| format!("{}?user={}", path(&state, "/log"), urlencode(&text)));
+        let page = Users { nav: v.nav(&state, "users"), q: text, by: q.by.clone(), users, next, notice, log_link };
         Ok((jar, render(StatusCode::OK, &page)).into_response())
     })
     .await
@@ -114,17 +117,7 @@ pub async fn page(
         let now = state.clock.now();
         let db = &state.db;
         let access = roles::access_of(db, &u.user_id, None).await.map_err(Failure::internal)?;
-        let direct: Vec<String> = {
-            let all = roles::list_roles(db).await.map_err(Failure::internal)?;
-            let mut d = Vec::new();
-            for r in all.iter().filter(|r| access.roles.contains(&r.name)) {
-                let (holders, _) = roles::holders(db, &r.name).await.map_err(Failure::internal)?;
-                if holders.contains(&u.user_id) {
-                    d.push(r.name.clone());
-                }
-            }
-            d
-        };
+        let direct = roles::direct_of(db, &u.user_id).await.map_err(Failure::internal)?;
         let all_roles =
             m.roles().await.map_err(op)?.into_iter().map(|r| r.name).filter(|r| !direct.contains(r)).collect();
         let all_groups =
@@ -183,7 +176,7 @@ pub async fn page(
             })
             .collect();
         let events = if v.may("read:audit") {
-            super::log::recent(&state, Some(&u.user_id), None, 10).await?
+            super::log::recent(&state, Some(&history_key(&u)), None, 10).await?
         } else {
             Vec::new()
         };
@@ -204,7 +197,7 @@ pub async fn page(
             factors,
             recovery_codes_left,
             events,
-            history: format!("{}?user={}", path(&state, "/log"), urlencode(&u.user_id)),
+            history: format!("{}?user={}", path(&state, "/log"), urlencode(&history_key(&u))),
             write_users: v.may("write:users"),
             write_roles: v.may("write:roles"),
             read_audit: v.may("read:audit"),
@@ -212,6 +205,13 @@ pub async fn page(
         Ok((jar, render(StatusCode::OK, &page)).into_response())
     })
     .await
+}
+
+/// How the log finds the user's events: the address (which also matches the
+/// account's id, and the attempts that named only the address, as throttled
+/// ones do), or the id.
+fn history_key(u: &User) -> String {
+    u.email.clone().unwrap_or_else(|| u.user_id.clone())
 }
 
 fn op(e: crate::manage::OpError) -> Failure {
@@ -310,7 +310,7 @@ pub async fn act(
                     return refused(&state, &v, e);
                 }
                 changed(&state, &v, "delete user", Some(&u), serde_json::json!({ "email": u.email }));
-                return Ok((jar, done(&state, "/users", "the user was deleted")).into_response());
+                return Ok((jar, done(&state, "/users", "deleted")).into_response());
             }
             _ => return Ok(super::message(&state, Some(&v), StatusCode::NOT_FOUND, "There is no such action.")),
         };

@@ -68,6 +68,9 @@ impl Manage<'_> {
                 "introspect_any, the logout URIs and refresh_leeway_secs are set by the operator (`sesame client`, the config file)".into(),
             ));
         }
+        if spec.client_id.as_deref().is_some_and(|id| id.starts_with("sesame-")) {
+            return Err(OpError::Invalid("client ids starting with `sesame-` are Sesame's own".into()));
+        }
         let access = clients::take_access(&mut spec);
         let now = self.clock.now();
         let mut c = clients::validate(spec, self.https(), now).map_err(OpError::Invalid)?.client;
@@ -87,7 +90,11 @@ impl Manage<'_> {
         if let Some(g) = &p.grant {
             self.within(who, &g.api, &g.permissions)?;
         }
-        if p.redirect_uris.is_some() || p.web_origins.is_some() || p.post_logout_redirect_uris.is_some() {
+        if p.redirect_uris.is_some()
+            || p.web_origins.is_some()
+            || p.post_logout_redirect_uris.is_some()
+            || p.remove_api.is_some()
+        {
             self.client_within(who, &id).await?;
         }
         if old.source == "config" {
@@ -146,6 +153,7 @@ impl Manage<'_> {
 
     pub async fn delete_client(&self, who: &Admin, c: &Client) -> Result<()> {
         who.need("write:clients")?;
+        self.client_within(who, &c.client_id).await?;
         if c.source == "config" {
             return Err(OpError::Conflict("this client is declared in the config file; remove it there".into()));
         }

@@ -139,6 +139,9 @@ impl Manage<'_> {
     pub async fn update_role(&self, who: &Admin, name: &str, p: RolePatch) -> Result<RoleOut> {
         who.need("write:roles")?;
         self.role(name).await?;
+        if p.revoke.is_some() {
+            self.role_within(who, name).await?;
+        }
         if let Some(g) = &p.grant {
             self.within(who, &g.api, &g.permissions)?;
             access::role_permissions(self.db, name, &g.api, &g.permissions, true).await?;
@@ -151,6 +154,10 @@ impl Manage<'_> {
 
     pub async fn delete_role(&self, who: &Admin, name: &str) -> Result<()> {
         who.need("write:roles")?;
+        if name == access::ADMIN_ROLE || name == access::SUPPORT_ROLE {
+            return Err(OpError::Conflict(format!("`{name}` is built in: the console's access depends on it")));
+        }
+        self.role_within(who, name).await?;
         Ok(access::remove_role(self.db, name).await?)
     }
 
@@ -198,12 +205,12 @@ impl Manage<'_> {
     pub async fn update_group(&self, who: &Admin, name: &str, p: GroupPatch) -> Result<GroupOut> {
         who.need("write:roles")?;
         let group = self.group(name).await?;
-        // Members gain the group's roles, and the group gains new ones:
-        // neither may carry management permissions beyond the actor's.
-        let gained =
-            if p.add_members.is_empty() { p.add_roles.clone() } else { [group.roles, p.add_roles.clone()].concat() };
-        for r in &gained {
-            self.role_within(who, r).await?;
+        // Members gain (or lose) the group's roles, and the group gains (or
+        // loses) roles: none may carry management permissions beyond the actor's.
+        let members_change = !p.add_members.is_empty() || !p.remove_members.is_empty();
+        let touched = [if members_change { group.roles } else { vec![] }, p.add_roles.clone(), p.remove_roles.clone()];
+        for r in touched.concat() {
+            self.role_within(who, &r).await?;
         }
         for (list, add) in [(&p.add_members, true), (&p.remove_members, false)] {
             for m in list {
@@ -221,6 +228,9 @@ impl Manage<'_> {
 
     pub async fn delete_group(&self, who: &Admin, name: &str) -> Result<()> {
         who.need("write:roles")?;
+        for r in self.group(name).await?.roles {
+            self.role_within(who, &r).await?;
+        }
         Ok(access::remove_group(self.db, name).await?)
     }
 

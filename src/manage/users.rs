@@ -1,6 +1,9 @@
 //! Users: create, change (block, verify, password), delete; their sessions,
 //! identities, roles, groups and second factors; the links mailed on their
-//! behalf.
+//! behalf. What takes a way in away (blocking, deleting, a password, a
+//! factor, an identity, a role) is refused against a user whose roles carry
+//! management permissions beyond the actor's: nobody locks out or strips
+//! someone who holds more.
 
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -73,7 +76,7 @@ impl Manage<'_> {
     /// Changes `u` (as read by the caller, who may have compared its ETag).
     pub async fn update_user(&self, who: &Admin, mut u: User, p: UserPatch) -> Result<User> {
         who.need("write:users")?;
-        if p.password.is_some() || p.email_verified == Some(true) {
+        if p.password.is_some() || p.email_verified == Some(true) || p.disabled == Some(true) {
             self.user_within(who, &u.user_id).await?;
         }
         let mut end = false;
@@ -109,6 +112,7 @@ impl Manage<'_> {
     /// identities, roles and factors go with the row.
     pub async fn delete_user(&self, who: &Admin, u: &User) -> Result<()> {
         who.need("write:users")?;
+        self.user_within(who, &u.user_id).await?;
         self.logouts.end_user_sessions(&u.user_id, false, &who.actor, "user_deleted").await?;
         users::delete(self.db, &u.user_id).await?;
         Ok(())
@@ -134,6 +138,7 @@ impl Manage<'_> {
     /// Unlinks one identity (refused when it is the user's last way in).
     pub async fn unlink(&self, who: &Admin, u: &User, provider: &str, subject: &str) -> Result<()> {
         who.need("write:users")?;
+        self.user_within(who, &u.user_id).await?;
         match crate::accounts::unlink(self.db, u, provider, Some(subject)).await {
             Ok(_) => {
                 let e = Event::new(Kind::IdentityUnlinked).account(u).method(provider.to_string());
@@ -159,6 +164,7 @@ impl Manage<'_> {
     pub async fn revoke_role(&self, who: &Admin, user_id: &str, role: &str) -> Result<()> {
         who.need("write:roles")?;
         self.find_user(user_id).await?;
+        self.user_within(who, user_id).await?;
         crate::access::user_role(self.db, user_id, role, false).await?;
         Ok(())
     }
@@ -166,6 +172,7 @@ impl Manage<'_> {
     /// Removes one second factor (and the browsers remembered for it).
     pub async fn remove_factor(&self, who: &Admin, u: &User, factor_id: &str) -> Result<()> {
         who.need("write:users")?;
+        self.user_within(who, &u.user_id).await?;
         if !self.factors.remove(u, factor_id, &who.actor).await? {
             return Err(OpError::NotFound(format!("no factor `{factor_id}` for user `{}`", u.user_id)));
         }

@@ -73,6 +73,15 @@ pub async fn has_holder(db: &Db, role: &str) -> Result<bool> {
     Ok(row.is_some())
 }
 
+/// The roles granted to `user_id` directly (not through a group).
+pub async fn direct_of(db: &Db, user_id: &str) -> Result<Vec<String>> {
+    let rows: Vec<(String,)> = sqlx::query_as("SELECT role FROM user_roles WHERE user_id = $1 ORDER BY role")
+        .bind(user_id)
+        .fetch_all(db.pool())
+        .await?;
+    Ok(rows.into_iter().map(|r| r.0).collect())
+}
+
 /// Who holds `role`: the users granted it directly, and the groups.
 pub async fn holders(db: &Db, role: &str) -> Result<(Vec<String>, Vec<String>)> {
     let users: Vec<(String,)> =

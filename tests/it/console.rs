@@ -20,6 +20,8 @@ backend_tests!(
     support_answers_why_a_user_cannot_sign_in,
     apps_apis_roles_and_keys,
     the_console_can_require_a_second_factor,
+    nobody_strips_or_locks_out_who_holds_more,
+    a_logged_link_dies_with_the_first_administrator,
 );
 
 const PW: &str = "correct horse battery";
@@ -417,5 +419,152 @@ async fn the_console_can_require_a_second_factor(db: TestDb) {
     let fresh = Browser::new(&app.base_url);
     let (_, page) = text(console(&fresh, "root@example.com").await).await;
     assert!(page.contains("Set up a second factor"), "{page}");
+    app.stop().await;
+}
+
+fn sesame(db: &TestDb, app: &TestApp, args: &[&str]) {
+    let out = db.sesame_with(args, &[("SESAME_ISSUER", app.base_url.as_str())], None);
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Signs `email` in to the console; a CSRF token for its forms.
+async fn signed_in(app: &TestApp, email: &str) -> (Browser, String) {
+    let b = Browser::new(&app.base_url);
+    let (st, html) = text(console(&b, email).await).await;
+    assert_eq!(st, StatusCode::OK, "{html}");
+    let csrf = hidden(&html, "csrf");
+    (b, csrf)
+}
+
+async fn nobody_strips_or_locks_out_who_holds_more(db: TestDb) {
+    let app = TestApp::spawn(&db, |c| c.database.client_cache_secs = 0).await;
+    let api = format!("{}/api/v1", app.base_url);
+    let root = add_user(&app, "root@example.com", PW).await;
+    grant(&db, &app, "root@example.com", "sesame-admin").await;
+    add_user(&app, "desk@example.com", PW).await;
+    add_user(&app, "roles@example.com", PW).await;
+    sesame(&db, &app, &["role", "add", "helpdesk", "--api", &api, "--permission", "read:users", "write:users"]);
+    sesame(
+        &db,
+        &app,
+        &["role", "add", "rolemgr", "--api", &api, "--permission", "read:users", "read:roles", "write:roles"],
+    );
+    grant(&db, &app, "desk@example.com", "helpdesk").await;
+    grant(&db, &app, "roles@example.com", "rolemgr").await;
+
+    // Help desk (write:users) cannot block, delete or strip the administrator.
+    let (desk, csrf) = signed_in(&app, "desk@example.com").await;
+    for action in ["block", "remove-factor", "unlink"] {
+        let (st, html) = text(desk.post_form(&format!("/admin/users/{root}/{action}"), &[("csrf", &csrf)]).await).await;
+        assert_eq!(st, StatusCode::FORBIDDEN, "{action}: {html}");
+    }
+    let form = [("csrf", csrf.as_str()), ("confirm", "root@example.com")];
+    assert_eq!(
+        text(desk.post_form(&format!("/admin/users/{root}/delete"), &form).await).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let u = sesame::storage::users::find_by_id(&app.state.db, &root).await.unwrap().unwrap();
+    assert!(!u.disabled, "the administrator is not blocked");
+
+    // The role manager (write:roles) cannot take sesame-admin away, empty it or delete it.
+    let (rm, csrf) = signed_in(&app, "roles@example.com").await;
+    let (st, _) = text(
+        rm.post_form(&format!("/admin/users/{root}/revoke-role"), &[("csrf", &csrf), ("role", "sesame-admin")]).await,
+    )
+    .await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    let revoke = [("csrf", csrf.as_str()), ("do", "revoke"), ("api", api.as_str()), ("permissions", "write:keys")];
+    assert_eq!(text(rm.post_form("/admin/roles/sesame-admin", &revoke).await).await.0, StatusCode::FORBIDDEN);
+    let (st, html) = text(rm.post_form("/admin/roles/sesame-admin", &[("csrf", &csrf), ("do", "delete")]).await).await;
+    assert_eq!(st, StatusCode::CONFLICT, "built in: {html}");
+    // Nor through a group holding it.
+    sesame(&db, &app, &["group", "add", "admins"]);
+    sesame(&db, &app, &["group", "grant-role", "admins", "sesame-admin"]);
+    sesame(&db, &app, &["group", "add-member", "admins", "root@example.com"]);
+    let remove = [("csrf", csrf.as_str()), ("do", "remove-member"), ("member", root.as_str())];
+    assert_eq!(text(rm.post_form("/admin/groups/admins", &remove).await).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(
+        text(rm.post_form("/admin/groups/admins", &[("csrf", &csrf), ("do", "delete")]).await).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let held = sesame::storage::roles::direct_of(&app.state.db, &root).await.unwrap();
+    assert_eq!(held, vec!["sesame-admin".to_string()]);
+    // Within its own reach it works: a role without management permissions.
+    rm.post_form("/admin/roles", &[("csrf", &csrf), ("name", "billing")]).await;
+    let r = rm.post_form(&format!("/admin/users/{root}/grant-role"), &[("csrf", &csrf), ("role", "billing")]).await;
+    assert!(location(&r).contains("done=role-granted"), "{}", location(&r));
+    let r = rm.post_form(&format!("/admin/users/{root}/revoke-role"), &[("csrf", &csrf), ("role", "billing")]).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "still: the user holds more than the role manager");
+
+    // The same rules through the management API (the same service).
+    let token = crate::management::token_for(&app, &db, "desk-client", &["read:users", "write:users"]).await;
+    let r = app
+        .http
+        .patch(app.url(&format!("/api/v1/users/{root}")))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "disabled": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = app.http.delete(app.url(&format!("/api/v1/users/{root}"))).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+
+    // An application with a grant beyond the registrar's reach leaves nothing behind.
+    sesame(&db, &app, &["role", "add", "appmgr", "--api", &api, "--permission", "read:clients", "write:clients"]);
+    add_user(&app, "apps@example.com", PW).await;
+    grant(&db, &app, "apps@example.com", "appmgr").await;
+    let (am, csrf) = signed_in(&app, "apps@example.com").await;
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("name", "Orphan"),
+        ("client_id", "orphan"),
+        ("kind", "confidential"),
+        ("grant_types", "client_credentials"),
+        ("grant_api", api.as_str()),
+        ("grant_permissions", "write:users"),
+    ];
+    assert_eq!(text(am.post_form("/admin/apps", &form).await).await.0, StatusCode::FORBIDDEN);
+    assert!(sesame::storage::clients::find(&app.state.db, "orphan").await.unwrap().is_none());
+    // Sesame's own client ids are not for registering.
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("name", "Fake"),
+        ("client_id", "sesame-console"),
+        ("kind", "public"),
+        ("redirect_uris", "https://evil.example/cb"),
+    ];
+    assert_eq!(text(am.post_form("/admin/apps", &form).await).await.0, StatusCode::BAD_REQUEST);
+    // A link cannot put its own words on a page.
+    let (_, page) = text(am.get("/admin/apps?done=call+us+at+evil.example").await).await;
+    assert!(!page.contains("evil.example"), "{page}");
+    app.stop().await;
+}
+
+async fn a_logged_link_dies_with_the_first_administrator(db: TestDb) {
+    let app = TestApp::spawn(&db, |_| {}).await;
+    let now = app.state.clock.now();
+    let logged = sesame::console::create_link(&app.state.db, &app.base_url, "serve", now).await.unwrap();
+    let logged2 = sesame::console::create_link(&app.state.db, &app.base_url, "serve", now).await.unwrap();
+    // The first administrator, from the first logged link.
+    let b = Browser::new(&app.base_url);
+    let html = b.get(&logged).await.text().await.unwrap();
+    let form = [
+        ("csrf", hidden(&html, "csrf")),
+        ("token", hidden(&html, "token")),
+        ("email", "root@example.com".to_string()),
+        ("password", PW.to_string()),
+    ];
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(b.post_form("/admin/setup", &form).await.status(), StatusCode::SEE_OTHER);
+    // The other logged link is gone with it.
+    assert_eq!(b.get(&logged2).await.status(), StatusCode::BAD_REQUEST);
+    // A link logged while nobody was an administrator stops working once
+    // somebody is one, however that came about.
+    let late = sesame::console::create_link(&app.state.db, &app.base_url, "serve", now).await.unwrap();
+    assert_eq!(b.get(&late).await.status(), StatusCode::BAD_REQUEST);
+    // The operator's command still makes one (another administrator).
+    let link = create_link(&db, &app);
+    assert_eq!(b.get(&link).await.status(), StatusCode::OK);
     app.stop().await;
 }
