@@ -137,6 +137,22 @@ pub const MANAGEMENT_PERMISSIONS: [&str; 9] = [
     "read:audit",
 ];
 
+/// A permission of the management API in words (the console shows them).
+pub fn describe_permission(p: &str) -> Option<&'static str> {
+    Some(match p {
+        "read:users" => "see users, their sessions, identities and factors",
+        "write:users" => "block, change and delete users, end their sessions",
+        "read:clients" => "see applications and APIs",
+        "write:clients" => "register, change and delete applications and APIs",
+        "read:roles" => "see roles and groups",
+        "write:roles" => "grant roles, change roles and groups",
+        "read:keys" => "see signing keys",
+        "write:keys" => "rotate signing keys",
+        "read:audit" => "read the audit log",
+        _ => return None,
+    })
+}
+
 /// `{issuer}/api/v1`, the audience of management tokens.
 pub fn management_audience(issuer: &str) -> String {
     format!("{}{MANAGEMENT_PREFIX}", issuer.trim_end_matches('/'))

@@ -288,6 +288,25 @@ pub async fn act(
                 let page = SecretShown { nav: v.nav(&state, "apps"), client_id: id, secret, next };
                 Ok((jar, render(StatusCode::OK, &page)).into_response())
             }
+            "remove-api" => {
+                let c = match m.find_client(&id).await {
+                    Ok(c) => c,
+                    Err(e) => return refused(&state, &v, e),
+                };
+                let api = p.first("api").unwrap_or("").to_string();
+                let patch = ClientPatch { remove_api: Some(api.clone()), ..Default::default() };
+                if let Err(e) = m.update_client(&v.admin, c, patch).await {
+                    return refused(&state, &v, e);
+                }
+                changed(
+                    &state,
+                    &v,
+                    "change application",
+                    None,
+                    serde_json::json!({ "client_id": id, "remove_api": api }),
+                );
+                Ok((jar, done(&state, &format!("/apps/{id}"), "saved")).into_response())
+            }
             "delete" => {
                 let c = match m.find_client(&id).await {
                     Ok(c) => c,

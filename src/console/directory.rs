@@ -160,7 +160,20 @@ pub async fn role(
             notice: notice(&q.done),
             built_in: name == crate::access::ADMIN_ROLE || name == crate::access::SUPPORT_ROLE,
             name: role.name,
-            permissions: role.permissions.into_iter().map(|p| (p.api, p.permissions.join(" "))).collect(),
+            permissions: role
+                .permissions
+                .into_iter()
+                .map(|p| {
+                    let words: Vec<&str> =
+                        p.permissions.iter().filter_map(|x| crate::access::describe_permission(x)).collect();
+                    let words = if p.api.ends_with(crate::access::MANAGEMENT_PREFIX) {
+                        words.join("; ")
+                    } else {
+                        String::new()
+                    };
+                    (p.api, p.permissions.join(" "), words)
+                })
+                .collect(),
             users,
             groups,
             apis,

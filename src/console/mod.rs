@@ -236,7 +236,7 @@ fn refused(state: &AppState, v: &Viewer, e: OpError) -> Result<Response, Failure
 /// so a link cannot put its own sentence on a console page.
 pub fn done_notice(code: Option<&str>) -> Option<String> {
     let words = match code? {
-        "registered" => "Registered.",
+        "registered" => "Registered. Every replica uses it within database.client_cache_secs (5 seconds by default).",
         "created" => "Created.",
         "saved" => "Saved.",
         "deleted" => "Deleted.",

@@ -289,7 +289,8 @@ pub struct RolePage {
     pub nav: Nav,
     pub notice: Option<String>,
     pub name: String,
-    pub permissions: Vec<(String, String)>,
+    /// (API, its permissions, the management API's in words).
+    pub permissions: Vec<(String, String, String)>,
     pub users: Vec<(String, String)>,
     pub groups: Vec<String>,
     pub apis: Vec<String>,

@@ -84,7 +84,8 @@ describe('the admin console', () => {
   let auth;
 
   before(async () => {
-    s = await startStack({ authHost: 'auth.example.test', clients: [gamesClient] });
+    // No client cache: an application registered in the console is used at once.
+    s = await startStack({ authHost: 'auth.example.test', clients: [gamesClient], config: '[database]\nclient_cache_secs = 0\n' });
     auth = `${s.site('auth.example.test')}`;
     s.cli(['user', 'add', '--email', SUPPORT, '--name', 'Help Desk', '--email-verified', '--password-stdin'], `${PASSWORD}\n`);
     s.cli(['user', 'grant-role', SUPPORT, 'sesame-support']);
@@ -208,6 +209,12 @@ describe('the admin console', () => {
     await admin.goto(`${auth}/admin/apis`);
     await go(admin, '#apis a');
     await axe(admin, "an API's page");
+    const missing = await admin.goto(`${auth}/admin/users/no-such-user`);
+    assert.equal(missing.status(), 404);
+    await axe(admin, 'a console message (not found)');
+    await admin.goto(`${auth}/`);
+    assert.ok(await admin.$('#home-console'), 'the landing page offers the console to an administrator');
+    await axe(admin, 'the landing page');
 
     // Live mode shows a new event without a reload.
     await admin.goto(`${auth}/admin/log?live=1`);

@@ -331,6 +331,7 @@ async fn apps_apis_roles_and_keys(db: TestDb) {
     assert_eq!(claims["permissions"], serde_json::json!(["read:orders"]), "{claims}");
     let (_, page) = text(b.get("/admin/apps/billing-worker").await).await;
     assert!(!page.contains(&secret), "never shown again");
+    assert!(page.contains("id=\"app-apis\"") && page.contains("read:orders"), "{page}");
     // Rotation: the old secret stops working, the new one works.
     let (st, shown) = text(b.post_form("/admin/apps/billing-worker/rotate-secret", &[("csrf", &csrf)]).await).await;
     assert_eq!(st, StatusCode::OK);
@@ -369,6 +370,21 @@ async fn apps_apis_roles_and_keys(db: TestDb) {
     assert!(page.contains("id=\"read-only\"") && page.contains("<fieldset disabled>"), "{page}");
     let (st, _) = text(b.post_form("/admin/apps/from-file", &[("csrf", &csrf), ("name", "x")]).await).await;
     assert_eq!(st, StatusCode::CONFLICT);
+    // An API taken away: its tokens are refused from then on.
+    let form = [("csrf", csrf.as_str()), ("api", "https://orders.example.com")];
+    let r = b.post_form("/admin/apps/billing-worker/remove-api", &form).await;
+    assert!(location(&r).contains("done=saved"), "{}", location(&r));
+    let c: Value = app
+        .http
+        .get(app.url("/api/v1/clients/billing-worker"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(c["apis"], serde_json::json!([]), "{c}");
     // Deleting needs the id typed.
     let r = b.post_form("/admin/apps/billing-worker/delete", &[("csrf", &csrf), ("confirm", "billing-worker")]).await;
     assert!(location(&r).contains("/admin/apps"), "{}", location(&r));
