@@ -6,9 +6,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
 
-use super::directory::{Q, answer, notice, reader, words};
+use super::directory::{Q, answer, notice, words};
 use super::pages::{ApiPage, ApisPage};
-use super::{poster, refused, render, run, urlencode};
+use super::{poster, reader, refused, render, run, urlencode};
 use crate::error::Failure;
 use crate::http::params::Params;
 use crate::manage::OpError;

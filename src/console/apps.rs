@@ -9,7 +9,7 @@ use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 
 use super::pages::{AppForm, AppRow, Apps, SecretShown};
-use super::{Viewer, changed, done, path, poster, refused, render, run, viewer};
+use super::{Viewer, changed, done, path, poster, refused, render, run};
 use crate::clients::{self, ClientSpec};
 use crate::domain::Client;
 use crate::error::Failure;
@@ -41,18 +41,10 @@ pub async fn list(
 ) -> Response {
     let q = q.map(|Query(q)| q).unwrap_or_default();
     run(&state, async {
-        let (v, jar) = match viewer(&state, jar).await? {
+        let (v, jar) = match super::reader(&state, jar, "read:clients").await? {
             Ok(x) => x,
             Err(r) => return Ok(r),
         };
-        if !v.may("read:clients") {
-            return Ok(super::message(
-                &state,
-                Some(&v),
-                StatusCode::FORBIDDEN,
-                "Seeing applications needs `read:clients`.",
-            ));
-        }
         let apps = crate::storage::clients::list(&state.db)
             .await
             .map_err(Failure::internal)?
@@ -114,18 +106,10 @@ async fn form(state: &AppState, v: &Viewer, c: Option<&Client>, notice: Option<S
 
 pub async fn new(State(state): State<AppState>, jar: CookieJar) -> Response {
     run(&state, async {
-        let (v, jar) = match viewer(&state, jar).await? {
+        let (v, jar) = match super::reader(&state, jar, "write:clients").await? {
             Ok(x) => x,
             Err(r) => return Ok(r),
         };
-        if !v.may("write:clients") {
-            return Ok(super::message(
-                &state,
-                Some(&v),
-                StatusCode::FORBIDDEN,
-                "Registering applications needs `write:clients`.",
-            ));
-        }
         Ok((jar, render(StatusCode::OK, &form(&state, &v, None, None).await?)).into_response())
     })
     .await
@@ -139,18 +123,10 @@ pub async fn page(
 ) -> Response {
     let q = q.map(|Query(q)| q).unwrap_or_default();
     run(&state, async {
-        let (v, jar) = match viewer(&state, jar).await? {
+        let (v, jar) = match super::reader(&state, jar, "read:clients").await? {
             Ok(x) => x,
             Err(r) => return Ok(r),
         };
-        if !v.may("read:clients") {
-            return Ok(super::message(
-                &state,
-                Some(&v),
-                StatusCode::FORBIDDEN,
-                "Seeing applications needs `read:clients`.",
-            ));
-        }
         let c = match state.manage().find_client(&id).await {
             Ok(c) => c,
             Err(e) => return refused(&state, &v, e),

@@ -8,7 +8,7 @@ use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 
 use super::pages::{GroupPage, GroupsPage, RolePage, RolesPage};
-use super::{Viewer, changed, done, poster, refused, render, run, viewer};
+use super::{Viewer, changed, done, poster, reader, refused, render, run};
 use crate::error::Failure;
 use crate::http::params::Params;
 use crate::manage::directory::{ApiPermissions, GroupPatch, NewRole, RolePatch};
@@ -29,22 +29,6 @@ pub(super) fn notice(d: &Option<String>) -> Option<String> {
 
 pub(super) fn words(p: &Params, k: &str) -> Vec<String> {
     p.first(k).unwrap_or("").split_whitespace().map(str::to_string).collect()
-}
-
-/// The viewer, when they may `need`; otherwise the page saying so.
-pub(super) async fn reader(
-    state: &AppState,
-    jar: CookieJar,
-    need: &str,
-) -> Result<Result<(Viewer, CookieJar), Response>, Failure> {
-    match viewer(state, jar).await? {
-        Ok((v, jar)) if v.may(need) => Ok(Ok((v, jar))),
-        Ok((v, _)) => {
-            let msg = format!("This page needs the `{need}` permission.");
-            Ok(Err(super::message(state, Some(&v), StatusCode::FORBIDDEN, &msg)))
-        }
-        Err(r) => Ok(Err(r)),
-    }
 }
 
 /// Runs a change and answers: back to `to` with `word`, or the refusal.

@@ -173,13 +173,10 @@ pub async fn page(
 ) -> Response {
     let q = q.map(|Query(q)| q).unwrap_or_default();
     run(&state, async {
-        let (v, jar) = match viewer(&state, jar).await? {
+        let (v, jar) = match super::reader(&state, jar, "read:audit").await? {
             Ok(x) => x,
             Err(r) => return Ok(r),
         };
-        if !v.may("read:audit") {
-            return Ok(super::message(&state, Some(&v), StatusCode::FORBIDDEN, "Reading the log needs `read:audit`."));
-        }
         let mut q = q;
         q.after = None;
         let (events, next, error) = match search_of(&q, PAGE) {

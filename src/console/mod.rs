@@ -133,6 +133,22 @@ async fn viewer(state: &AppState, jar: CookieJar) -> Result<Result<(Viewer, Cook
     Ok(Ok((Viewer { user, session: s, admin, csrf }, jar)))
 }
 
+/// The viewer, when they may `need`; otherwise the page saying so.
+pub(super) async fn reader(
+    state: &AppState,
+    jar: CookieJar,
+    need: &str,
+) -> Result<Result<(Viewer, CookieJar), Response>, Failure> {
+    match viewer(state, jar).await? {
+        Ok((v, jar)) if v.may(need) => Ok(Ok((v, jar))),
+        Ok((v, _)) => {
+            let msg = format!("This page needs the `{need}` permission.");
+            Ok(Err(message(state, Some(&v), StatusCode::FORBIDDEN, &msg)))
+        }
+        Err(r) => Ok(Err(r)),
+    }
+}
+
 /// The viewer of a form post (its CSRF token checked), or the response.
 async fn poster(
     state: &AppState,

@@ -9,7 +9,7 @@ use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 
 use super::pages::{KeyRow, KeysPage, ProviderRow, ProvidersPage};
-use super::{When, changed, done, poster, refused, render, run, viewer};
+use super::{When, changed, done, poster, refused, render, run};
 use crate::error::Failure;
 use crate::http::params::Params;
 use crate::state::AppState;
@@ -33,18 +33,10 @@ fn rows(state: &AppState, checked: Option<(&str, bool, String)>) -> Vec<Provider
 
 pub async fn providers(State(state): State<AppState>, jar: CookieJar) -> Response {
     run(&state, async {
-        let (v, jar) = match viewer(&state, jar).await? {
+        let (v, jar) = match super::reader(&state, jar, "read:clients").await? {
             Ok(x) => x,
             Err(r) => return Ok(r),
         };
-        if !v.may("read:clients") {
-            return Ok(super::message(
-                &state,
-                Some(&v),
-                StatusCode::FORBIDDEN,
-                "Seeing providers needs `read:clients`.",
-            ));
-        }
         let page = ProvidersPage { nav: v.nav(&state, "providers"), providers: rows(&state, None) };
         Ok((jar, render(StatusCode::OK, &page)).into_response())
     })
@@ -92,18 +84,10 @@ pub async fn keys(
 ) -> Response {
     let q = q.map(|Query(q)| q).unwrap_or_default();
     run(&state, async {
-        let (v, jar) = match viewer(&state, jar).await? {
+        let (v, jar) = match super::reader(&state, jar, "read:keys").await? {
             Ok(x) => x,
             Err(r) => return Ok(r),
         };
-        if !v.may("read:keys") {
-            return Ok(super::message(
-                &state,
-                Some(&v),
-                StatusCode::FORBIDDEN,
-                "Seeing signing keys needs `read:keys`.",
-            ));
-        }
         let now = state.clock.now();
         let list = match state.manage().keys(state.keys.max_token_ttl()).await {
             Ok(k) => k,

@@ -9,7 +9,7 @@ use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 
 use super::pages::{ConsentView, FactorView, IdentityView, SessionRowView, UserPage, UserRow, Users};
-use super::{When, changed, done, path, poster, refused, render, run, urlencode, viewer};
+use super::{When, changed, done, path, poster, refused, render, run, urlencode};
 use crate::domain::User;
 use crate::error::Failure;
 use crate::http::params::Params;
@@ -49,13 +49,10 @@ pub async fn list(
 ) -> Response {
     let q = q.map(|Query(q)| q).unwrap_or_default();
     run(&state, async {
-        let (v, jar) = match viewer(&state, jar).await? {
+        let (v, jar) = match super::reader(&state, jar, "read:users").await? {
             Ok(x) => x,
             Err(r) => return Ok(r),
         };
-        if !v.may("read:users") {
-            return Ok(super::message(&state, Some(&v), StatusCode::FORBIDDEN, "Seeing users needs `read:users`."));
-        }
         let text = q.q.trim().chars().take(254).collect::<String>();
         let mut f = users::Filter::default();
         match q.by.as_str() {
@@ -102,13 +99,10 @@ pub async fn page(
 ) -> Response {
     let q = q.map(|Query(q)| q).unwrap_or_default();
     run(&state, async {
-        let (v, jar) = match viewer(&state, jar).await? {
+        let (v, jar) = match super::reader(&state, jar, "read:users").await? {
             Ok(x) => x,
             Err(r) => return Ok(r),
         };
-        if !v.may("read:users") {
-            return Ok(super::message(&state, Some(&v), StatusCode::FORBIDDEN, "Seeing users needs `read:users`."));
-        }
         let m = state.manage();
         let u = match m.find_user(&id).await {
             Ok(u) => u,
