@@ -64,6 +64,10 @@ impl Outbound {
         self.http.post(url)
     }
 
+    pub fn request(&self, method: reqwest::Method, url: &str) -> reqwest::RequestBuilder {
+        self.http.request(method, url)
+    }
+
     /// Sends `req` and reads the answer, refusing one past `MAX_BYTES`
     /// (by its Content-Length, or as it streams in).
     pub async fn send(&self, req: reqwest::RequestBuilder) -> Result<Answer, OutboundError> {

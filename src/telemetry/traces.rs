@@ -38,7 +38,9 @@ where
     }
     let runtime = tokio::runtime::Handle::try_current()
         .map_err(|_| anyhow::anyhow!("tracing.otlp_endpoint: traces need the server's runtime"))?;
-    let client = Client { http: reqwest::Client::new(), runtime };
+    // The collector's answers are read as every outbound answer is: bounded.
+    let http = crate::outbound::Outbound::new(std::time::Duration::from_secs(10))?;
+    let client = Client { http, runtime };
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
         .with_protocol(Protocol::HttpJson)
@@ -56,11 +58,11 @@ where
     Ok(Some((tracing_opentelemetry::layer().with_tracer(tracer), Traces(provider))))
 }
 
-/// The exporter's HTTP client: Sesame's own reqwest, run on the server's
-/// runtime (the SDK's batch thread has none of its own).
+/// The exporter's HTTP client: Sesame's bounded outbound client, run on the
+/// server's runtime (the SDK's batch thread has none of its own).
 #[derive(Debug)]
 struct Client {
-    http: reqwest::Client,
+    http: crate::outbound::Outbound,
     runtime: tokio::runtime::Handle,
 }
 
@@ -76,16 +78,14 @@ impl HttpClient for Client {
         let http = self.http.clone();
         let task = self.runtime.spawn(async move {
             let (parts, body) = request.into_parts();
-            let mut req = http.request(parts.method, parts.uri.to_string()).body(body);
+            let mut req = http.request(parts.method, &parts.uri.to_string()).body(body);
             for (name, value) in &parts.headers {
                 req = req.header(name, value);
             }
-            let resp = req.send().await?;
-            let status = resp.status();
-            let body = resp.bytes().await?;
-            let mut out = Response::new(body);
-            *out.status_mut() = status;
-            Ok::<_, reqwest::Error>(out)
+            let answer = http.send(req).await?;
+            let mut out = Response::new(Bytes::from(answer.body));
+            *out.status_mut() = answer.status;
+            Ok::<_, crate::outbound::OutboundError>(out)
         });
         Box::pin(async move {
             match task.await {

@@ -310,6 +310,14 @@ async fn upstream_errors_end_on_the_login_box(db: TestDb) {
     let st = state_sent_upstream(&f, &c).await;
     let r = c.get(format!("{cb}?state={st}&error=server_error&error_description=boom")).send().await.unwrap();
     login_box_says(&c, r, "did not sign you in").await;
+    // An upstream error whose text would forge a log line is refused at the
+    // edge, before anything logs it (every value from outside that reaches a
+    // log line is escaped besides: logging.rs).
+    let st = state_sent_upstream(&f, &c).await;
+    let forged = format!("{cb}?state={st}&error=server_error&error_description=x%0D%0Alevel%3DERROR%20forged");
+    let r = c.get(forged).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(!r.text().await.unwrap().contains("forged"), "the text is not echoed");
     // A code the upstream never issued.
     let st = state_sent_upstream(&f, &c).await;
     let r = c.get(format!("{cb}?state={st}&code=forged")).send().await.unwrap();

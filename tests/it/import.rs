@@ -11,7 +11,11 @@ use crate::flow::decode_payload;
 use crate::support::browser::{Browser, location, params};
 use crate::support::{TestApp, TestDb, add_client, stdout_json};
 
-backend_tests!(auth0_export_imports_signs_in_and_upgrades, unverified_records_never_merge);
+backend_tests!(
+    auth0_export_imports_signs_in_and_upgrades,
+    unverified_records_never_merge,
+    a_stored_hash_asking_for_unbounded_work_is_never_computed,
+);
 
 const N: usize = 300;
 
@@ -160,4 +164,47 @@ async fn unverified_records_never_merge(db: TestDb) {
     assert_eq!(claimed.password_hash, None, "no hash installed on an unverified claim");
     let twice = sesame::storage::users::find_by_email(&app.state.db, "twice@example.com").await.unwrap().unwrap();
     assert_eq!(twice.password_hash, None, "the second user's hash is not on the first's account");
+}
+
+/// A hash that slipped in before the import checked its parameters (or was
+/// written to the database by hand) asks for unbounded work: the sign-in is
+/// refused at once, as a wrong password, and nothing is computed.
+async fn a_stored_hash_asking_for_unbounded_work_is_never_computed(db: TestDb) {
+    let app = TestApp::spawn(&db, |_| {}).await;
+    add_client(&app, "spa", true, true, CB, None, &["authorization_code"]).await;
+    let hashes = [
+        (
+            "argon@example.com",
+            "$argon2id$v=19$m=19456,t=4294967295,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaA",
+        ),
+        (
+            "wide@example.com",
+            "$argon2id$v=19$m=4194304,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaA",
+        ),
+        ("bcrypt@example.com", "$2b$31$abcdefghijklmnopqrstuu5OkYhO2dm8yC2Jk7mcZ9l5s4E2vQ0r6"),
+    ];
+    for (email, hash) in hashes {
+        let now = app.state.clock.now();
+        let u = sesame::domain::User {
+            user_id: uuid::Uuid::new_v4().to_string(),
+            email: Some(email.into()),
+            email_verified: true,
+            name: None,
+            picture: None,
+            password_hash: Some(hash.into()),
+            disabled: false,
+            created_at: now,
+            updated_at: now,
+        };
+        sesame::storage::users::insert(&app.state.db, &u).await.unwrap();
+        let b = Browser::new(&app.base_url);
+        let page = b.follow(b.get(&auth("spa", "")).await).await;
+        let html = page.text().await.unwrap();
+        let started = std::time::Instant::now();
+        let r = b.submit_login(&html, email, "any password at all").await;
+        assert_eq!(r.status(), reqwest::StatusCode::UNAUTHORIZED, "{email}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "{email}: refused, not computed");
+        assert!(!location(&r).contains("code="), "no code");
+    }
+    app.stop().await;
 }
