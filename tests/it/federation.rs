@@ -426,6 +426,29 @@ async fn tampered_id_tokens_are_refused(db: TestDb) {
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert!(r.text().await.unwrap().contains("could not be verified"));
     idp.set(|s| s.token_padding = 0);
+    // A discovery document or a key set past 1 MiB: refused the same way
+    // (providers fresh from the config, so nothing is cached yet).
+    for (what, f) in [("discovery", 0), ("keys", 1)] {
+        let mut settings = Settings::default();
+        if f == 0 {
+            settings.discovery_padding = 2 << 20;
+        } else {
+            settings.jwks_padding = 2 << 20;
+        }
+        let other = crate::support::TestDb::new(db.backend).await.unwrap();
+        // Discovery is read only when the endpoints are not configured.
+        let discover = |p: &mut ProviderConfig| {
+            p.authorization_endpoint = None;
+            p.token_endpoint = None;
+            p.userinfo_endpoint = None;
+            p.jwks_uri = None;
+        };
+        let (d, _i) = with_fake(&other, ProviderKind::Oidc, settings, discover).await;
+        let p = d.state.federation.get("fake").unwrap().clone();
+        let err = p.check(d.state.clock.now()).await.expect_err(what);
+        assert!(err.contains("larger than"), "{what}: {err}");
+        d.stop().await;
+    }
     // The genuine token signs in.
     idp.set(|s| s.tamper = Tamper::None);
     let c = browser();

@@ -43,6 +43,9 @@ pub struct Settings {
     pub apple_user: Option<String>,
     /// Bytes of padding in the token response (a hostile provider).
     pub token_padding: usize,
+    /// Bytes of padding in the discovery document and in the key set.
+    pub discovery_padding: usize,
+    pub jwks_padding: usize,
 }
 
 struct Grant {
@@ -121,7 +124,9 @@ impl FakeIdp {
 
 async fn discovery(State(idp): State<FakeIdp>) -> Json<Value> {
     let b = &idp.0.base;
+    let padding = "x".repeat(idp.0.settings.lock().unwrap().discovery_padding);
     Json(json!({
+        "padding": padding,
         "issuer": b,
         "authorization_endpoint": format!("{b}/authorize"),
         "token_endpoint": format!("{b}/token"),
@@ -133,8 +138,11 @@ async fn discovery(State(idp): State<FakeIdp>) -> Json<Value> {
     }))
 }
 
-async fn jwks(State(idp): State<FakeIdp>) -> Json<JwkSet> {
-    Json(JwkSet { keys: vec![idp.0.jwk.clone()] })
+async fn jwks(State(idp): State<FakeIdp>) -> Json<Value> {
+    let padding = "x".repeat(idp.0.settings.lock().unwrap().jwks_padding);
+    let mut set = serde_json::to_value(JwkSet { keys: vec![idp.0.jwk.clone()] }).unwrap();
+    set["padding"] = padding.into();
+    Json(set)
 }
 
 /// Signs the user in at once: back to redirect_uri with a code (query), or a
@@ -264,6 +272,8 @@ impl Default for Settings {
             apple_team_key: None,
             apple_user: None,
             token_padding: 0,
+            discovery_padding: 0,
+            jwks_padding: 0,
         }
     }
 }
