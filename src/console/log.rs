@@ -86,6 +86,27 @@ fn search_of(q: &LogQuery, limit: i64) -> Result<Search, SearchError> {
     })
 }
 
+/// `rows`, with `user:ID` actors named by their address (one lookup per
+/// distinct actor on the page).
+pub async fn named_rows(state: &AppState, events: Vec<EventOut>) -> Result<Vec<EventRow>, Failure> {
+    let mut names: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    for actor in events.iter().filter_map(|e| e.actor.as_deref()) {
+        if let Some(id) = actor.strip_prefix("user:")
+            && !names.contains_key(actor)
+        {
+            let email = crate::storage::users::find_by_id(&state.db, id).await.map_err(Failure::internal)?;
+            names.insert(actor.to_string(), email.and_then(|u| u.email).unwrap_or_else(|| actor.to_string()));
+        }
+    }
+    let mut out = rows(state, events);
+    for r in &mut out {
+        if let Some(n) = names.get(&r.actor) {
+            r.actor = n.clone();
+        }
+    }
+    Ok(out)
+}
+
 pub fn rows(state: &AppState, events: Vec<EventOut>) -> Vec<EventRow> {
     let now = state.clock.now();
     events
@@ -138,7 +159,7 @@ pub async fn recent(
         ..Search::default()
     };
     match search::run(&state.db, &state.audit, &s, state.clock.now()).await {
-        Ok((events, _)) => Ok(rows(state, events)),
+        Ok((events, _)) => named_rows(state, events).await,
         Err(SearchError::Storage(e)) => Err(Failure::internal(e)),
         Err(SearchError::Invalid(_)) => Ok(Vec::new()),
     }
@@ -215,7 +236,7 @@ pub async fn page(
             since: q.since.clone(),
             kinds: Kind::ALL.iter().map(|k| k.as_str().to_string()).collect(),
             clients,
-            events: rows(&state, events),
+            events: named_rows(&state, events).await?,
             next,
             live,
             live_url: format!("{}?{}", path(&state, "/log/feed"), query(&q)),
@@ -255,7 +276,7 @@ pub async fn feed(
             Err(SearchError::Invalid(m)) => return Ok((StatusCode::BAD_REQUEST, m).into_response()),
             Err(SearchError::Storage(e)) => return Err(Failure::internal(e)),
         };
-        Ok(render(StatusCode::OK, &LogRows { events: rows(&state, events) }))
+        Ok(render(StatusCode::OK, &LogRows { events: named_rows(&state, events).await? }))
     })
     .await
 }

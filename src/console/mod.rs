@@ -241,7 +241,12 @@ fn refused(state: &AppState, v: &Viewer, e: OpError) -> Result<Response, Failure
         OpError::Invalid(m) => (StatusCode::BAD_REQUEST, m),
         OpError::NotFound(m) => (StatusCode::NOT_FOUND, m),
         OpError::Conflict(m) => (StatusCode::CONFLICT, m),
-        OpError::Forbidden(m) => (StatusCode::FORBIDDEN, m),
+        OpError::Forbidden(m) => {
+            // A change the viewer may not make is worth knowing about.
+            let e = Event::failure(Kind::AdminChange, "forbidden").actor(&v.admin.actor);
+            audit::record(&state.audit, e.details(serde_json::json!({ "via": "console", "refusal": m })));
+            (StatusCode::FORBIDDEN, m)
+        }
         OpError::Storage(s) => return Err(Failure::internal(s)),
         OpError::Internal(m) => return Err(Failure::internal(anyhow::anyhow!(m))),
     };

@@ -234,6 +234,11 @@ async fn support_answers_why_a_user_cannot_sign_in(db: TestDb) {
     let events = audit(&db, &["--type", "admin_change", "--user", &carol], |e| e.len() >= 4).await;
     assert!(events.iter().all(|e| e["actor"] == format!("user:{admin_id}")), "{events:?}");
     let ops: Vec<&str> = events.iter().filter_map(|e| e["details"]["operation"].as_str()).collect();
+    let (_, log) = text(b.get(&format!("/admin/log?user={carol}&type=admin_change")).await).await;
+    assert!(
+        log.contains("by root@example.com") && log.contains("<strong>block</strong>"),
+        "named, with the operation: {log}"
+    );
     for op in ["block", "unblock", "reset link", "grant role"] {
         assert!(ops.contains(&op), "{op} in {ops:?}");
     }
@@ -481,6 +486,14 @@ async fn nobody_strips_or_locks_out_who_holds_more(db: TestDb) {
     );
     let u = sesame::storage::users::find_by_id(&app.state.db, &root).await.unwrap().unwrap();
     assert!(!u.disabled, "the administrator is not blocked");
+    // The refusals are in the log, naming who tried.
+    let desk_id =
+        sesame::storage::users::find_by_email(&app.state.db, "desk@example.com").await.unwrap().unwrap().user_id;
+    let refused = audit(&db, &["--type", "admin_change", "--outcome", "failure"], |e| e.len() >= 4).await;
+    assert!(
+        refused.iter().all(|e| e["actor"] == format!("user:{desk_id}") && e["reason"] == "forbidden"),
+        "{refused:?}"
+    );
 
     // The role manager (write:roles) cannot take sesame-admin away, empty it or delete it.
     let (rm, csrf) = signed_in(&app, "roles@example.com").await;
