@@ -202,10 +202,11 @@ pub async fn ensure_console_roles(db: &Db, issuer: &str, now: i64) -> Result<()>
             .filter(|p| !reading_only || p.starts_with("read:"))
             .map(|p| p.to_string())
             .collect();
-        match add_role(db, role, Some((&api, &perms)), now).await {
-            // Another replica made it first.
-            Ok(()) | Err(AccessError::Storage(StorageError::Conflict(_))) => {}
-            Err(e) => return Err(e),
+        if let Err(e) = add_role(db, role, Some((&api, &perms)), now).await {
+            // Another replica made it first (then it gives it its permissions).
+            if !roles::role_exists(db, role).await? {
+                return Err(e);
+            }
         }
     }
     Ok(())

@@ -22,6 +22,7 @@ backend_tests!(
     the_console_can_require_a_second_factor,
     nobody_strips_or_locks_out_who_holds_more,
     a_logged_link_dies_with_the_first_administrator,
+    replicas_starting_together_make_the_console_roles_once,
 );
 
 const PW: &str = "correct horse battery";
@@ -595,5 +596,29 @@ async fn a_logged_link_dies_with_the_first_administrator(db: TestDb) {
     // The operator's command still makes one (another administrator).
     let link = create_link(&db, &app);
     assert_eq!(b.get(&link).await.status(), StatusCode::OK);
+    app.stop().await;
+}
+
+/// Replicas starting at once race to make the console's roles: one makes
+/// each, and every start goes on.
+async fn replicas_starting_together_make_the_console_roles_once(db: TestDb) {
+    let app = TestApp::spawn(&db, |_| {}).await;
+    let d = &app.state.db;
+    for _ in 0..5 {
+        for role in ["sesame-admin", "sesame-support"] {
+            sesame::storage::roles::remove_role(d, role).await.unwrap();
+        }
+        let now = app.state.clock.now();
+        let issuer = app.base_url.as_str();
+        let (a, b, c) = tokio::join!(
+            sesame::access::ensure_console_roles(d, issuer, now),
+            sesame::access::ensure_console_roles(d, issuer, now),
+            sesame::access::ensure_console_roles(d, issuer, now),
+        );
+        assert!(a.is_ok() && b.is_ok() && c.is_ok(), "{a:?} {b:?} {c:?}");
+    }
+    let roles = sesame::storage::roles::list_roles(d).await.unwrap();
+    let admin = roles.iter().find(|r| r.name == "sesame-admin").unwrap();
+    assert_eq!(admin.permissions.len(), 9, "{:?}", admin.permissions);
     app.stop().await;
 }
